@@ -1,0 +1,287 @@
+//! Applications (OAuth clients, RFC 6749 §2): profiles, grant types, authentication
+//! methods, and the registration rules an admin's input must pass.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::scope::Scope;
+
+/// The four application profiles of the product spec; each picks safe defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Server-side web app: confidential, code + refresh.
+    Web,
+    /// Browser app: public, code with PKCE required, rotating refresh.
+    Spa,
+    /// Mobile or desktop app: public, code with PKCE required (RFC 8252).
+    Native,
+    /// Headless backend: confidential, client_credentials.
+    Service,
+}
+
+impl Profile {
+    /// RFC 6749 §2.1: confidential clients can keep a secret.
+    pub fn is_confidential(self) -> bool {
+        matches!(self, Self::Web | Self::Service)
+    }
+
+    pub fn default_grant_types(self) -> Vec<GrantType> {
+        match self {
+            Self::Web | Self::Spa | Self::Native => {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            }
+            Self::Service => vec![GrantType::ClientCredentials],
+        }
+    }
+
+    pub fn default_auth_method(self) -> AuthMethod {
+        if self.is_confidential() {
+            AuthMethod::ClientSecretBasic
+        } else {
+            AuthMethod::None
+        }
+    }
+
+    pub fn needs_redirect_uri(self) -> bool {
+        !matches!(self, Self::Service)
+    }
+}
+
+/// Grant types (RFC 6749 §4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+    Password,
+    Implicit,
+}
+
+/// Client authentication methods at the token endpoint (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+macro_rules! wire_names {
+    ($t:ty, $what:literal, $($v:ident => $s:literal),+ $(,)?) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok(Self::$v),)+
+                    other => Err(format!(
+                        concat!("unknown ", $what, " `{}` (expected one of: {})"),
+                        other,
+                        [$($s),+].join(", ")
+                    )),
+                }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_names!(Profile, "profile", Web => "web", Spa => "spa", Native => "native", Service => "service");
+wire_names!(GrantType, "grant type",
+    AuthorizationCode => "authorization_code",
+    RefreshToken => "refresh_token",
+    ClientCredentials => "client_credentials",
+    Password => "password",
+    Implicit => "implicit",
+);
+wire_names!(AuthMethod, "authentication method",
+    ClientSecretBasic => "client_secret_basic",
+    ClientSecretPost => "client_secret_post",
+    None => "none",
+);
+
+/// An application's registration: everything but its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    pub client_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub website: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub profile: Profile,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the application may request; also its default when a request has no `scope`.
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: AuthMethod,
+    /// First-party applications skip the consent page.
+    pub trusted: bool,
+    /// The user a `service` application acts as: its tokens carry this `sub`.
+    pub service_subject: Option<String>,
+}
+
+impl Application {
+    pub fn is_confidential(&self) -> bool {
+        self.token_endpoint_auth_method != AuthMethod::None
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Checks a registration before it is stored. The messages name the offending value
+    /// and say what to do, because an admin reads them at the command line.
+    pub fn validate(&self) -> Result<(), String> {
+        let name = self.name.trim();
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+            return Err("an application needs a name of 1 to 200 printable characters".into());
+        }
+        if self.profile.is_confidential() != self.is_confidential() {
+            return Err(format!(
+                "a {} application must use a {} authentication method",
+                self.profile,
+                if self.profile.is_confidential() { "secret-based" } else { "`none`" }
+            ));
+        }
+        if self.profile.needs_redirect_uri() && self.redirect_uris.is_empty() {
+            return Err(format!(
+                "a {} application needs at least one --redirect-uri",
+                self.profile
+            ));
+        }
+        for uri in &self.redirect_uris {
+            validate_redirect_uri(uri, self.profile)?;
+        }
+        for uri in [&self.website, &self.logo_uri, &self.policy_uri]
+            .into_iter()
+            .flatten()
+        {
+            if !uri.starts_with("https://") || uri.chars().any(|c| c.is_whitespace()) {
+                return Err(format!("`{uri}` must be an https URL"));
+            }
+        }
+        if self.grant_types.is_empty() {
+            return Err("an application needs at least one grant type".into());
+        }
+        if self.grant_types.contains(&GrantType::ClientCredentials) && !self.is_confidential() {
+            return Err("client_credentials needs a confidential application".into());
+        }
+        if self.grant_types.contains(&GrantType::Password) && !self.is_confidential() {
+            return Err("the password grant is only for confidential applications".into());
+        }
+        let scope = self.scopes.join(" ");
+        Scope::parse(&scope).map_err(|e| e.description().to_owned())?;
+        Ok(())
+    }
+}
+
+/// Registration rules for one redirect URI (RFC 6749 §3.1.2; RFC 8252 §7; RFC 9700 §2.1,
+/// §4.1.3). Matching at the authorization endpoint is exact string comparison, so the only
+/// job here is to refuse URIs that are dangerous or can never match safely.
+pub fn validate_redirect_uri(uri: &str, profile: Profile) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("redirect URI `{uri}` {why}"));
+    if uri.len() > 2000 {
+        return bad("is too long");
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("contains whitespace");
+    }
+    if uri.contains('#') {
+        return bad("must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    if uri.contains('*') {
+        return bad("must not contain a wildcard");
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return bad("is not an absolute URI");
+    };
+    let scheme_lc = scheme.to_ascii_lowercase();
+    if scheme.is_empty()
+        || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return bad("is not an absolute URI");
+    }
+    if matches!(scheme_lc.as_str(), "javascript" | "data" | "vbscript" | "file") {
+        return bad("uses a forbidden scheme");
+    }
+    if scheme_lc == "https" || scheme_lc == "http" {
+        let Some(after) = rest.strip_prefix("//") else {
+            return bad("is not an absolute URI");
+        };
+        let authority = after.split(['/', '?']).next().unwrap_or("");
+        if authority.contains('@') || authority.contains('\\') {
+            return bad("must not contain user information");
+        }
+        let host = host_of(authority);
+        if host.is_empty() {
+            return bad("has no host");
+        }
+        if scheme_lc == "http" && !is_loopback_host(host) {
+            return bad("must use https unless it is a loopback address (RFC 8252 §7.3)");
+        }
+        return Ok(());
+    }
+    // A private-use scheme (RFC 8252 §7.1) is for native apps only.
+    if profile == Profile::Native && scheme.contains('.') {
+        return Ok(());
+    }
+    bad("must be https (private-use schemes such as `com.example.app:/cb` are for native apps)")
+}
+
+fn host_of(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// RFC 8252 §7.3 loopback redirects; `localhost` is allowed but discouraged (§8.3).
+pub fn is_loopback_host(host: &str) -> bool {
+    host == "127.0.0.1" || host == "::1" || host.eq_ignore_ascii_case("localhost")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        let ok = |u| validate_redirect_uri(u, Profile::Web).is_ok();
+        assert!(ok("https://app.example/cb"));
+        assert!(ok("http://127.0.0.1/cb"));
+        assert!(ok("http://[::1]:8000/cb"));
+        assert!(!ok("http://app.example/cb"));
+        assert!(!ok("https://app.example/cb#x"));
+        assert!(!ok("javascript:alert(1)"));
+        assert!(!ok("JaVaScRiPt:alert(1)"));
+        assert!(!ok("https://*.example/cb"));
+        assert!(!ok("https://app.example@evil.com/cb"));
+        assert!(!ok("/relative"));
+        assert!(!ok("com.example.app:/cb"));
+        assert!(validate_redirect_uri("com.example.app:/cb", Profile::Native).is_ok());
+    }
+
+    #[test]
+    fn wire_names_round_trip() {
+        for g in ["authorization_code", "client_credentials", "refresh_token"] {
+            assert_eq!(g.parse::<GrantType>().unwrap().as_str(), g);
+        }
+        let e = "bogus".parse::<Profile>().unwrap_err();
+        assert!(e.contains("web, spa, native, service"));
+    }
+}

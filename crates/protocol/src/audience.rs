@@ -1,0 +1,187 @@
+//! APIs (resource servers) and the choice of a token's scopes and audience: RFC 6749 §3.3
+//! (scope), RFC 8707 §2 (`resource`), RFC 9068 §3 (`aud` names the API).
+
+use serde::{Deserialize, Serialize};
+
+use crate::OAuthError;
+use crate::scope::Scope;
+
+/// An API registered with Valet: its audience and the scopes it defines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Api {
+    pub audience: String,
+    pub scopes: Vec<ApiScope>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiScope {
+    pub name: String,
+    pub description: String,
+}
+
+impl Api {
+    pub fn defines(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s.name == scope)
+    }
+}
+
+/// What a token will carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub scope: Scope,
+    pub audience: Vec<String>,
+}
+
+/// Chooses scopes and audience for a token request.
+///
+/// - No `scope` → the application's allowed scopes (its defaults).
+/// - A requested scope the application may not use → `invalid_scope` (RFC 6749 §5.2).
+/// - `resource` values must be registered API audiences the application holds a scope
+///   for → else `invalid_target` (RFC 8707 §2); the token is then limited to them.
+/// - Without `resource`, `aud` is every API that defines a granted scope, or
+///   `default_audience` when no API scope was granted (RFC 9068 §3 requires an `aud`).
+pub fn select(
+    requested: Option<&Scope>,
+    resources: &[&str],
+    allowed: &[String],
+    apis: &[Api],
+    default_audience: &str,
+) -> Result<Selection, OAuthError> {
+    let explicit = requested.is_some();
+    let mut scope = match requested {
+        Some(s) => {
+            if let Some(t) = s.first_outside(allowed) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "this application may not request the scope {t}"
+                )));
+            }
+            s.clone()
+        }
+        None => Scope::from_tokens(allowed.iter().cloned()),
+    };
+
+    let owner = |t: &str| apis.iter().find(|a| a.defines(t));
+    let mut audience: Vec<String> = Vec::new();
+
+    if resources.is_empty() {
+        for t in scope.iter() {
+            if let Some(api) = owner(t) {
+                if !audience.contains(&api.audience) {
+                    audience.push(api.audience.clone());
+                }
+            }
+        }
+    } else {
+        for r in resources {
+            if r.contains('#') || !r.contains(':') {
+                return Err(OAuthError::invalid_target(
+                    "resource must be an absolute URI without a fragment",
+                ));
+            }
+            let Some(api) = apis.iter().find(|a| a.audience == *r) else {
+                return Err(OAuthError::invalid_target(format!(
+                    "{r} is not a registered API"
+                )));
+            };
+            if !allowed.iter().any(|s| api.defines(s)) {
+                return Err(OAuthError::invalid_target(format!(
+                    "this application holds no scope for {r}"
+                )));
+            }
+            if !audience.contains(&api.audience) {
+                audience.push(api.audience.clone());
+            }
+        }
+        // Keep OIDC-style scopes (owned by no API) and the scopes of the selected APIs.
+        let outside = scope
+            .iter()
+            .find(|t| owner(t).is_some_and(|a| !audience.contains(&a.audience)))
+            .map(str::to_owned);
+        if let Some(t) = outside {
+            if explicit {
+                return Err(OAuthError::invalid_scope(format!(
+                    "the scope {t} belongs to an API that is not a requested resource"
+                )));
+            }
+            scope = Scope::from_tokens(
+                scope
+                    .iter()
+                    .filter(|t| owner(t).is_none_or(|a| audience.contains(&a.audience)))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
+
+    if audience.is_empty() {
+        audience.push(default_audience.to_owned());
+    }
+    Ok(Selection { scope, audience })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    fn apis() -> Vec<Api> {
+        let api = |aud: &str, scopes: &[&str]| Api {
+            audience: aud.into(),
+            scopes: scopes
+                .iter()
+                .map(|s| ApiScope { name: (*s).into(), description: String::new() })
+                .collect(),
+        };
+        vec![
+            api("https://contacts.example", &["contacts.read", "contacts.write"]),
+            api("https://mail.example", &["mail.send"]),
+        ]
+    }
+
+    fn allowed() -> Vec<String> {
+        vec!["contacts.read".into(), "mail.send".into()]
+    }
+
+    #[test]
+    fn defaults_to_allowed_scopes_and_their_apis() {
+        let s = select(None, &[], &allowed(), &apis(), "https://valet").unwrap();
+        assert_eq!(s.scope.to_wire(), "contacts.read mail.send");
+        assert_eq!(s.audience, ["https://contacts.example", "https://mail.example"]);
+    }
+
+    #[test]
+    fn scope_outside_allowed_is_invalid_scope() {
+        let req = Scope::parse("contacts.write").unwrap();
+        let e = select(Some(&req), &[], &allowed(), &apis(), "x").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn resource_narrows_audience_and_default_scope() {
+        let s = select(None, &["https://mail.example"], &allowed(), &apis(), "x").unwrap();
+        assert_eq!(s.audience, ["https://mail.example"]);
+        assert_eq!(s.scope.to_wire(), "mail.send");
+    }
+
+    #[test]
+    fn explicit_scope_of_another_resource_is_refused() {
+        let req = Scope::parse("contacts.read").unwrap();
+        let e = select(Some(&req), &["https://mail.example"], &allowed(), &apis(), "x");
+        assert_eq!(e.unwrap_err().code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn unknown_resource_is_invalid_target() {
+        for r in ["https://nope.example", "not-a-uri", "https://mail.example#f"] {
+            let e = select(None, &[r], &allowed(), &apis(), "x").unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidTarget, "{r}");
+        }
+    }
+
+    #[test]
+    fn no_api_scope_falls_back_to_default_audience() {
+        let s = select(None, &[], &[], &apis(), "https://valet").unwrap();
+        assert_eq!(s.audience, ["https://valet"]);
+        assert!(s.scope.is_empty());
+    }
+}

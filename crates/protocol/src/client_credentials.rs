@@ -1,0 +1,145 @@
+//! The client_credentials grant (RFC 6749 §4.4): a confidential application gets an access
+//! token for itself. No refresh token is issued (RFC 6749 §4.4.3).
+
+use crate::access_token::{AccessTokenClaims, Issue};
+use crate::application::{Application, GrantType};
+use crate::audience::{self, Api};
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::{OAuthError, UnixTime};
+
+/// Server-wide inputs of a token decision.
+pub struct Context<'a> {
+    pub issuer: &'a str,
+    /// `aud` of a token that selects no API (RFC 9068 §3).
+    pub default_audience: &'a str,
+    pub apis: &'a [Api],
+    pub now: UnixTime,
+    pub access_token_ttl: i64,
+}
+
+/// Decides the claims of a client_credentials token for an already authenticated
+/// application. `jti` is a fresh random identifier.
+pub fn decide(
+    app: &Application,
+    params: &Params,
+    ctx: &Context<'_>,
+    jti: String,
+) -> Result<AccessTokenClaims, OAuthError> {
+    // RFC 6749 §4.4: confidential clients only (checklist H2).
+    if !app.is_confidential() || !app.allows_grant(GrantType::ClientCredentials) {
+        return Err(OAuthError::unauthorized_client(
+            "this application may not use the client_credentials grant",
+        ));
+    }
+    let requested = params.get("scope").map(Scope::parse).transpose()?;
+    let resources: Vec<&str> = params.all("resource").collect();
+    let selection = audience::select(
+        requested.as_ref(),
+        &resources,
+        &app.scopes,
+        ctx.apis,
+        ctx.default_audience,
+    )?;
+    let subject = app.service_subject.as_deref().unwrap_or(&app.client_id);
+    Ok(AccessTokenClaims::new(Issue {
+        issuer: ctx.issuer,
+        subject,
+        client_id: &app.client_id,
+        selection: &selection,
+        now: ctx.now,
+        ttl: ctx.access_token_ttl,
+        jti,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use crate::application::{AuthMethod, Profile};
+    use crate::audience::ApiScope;
+
+    fn app(profile: Profile) -> Application {
+        Application {
+            client_id: "svc1".into(),
+            name: "Billing".into(),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile,
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec!["api:read".into(), "api:write".into()],
+            token_endpoint_auth_method: profile.default_auth_method(),
+            trusted: false,
+            service_subject: None,
+        }
+    }
+
+    fn apis() -> Vec<Api> {
+        vec![Api {
+            audience: "https://api.example".into(),
+            scopes: ["api:read", "api:write"]
+                .iter()
+                .map(|s| ApiScope { name: (*s).into(), description: String::new() })
+                .collect(),
+        }]
+    }
+
+    fn ctx(apis: &[Api]) -> Context<'_> {
+        Context {
+            issuer: "https://valet.example",
+            default_audience: "https://valet.example",
+            apis,
+            now: 1_700_000_000,
+            access_token_ttl: 600,
+        }
+    }
+
+    #[test]
+    fn issues_token_for_requested_scope() {
+        let apis = apis();
+        let p = Params::parse(b"grant_type=client_credentials&scope=api%3Aread", &[]).unwrap();
+        let c = decide(&app(Profile::Service), &p, &ctx(&apis), "jti".into()).unwrap();
+        assert_eq!(c.sub, "svc1");
+        assert_eq!(c.client_id, "svc1");
+        assert_eq!(c.scope.as_deref(), Some("api:read"));
+        assert_eq!(c.aud, ["https://api.example"]);
+        assert_eq!(c.exp - c.iat, 600);
+    }
+
+    #[test]
+    fn service_subject_becomes_sub() {
+        let apis = apis();
+        let mut a = app(Profile::Service);
+        a.service_subject = Some("user-42".into());
+        let p = Params::parse(b"grant_type=client_credentials", &[]).unwrap();
+        let c = decide(&a, &p, &ctx(&apis), "jti".into()).unwrap();
+        assert_eq!(c.sub, "user-42");
+        assert_eq!(c.scope.as_deref(), Some("api:read api:write"));
+    }
+
+    #[test]
+    fn wider_scope_is_invalid_scope() {
+        let apis = apis();
+        let p = Params::parse(b"scope=api%3Aadmin", &[]).unwrap();
+        let e = decide(&app(Profile::Service), &p, &ctx(&apis), "j".into()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn public_or_unregistered_clients_are_unauthorized() {
+        let apis = apis();
+        let p = Params::parse(b"", &[]).unwrap();
+        let mut spa = app(Profile::Spa);
+        spa.token_endpoint_auth_method = AuthMethod::None;
+        let e = decide(&spa, &p, &ctx(&apis), "j".into()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+        let mut web = app(Profile::Web);
+        web.grant_types = vec![GrantType::AuthorizationCode];
+        let e = decide(&web, &p, &ctx(&apis), "j".into()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+    }
+}

@@ -1,0 +1,22 @@
+//! Valet's OAuth 2.0 and OpenID Connect rules as pure functions: parsed requests in,
+//! decisions out. No I/O, no clock and no randomness: `now` (Unix seconds) and fresh
+//! random values are arguments, so every rule is testable with a fixed clock.
+//! Signing and storage live elsewhere (`valet-jose`, `valet-store`).
+
+pub mod access_token;
+pub mod application;
+pub mod audience;
+pub mod client_auth;
+pub mod client_credentials;
+pub mod discovery;
+pub mod error;
+pub mod introspection;
+pub mod keys;
+pub mod params;
+pub mod revocation;
+pub mod scope;
+
+pub use error::{ErrorCode, OAuthError};
+
+/// Seconds since the Unix epoch. Every rule that depends on time takes one of these.
+pub type UnixTime = i64;

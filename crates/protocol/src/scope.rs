@@ -1,0 +1,93 @@
+//! Scopes (RFC 6749 §3.3): space-delimited, case-sensitive tokens whose order does not
+//! matter. Kept in first-seen order without duplicates, so responses are stable.
+
+use crate::OAuthError;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope(Vec<String>);
+
+/// Longest `scope` value accepted.
+const MAX_SCOPE_LEN: usize = 2048;
+
+impl Scope {
+    /// Parses a `scope` parameter. Each token must be `1*( %x21 / %x23-5B / %x5D-7E )`.
+    pub fn parse(raw: &str) -> Result<Self, OAuthError> {
+        if raw.len() > MAX_SCOPE_LEN {
+            return Err(OAuthError::invalid_scope("the scope parameter is too long"));
+        }
+        let mut tokens: Vec<String> = Vec::new();
+        for token in raw.split(' ').filter(|t| !t.is_empty()) {
+            if !token
+                .chars()
+                .all(|c| matches!(c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+            {
+                return Err(OAuthError::invalid_scope(
+                    "a scope may only contain printable ASCII other than quote and backslash",
+                ));
+            }
+            if !tokens.iter().any(|t| t == token) {
+                tokens.push(token.to_owned());
+            }
+        }
+        Ok(Self(tokens))
+    }
+
+    pub fn from_tokens<I: IntoIterator<Item = S>, S: Into<String>>(tokens: I) -> Self {
+        let mut out: Vec<String> = Vec::new();
+        for t in tokens {
+            let t = t.into();
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        Self(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.iter().any(|t| t == token)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// The first token not in `allowed`, if any.
+    pub fn first_outside<'a>(&'a self, allowed: &[String]) -> Option<&'a str> {
+        self.iter().find(|t| !allowed.iter().any(|a| a == t))
+    }
+
+    /// The space-delimited form used on the wire.
+    pub fn to_wire(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_dedupes_in_order() {
+        let s = Scope::parse("b a  b").unwrap();
+        assert_eq!(s.to_wire(), "b a");
+    }
+
+    #[test]
+    fn rejects_forbidden_characters() {
+        assert!(Scope::parse("a\"b").is_err());
+        assert!(Scope::parse("a\\b").is_err());
+        assert!(Scope::parse("caf\u{e9}").is_err());
+        assert!(Scope::parse("api:read contacts.write").is_ok());
+    }
+
+    #[test]
+    fn first_outside_finds_unlisted_tokens() {
+        let s = Scope::parse("a b c").unwrap();
+        assert_eq!(s.first_outside(&["a".into(), "b".into()]), Some("c"));
+        assert_eq!(s.first_outside(&["a".into(), "b".into(), "c".into()]), None);
+    }
+}
