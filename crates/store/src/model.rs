@@ -1,0 +1,53 @@
+//! Records as stored. `Debug` never prints secret material, hashed or sealed.
+
+use std::fmt;
+use valet_protocol::UnixTime;
+use valet_protocol::application::Application;
+use valet_protocol::audience::Api;
+use valet_protocol::keys::KeyTimes;
+
+/// A keyed hash of a client secret (HMAC-SHA-256); see `valet-server`'s secrets module.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash(pub Vec<u8>);
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub app: Application,
+    /// `None` for public applications.
+    pub secret: Option<SecretHash>,
+    /// The secret before the last rotation, valid until the given instant.
+    pub previous_secret: Option<(SecretHash, UnixTime)>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRecord {
+    pub name: String,
+    pub api: Api,
+    pub created_at: UnixTime,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub times: KeyTimes,
+    /// PKCS#8 private key sealed with the master key.
+    pub sealed_private: Vec<u8>,
+    /// The public JWK, as JSON.
+    pub public_jwk: String,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("times", &self.times)
+            .field("sealed_private", &"[redacted]")
+            .finish()
+    }
+}
