@@ -212,8 +212,13 @@ impl SigningKey {
                 .to_vec(),
             Private::Rsa(pair) => {
                 let mut sig = vec![0; pair.public_modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, out.as_bytes(), &mut sig)
-                    .map_err(|_| JoseError::BadSignature)?;
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &self.rng,
+                    out.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| JoseError::BadSignature)?;
                 sig
             }
         };
@@ -238,7 +243,10 @@ fn thumbprint(jwk: &Jwk) -> String {
             jwk.n.as_deref().unwrap_or("")
         ),
     };
-    B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()))
+    B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ))
 }
 
 enum Public {
@@ -274,7 +282,10 @@ impl VerifyingKey {
                 if point.len() != 65 {
                     return Err(JoseError::BadKey("bad P-256 point"));
                 }
-                Public::Ec(UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point))
+                Public::Ec(UnparsedPublicKey::new(
+                    &signature::ECDSA_P256_SHA256_FIXED,
+                    point,
+                ))
             }
             (Algorithm::RS256, "RSA") => Public::Rsa(PublicKeyComponents {
                 n: b(&jwk.n)?,
@@ -305,7 +316,11 @@ impl VerifyingKey {
         let ok = match &self.public {
             Public::Ec(key) => key.verify(signing_input.as_bytes(), &sig).is_ok(),
             Public::Rsa(parts) => parts
-                .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signing_input.as_bytes(), &sig)
+                .verify(
+                    &signature::RSA_PKCS1_2048_8192_SHA256,
+                    signing_input.as_bytes(),
+                    &sig,
+                )
                 .is_ok(),
         };
         if !ok {

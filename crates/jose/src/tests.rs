@@ -39,7 +39,9 @@ fn an_independent_library_verifies_our_tokens_with_our_jwk() {
         (Algorithm::RS256, jsonwebtoken::Algorithm::RS256),
     ] {
         let k = key(alg);
-        let t = k.sign("at+jwt", &json!({"sub": "x", "exp": 4_000_000_000u64})).unwrap();
+        let t = k
+            .sign("at+jwt", &json!({"sub": "x", "exp": 4_000_000_000u64}))
+            .unwrap();
         let jwk: jsonwebtoken::jwk::Jwk =
             serde_json::from_value(serde_json::to_value(k.jwk()).unwrap()).unwrap();
         let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
@@ -72,7 +74,12 @@ fn tampered_payload_fails() {
     let k = key(Algorithm::ES256);
     let t = k.sign("at+jwt", &json!({"sub": "x"})).unwrap();
     let parts: Vec<&str> = t.split('.').collect();
-    let evil = format!("{}.{}.{}", parts[0], B64.encode(br#"{"sub":"y"}"#), parts[2]);
+    let evil = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(br#"{"sub":"y"}"#),
+        parts[2]
+    );
     assert_eq!(verify(&evil, &k), Err(JoseError::BadSignature));
 }
 
@@ -84,7 +91,10 @@ fn alg_none_and_hs256_with_the_public_key_are_refused() {
 
     // HS256 keyed with the public key in several spellings (checklist K2).
     let jwk_json = serde_json::to_string(k.jwk()).unwrap();
-    for secret in [jwk_json.as_bytes(), k.jwk().x.as_deref().unwrap().as_bytes()] {
+    for secret in [
+        jwk_json.as_bytes(),
+        k.jwk().x.as_deref().unwrap().as_bytes(),
+    ] {
         let h = json!({"alg": "HS256", "kid": k.kid()});
         let input = format!("{}.{}", B64.encode(h.to_string()), B64.encode(b"{}"));
         let tag = aws_lc_rs::hmac::sign(

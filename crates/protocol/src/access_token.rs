@@ -61,9 +61,16 @@ impl AccessTokenClaims {
     /// Checks that a signature-verified token is a live access token of this issuer
     /// (RFC 9068 §4; RFC 7519 §4.1.4–4.1.6). Returns why not, for logs only: callers
     /// answer "inactive" or `invalid_token` without detail.
-    pub fn check(&self, typ: Option<&str>, issuer: &str, now: UnixTime) -> Result<(), &'static str> {
+    pub fn check(
+        &self,
+        typ: Option<&str>,
+        issuer: &str,
+        now: UnixTime,
+    ) -> Result<(), &'static str> {
         // RFC 9068 §4 requires `at+jwt`; also accept the media-type form.
-        if !typ.is_some_and(|t| t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")) {
+        if !typ.is_some_and(|t| {
+            t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+        }) {
             return Err("not an access token (typ)");
         }
         if self.iss != issuer {
@@ -134,7 +141,17 @@ mod tests {
     #[test]
     fn carries_rfc_9068_claims() {
         let v = serde_json::to_value(claims()).unwrap();
-        for k in ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"] {
+        for k in [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "client_id",
+            "scope",
+        ] {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert_eq!(v["aud"], "https://api.example");
@@ -148,7 +165,10 @@ mod tests {
         v["aud"] = serde_json::json!(["x", "y"]);
         let c: AccessTokenClaims = serde_json::from_value(v).unwrap();
         assert_eq!(c.aud, ["x", "y"]);
-        assert_eq!(serde_json::to_value(&c).unwrap()["aud"], serde_json::json!(["x", "y"]));
+        assert_eq!(
+            serde_json::to_value(&c).unwrap()["aud"],
+            serde_json::json!(["x", "y"])
+        );
     }
 
     #[test]

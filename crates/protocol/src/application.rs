@@ -152,7 +152,11 @@ impl Application {
             return Err(format!(
                 "a {} application must use a {} authentication method",
                 self.profile,
-                if self.profile.is_confidential() { "secret-based" } else { "`none`" }
+                if self.profile.is_confidential() {
+                    "secret-based"
+                } else {
+                    "`none`"
+                }
             ));
         }
         if self.profile.needs_redirect_uri() && self.redirect_uris.is_empty() {
@@ -216,7 +220,10 @@ pub fn validate_redirect_uri(uri: &str, profile: Profile) -> Result<(), String> 
     {
         return bad("is not an absolute URI");
     }
-    if matches!(scheme_lc.as_str(), "javascript" | "data" | "vbscript" | "file") {
+    if matches!(
+        scheme_lc.as_str(),
+        "javascript" | "data" | "vbscript" | "file"
+    ) {
         return bad("uses a forbidden scheme");
     }
     if scheme_lc == "https" || scheme_lc == "http" {

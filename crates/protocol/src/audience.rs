@@ -129,11 +129,17 @@ mod tests {
             audience: aud.into(),
             scopes: scopes
                 .iter()
-                .map(|s| ApiScope { name: (*s).into(), description: String::new() })
+                .map(|s| ApiScope {
+                    name: (*s).into(),
+                    description: String::new(),
+                })
                 .collect(),
         };
         vec![
-            api("https://contacts.example", &["contacts.read", "contacts.write"]),
+            api(
+                "https://contacts.example",
+                &["contacts.read", "contacts.write"],
+            ),
             api("https://mail.example", &["mail.send"]),
         ]
     }
@@ -146,7 +152,10 @@ mod tests {
     fn defaults_to_allowed_scopes_and_their_apis() {
         let s = select(None, &[], &allowed(), &apis(), "https://valet").unwrap();
         assert_eq!(s.scope.to_wire(), "contacts.read mail.send");
-        assert_eq!(s.audience, ["https://contacts.example", "https://mail.example"]);
+        assert_eq!(
+            s.audience,
+            ["https://contacts.example", "https://mail.example"]
+        );
     }
 
     #[test]
@@ -166,13 +175,23 @@ mod tests {
     #[test]
     fn explicit_scope_of_another_resource_is_refused() {
         let req = Scope::parse("contacts.read").unwrap();
-        let e = select(Some(&req), &["https://mail.example"], &allowed(), &apis(), "x");
+        let e = select(
+            Some(&req),
+            &["https://mail.example"],
+            &allowed(),
+            &apis(),
+            "x",
+        );
         assert_eq!(e.unwrap_err().code, ErrorCode::InvalidScope);
     }
 
     #[test]
     fn unknown_resource_is_invalid_target() {
-        for r in ["https://nope.example", "not-a-uri", "https://mail.example#f"] {
+        for r in [
+            "https://nope.example",
+            "not-a-uri",
+            "https://mail.example#f",
+        ] {
             let e = select(None, &[r], &allowed(), &apis(), "x").unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidTarget, "{r}");
         }

@@ -63,7 +63,9 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     if params.is_empty_value("client_secret") {
-        return Err(OAuthError::invalid_client("client_secret must not be empty"));
+        return Err(OAuthError::invalid_client(
+            "client_secret must not be empty",
+        ));
     }
     if let Some(header) = authorization {
         let (client_id, secret) = parse_basic(header)?;
@@ -112,7 +114,9 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
         return Err(bad());
     }
     if secret.is_empty() {
-        return Err(OAuthError::invalid_client("client_secret must not be empty"));
+        return Err(OAuthError::invalid_client(
+            "client_secret must not be empty",
+        ));
     }
     Ok((id, secret))
 }
@@ -162,7 +166,10 @@ mod tests {
         let got = presented(Some(&basic("a:b%c", "s+e&c:r t")), &p).unwrap();
         assert_eq!(
             got,
-            Presented::Basic { client_id: "a:b%c".into(), secret: "s+e&c:r t".into() }
+            Presented::Basic {
+                client_id: "a:b%c".into(),
+                secret: "s+e&c:r t".into()
+            }
         );
     }
 
@@ -176,7 +183,10 @@ mod tests {
     #[test]
     fn empty_secret_is_invalid_client() {
         let p = Params::parse(b"client_id=a&client_secret=", &[]).unwrap();
-        assert_eq!(presented(None, &p).unwrap_err().code, ErrorCode::InvalidClient);
+        assert_eq!(
+            presented(None, &p).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
         let p = Params::parse(b"", &[]).unwrap();
         let e = presented(Some(&basic("a", "")), &p).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidClient);
@@ -185,15 +195,27 @@ mod tests {
     #[test]
     fn garbage_headers_are_invalid_client() {
         let p = Params::parse(b"", &[]).unwrap();
-        for h in [&b"Basic !!!"[..], b"Bearer abc", b"Basic", b"\xff\xfe", b"Basic Zm9v"] {
-            assert_eq!(presented(Some(h), &p).unwrap_err().code, ErrorCode::InvalidClient);
+        for h in [
+            &b"Basic !!!"[..],
+            b"Bearer abc",
+            b"Basic",
+            b"\xff\xfe",
+            b"Basic Zm9v",
+        ] {
+            assert_eq!(
+                presented(Some(h), &p).unwrap_err().code,
+                ErrorCode::InvalidClient
+            );
         }
     }
 
     #[test]
     fn post_and_none() {
         let p = Params::parse(b"client_id=a&client_secret=s", &[]).unwrap();
-        assert_eq!(presented(None, &p).unwrap().method(), AuthMethod::ClientSecretPost);
+        assert_eq!(
+            presented(None, &p).unwrap().method(),
+            AuthMethod::ClientSecretPost
+        );
         let p = Params::parse(b"client_id=a", &[]).unwrap();
         assert_eq!(presented(None, &p).unwrap().method(), AuthMethod::None);
         let p = Params::parse(b"", &[]).unwrap();
@@ -202,7 +224,10 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_secret() {
-        let p = Presented::Post { client_id: "a".into(), secret: "hunter2".into() };
+        let p = Presented::Post {
+            client_id: "a".into(),
+            secret: "hunter2".into(),
+        };
         assert!(!format!("{p:?}").contains("hunter2"));
     }
 }

@@ -83,7 +83,10 @@ mod tests {
             audience: "https://api.example".into(),
             scopes: ["api:read", "api:write"]
                 .iter()
-                .map(|s| ApiScope { name: (*s).into(), description: String::new() })
+                .map(|s| ApiScope {
+                    name: (*s).into(),
+                    description: String::new(),
+                })
                 .collect(),
         }]
     }

@@ -48,7 +48,10 @@ mod tests {
         let m = serde_json::to_value(metadata("https://id.example", vec!["a".into()])).unwrap();
         assert_eq!(m["issuer"], "https://id.example");
         assert_eq!(m["token_endpoint"], "https://id.example/oauth2/token");
-        assert_eq!(m["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            m["grant_types_supported"],
+            serde_json::json!(["client_credentials"])
+        );
         assert!(m.get("authorization_endpoint").is_none());
     }
 }

@@ -103,7 +103,9 @@ mod tests {
 
     #[test]
     fn duplicates_are_invalid_request_unless_repeatable() {
-        let e = Params::parse(b"grant_type=a&grant_type=a", &[]).err().unwrap();
+        let e = Params::parse(b"grant_type=a&grant_type=a", &[])
+            .err()
+            .unwrap();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         assert!(e.description().contains("grant_type"));
         let p = Params::parse(b"resource=a&resource=b", &["resource"]).unwrap();

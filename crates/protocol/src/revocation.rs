@@ -32,10 +32,17 @@ mod tests {
 
     #[test]
     fn hints() {
-        for ok in [&b""[..], b"token_type_hint=access_token", b"token_type_hint=refresh_token"] {
+        for ok in [
+            &b""[..],
+            b"token_type_hint=access_token",
+            b"token_type_hint=refresh_token",
+        ] {
             assert!(check_hint(&Params::parse(ok, &[]).unwrap()).is_ok());
         }
         let p = Params::parse(b"token_type_hint=id_token", &[]).unwrap();
-        assert_eq!(check_hint(&p).unwrap_err().code, ErrorCode::UnsupportedTokenType);
+        assert_eq!(
+            check_hint(&p).unwrap_err().code,
+            ErrorCode::UnsupportedTokenType
+        );
     }
 }

@@ -141,19 +141,29 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at";
 
-fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Option<Vec<u8>>, Option<Vec<u8>>, Option<i64>, i64, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+/// A `clients` row as read, before the registration JSON is parsed.
+type ClientRow = (
+    String,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn client_record(
-    (reg, secret, prev, prev_until, created_at, updated_at): (
-        String,
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        Option<i64>,
-        i64,
-        i64,
-    ),
+    (reg, secret, prev, prev_until, created_at, updated_at): ClientRow,
 ) -> Result<ClientRecord> {
     Ok(ClientRecord {
         app: serde_json::from_str(&reg)?,
@@ -185,8 +195,11 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
-            .await
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
+        .await
     }
 
     async fn create_client(&self, client: &ClientRecord) -> Result<()> {
@@ -214,7 +227,9 @@ impl Store for SqliteStore {
         let id = client_id.to_owned();
         self.read(move |c| {
             let row = c
-                .prepare_cached(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"
+                ))?
                 .query_row([id], client_row)
                 .optional()?;
             row.map(client_record).transpose()
@@ -224,9 +239,12 @@ impl Store for SqliteStore {
 
     async fn clients(&self) -> Result<Vec<ClientRecord>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare(&format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"))?;
-            let rows = stmt.query_map([], client_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
+            ))?;
+            let rows = stmt
+                .query_map([], client_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(client_record).collect()
         })
         .await
@@ -317,9 +335,10 @@ impl Store for SqliteStore {
                         created_at: r.get(2)?,
                     });
                 }
-                if let (Some(name), Some(description)) =
-                    (r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?)
-                {
+                if let (Some(name), Some(description)) = (
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ) {
                     if let Some(last) = out.last_mut() {
                         last.api.scopes.push(ApiScope { name, description });
                     }
@@ -422,8 +441,10 @@ impl Store for SqliteStore {
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
         let jti = jti.to_owned();
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")?
-                .exists([jti])?)
+            Ok(
+                c.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")?
+                    .exists([jti])?,
+            )
         })
         .await
     }

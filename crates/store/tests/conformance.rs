@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The storage contract, checked against every backend. Each backend gets a fresh
 //! database; the same `suite` functions run on all of them.
 
@@ -10,7 +11,9 @@ use valet_store::{ApiRecord, ClientRecord, SecretHash, SigningKeyRecord, Store, 
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("valet.db")).await.unwrap();
+    let store = SqliteStore::open(dir.path().join("valet.db"))
+        .await
+        .unwrap();
     (dir, Arc::new(store))
 }
 
@@ -54,7 +57,10 @@ fn key(kid: &str, alg: &str, created: i64) -> SigningKeyRecord {
 
 async fn clients(s: Arc<dyn Store>) {
     s.create_client(&client("c1")).await.unwrap();
-    assert!(matches!(s.create_client(&client("c1")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.create_client(&client("c1")).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(s.client("c1").await.unwrap().unwrap(), client("c1"));
     assert!(s.client("nope").await.unwrap().is_none());
 
@@ -64,20 +70,42 @@ async fn clients(s: Arc<dyn Store>) {
     assert!(s.update_client(&c).await.unwrap());
     let got = s.client("c1").await.unwrap().unwrap();
     assert_eq!(got.app.name, "renamed");
-    assert_eq!(got.secret, Some(SecretHash(vec![1; 32])), "update keeps the secret");
+    assert_eq!(
+        got.secret,
+        Some(SecretHash(vec![1; 32])),
+        "update keeps the secret"
+    );
 
     // Rotation with a grace period keeps the old hash, without one it drops it.
-    assert!(s.rotate_client_secret("c1", &SecretHash(vec![2; 32]), Some(500), 300).await.unwrap());
+    assert!(
+        s.rotate_client_secret("c1", &SecretHash(vec![2; 32]), Some(500), 300)
+            .await
+            .unwrap()
+    );
     let got = s.client("c1").await.unwrap().unwrap();
     assert_eq!(got.secret, Some(SecretHash(vec![2; 32])));
     assert_eq!(got.previous_secret, Some((SecretHash(vec![1; 32]), 500)));
-    assert!(s.rotate_client_secret("c1", &SecretHash(vec![3; 32]), None, 301).await.unwrap());
+    assert!(
+        s.rotate_client_secret("c1", &SecretHash(vec![3; 32]), None, 301)
+            .await
+            .unwrap()
+    );
     let got = s.client("c1").await.unwrap().unwrap();
     assert_eq!(got.previous_secret, None);
-    assert!(!s.rotate_client_secret("nope", &SecretHash(vec![3; 32]), None, 1).await.unwrap());
+    assert!(
+        !s.rotate_client_secret("nope", &SecretHash(vec![3; 32]), None, 1)
+            .await
+            .unwrap()
+    );
 
     s.create_client(&client("c2")).await.unwrap();
-    let ids: Vec<String> = s.clients().await.unwrap().into_iter().map(|c| c.app.client_id).collect();
+    let ids: Vec<String> = s
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.app.client_id)
+        .collect();
     assert_eq!(ids, ["c1", "c2"]);
     assert!(s.delete_client("c1").await.unwrap());
     assert!(!s.delete_client("c1").await.unwrap());
@@ -91,12 +119,17 @@ async fn apis(s: Arc<dyn Store>) {
             audience: aud.into(),
             scopes: scopes
                 .iter()
-                .map(|n| ApiScope { name: (*n).into(), description: format!("d {n}") })
+                .map(|n| ApiScope {
+                    name: (*n).into(),
+                    description: format!("d {n}"),
+                })
                 .collect(),
         },
         created_at: 1,
     };
-    s.create_api(&api("https://a", &["a.read", "a.write"])).await.unwrap();
+    s.create_api(&api("https://a", &["a.read", "a.write"]))
+        .await
+        .unwrap();
     // A taken scope name refuses the whole API: nothing half-written.
     let clash = s.create_api(&api("https://b", &["b.read", "a.read"])).await;
     assert!(matches!(clash, Err(StoreError::Conflict(_))));
@@ -117,7 +150,9 @@ async fn signing_keys(s: Arc<dyn Store>) {
     for i in 0..10 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.insert_first_signing_key(&key(&format!("es{i}"), "ES256", 10)).await.unwrap()
+            s.insert_first_signing_key(&key(&format!("es{i}"), "ES256", 10))
+                .await
+                .unwrap()
         }));
     }
     let mut won = 0;
@@ -125,8 +160,18 @@ async fn signing_keys(s: Arc<dyn Store>) {
         won += usize::from(t.await.unwrap());
     }
     assert_eq!(won, 1);
-    assert!(s.insert_first_signing_key(&key("rs", "RS256", 10)).await.unwrap());
-    let es = s.signing_keys().await.unwrap().into_iter().find(|k| k.times.alg == "ES256").unwrap();
+    assert!(
+        s.insert_first_signing_key(&key("rs", "RS256", 10))
+            .await
+            .unwrap()
+    );
+    let es = s
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.times.alg == "ES256")
+        .unwrap();
 
     s.rotate_signing_key(&key("es-new", "ES256", 20), &[(es.times.kid.clone(), 900)])
         .await
@@ -138,14 +183,29 @@ async fn signing_keys(s: Arc<dyn Store>) {
     assert_eq!(old.sealed_private, vec![9; 40]);
 
     // A duplicate kid aborts the rotation: the old key is not retired either.
-    let r = s.rotate_signing_key(&key("rs", "RS256", 30), &[("es-new".into(), 50)]).await;
+    let r = s
+        .rotate_signing_key(&key("rs", "RS256", 30), &[("es-new".into(), 50)])
+        .await;
     assert!(r.is_err());
     let keys = s.signing_keys().await.unwrap();
-    assert_eq!(keys.iter().find(|k| k.times.kid == "es-new").unwrap().times.publish_until, None);
+    assert_eq!(
+        keys.iter()
+            .find(|k| k.times.kid == "es-new")
+            .unwrap()
+            .times
+            .publish_until,
+        None
+    );
 
     // Purge removes keys whose publication ended.
     s.purge_expired(901, 100).await.unwrap();
-    assert!(s.signing_keys().await.unwrap().iter().all(|k| k.times.kid != es.times.kid));
+    assert!(
+        s.signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.times.kid != es.times.kid)
+    );
 }
 
 async fn revocations(s: Arc<dyn Store>) {

@@ -1,0 +1,306 @@
+//! Administration of applications and APIs, shared by the `valet` CLI and the admin REST
+//! API so both apply the same rules.
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
+use valet_protocol::audience::{Api, ApiScope};
+use valet_store::{ApiRecord, ClientRecord, Store, StoreError};
+
+use crate::catalog::ADMIN_SCOPE;
+use crate::crypto::{Secret, SecretHasher, new_client_secret, random_token};
+
+/// OpenID Connect scopes every user-facing application may request by default.
+pub const OIDC_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => Self::Conflict(m),
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// A request to register an application.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    pub name: String,
+    pub profile: Option<Profile>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Allowed scopes; `None` means the profile's defaults.
+    pub scopes: Option<Vec<String>>,
+    /// Grant types; `None` means the profile's defaults.
+    pub grant_types: Option<Vec<GrantType>>,
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    #[serde(default)]
+    pub trusted: bool,
+    pub description: Option<String>,
+    pub website: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub service_subject: Option<String>,
+}
+
+/// Changes to a registration; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub trusted: Option<bool>,
+    pub description: Option<String>,
+    pub website: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub service_subject: Option<String>,
+}
+
+/// A registered application with its secret, shown once at creation or rotation.
+#[derive(Debug, Serialize)]
+pub struct WithSecret {
+    #[serde(flatten)]
+    pub app: Application,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose")]
+    pub client_secret: Option<Secret>,
+}
+
+fn expose<S: serde::Serializer>(s: &Option<Secret>, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(secret) => ser.serialize_str(secret.expose()),
+        None => ser.serialize_none(),
+    }
+}
+
+#[derive(Clone)]
+pub struct Admin {
+    pub store: Arc<dyn Store>,
+    pub hasher: SecretHasher,
+}
+
+impl Admin {
+    pub async fn create_client(&self, new: NewClient, now: i64) -> Result<WithSecret, AdminError> {
+        let profile = new.profile.unwrap_or(Profile::Web);
+        let scopes = match new.scopes {
+            Some(s) => s,
+            None if profile == Profile::Service => vec![],
+            None => OIDC_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let app = Application {
+            client_id: random_token(16).map_err(AdminError::Invalid)?,
+            name: new.name.trim().to_owned(),
+            description: new.description,
+            website: new.website,
+            logo_uri: new.logo_uri,
+            policy_uri: new.policy_uri,
+            profile,
+            redirect_uris: new.redirect_uris,
+            grant_types: new
+                .grant_types
+                .unwrap_or_else(|| profile.default_grant_types()),
+            scopes,
+            token_endpoint_auth_method: new
+                .token_endpoint_auth_method
+                .unwrap_or_else(|| profile.default_auth_method()),
+            trusted: new.trusted,
+            service_subject: new.service_subject,
+        };
+        self.check(&app).await?;
+        let secret = if app.is_confidential() {
+            Some(new_client_secret().map_err(AdminError::Invalid)?)
+        } else {
+            None
+        };
+        let record = ClientRecord {
+            secret: secret.as_ref().map(|s| self.hasher.hash(s.expose())),
+            previous_secret: None,
+            created_at: now,
+            updated_at: now,
+            app: app.clone(),
+        };
+        self.store.create_client(&record).await?;
+        tracing::info!(client_id = %app.client_id, profile = %app.profile, "application created");
+        Ok(WithSecret {
+            app,
+            client_secret: secret,
+        })
+    }
+
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        ch: ClientChanges,
+        now: i64,
+    ) -> Result<Application, AdminError> {
+        let mut record = self.get(client_id).await?;
+        let app = &mut record.app;
+        macro_rules! set {
+            ($($f:ident),+) => { $(if let Some(v) = ch.$f { app.$f = v; })+ };
+        }
+        set!(name, redirect_uris, scopes, grant_types, trusted);
+        macro_rules! set_opt {
+            ($($f:ident),+) => { $(if let Some(v) = ch.$f { app.$f = (!v.is_empty()).then_some(v); })+ };
+        }
+        set_opt!(description, website, logo_uri, policy_uri, service_subject);
+        self.check(app).await?;
+        record.updated_at = now;
+        if !self.store.update_client(&record).await? {
+            return Err(not_found(client_id));
+        }
+        tracing::info!(client_id, "application updated");
+        Ok(record.app)
+    }
+
+    /// New secret; the old one keeps working for `grace` seconds when given.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        grace: Option<i64>,
+        now: i64,
+    ) -> Result<WithSecret, AdminError> {
+        let record = self.get(client_id).await?;
+        if !record.app.is_confidential() {
+            return Err(AdminError::Invalid(format!(
+                "{client_id} is a public application and has no secret"
+            )));
+        }
+        let secret = new_client_secret().map_err(AdminError::Invalid)?;
+        let until = grace.filter(|g| *g > 0).map(|g| now + g);
+        if !self
+            .store
+            .rotate_client_secret(client_id, &self.hasher.hash(secret.expose()), until, now)
+            .await?
+        {
+            return Err(not_found(client_id));
+        }
+        tracing::info!(
+            client_id,
+            grace = grace.unwrap_or(0),
+            "client secret rotated"
+        );
+        Ok(WithSecret {
+            app: record.app,
+            client_secret: Some(secret),
+        })
+    }
+
+    pub async fn get(&self, client_id: &str) -> Result<ClientRecord, AdminError> {
+        self.store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| not_found(client_id))
+    }
+
+    pub async fn list(&self) -> Result<Vec<Application>, AdminError> {
+        Ok(self
+            .store
+            .clients()
+            .await?
+            .into_iter()
+            .map(|c| c.app)
+            .collect())
+    }
+
+    pub async fn delete_client(&self, client_id: &str) -> Result<(), AdminError> {
+        if !self.store.delete_client(client_id).await? {
+            return Err(not_found(client_id));
+        }
+        tracing::info!(client_id, "application deleted");
+        Ok(())
+    }
+
+    pub async fn create_api(
+        &self,
+        name: Option<String>,
+        audience: String,
+        scopes: Vec<ApiScope>,
+        now: i64,
+    ) -> Result<ApiRecord, AdminError> {
+        if audience.contains('#')
+            || !audience.contains(':')
+            || audience.chars().any(char::is_whitespace)
+        {
+            return Err(AdminError::Invalid(format!(
+                "audience `{audience}` must be an absolute URI without a fragment (RFC 8707 §2)"
+            )));
+        }
+        if scopes.is_empty() {
+            return Err(AdminError::Invalid(
+                "an API needs at least one --scope NAME=DESCRIPTION".into(),
+            ));
+        }
+        for s in &scopes {
+            valet_protocol::scope::Scope::parse(&s.name)
+                .map_err(|e| AdminError::Invalid(e.description().into()))?;
+            if s.name.contains(' ') || s.name.is_empty() {
+                return Err(AdminError::Invalid(format!(
+                    "scope `{}` must be one word",
+                    s.name
+                )));
+            }
+            if OIDC_SCOPES.contains(&s.name.as_str()) || s.name == ADMIN_SCOPE {
+                return Err(AdminError::Invalid(format!(
+                    "`{}` is a built-in scope",
+                    s.name
+                )));
+            }
+        }
+        let record = ApiRecord {
+            name: name.unwrap_or_else(|| audience.clone()),
+            api: Api { audience, scopes },
+            created_at: now,
+        };
+        self.store.create_api(&record).await.map_err(|e| match e {
+            StoreError::Conflict(_) => AdminError::Conflict(
+                "an API with this audience, or one of these scope names, already exists".into(),
+            ),
+            other => AdminError::Store(other),
+        })?;
+        tracing::info!(audience = %record.api.audience, "API created");
+        Ok(record)
+    }
+
+    /// Registration rules plus: every scope must exist (built in, or defined by an API).
+    async fn check(&self, app: &Application) -> Result<(), AdminError> {
+        app.validate().map_err(AdminError::Invalid)?;
+        let apis = self.store.apis().await?;
+        for s in &app.scopes {
+            let known = OIDC_SCOPES.contains(&s.as_str())
+                || s == ADMIN_SCOPE
+                || apis.iter().any(|a| a.api.defines(s));
+            if !known {
+                return Err(AdminError::Invalid(format!(
+                    "unknown scope `{s}`: define it first with `valet api create --audience URI --scope {s}=DESCRIPTION`"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_found(client_id: &str) -> AdminError {
+    AdminError::NotFound(format!("no application with client_id {client_id}"))
+}

@@ -1,0 +1,173 @@
+//! Starting and stopping a Valet node: open the store, load the master key and signing
+//! keys, bind the listener, serve until SIGTERM or Ctrl-C, and drain gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use valet_store::Store;
+use valet_store::sqlite::SqliteStore;
+
+use crate::catalog::Catalog;
+use crate::config::{Database, Settings};
+use crate::crypto::MasterKey;
+use crate::keyring::{self, Keyring};
+use crate::state::{AppState, Shared, now};
+
+/// Rows the janitor deletes per round, small enough to never hold the writer for long.
+const PURGE_BATCH: u32 = 500;
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Opens the database that `settings` names.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
+    match &settings.database {
+        Database::Sqlite(path) => SqliteStore::open(path)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Store>)
+            .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display())),
+    }
+}
+
+pub struct Valet {
+    state: Shared,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl Valet {
+    /// Builds a node ready to serve. Binding happens here, so `port()` is known before
+    /// `run` (port 0 picks a free one, as tests do).
+    pub async fn build(settings: Settings, master_key: MasterKey) -> Result<Self, String> {
+        let store = open_store(&settings).await?;
+        let sealer = master_key.sealer()?;
+        let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let listener = std::net::TcpListener::bind(settings.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let catalog = Catalog::new(
+            store.clone(),
+            Duration::from_secs(settings.cache_ttl as u64),
+            settings.admin_audience(),
+        );
+        let state = Arc::new(AppState {
+            hasher: master_key.secret_hasher(),
+            sealer,
+            keys: Keyring::new(snapshot),
+            catalog,
+            store,
+            settings,
+        });
+        Ok(Self {
+            state,
+            listener,
+            addr,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then stops accepting and lets requests in flight
+    /// finish for up to `shutdown_grace` seconds.
+    pub async fn run(self) -> Result<(), String> {
+        let handle = axum_server::Handle::new();
+        let grace = Duration::from_secs(self.state.settings.shutdown_grace as u64);
+        tokio::spawn(shutdown_on_signal(handle.clone(), grace));
+        tokio::spawn(refresh_keys(self.state.clone()));
+        tokio::spawn(purge(self.state.clone()));
+
+        let app = crate::routes::router(self.state.clone()).into_make_service();
+        let scheme = if self.state.settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(
+            listen = %self.addr,
+            issuer = %self.state.settings.issuer,
+            store = self.state.store.backend(),
+            "Valet is serving on {scheme}://{}", self.addr
+        );
+        match &self.state.settings.tls {
+            Some((cert, key)) => {
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(|e| format!("cannot load TLS certificate or key: {e}"))?;
+                axum_server::from_tcp_rustls(self.listener, config)
+                    .map_err(|e| e.to_string())?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(self.listener)
+                    .map_err(|e| e.to_string())?
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        tracing::info!("Valet stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>, grace: Duration) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!(grace_seconds = grace.as_secs(), "shutting down");
+    handle.graceful_shutdown(Some(grace));
+}
+
+/// Keeps the node's keys in step with the store: a key rotated through any node (or the
+/// CLI) is published here within `key_refresh_interval`.
+async fn refresh_keys(state: Shared) {
+    let every = Duration::from_secs(state.settings.key_refresh_interval as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = state
+            .keys
+            .refresh(state.store.as_ref(), &state.sealer, now())
+            .await
+        {
+            tracing::warn!(error = %e, "could not refresh signing keys; keeping the current ones");
+        }
+    }
+}
+
+/// Valet's own janitor: expired revocations and retired keys go in small batches.
+async fn purge(state: Shared) {
+    loop {
+        tokio::time::sleep(PURGE_EVERY).await;
+        loop {
+            match state.store.purge_expired(now(), PURGE_BATCH).await {
+                Ok(n) if n >= u64::from(PURGE_BATCH) => tokio::task::yield_now().await,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "purge failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}

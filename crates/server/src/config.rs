@@ -1,0 +1,318 @@
+//! Configuration: defaults that work, a TOML file, `VALET_*` environment variables and
+//! command-line flags, in rising order of precedence. Every setting has one flat name used
+//! in all four places (`access_token_ttl` / `VALET_ACCESS_TOKEN_TTL` /
+//! `--access-token-ttl`). Unknown keys are refused by name.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// One layer of settings; `None` means "not set here".
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partial {
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub access_token_ttl: Option<i64>,
+    pub key_activation_delay: Option<i64>,
+    pub key_refresh_interval: Option<i64>,
+    pub jwks_max_age: Option<i64>,
+    pub cache_ttl: Option<i64>,
+    pub shutdown_grace: Option<i64>,
+    pub log_format: Option<String>,
+}
+
+impl Partial {
+    /// Reads a TOML file; unknown keys fail with their name.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+    }
+
+    /// `self` with every setting of `over` laid on top.
+    pub fn overlay(self, over: Partial) -> Partial {
+        macro_rules! pick {
+            ($($f:ident),+) => { Partial { $($f: over.$f.or(self.$f)),+ } };
+        }
+        pick!(
+            listen,
+            issuer,
+            database,
+            master_key_file,
+            tls_cert,
+            tls_key,
+            access_token_ttl,
+            key_activation_delay,
+            key_refresh_interval,
+            jwks_max_age,
+            cache_ttl,
+            shutdown_grace,
+            log_format
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Resolved, validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// The issuer identifier, without a trailing slash. Configured, never derived from
+    /// a request's `Host` (RFC 9700 §4.13).
+    pub issuer: String,
+    pub database: Database,
+    pub master_key_file: PathBuf,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub access_token_ttl: i64,
+    pub key_activation_delay: i64,
+    pub key_refresh_interval: i64,
+    pub jwks_max_age: i64,
+    pub cache_ttl: i64,
+    pub shutdown_grace: i64,
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    pub fn resolve(p: Partial) -> Result<Self, String> {
+        let listen_text = p.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen_text.parse().map_err(|_| {
+            format!("listen: `{listen_text}` is not an address like 127.0.0.1:8080")
+        })?;
+        let issuer = parse_issuer(p.issuer.as_deref().unwrap_or("http://localhost:8080"))?;
+        let database = parse_database(p.database.as_deref().unwrap_or("sqlite://valet.db"))?;
+        let master_key_file = p.master_key_file.unwrap_or_else(|| match &database {
+            Database::Sqlite(path) => default_key_file(path),
+        });
+        let tls = match (p.tls_cert, p.tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err("tls_cert and tls_key go together: set both or neither".into()),
+        };
+        let secs = |name: &str, v: Option<i64>, default: i64, min: i64, max: i64| {
+            let v = v.unwrap_or(default);
+            if v < min || v > max {
+                return Err(format!(
+                    "{name} must be between {min} and {max} seconds, not {v}"
+                ));
+            }
+            Ok(v)
+        };
+        let access_token_ttl = secs("access_token_ttl", p.access_token_ttl, 600, 10, 86_400)?;
+        let key_refresh_interval =
+            secs("key_refresh_interval", p.key_refresh_interval, 30, 1, 3600)?;
+        let jwks_max_age = secs("jwks_max_age", p.jwks_max_age, 300, 0, 86_400)?;
+        let key_activation_delay = secs(
+            "key_activation_delay",
+            p.key_activation_delay,
+            600,
+            0,
+            30 * 86_400,
+        )?;
+        // A node must have published a key, and relying parties must have had the chance to
+        // refetch the JWKS, before any node signs with it (checklist K9).
+        if key_activation_delay < key_refresh_interval + jwks_max_age {
+            return Err(format!(
+                "key_activation_delay ({key_activation_delay}s) must be at least \
+                 key_refresh_interval + jwks_max_age ({}s)",
+                key_refresh_interval + jwks_max_age
+            ));
+        }
+        let cache_ttl = secs("cache_ttl", p.cache_ttl, 5, 0, 300)?;
+        let shutdown_grace = secs("shutdown_grace", p.shutdown_grace, 10, 0, 600)?;
+        let log_format = match p.log_format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(format!(
+                    "log_format must be `text` or `json`, not `{other}`"
+                ));
+            }
+        };
+        Ok(Self {
+            listen,
+            issuer,
+            database,
+            master_key_file,
+            tls,
+            access_token_ttl,
+            key_activation_delay,
+            key_refresh_interval,
+            jwks_max_age,
+            cache_ttl,
+            shutdown_grace,
+            log_format,
+        })
+    }
+
+    /// How long after a key stops signing it must stay published: the longest token
+    /// lifetime, plus the time nodes may take to notice the switch, plus clock leeway.
+    pub fn key_retention(&self) -> i64 {
+        self.access_token_ttl + self.key_refresh_interval + valet_protocol::access_token::LEEWAY
+    }
+
+    /// The audience of Valet's own admin API.
+    pub fn admin_audience(&self) -> String {
+        format!("{}/admin/api", self.issuer)
+    }
+}
+
+fn parse_issuer(raw: &str) -> Result<String, String> {
+    let issuer = raw.strip_suffix('/').unwrap_or(raw);
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .ok_or_else(|| format!("issuer `{raw}` must be an http(s) URL"))?;
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || issuer.contains(['?', '#'])
+        || issuer.contains(char::is_whitespace)
+    {
+        return Err(format!(
+            "issuer `{raw}` must be a URL with a host and no query or fragment (RFC 8414 §2)"
+        ));
+    }
+    Ok(issuer.to_owned())
+}
+
+fn parse_database(raw: &str) -> Result<Database, String> {
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        return Err("PostgreSQL is not supported yet in this build; use sqlite://FILE".into());
+    }
+    let path = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+        .ok_or_else(|| format!("database `{raw}` must look like sqlite://valet.db"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() {
+        return Err(format!("database `{raw}` names no file"));
+    }
+    Ok(Database::Sqlite(PathBuf::from(path)))
+}
+
+/// `valet.db` → `valet.master-key`, in the same folder.
+fn default_key_file(db: &Path) -> PathBuf {
+    let stem = db.file_stem().and_then(|s| s.to_str()).unwrap_or("valet");
+    db.with_file_name(format!("{stem}.master-key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work() {
+        let s = Settings::resolve(Partial::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.issuer, "http://localhost:8080");
+        assert_eq!(s.database, Database::Sqlite("valet.db".into()));
+        assert_eq!(s.master_key_file, PathBuf::from("valet.master-key"));
+        assert_eq!(s.access_token_ttl, 600);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_named() {
+        let e = toml::from_str::<Partial>("listen = \"x\"\nlisten_port = 9").unwrap_err();
+        assert!(e.to_string().contains("listen_port"), "{e}");
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let file = Partial {
+            issuer: Some("https://a.example".into()),
+            cache_ttl: Some(3),
+            ..Default::default()
+        };
+        let env = Partial {
+            issuer: Some("https://b.example/".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(file.overlay(env)).unwrap();
+        assert_eq!(s.issuer, "https://b.example");
+        assert_eq!(s.cache_ttl, 3);
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let bad = |p: Partial| Settings::resolve(p).unwrap_err();
+        assert!(
+            bad(Partial {
+                issuer: Some("ftp://x".into()),
+                ..Default::default()
+            })
+            .contains("issuer")
+        );
+        assert!(
+            bad(Partial {
+                issuer: Some("https://x/?a".into()),
+                ..Default::default()
+            })
+            .contains("query")
+        );
+        assert!(
+            bad(Partial {
+                listen: Some("nope".into()),
+                ..Default::default()
+            })
+            .contains("listen")
+        );
+        assert!(
+            bad(Partial {
+                database: Some("mysql://x".into()),
+                ..Default::default()
+            })
+            .contains("sqlite://")
+        );
+        assert!(
+            bad(Partial {
+                tls_cert: Some("c".into()),
+                ..Default::default()
+            })
+            .contains("tls_key")
+        );
+        assert!(
+            bad(Partial {
+                key_activation_delay: Some(10),
+                ..Default::default()
+            })
+            .contains("key_activation_delay")
+        );
+        assert!(
+            bad(Partial {
+                access_token_ttl: Some(0),
+                ..Default::default()
+            })
+            .contains("access_token_ttl")
+        );
+    }
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(
+            parse_database("sqlite:///var/lib/v.db").unwrap(),
+            Database::Sqlite("/var/lib/v.db".into())
+        );
+        assert_eq!(
+            parse_database("sqlite:v.db?mode=rwc").unwrap(),
+            Database::Sqlite("v.db".into())
+        );
+        assert_eq!(
+            default_key_file(Path::new("/d/x.db")),
+            PathBuf::from("/d/x.master-key")
+        );
+    }
+}

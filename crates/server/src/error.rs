@@ -1,0 +1,122 @@
+//! The one place where errors become HTTP responses.
+//!
+//! OAuth errors are JSON `{"error","error_description"}` with the status their code
+//! carries (RFC 6749 §5.2), `Cache-Control: no-store` (§5.1), `WWW-Authenticate: Basic`
+//! for `invalid_client` and `WWW-Authenticate: Bearer …` at bearer-protected endpoints
+//! (RFC 6750 §3). A store that cannot answer is 503 with `Retry-After`, never 500 and
+//! never a success (checklist L8).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use valet_protocol::{ErrorCode, OAuthError};
+use valet_store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// An error at an endpoint where clients authenticate (token, introspect, revoke).
+    OAuth(OAuthError),
+    /// An error at a bearer-protected endpoint (RFC 6750 §3.1).
+    Bearer(OAuthError, Option<&'static str>),
+    Store(StoreError),
+    PayloadTooLarge,
+    NotFound(String),
+    Conflict(String),
+    BadInput(String),
+    Internal(String),
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+pub fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn json(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    no_store((status, axum::Json(body)).into_response())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::OAuth(e) => {
+                let status =
+                    StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+                let mut r = json(status, e.code.as_str(), e.description());
+                if e.code == ErrorCode::InvalidClient {
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"valet\", charset=\"UTF-8\""),
+                    );
+                }
+                r
+            }
+            Self::Bearer(e, scope) => {
+                let status =
+                    StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+                let mut challenge = format!(
+                    "Bearer realm=\"valet\", error=\"{}\", error_description=\"{}\"",
+                    e.code.as_str(),
+                    e.description()
+                );
+                if let Some(s) = scope {
+                    challenge.push_str(&format!(", scope=\"{s}\""));
+                }
+                let mut r = json(status, e.code.as_str(), e.description());
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                r
+            }
+            Self::Store(StoreError::Conflict(_)) => json(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the record already exists",
+            ),
+            Self::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                let mut r = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable.as_str(),
+                    "the database is not answering; retry shortly",
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
+            }
+            Self::PayloadTooLarge => json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidRequest.as_str(),
+                "the request body is too large",
+            ),
+            Self::NotFound(what) => json(StatusCode::NOT_FOUND, "not_found", &what),
+            Self::Conflict(what) => json(StatusCode::CONFLICT, "conflict", &what),
+            Self::BadInput(what) => json(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest.as_str(),
+                &what,
+            ),
+            Self::Internal(what) => {
+                tracing::error!(error = %what, "internal error");
+                json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal error",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Signing keys as a node holds them: unsealed and parsed once, swapped atomically when the
+//! store changes. Rotation publishes first and signs later (`valet_protocol::keys`).
+
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use valet_jose::{Algorithm, JoseError, Jwk, SigningKey, VerifyingKey};
+use valet_protocol::UnixTime;
+use valet_protocol::keys::{self, KeyTimes};
+use valet_store::{SigningKeyRecord, Store, StoreError};
+
+use crate::crypto::Sealer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Sealed(String),
+    #[error("signing key {kid}: {source}")]
+    Key { kid: String, source: JoseError },
+}
+
+/// A key's parsed halves; shared between snapshots so a refresh never re-parses a key.
+pub struct KeyMaterial {
+    pub signer: SigningKey,
+    pub verifier: VerifyingKey,
+}
+
+/// The keys of one moment, plus the JWKS document they publish.
+pub struct KeySnapshot {
+    times: Vec<KeyTimes>,
+    material: Vec<Arc<KeyMaterial>>,
+    jwks: String,
+}
+
+impl KeySnapshot {
+    /// The key that signs `alg` tokens at `now`.
+    pub fn signer(&self, alg: Algorithm, now: UnixTime) -> Option<&SigningKey> {
+        let chosen = keys::signing_key(&self.times, alg.as_str(), now)?;
+        let i = self.times.iter().position(|t| t.kid == chosen.kid)?;
+        Some(&self.material[i].signer)
+    }
+
+    /// A published key by kid; kid is only ever a map key (RFC 8725 §3.10).
+    pub fn verifier(&self, kid: &str, now: UnixTime) -> Option<&VerifyingKey> {
+        let i = self
+            .times
+            .iter()
+            .position(|t| t.kid == kid && t.is_published(now))?;
+        Some(&self.material[i].verifier)
+    }
+
+    pub fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    pub fn times(&self) -> &[KeyTimes] {
+        &self.times
+    }
+}
+
+/// The node's current keys.
+pub struct Keyring {
+    current: ArcSwap<KeySnapshot>,
+}
+
+impl Keyring {
+    pub fn new(snapshot: KeySnapshot) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<KeySnapshot>> {
+        self.current.load()
+    }
+
+    /// Reloads from the store, reusing keys already parsed.
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        sealer: &Sealer,
+        now: UnixTime,
+    ) -> Result<(), KeyError> {
+        let old = self.current.load_full();
+        let records = store.signing_keys().await?;
+        let mut material = Vec::with_capacity(records.len());
+        for r in &records {
+            match old.times.iter().position(|t| t.kid == r.times.kid) {
+                Some(i) => material.push(old.material[i].clone()),
+                None => material.push(Arc::new(load(sealer, r)?)),
+            }
+        }
+        let times = records.into_iter().map(|r| r.times).collect();
+        self.current.store(Arc::new(build(times, material, now)));
+        Ok(())
+    }
+}
+
+fn load(sealer: &Sealer, r: &SigningKeyRecord) -> Result<KeyMaterial, KeyError> {
+    let kid = &r.times.kid;
+    let alg = Algorithm::parse(&r.times.alg).ok_or_else(|| {
+        KeyError::Sealed(format!("signing key {kid}: unknown alg {}", r.times.alg))
+    })?;
+    let der = sealer
+        .open(kid, &r.sealed_private)
+        .map_err(KeyError::Sealed)?;
+    let signer = SigningKey::from_pkcs8(alg, &der).map_err(|source| KeyError::Key {
+        kid: kid.clone(),
+        source,
+    })?;
+    if signer.kid() != kid {
+        return Err(KeyError::Sealed(format!(
+            "signing key {kid}: kid does not match the key"
+        )));
+    }
+    let verifier = VerifyingKey::from_jwk(signer.jwk()).map_err(|source| KeyError::Key {
+        kid: kid.clone(),
+        source,
+    })?;
+    Ok(KeyMaterial { signer, verifier })
+}
+
+fn build(times: Vec<KeyTimes>, material: Vec<Arc<KeyMaterial>>, now: UnixTime) -> KeySnapshot {
+    let published: Vec<&Jwk> = times
+        .iter()
+        .zip(&material)
+        .filter(|(t, _)| t.is_published(now))
+        .map(|(_, m)| m.signer.jwk())
+        .collect();
+    let jwks = serde_json::json!({ "keys": published }).to_string();
+    KeySnapshot {
+        times,
+        material,
+        jwks,
+    }
+}
+
+/// Loads every key; on first start generates the ES256 and RS256 keys.
+pub async fn load_or_generate(
+    store: &dyn Store,
+    sealer: &Sealer,
+    now: UnixTime,
+) -> Result<KeySnapshot, KeyError> {
+    for alg in [Algorithm::ES256, Algorithm::RS256] {
+        let existing = store.signing_keys().await?;
+        if existing.iter().any(|k| k.times.alg == alg.as_str()) {
+            continue;
+        }
+        // No token exists yet, so the first key may sign at once.
+        let record = new_record(sealer, alg, now, now)?;
+        if store.insert_first_signing_key(&record).await? {
+            tracing::info!(alg = %alg, kid = %record.times.kid, "generated the first signing key");
+        }
+    }
+    let records = store.signing_keys().await?;
+    let mut material = Vec::with_capacity(records.len());
+    for r in &records {
+        material.push(Arc::new(load(sealer, r)?));
+    }
+    Ok(build(
+        records.into_iter().map(|r| r.times).collect(),
+        material,
+        now,
+    ))
+}
+
+fn new_record(
+    sealer: &Sealer,
+    alg: Algorithm,
+    now: UnixTime,
+    activates_at: UnixTime,
+) -> Result<SigningKeyRecord, KeyError> {
+    let der = valet_jose::generate_pkcs8(alg).map_err(|source| KeyError::Key {
+        kid: String::new(),
+        source,
+    })?;
+    let key = SigningKey::from_pkcs8(alg, &der).map_err(|source| KeyError::Key {
+        kid: String::new(),
+        source,
+    })?;
+    let kid = key.kid().to_owned();
+    let public_jwk =
+        serde_json::to_string(key.jwk()).map_err(|e| KeyError::Sealed(e.to_string()))?;
+    Ok(SigningKeyRecord {
+        sealed_private: sealer.seal(&kid, &der).map_err(KeyError::Sealed)?,
+        public_jwk,
+        times: KeyTimes {
+            kid,
+            alg: alg.as_str().into(),
+            created_at: now,
+            activates_at,
+            publish_until: None,
+        },
+    })
+}
+
+/// Rotates `alg`: the new key is published now and signs after `activation_delay`; the
+/// keys it replaces stay published for `retention` after that.
+pub async fn rotate(
+    store: &dyn Store,
+    sealer: &Sealer,
+    alg: Algorithm,
+    now: UnixTime,
+    activation_delay: i64,
+    retention: i64,
+) -> Result<KeyTimes, KeyError> {
+    let existing: Vec<KeyTimes> = store
+        .signing_keys()
+        .await?
+        .into_iter()
+        .map(|r| r.times)
+        .collect();
+    let plan = keys::plan_rotation(&existing, alg.as_str(), now, activation_delay, retention);
+    let record = new_record(sealer, alg, now, plan.activates_at)?;
+    store.rotate_signing_key(&record, &plan.retire).await?;
+    Ok(record.times)
+}

@@ -1,0 +1,155 @@
+//! `/admin/api/…`: the admin REST API, guarded by Valet's own access tokens. A caller needs
+//! a live token whose `aud` is `{issuer}/admin/api` and whose scope holds `valet:admin`
+//! (RFC 6750 §3.1 errors otherwise).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use valet_protocol::{ErrorCode, OAuthError};
+
+use crate::admin::{AdminError, ClientChanges, NewClient};
+use crate::catalog::ADMIN_SCOPE;
+use crate::error::ApiError;
+use crate::state::{Shared, now};
+use crate::tokens::verify_access_token;
+
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route("/clients", get(list).post(create))
+        .route(
+            "/clients/{client_id}",
+            get(show).patch(update).delete(delete),
+        )
+        .route("/clients/{client_id}/secret", post(rotate_secret))
+}
+
+/// Proof that the request carries an admin token. Holds who made the call, for the log.
+pub struct AdminCaller {
+    pub client_id: String,
+}
+
+impl FromRequestParts<Shared> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        let invalid =
+            |d: &'static str| ApiError::Bearer(OAuthError::new(ErrorCode::InvalidToken, d), None);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                invalid("a Bearer access token with the valet:admin scope is required")
+            })?;
+        let token = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .ok_or_else(|| invalid("use the Bearer scheme"))?;
+        let claims = verify_access_token(state, token)
+            .ok_or_else(|| invalid("the access token is not valid"))?;
+        let admin_aud = state.settings.admin_audience();
+        if !claims.aud.contains(&admin_aud) || !claims.has_scope(ADMIN_SCOPE) {
+            return Err(ApiError::Bearer(
+                OAuthError::new(
+                    ErrorCode::InsufficientScope,
+                    "the token lacks the valet:admin scope",
+                ),
+                Some(ADMIN_SCOPE),
+            ));
+        }
+        if state.store.is_access_token_revoked(&claims.jti).await? {
+            return Err(invalid("the access token is not valid"));
+        }
+        Ok(Self {
+            client_id: claims.client_id,
+        })
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(m) => ApiError::BadInput(m),
+            AdminError::NotFound(m) => ApiError::NotFound(m),
+            AdminError::Conflict(m) => ApiError::Conflict(m),
+            AdminError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| ApiError::BadInput(e.body_text()))
+}
+
+async fn list(State(s): State<Shared>, _: AdminCaller) -> Result<Response, ApiError> {
+    Ok(Json(s.admin().list().await?).into_response())
+}
+
+async fn create(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    b: Result<Json<NewClient>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let created = s.admin().create_client(body(b)?, now()).await?;
+    tracing::info!(by = %caller.client_id, client_id = %created.app.client_id, "admin API: application created");
+    Ok(crate::error::no_store(
+        (StatusCode::CREATED, Json(created)).into_response(),
+    ))
+}
+
+async fn show(
+    State(s): State<Shared>,
+    _: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(s.admin().get(&id).await?.app).into_response())
+}
+
+async fn update(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+    b: Result<Json<ClientChanges>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let app = s.admin().update_client(&id, body(b)?, now()).await?;
+    s.catalog.forget_client(&id);
+    tracing::info!(by = %caller.client_id, client_id = %id, "admin API: application updated");
+    Ok(Json(app).into_response())
+}
+
+async fn delete(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.admin().delete_client(&id).await?;
+    s.catalog.forget_client(&id);
+    tracing::info!(by = %caller.client_id, client_id = %id, "admin API: application deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    grace_seconds: Option<i64>,
+}
+
+async fn rotate_secret(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+    b: Option<Json<Rotate>>,
+) -> Result<Response, ApiError> {
+    let grace = b.map(|Json(r)| r).unwrap_or_default().grace_seconds;
+    let rotated = s.admin().rotate_secret(&id, grace, now()).await?;
+    s.catalog.forget_client(&id);
+    tracing::info!(by = %caller.client_id, client_id = %id, "admin API: client secret rotated");
+    Ok(crate::error::no_store(Json(rotated).into_response()))
+}

@@ -1,0 +1,33 @@
+//! `POST /oauth2/introspect` (RFC 7662). The caller authenticates; the answer for any
+//! token that is not live, or not the caller's to see, is `{"active":false}` only.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use valet_protocol::OAuthError;
+use valet_protocol::introspection::{self, Introspection};
+
+use crate::client_auth::authenticate;
+use crate::error::{ApiError, no_store};
+use crate::form::OAuthForm;
+use crate::state::Shared;
+use crate::tokens::verify_access_token;
+
+pub async fn introspect(
+    State(state): State<Shared>,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &form).await?;
+    let token = form
+        .params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let claims =
+        verify_access_token(&state, token).filter(|c| introspection::may_see(&caller.app, c));
+    let body = match &claims {
+        // Fails closed: if the store cannot say, the error is a 503, never "active".
+        Some(c) if !state.store.is_access_token_revoked(&c.jti).await? => Introspection::Active(c),
+        _ => Introspection::Inactive,
+    };
+    Ok(no_store(Json(body).into_response()))
+}

@@ -1,0 +1,73 @@
+//! One file per endpoint; `router` puts them on their paths.
+
+mod admin;
+mod discovery;
+mod health;
+mod introspect;
+mod revoke;
+mod token;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::error::ApiError;
+use crate::form::MAX_FORM_BYTES;
+use crate::state::Shared;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        )
+        .route("/oauth2/jwks", get(discovery::jwks))
+        .route("/oauth2/token", post(token::token).fallback(post_only))
+        .route(
+            "/oauth2/introspect",
+            post(introspect::introspect).fallback(post_only),
+        )
+        .route("/oauth2/revoke", post(revoke::revoke).fallback(post_only))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .nest("/admin/api", admin::router())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::map_response(common_headers))
+        .with_state(state)
+}
+
+/// RFC 6749 §3.2: the token endpoint takes POST only (checklist F1).
+async fn post_only() -> Response {
+    let mut r = ApiError::OAuth(valet_protocol::OAuthError::invalid_request(
+        "this endpoint accepts POST only",
+    ))
+    .into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}
+
+async fn common_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}

@@ -1,0 +1,259 @@
+//! The command line (the contract in SPEC.md). Every setting is a flag, a `VALET_*`
+//! environment variable and a key of the TOML file given with `--config`.
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
+use valet_server::config::Partial;
+
+#[derive(Parser)]
+#[command(
+    name = "valet",
+    version,
+    about = "An OAuth 2.0 authorization server and OpenID Connect provider"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings shared by every command (the admin commands need the same database and keys).
+#[derive(Args, Clone)]
+pub struct SettingArgs {
+    /// TOML configuration file; flags and VALET_* variables override it
+    #[arg(long, env = "VALET_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "VALET_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Issuer URL, exactly as clients will see it [default: http://localhost:8080]
+    #[arg(long, env = "VALET_ISSUER", global = true, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Database URL [default: sqlite://valet.db]
+    #[arg(long, env = "VALET_DATABASE", global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Master key file, created on first use when VALET_MASTER_KEY is not set [default: beside the database]
+    #[arg(
+        long,
+        env = "VALET_MASTER_KEY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub master_key_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); serve HTTPS with --tls-key
+    #[arg(long, env = "VALET_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, env = "VALET_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Access-token lifetime in seconds [default: 600]
+    #[arg(
+        long,
+        env = "VALET_ACCESS_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: Option<i64>,
+    /// Seconds between publishing a rotated key and signing with it [default: 600]
+    #[arg(
+        long,
+        env = "VALET_KEY_ACTIVATION_DELAY",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub key_activation_delay: Option<i64>,
+    /// Seconds between reloads of the signing keys from the database [default: 30]
+    #[arg(
+        long,
+        env = "VALET_KEY_REFRESH_INTERVAL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub key_refresh_interval: Option<i64>,
+    /// Cache lifetime of the JWKS for clients, in seconds [default: 300]
+    #[arg(
+        long,
+        env = "VALET_JWKS_MAX_AGE",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub jwks_max_age: Option<i64>,
+    /// Seconds a node caches an application or API before re-reading it [default: 5]
+    #[arg(long, env = "VALET_CACHE_TTL", global = true, value_name = "SECONDS")]
+    pub cache_ttl: Option<i64>,
+    /// Seconds requests in flight get to finish after SIGTERM [default: 10]
+    #[arg(
+        long,
+        env = "VALET_SHUTDOWN_GRACE",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub shutdown_grace: Option<i64>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "VALET_LOG_FORMAT", global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl SettingArgs {
+    pub fn partial(&self) -> Partial {
+        Partial {
+            listen: self.listen.clone(),
+            issuer: self.issuer.clone(),
+            database: self.database.clone(),
+            master_key_file: self.master_key_file.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            access_token_ttl: self.access_token_ttl,
+            key_activation_delay: self.key_activation_delay,
+            key_refresh_interval: self.key_refresh_interval,
+            jwks_max_age: self.jwks_max_age,
+            cache_ttl: self.cache_ttl,
+            shutdown_grace: self.shutdown_grace,
+            log_format: self.log_format.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server
+    Serve,
+    /// Manage applications (OAuth clients)
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage APIs (resource servers) and their scopes
+    #[command(subcommand)]
+    Api(ApiCommand),
+    /// Manage signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+// `Create` carries many options and runs once per process: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register an application; prints its client_id and, for confidential ones, its secret (shown once)
+    Create {
+        #[arg(long)]
+        name: String,
+        /// web, spa, native or service
+        #[arg(long)]
+        profile: String,
+        /// Allowed redirect URI (repeatable); matched byte for byte
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Scope the application may request (repeatable) [default: the OIDC scopes, none for service]
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Grant type (repeatable) [default: from the profile]
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// First-party application: skips the consent page
+        #[arg(long)]
+        trusted: bool,
+        /// client_secret_basic or client_secret_post [default: client_secret_basic]
+        #[arg(long, value_name = "METHOD")]
+        auth_method: Option<String>,
+        /// For a service: the user its tokens act as (their `sub`) [default: the client_id]
+        #[arg(long, value_name = "SUB")]
+        service_user: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// https URL
+        #[arg(long)]
+        website: Option<String>,
+        /// https URL
+        #[arg(long)]
+        logo_uri: Option<String>,
+        /// https URL
+        #[arg(long)]
+        policy_uri: Option<String>,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// List applications
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one application
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an application; its tokens stop working within the cache lifetime
+    Delete { client_id: String },
+    /// Issue a new client secret (shown once)
+    RotateSecret {
+        client_id: String,
+        /// Seconds the old secret keeps working [default: 0]
+        #[arg(long, value_name = "SECONDS")]
+        grace: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ApiCommand {
+    /// Register an API and the scopes it defines
+    Create {
+        /// The API's identifier; tokens for it carry it as `aud`
+        #[arg(long, value_name = "URI")]
+        audience: String,
+        /// A scope and its description for the consent page, e.g. contacts.read="Read your contacts" (repeatable)
+        #[arg(long = "scope", value_name = "NAME=DESCRIPTION", required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List APIs and their scopes
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an API and its scopes
+    Delete { audience: String },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and their state
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a new key now; it signs after key_activation_delay, the old one stays published until its tokens expired
+    Rotate {
+        /// ES256 (access tokens) or RS256 (ID tokens) [default: both]
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}
+
+/// Refuses `VALET_*` variables that name no setting, so a typo never silently does nothing.
+pub fn check_environment() -> Result<(), String> {
+    let mut known: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+        .collect();
+    known.extend(["VALET_MASTER_KEY".to_string(), "VALET_LOG".to_string()]);
+    let unknown: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("VALET_") && !known.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown environment variable(s): {}. Known: {}",
+        unknown.join(", "),
+        known.join(", ")
+    ))
+}

@@ -1,0 +1,377 @@
+//! What each command does. Output for people is short and plain; `--json` prints one
+//! JSON object (or array for lists) for scripts.
+
+use serde_json::json;
+use std::sync::Arc;
+use valet_jose::Algorithm;
+use valet_protocol::audience::ApiScope;
+use valet_protocol::keys;
+use valet_server::admin::{Admin, NewClient, WithSecret};
+use valet_server::config::{LogFormat, Partial, Settings};
+use valet_server::crypto::MasterKey;
+use valet_server::{Valet, keyring, master_key, now, open_store};
+use valet_store::Store;
+
+use crate::cli::{ApiCommand, Cli, ClientCommand, Command, KeysCommand};
+
+fn settings(cli: &Cli) -> Result<Settings, String> {
+    let file = match &cli.settings.config {
+        Some(path) => Partial::from_file(path)?,
+        None => Partial::default(),
+    };
+    Settings::resolve(file.overlay(cli.settings.partial()))
+}
+
+fn init_logs(format: LogFormat, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VALET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn master_key(settings: &Settings) -> Result<MasterKey, String> {
+    let from_env = std::env::var("VALET_MASTER_KEY").ok();
+    let (key, created) =
+        master_key::load_or_create(from_env.as_deref(), &settings.master_key_file)?;
+    if created {
+        eprintln!("{}", master_key::backup_note(&settings.master_key_file));
+    }
+    Ok(key)
+}
+
+pub async fn run(cli: Cli) -> Result<(), String> {
+    let settings = settings(&cli)?;
+    let serving = matches!(cli.command, Command::Serve);
+    init_logs(settings.log_format, if serving { "info" } else { "warn" });
+    let key = master_key(&settings)?;
+    if serving {
+        if settings.tls.is_none()
+            && !settings.issuer.starts_with("http://localhost")
+            && !settings.issuer.starts_with("http://127.0.0.1")
+        {
+            tracing::warn!(
+                "serving without TLS: OAuth requires TLS on every endpoint (RFC 6749 §3.1); use --tls-cert/--tls-key or a TLS-terminating proxy"
+            );
+        }
+        return Valet::build(settings, key).await?.run().await;
+    }
+    let store = open_store(&settings).await?;
+    let admin = Admin {
+        store: store.clone(),
+        hasher: key.secret_hasher(),
+    };
+    match cli.command {
+        Command::Serve => Ok(()),
+        Command::Client(c) => client(c, &admin).await,
+        Command::Api(c) => api(c, &admin, store.as_ref()).await,
+        Command::Keys(c) => keys_cmd(c, &settings, &key, store).await,
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn parse_list<T: std::str::FromStr<Err = String>>(
+    items: &[String],
+) -> Result<Option<Vec<T>>, String> {
+    if items.is_empty() {
+        return Ok(None);
+    }
+    items
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<Vec<T>, String>>()
+        .map(Some)
+}
+
+async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
+    match cmd {
+        ClientCommand::Create {
+            name,
+            profile,
+            redirect_uris,
+            scopes,
+            grants,
+            trusted,
+            auth_method,
+            service_user,
+            description,
+            website,
+            logo_uri,
+            policy_uri,
+            json,
+        } => {
+            let new = NewClient {
+                name,
+                profile: Some(profile.parse()?),
+                redirect_uris,
+                scopes: if scopes.is_empty() {
+                    None
+                } else {
+                    Some(
+                        scopes
+                            .iter()
+                            .flat_map(|s| s.split(' '))
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    )
+                },
+                grant_types: parse_list(&grants)?,
+                token_endpoint_auth_method: auth_method.map(|m| m.parse()).transpose()?,
+                trusted,
+                description,
+                website,
+                logo_uri,
+                policy_uri,
+                service_subject: service_user,
+            };
+            let created = admin
+                .create_client(new, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            show_created(&created, json, "Created")
+        }
+        ClientCommand::List { json } => {
+            let apps = admin.list().await.map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&apps);
+            }
+            if apps.is_empty() {
+                println!(
+                    "No applications yet. Create one with: valet client create --name NAME --profile service"
+                );
+            }
+            for a in apps {
+                println!("{:<24} {:<8} {}", a.client_id, a.profile, a.name);
+            }
+            Ok(())
+        }
+        ClientCommand::Show { client_id, json } => {
+            let c = admin.get(&client_id).await.map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&c.app);
+            }
+            let a = &c.app;
+            println!("client_id:     {}", a.client_id);
+            println!("name:          {}", a.name);
+            println!("profile:       {}", a.profile);
+            println!("auth method:   {}", a.token_endpoint_auth_method);
+            println!(
+                "grant types:   {}",
+                a.grant_types
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            println!("scopes:        {}", a.scopes.join(" "));
+            println!("redirect URIs: {}", a.redirect_uris.join(" "));
+            println!("trusted:       {}", a.trusted);
+            if let Some(s) = &a.service_subject {
+                println!("acts as user:  {s}");
+            }
+            Ok(())
+        }
+        ClientCommand::Delete { client_id } => {
+            admin
+                .delete_client(&client_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Deleted {client_id}.");
+            Ok(())
+        }
+        ClientCommand::RotateSecret {
+            client_id,
+            grace,
+            json,
+        } => {
+            let rotated = admin
+                .rotate_secret(&client_id, grace, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            show_created(&rotated, json, "New secret for")
+        }
+    }
+}
+
+fn show_created(c: &WithSecret, json: bool, verb: &str) -> Result<(), String> {
+    if json {
+        return print_json(c);
+    }
+    println!("{verb} \"{}\" ({})", c.app.name, c.app.profile);
+    println!("  client_id:     {}", c.app.client_id);
+    if let Some(secret) = &c.client_secret {
+        println!("  client_secret: {}", secret.expose());
+        println!("Store the secret now: Valet keeps only a keyed hash and cannot show it again.");
+    }
+    Ok(())
+}
+
+async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), String> {
+    match cmd {
+        ApiCommand::Create {
+            audience,
+            scopes,
+            name,
+            json,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    let (n, d) = s
+                        .split_once('=')
+                        .ok_or_else(|| format!("--scope `{s}` must look like NAME=DESCRIPTION"))?;
+                    Ok(ApiScope {
+                        name: n.trim().to_owned(),
+                        description: d.trim().to_owned(),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let r = admin
+                .create_api(name, audience, scopes, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                return print_json(
+                    &json!({ "name": r.name, "audience": r.api.audience, "scopes": r.api.scopes }),
+                );
+            }
+            println!(
+                "Created API {} with scopes: {}",
+                r.api.audience,
+                r.api
+                    .scopes
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            Ok(())
+        }
+        ApiCommand::List { json } => {
+            let apis = store.apis().await.map_err(|e| e.to_string())?;
+            if json {
+                let v: Vec<_> = apis.iter().map(|r| json!({ "name": r.name, "audience": r.api.audience, "scopes": r.api.scopes })).collect();
+                return print_json(&v);
+            }
+            for r in apis {
+                println!("{}", r.api.audience);
+                for s in r.api.scopes {
+                    println!("  {:<24} {}", s.name, s.description);
+                }
+            }
+            Ok(())
+        }
+        ApiCommand::Delete { audience } => {
+            if !store
+                .delete_api(&audience)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no API with audience {audience}"));
+            }
+            println!("Deleted API {audience}.");
+            Ok(())
+        }
+    }
+}
+
+async fn keys_cmd(
+    cmd: KeysCommand,
+    settings: &Settings,
+    key: &MasterKey,
+    store: Arc<dyn Store>,
+) -> Result<(), String> {
+    let sealer = key.sealer()?;
+    // Creates the first keys if the server never ran, and checks the master key opens them.
+    let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, now())
+        .await
+        .map_err(|e| e.to_string())?;
+    match cmd {
+        KeysCommand::List { json } => {
+            let now = now();
+            let times = snapshot.times();
+            let state = |t: &keys::KeyTimes| {
+                if !t.is_published(now) {
+                    "retired"
+                } else if keys::signing_key(times, &t.alg, now).is_some_and(|s| s.kid == t.kid) {
+                    "signing"
+                } else if t.activates_at > now {
+                    "published, signs later"
+                } else {
+                    "published, verify only"
+                }
+            };
+            if json {
+                let v: Vec<_> = times
+                    .iter()
+                    .map(|t| json!({ "kid": t.kid, "alg": t.alg, "state": state(t), "created_at": t.created_at, "activates_at": t.activates_at, "publish_until": t.publish_until }))
+                    .collect();
+                return print_json(&v);
+            }
+            for t in times {
+                let until = t.publish_until.map_or(String::new(), |u| {
+                    format!(", published until {}", fmt_time(u, now))
+                });
+                println!("{:<6} {}  {}{}", t.alg, t.kid, state(t), until);
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { alg } => {
+            let algs = match alg.as_deref() {
+                None => vec![Algorithm::ES256, Algorithm::RS256],
+                Some(a) => vec![
+                    Algorithm::parse(a)
+                        .ok_or_else(|| format!("--alg must be ES256 or RS256, not {a}"))?,
+                ],
+            };
+            for alg in algs {
+                let t = keyring::rotate(
+                    store.as_ref(),
+                    &sealer,
+                    alg,
+                    now(),
+                    settings.key_activation_delay,
+                    settings.key_retention(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                println!(
+                    "{alg}: published {} now; it signs from {}.",
+                    t.kid,
+                    fmt_time(t.activates_at, now())
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A time relative to now, which is what an operator wants to know.
+fn fmt_time(t: i64, now: i64) -> String {
+    let d = t - now;
+    match d {
+        0 => "now".into(),
+        d if d > 0 => format!("in {}", human(d)),
+        d => format!("{} ago", human(-d)),
+    }
+}
+
+fn human(s: i64) -> String {
+    match s {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s => format!("{}h", s / 3600),
+    }
+}
