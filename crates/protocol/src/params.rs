@@ -7,7 +7,7 @@ use crate::OAuthError;
 /// Most parameters a request may carry; a real client sends fewer than 20.
 const MAX_PARAMS: usize = 64;
 /// Longest value accepted for any one parameter (the body itself is capped by the server).
-const MAX_VALUE_LEN: usize = 8 * 1024;
+const MAX_VALUE_LEN: usize = 16 * 1024;
 
 /// Parsed form parameters, in the order they were sent.
 pub struct Params {

@@ -37,13 +37,22 @@ impl Valet {
     /// Builds a node ready to serve. Binding happens here, so `port()` is known before
     /// `run` (port 0 picks a free one, as tests do).
     pub async fn build(settings: Settings, master_key: MasterKey) -> Result<Self, String> {
+        let listener = std::net::TcpListener::bind(settings.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+        Self::build_on(settings, master_key, listener).await
+    }
+
+    /// As `build`, on a listener the caller bound (so it can know the port first).
+    pub async fn build_on(
+        settings: Settings,
+        master_key: MasterKey,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, String> {
         let store = open_store(&settings).await?;
         let sealer = master_key.sealer()?;
         let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, now())
             .await
             .map_err(|e| e.to_string())?;
-        let listener = std::net::TcpListener::bind(settings.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let catalog = Catalog::new(
@@ -97,6 +106,9 @@ impl Valet {
         );
         match &self.state.settings.tls {
             Some((cert, key)) => {
+                // One TLS stack for the process: aws-lc-rs, as for signing. Err means a
+                // provider is already installed, which is as good.
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
                 let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                     .await
                     .map_err(|e| format!("cannot load TLS certificate or key: {e}"))?;

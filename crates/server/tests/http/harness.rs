@@ -1,0 +1,212 @@
+//! `spawn_app()`: a Valet node for one test, plus handles on its store and keys so tests
+//! can set up state the way the CLI would (the CLI shares the database, not the process).
+
+use oauth2::reqwest;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use valet_jose::Algorithm;
+use valet_protocol::audience::ApiScope;
+use valet_server::admin::{Admin, NewClient};
+use valet_server::config::{Partial, Settings};
+use valet_server::crypto::{MasterKey, Sealer};
+use valet_server::{Valet, keyring, now, open_store};
+use valet_store::Store;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin: Admin,
+    pub store: Arc<dyn Store>,
+    pub sealer: Sealer,
+    pub settings: Settings,
+    pub master_key: MasterKey,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|p| p).await
+}
+
+pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
+    spawn_inner(tweak, None).await
+}
+
+/// A second node over the same database and master key as `other`.
+pub async fn spawn_sharing(other: &TestApp) -> TestApp {
+    spawn_inner(|p| p, Some(other)).await
+}
+
+async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&TestApp>) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_pem = cert.cert.pem();
+    std::fs::write(dir.path().join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let partial = Partial {
+        // Nodes of one deployment share one issuer.
+        issuer: Some(sharing.map_or_else(
+            || format!("https://localhost:{port}"),
+            |o| o.settings.issuer.clone(),
+        )),
+        database: Some(match sharing {
+            Some(o) => {
+                let valet_server::config::Database::Sqlite(path) = &o.settings.database;
+                format!("sqlite://{}", path.display())
+            }
+            None => format!("sqlite://{}", dir.path().join("valet.db").display()),
+        }),
+        master_key_file: Some(dir.path().join("valet.master-key")),
+        tls_cert: Some(dir.path().join("cert.pem")),
+        tls_key: Some(dir.path().join("key.pem")),
+        cache_ttl: Some(0),
+        ..Default::default()
+    };
+    let settings = Settings::resolve(tweak(partial)).unwrap();
+    let key = match sharing {
+        Some(o) => o.master_key.clone(),
+        None => MasterKey::generate().unwrap(),
+    };
+    let valet = Valet::build_on(settings.clone(), key.clone(), listener)
+        .await
+        .unwrap();
+    tokio::spawn(valet.run());
+    let store = open_store(&settings).await.unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], port)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base: format!("https://localhost:{port}"),
+        http,
+        admin: Admin {
+            store: store.clone(),
+            hasher: key.secret_hasher(),
+        },
+        store,
+        sealer: key.sealer().unwrap(),
+        settings,
+        master_key: key,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers `https://api.example` with scopes `api:read` and `api:write`.
+    pub async fn api(&self) {
+        let scopes = ["api:read", "api:write"]
+            .iter()
+            .map(|s| ApiScope {
+                name: (*s).into(),
+                description: format!("{s} things"),
+            })
+            .collect();
+        self.admin
+            .create_api(None, "https://api.example".into(), scopes, now())
+            .await
+            .unwrap();
+    }
+
+    /// A service application allowed `scopes`; returns (client_id, client_secret).
+    pub async fn service(&self, scopes: &[&str]) -> (String, String) {
+        self.client(NewClient {
+            name: "svc".into(),
+            profile: Some(valet_protocol::application::Profile::Service),
+            scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub async fn client(&self, new: NewClient) -> (String, String) {
+        let c = self.admin.create_client(new, now()).await.unwrap();
+        let secret = c
+            .client_secret
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default();
+        (c.app.client_id, secret)
+    }
+
+    /// POST a form with Basic credentials.
+    pub async fn post(&self, path: &str, id: &str, secret: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token(&self, id: &str, secret: &str) -> String {
+        let r = self
+            .post("/oauth2/token", id, secret, "grant_type=client_credentials")
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn introspect(&self, id: &str, secret: &str, token: &str) -> Value {
+        let r = self
+            .post("/oauth2/introspect", id, secret, &format!("token={token}"))
+            .await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Signs arbitrary claims with Valet's own current ES256 key, to build tokens a bug
+    /// or an attacker might present.
+    pub async fn sign_with_valet_key(&self, typ: &str, claims: &Value) -> String {
+        let snapshot = keyring::load_or_generate(self.store.as_ref(), &self.sealer, now())
+            .await
+            .unwrap();
+        snapshot
+            .signer(Algorithm::ES256, now())
+            .unwrap()
+            .sign(typ, claims)
+            .unwrap()
+    }
+
+    /// The claims Valet itself would issue to `client_id` now.
+    pub fn claims(&self, client_id: &str) -> Value {
+        let now = now();
+        serde_json::json!({
+            "iss": self.settings.issuer, "sub": client_id, "aud": "https://api.example",
+            "exp": now + 600, "iat": now, "nbf": now, "jti": format!("j{now}{client_id}"),
+            "client_id": client_id, "scope": "api:read"
+        })
+    }
+}
+
+/// Asserts the token-endpoint error contract: status, JSON, `error`, no-store.
+pub async fn assert_oauth_error(r: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(r.status(), status, "status for expected {error}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    let d = body["error_description"].as_str().unwrap();
+    assert!(
+        d.chars()
+            .all(valet_protocol::error::allowed_description_char),
+        "{d}"
+    );
+    body
+}

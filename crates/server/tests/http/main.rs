@@ -1,0 +1,12 @@
+//! HTTP integration tests: the real server on a random port over TLS, with a fresh SQLite
+//! file each, driven by the `oauth2` crate (a client nobody here wrote) and by raw
+//! requests for the bad-input cases. One test binary, one module per endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin_api;
+mod discovery;
+mod harness;
+mod introspection;
+mod keys;
+mod revocation;
+mod token;
