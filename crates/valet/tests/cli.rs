@@ -1,0 +1,371 @@
+//! The `valet` binary as a user runs it: the README quickstart end to end, configuration
+//! errors, key commands, graceful shutdown, and no secret in the logs (checklist N5).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn valet(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_valet"));
+    c.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VALET_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let out = valet(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "valet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A minimal HTTP/1.1 POST; returns (status, body).
+fn post(port: u16, path: &str, basic: (&str, &str), body: &str) -> (u16, String) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", basic.0, basic.1));
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {auth}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn quickstart_works_and_logs_hold_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(
+        d,
+        &[
+            "api",
+            "create",
+            "--audience",
+            "https://api.example.com",
+            "--scope",
+            "reports.read=Read reports",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reports.read"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BACK IT UP"),
+        "first run announces the master key"
+    );
+    let out = run(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Nightly reports",
+            "--profile",
+            "service",
+            "--scope",
+            "reports.read",
+            "--json",
+        ],
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("BACK IT UP"),
+        "only once"
+    );
+    assert!(d.join("valet.db").exists() && d.join("valet.master-key").exists());
+
+    let log_path = d.join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = valet(d)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("VALET_LOG", "debug")
+        .stderr(log)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = wait_for_port(&log_path);
+
+    let (status, body) = post(
+        port,
+        "/oauth2/token",
+        (&id, &secret),
+        "grant_type=client_credentials",
+    );
+    assert_eq!(status, 200, "{body}");
+    let token: Value = serde_json::from_str(&body).unwrap();
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(token["scope"], "reports.read");
+    let (_, intro) = post(
+        port,
+        "/oauth2/introspect",
+        (&id, &secret),
+        &format!("token={access}"),
+    );
+    assert!(intro.contains("\"active\":true"), "{intro}");
+    let (status, _) = post(
+        port,
+        "/oauth2/revoke",
+        (&id, &secret),
+        &format!("token={access}"),
+    );
+    assert_eq!(status, 200);
+    let (_, intro) = post(
+        port,
+        "/oauth2/introspect",
+        (&id, &secret),
+        &format!("token={access}"),
+    );
+    assert_eq!(intro, r#"{"active":false}"#);
+    let (status, _) = post(
+        port,
+        "/oauth2/token",
+        (&id, "wrong-secret-value"),
+        "grant_type=client_credentials",
+    );
+    assert_eq!(status, 401);
+
+    // SIGTERM: a graceful stop with exit status 0.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "valet did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(
+        logs.contains("access token revoked"),
+        "debug logs were captured"
+    );
+    for secret_thing in [secret.as_str(), access.as_str(), "wrong-secret-value"] {
+        assert!(!logs.contains(secret_thing), "a secret reached the logs");
+    }
+    let key = std::fs::read_to_string(d.join("valet.master-key")).unwrap();
+    assert!(!logs.contains(key.trim()));
+}
+
+fn wait_for_port(log: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let f = std::fs::File::open(log).unwrap();
+        for line in BufReader::new(f).lines().map_while(Result::ok) {
+            if let Some((_, rest)) = line.split_once("serving on http://127.0.0.1:") {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                return digits.parse().unwrap();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "valet did not start: {}",
+            std::fs::read_to_string(log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn unknown_configuration_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("valet.toml"),
+        "issuer = \"https://id.example\"\nlisten_port = 9000\n",
+    )
+    .unwrap();
+    let out = valet(d)
+        .args(["--config", "valet.toml", "client", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen_port"));
+
+    let out = valet(d)
+        .args(["client", "list"])
+        .env("VALET_ISUER", "https://x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("VALET_ISUER"));
+
+    let out = valet(d)
+        .args(["client", "list"])
+        .env("VALET_ACCESS_TOKEN_TTL", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_ttl"));
+}
+
+#[test]
+fn environment_and_file_settings_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("valet.toml"),
+        "database = \"sqlite://from-file.db\"\n",
+    )
+    .unwrap();
+    run(d, &["--config", "valet.toml", "client", "list"]);
+    assert!(d.join("from-file.db").exists());
+    let out = valet(d)
+        .args(["--config", "valet.toml", "client", "list"])
+        .env("VALET_DATABASE", "sqlite://from-env.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(d.join("from-env.db").exists(), "env overrides the file");
+    run(
+        d,
+        &[
+            "--config",
+            "valet.toml",
+            "--database",
+            "sqlite://from-flag.db",
+            "client",
+            "list",
+        ],
+    );
+    assert!(d.join("from-flag.db").exists(), "flags override everything");
+}
+
+#[test]
+fn keys_rotate_then_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let before: Value =
+        serde_json::from_slice(&run(d, &["keys", "list", "--json"]).stdout).unwrap();
+    assert_eq!(before.as_array().unwrap().len(), 2);
+    assert!(
+        before
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["state"] == "signing")
+    );
+    let out = run(d, &["keys", "rotate", "--alg", "ES256"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("signs from in 10m"));
+    let after: Value = serde_json::from_slice(&run(d, &["keys", "list", "--json"]).stdout).unwrap();
+    let states: Vec<&str> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| **s == "published, signs later")
+            .count(),
+        1
+    );
+    assert_eq!(states.iter().filter(|s| **s == "signing").count(), 2);
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["alg"] == "ES256" && k["publish_until"].is_i64())
+    );
+
+    // A wrong master key is a clear error, not garbage keys.
+    let out = valet(d)
+        .args(["keys", "list"])
+        .env("VALET_MASTER_KEY", "ab".repeat(32))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("master key"));
+}
+
+#[test]
+fn client_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Web",
+            "--profile",
+            "web",
+            "--redirect-uri",
+            "https://app.example/cb",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("client_secret:"));
+    let id = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client_id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let shown = String::from_utf8_lossy(&run(d, &["client", "show", &id]).stdout).into_owned();
+    assert!(shown.contains("authorization_code refresh_token"));
+    assert!(shown.contains("openid profile email"));
+    let rotated: Value =
+        serde_json::from_slice(&run(d, &["client", "rotate-secret", &id, "--json"]).stdout)
+            .unwrap();
+    assert_eq!(rotated["client_secret"].as_str().unwrap().len(), 43);
+    run(d, &["client", "delete", &id]);
+    let out = valet(d).args(["client", "show", &id]).output().unwrap();
+    assert!(!out.status.success());
+
+    let out = valet(d)
+        .args(["client", "create", "--name", "x", "--profile", "web"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--redirect-uri"));
+    let out = valet(d)
+        .args(["client", "create", "--name", "x", "--profile", "robot"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("web, spa, native, service"));
+    let out = valet(d)
+        .args([
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--profile",
+            "service",
+            "--scope",
+            "nope",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("valet api create"));
+}
