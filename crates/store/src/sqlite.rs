@@ -107,6 +107,23 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
+    /// A primary-key lookup takes microseconds, less than a hop to the blocking pool and
+    /// back, so it runs inline when a reader connection is free (WAL readers never wait
+    /// for the writer). Everything else goes through `read`.
+    async fn point_read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..READERS {
+            if let Ok(conn) = self.inner.readers[(start + i) % READERS].try_lock() {
+                return f(&conn);
+            }
+        }
+        self.read(f).await
+    }
+
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -225,7 +242,7 @@ impl Store for SqliteStore {
 
     async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         let id = client_id.to_owned();
-        self.read(move |c| {
+        self.point_read(move |c| {
             let row = c
                 .prepare_cached(&format!(
                     "SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = ?1"
@@ -440,7 +457,7 @@ impl Store for SqliteStore {
 
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
         let jti = jti.to_owned();
-        self.read(move |c| {
+        self.point_read(move |c| {
             Ok(
                 c.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")?
                     .exists([jti])?,
