@@ -2,6 +2,7 @@
 //! JSON object (or array for lists) for scripts.
 
 use serde_json::json;
+use std::io::IsTerminal;
 use std::sync::Arc;
 use valet_jose::Algorithm;
 use valet_protocol::audience::ApiScope;
@@ -27,6 +28,7 @@ fn init_logs(format: LogFormat, default: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
