@@ -142,7 +142,7 @@ impl Admin {
             app: app.clone(),
         };
         self.store.create_client(&record).await?;
-        tracing::info!(client_id = %app.client_id, profile = %app.profile, "application created");
+        tracing::info!(target: "valet::audit", client_id = %app.client_id, profile = %app.profile, "application created");
         Ok(WithSecret {
             app,
             client_secret: secret,
@@ -170,7 +170,7 @@ impl Admin {
         if !self.store.update_client(&record).await? {
             return Err(not_found(client_id));
         }
-        tracing::info!(client_id, "application updated");
+        tracing::info!(target: "valet::audit", client_id, "application updated");
         Ok(record.app)
     }
 
@@ -196,7 +196,7 @@ impl Admin {
         {
             return Err(not_found(client_id));
         }
-        tracing::info!(
+        tracing::info!(target: "valet::audit",
             client_id,
             grace = grace.unwrap_or(0),
             "client secret rotated"
@@ -228,7 +228,7 @@ impl Admin {
         if !self.store.delete_client(client_id).await? {
             return Err(not_found(client_id));
         }
-        tracing::info!(client_id, "application deleted");
+        tracing::info!(target: "valet::audit", client_id, "application deleted");
         Ok(())
     }
 
@@ -279,7 +279,7 @@ impl Admin {
             ),
             other => AdminError::Store(other),
         })?;
-        tracing::info!(audience = %record.api.audience, "API created");
+        tracing::info!(target: "valet::audit", audience = %record.api.audience, "API created");
         Ok(record)
     }
 

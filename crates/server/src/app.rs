@@ -63,6 +63,7 @@ impl Valet {
         let state = Arc::new(AppState {
             hasher: master_key.secret_hasher(),
             sealer,
+            throttle: Default::default(),
             keys: Keyring::new(snapshot),
             catalog,
             store,
@@ -92,7 +93,8 @@ impl Valet {
         tokio::spawn(refresh_keys(self.state.clone()));
         tokio::spawn(purge(self.state.clone()));
 
-        let app = crate::routes::router(self.state.clone()).into_make_service();
+        let app = crate::routes::router(self.state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
         let scheme = if self.state.settings.tls.is_some() {
             "https"
         } else {

@@ -19,6 +19,8 @@ pub enum ApiError {
     Bearer(OAuthError, Option<&'static str>),
     Store(StoreError),
     PayloadTooLarge,
+    /// Too many failed authentications from this caller; retry after so many seconds.
+    Throttled(u64),
     NotFound(String),
     Conflict(String),
     BadInput(String),
@@ -95,6 +97,17 @@ impl IntoResponse for ApiError {
                 );
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
+            }
+            Self::Throttled(secs) => {
+                let mut r = json(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorCode::TemporarilyUnavailable.as_str(),
+                    "too many failed client authentications; retry later",
+                );
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
                 r
             }
             Self::PayloadTooLarge => json(

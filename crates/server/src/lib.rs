@@ -14,6 +14,7 @@ pub mod keyring;
 pub mod master_key;
 mod routes;
 mod state;
+mod throttle;
 mod tokens;
 
 pub use app::{Valet, open_store};

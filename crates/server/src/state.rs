@@ -15,6 +15,7 @@ pub struct AppState {
     pub catalog: Catalog,
     pub hasher: SecretHasher,
     pub sealer: Sealer,
+    pub throttle: crate::throttle::Throttle,
 }
 
 pub type Shared = Arc<AppState>;

@@ -98,7 +98,7 @@ async fn create(
     b: Result<Json<NewClient>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let created = s.admin().create_client(body(b)?, now()).await?;
-    tracing::info!(by = %caller.client_id, client_id = %created.app.client_id, "admin API: application created");
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %created.app.client_id, "admin API: application created");
     Ok(crate::error::no_store(
         (StatusCode::CREATED, Json(created)).into_response(),
     ))
@@ -120,7 +120,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let app = s.admin().update_client(&id, body(b)?, now()).await?;
     s.catalog.forget_client(&id);
-    tracing::info!(by = %caller.client_id, client_id = %id, "admin API: application updated");
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: application updated");
     Ok(Json(app).into_response())
 }
 
@@ -131,7 +131,7 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     s.admin().delete_client(&id).await?;
     s.catalog.forget_client(&id);
-    tracing::info!(by = %caller.client_id, client_id = %id, "admin API: application deleted");
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: application deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -150,6 +150,6 @@ async fn rotate_secret(
     let grace = b.map(|Json(r)| r).unwrap_or_default().grace_seconds;
     let rotated = s.admin().rotate_secret(&id, grace, now()).await?;
     s.catalog.forget_client(&id);
-    tracing::info!(by = %caller.client_id, client_id = %id, "admin API: client secret rotated");
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: client secret rotated");
     Ok(crate::error::no_store(Json(rotated).into_response()))
 }

@@ -2,8 +2,9 @@
 //! token that is not live, or not the caller's to see, is `{"active":false}` only.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use valet_protocol::OAuthError;
 use valet_protocol::introspection::{self, Introspection};
 
@@ -15,9 +16,10 @@ use crate::tokens::verify_access_token;
 
 pub async fn introspect(
     State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &form).await?;
+    let caller = authenticate(&state, &form, peer.ip()).await?;
     let token = form
         .params
         .get("token")

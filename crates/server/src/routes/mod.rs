@@ -18,6 +18,7 @@ use crate::form::MAX_FORM_BYTES;
 use crate::state::Shared;
 
 pub fn router(state: Shared) -> Router {
+    let tls = state.settings.tls.is_some();
     Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -40,6 +41,9 @@ pub fn router(state: Shared) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::map_response(common_headers))
+        .layer(axum::middleware::map_response(
+            move |r: Response| async move { if tls { hsts(r) } else { r } },
+        ))
         .with_state(state)
 }
 
@@ -68,6 +72,15 @@ async fn common_headers(mut r: Response) -> Response {
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
+    );
+    r
+}
+
+/// RFC 6797: once served over TLS, browsers must keep using TLS (checklist N1).
+fn hsts(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
     );
     r
 }

@@ -2,9 +2,10 @@
 //! until its `exp`. Unknown tokens, and tokens of another client, get 200 and change
 //! nothing (§2.2; docs/security.md L5).
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use valet_protocol::OAuthError;
 use valet_protocol::revocation;
 
@@ -14,8 +15,12 @@ use crate::form::OAuthForm;
 use crate::state::Shared;
 use crate::tokens::verify_access_token;
 
-pub async fn revoke(State(state): State<Shared>, form: OAuthForm) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &form).await?;
+pub async fn revoke(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &form, peer.ip()).await?;
     let token = form
         .params
         .get("token")
@@ -25,7 +30,7 @@ pub async fn revoke(State(state): State<Shared>, form: OAuthForm) -> Result<Resp
         if revocation::may_revoke(&caller.app, &c) {
             // The response waits for the commit: a 200 means the revocation is durable.
             state.store.revoke_access_token(&c.jti, c.exp).await?;
-            tracing::info!(client_id = %c.client_id, jti = %c.jti, "access token revoked");
+            tracing::info!(target: "valet::audit", client_id = %c.client_id, jti = %c.jti, "access token revoked");
         }
     }
     Ok(no_store(StatusCode::OK.into_response()))

@@ -1,9 +1,10 @@
 //! `POST /oauth2/token` (RFC 6749 §3.2, §5). Grants served: client_credentials (§4.4).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::net::SocketAddr;
 use valet_jose::Algorithm;
 use valet_protocol::OAuthError;
 use valet_protocol::access_token::TYP;
@@ -26,8 +27,12 @@ struct TokenResponse {
     scope: Option<String>,
 }
 
-pub async fn token(State(state): State<Shared>, form: OAuthForm) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &form).await?;
+pub async fn token(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    let client = authenticate(&state, &form, peer.ip()).await?;
     let grant = form
         .params
         .get("grant_type")

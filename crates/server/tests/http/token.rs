@@ -379,3 +379,54 @@ async fn tokens_are_url_safe_and_unique() {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     );
 }
+
+#[tokio::test]
+async fn repeated_failed_authentication_is_slowed_down() {
+    // H4: per (client, address) backoff → 429 with Retry-After; others unaffected.
+    let app = spawn_app().await;
+    let (a, a_secret) = app.service(&[]).await;
+    let (b, b_secret) = app.service(&[]).await;
+    for _ in 0..20 {
+        let r = app
+            .post(
+                "/oauth2/token",
+                &a,
+                "wrong",
+                "grant_type=client_credentials",
+            )
+            .await;
+        assert_eq!(r.status(), 401);
+    }
+    let r = app
+        .post(
+            "/oauth2/token",
+            &a,
+            &a_secret,
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = app
+        .post(
+            "/oauth2/token",
+            &b,
+            &b_secret,
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // HSTS on every response once TLS is on.
+    assert!(
+        r.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+}
