@@ -430,3 +430,28 @@ async fn repeated_failed_authentication_is_slowed_down() {
             .contains("max-age=")
     );
 }
+
+#[tokio::test]
+async fn issuing_a_token_writes_nothing() {
+    // ARCHITECTURE.md invariant 7: the store records revocations, not issuance.
+    let app = spawn_app().await;
+    let (id, secret) = app.service(&[]).await;
+    app.token(&id, &secret).await; // warm the application cache
+    let valet_server::config::Database::Sqlite(path) = &app.settings.database;
+    let watcher = rusqlite::Connection::open(path).unwrap();
+    let version = || -> i64 {
+        watcher
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .unwrap()
+    };
+    let before = version();
+    for _ in 0..20 {
+        app.token(&id, &secret).await;
+    }
+    assert_eq!(version(), before, "no other connection committed anything");
+    // The check can fail: a revocation is a write.
+    let token = app.token(&id, &secret).await;
+    app.post("/oauth2/revoke", &id, &secret, &format!("token={token}"))
+        .await;
+    assert_ne!(version(), before);
+}
