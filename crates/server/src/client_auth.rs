@@ -29,7 +29,9 @@ pub async fn authenticate(
     if let Err(ApiError::OAuth(e)) = &result {
         if e.code == valet_protocol::ErrorCode::InvalidClient {
             state.throttle.failed(client_id, ip);
-            tracing::info!(target: "valet::audit", client_id, %ip, "client authentication failed");
+            // The id is caller-supplied: quoted (escaped) and cut short in the log.
+            let shown: String = client_id.chars().take(64).collect();
+            tracing::info!(target: "valet::audit", client_id = ?shown, %ip, "client authentication failed");
         }
     }
     result
