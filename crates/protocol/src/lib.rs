@@ -15,6 +15,7 @@ pub mod keys;
 pub mod params;
 pub mod revocation;
 pub mod scope;
+pub mod user;
 
 pub use error::{ErrorCode, OAuthError};
 

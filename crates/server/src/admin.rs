@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
 use valet_protocol::audience::{Api, ApiScope};
-use valet_store::{ApiRecord, ClientRecord, Store, StoreError};
+use valet_protocol::user::{UserClaims, validate_email, validate_username};
+use valet_store::{ApiRecord, ClientRecord, Store, StoreError, UserRecord};
+
+use crate::passwords::Passwords;
 
 use crate::catalog::ADMIN_SCOPE;
 use crate::crypto::{Secret, SecretHasher, new_client_secret, random_token};
@@ -297,6 +300,60 @@ impl Admin {
                 )));
             }
         }
+        Ok(())
+    }
+}
+
+/// A request to add a user to the built-in user store.
+#[derive(Default)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub claims: UserClaims,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NewUser({}, [redacted])", self.username)
+    }
+}
+
+impl Admin {
+    pub async fn create_user(&self, new: NewUser, now: i64) -> Result<UserRecord, AdminError> {
+        validate_username(&new.username).map_err(AdminError::Invalid)?;
+        if let Some(email) = &new.claims.email {
+            validate_email(email).map_err(AdminError::Invalid)?;
+        }
+        Passwords::check_policy(&new.password).map_err(AdminError::Invalid)?;
+        let passwords = Passwords::new().map_err(AdminError::Invalid)?;
+        let user = UserRecord {
+            id: random_token(16).map_err(AdminError::Invalid)?,
+            username: new.username,
+            claims: new.claims,
+            password_hash: Some(passwords.hash(&new.password).map_err(AdminError::Invalid)?),
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_user(&user).await.map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                AdminError::Conflict(format!("a user named {} already exists", user.username))
+            }
+            other => AdminError::Store(other),
+        })?;
+        tracing::info!(target: "valet::audit", sub = %user.id, username = %user.username, "user created");
+        Ok(user)
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRecord>, AdminError> {
+        Ok(self.store.users().await?)
+    }
+
+    pub async fn delete_user(&self, username: &str) -> Result<(), AdminError> {
+        if !self.store.delete_user(username).await? {
+            return Err(AdminError::NotFound(format!("no user named {username}")));
+        }
+        tracing::info!(target: "valet::audit", username, "user deleted");
         Ok(())
     }
 }

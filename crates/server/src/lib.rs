@@ -12,6 +12,7 @@ mod error;
 mod form;
 pub mod keyring;
 pub mod master_key;
+pub mod passwords;
 mod routes;
 mod state;
 mod throttle;

@@ -15,7 +15,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 pub use error::StoreError;
-pub use model::{ApiRecord, ClientRecord, SecretHash, SigningKeyRecord};
+pub use model::{ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, UserRecord};
 pub use valet_protocol::UnixTime;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -45,6 +45,17 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<bool>;
     async fn delete_client(&self, client_id: &str) -> Result<bool>;
+
+    // ---- users ----
+
+    /// Inserts a user; `Conflict` if the id or the username (in any case) is taken.
+    async fn create_user(&self, user: &UserRecord) -> Result<()>;
+    /// Looks a user up by login name, ignoring case.
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
+    async fn user(&self, id: &str) -> Result<Option<UserRecord>>;
+    async fn users(&self) -> Result<Vec<UserRecord>>;
+    /// Deletes by login name (ignoring case). `false` if there is no such user.
+    async fn delete_user(&self, username: &str) -> Result<bool>;
 
     // ---- APIs ----
 

@@ -5,6 +5,7 @@ use valet_protocol::UnixTime;
 use valet_protocol::application::Application;
 use valet_protocol::audience::Api;
 use valet_protocol::keys::KeyTimes;
+use valet_protocol::user::UserClaims;
 
 /// A keyed hash of a client secret (HMAC-SHA-256); see `valet-server`'s secrets module.
 #[derive(Clone, PartialEq, Eq)]
@@ -23,6 +24,30 @@ pub struct ClientRecord {
     pub secret: Option<SecretHash>,
     /// The secret before the last rotation, valid until the given instant.
     pub previous_secret: Option<(SecretHash, UnixTime)>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// A password hash (argon2id PHC string). `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([redacted])")
+    }
+}
+
+/// A user of the built-in user store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The OIDC `sub`: random, stable, never reassigned.
+    pub id: String,
+    pub username: String,
+    pub claims: UserClaims,
+    /// `None` for a user who cannot sign in with a password.
+    pub password_hash: Option<PasswordHash>,
+    pub disabled: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

@@ -13,13 +13,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::model::{ApiRecord, ClientRecord, SecretHash, SigningKeyRecord};
+use crate::model::{
+    ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, UserRecord,
+};
 use crate::{Result, Store, StoreError, UnixTime};
 use valet_protocol::audience::{Api, ApiScope};
 use valet_protocol::keys::KeyTimes;
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_users.sql"),
+];
 
 const READERS: usize = 4;
 
@@ -191,6 +196,37 @@ fn client_record(
     })
 }
 
+const USER_COLUMNS: &str = "id, username, claims, password_hash, disabled, created_at, updated_at";
+
+/// A `users` row as read, before the claims JSON is parsed.
+type UserRow = (String, String, String, Option<String>, bool, i64, i64);
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn user_record(
+    (id, username, claims, password_hash, disabled, created_at, updated_at): UserRow,
+) -> Result<UserRecord> {
+    Ok(UserRecord {
+        id,
+        username,
+        claims: serde_json::from_str(&claims)?,
+        password_hash: password_hash.map(PasswordHash),
+        disabled,
+        created_at,
+        updated_at,
+    })
+}
+
 fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         times: KeyTimes {
@@ -308,6 +344,72 @@ impl Store for SqliteStore {
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let id = client_id.to_owned();
         self.write(move |c| Ok(c.execute("DELETE FROM clients WHERE client_id = ?1", [id])? == 1))
+            .await
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<()> {
+        let u = user.clone();
+        let claims = serde_json::to_string(&u.claims)?;
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    u.id,
+                    u.username,
+                    claims,
+                    u.password_hash.map(|h| h.0),
+                    u.disabled,
+                    u.created_at,
+                    u.updated_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
+        let name = username.to_owned();
+        self.point_read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
+            ))?
+            .query_row([name], user_row)
+            .optional()?
+            .map(user_record)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
+        let id = id.to_owned();
+        self.point_read(move |c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id], user_row)
+                .optional()?
+                .map(user_record)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY username COLLATE NOCASE"
+            ))?;
+            let rows = stmt
+                .query_map([], user_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(user_record).collect()
+        })
+        .await
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool> {
+        let name = username.to_owned();
+        self.write(move |c| Ok(c.execute("DELETE FROM users WHERE username = ?1", [name])? == 1))
             .await
     }
 

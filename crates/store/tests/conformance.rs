@@ -6,8 +6,12 @@ use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
 use valet_protocol::audience::{Api, ApiScope};
 use valet_protocol::keys::KeyTimes;
+use valet_protocol::user::UserClaims;
 use valet_store::sqlite::SqliteStore;
-use valet_store::{ApiRecord, ClientRecord, SecretHash, SigningKeyRecord, Store, StoreError};
+use valet_store::{
+    ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, Store, StoreError,
+    UserRecord,
+};
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
@@ -110,6 +114,59 @@ async fn clients(s: Arc<dyn Store>) {
     assert!(s.delete_client("c1").await.unwrap());
     assert!(!s.delete_client("c1").await.unwrap());
     assert!(s.client("c1").await.unwrap().is_none());
+}
+
+fn user(id: &str, username: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        username: username.into(),
+        claims: UserClaims {
+            name: Some(format!("{username} Example")),
+            email: Some(format!("{username}@example.com")),
+            email_verified: true,
+            ..Default::default()
+        },
+        password_hash: Some(PasswordHash(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        )),
+        disabled: false,
+        created_at: 5,
+        updated_at: 5,
+    }
+}
+
+async fn users(s: Arc<dyn Store>) {
+    s.create_user(&user("u1", "Alice")).await.unwrap();
+    // Login names are unique regardless of case; ids are unique.
+    assert!(matches!(
+        s.create_user(&user("u2", "alice")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.create_user(&user("u1", "bob")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.user_by_username("ALICE").await.unwrap().unwrap(),
+        user("u1", "Alice")
+    );
+    assert_eq!(s.user("u1").await.unwrap().unwrap().username, "Alice");
+    assert!(s.user_by_username("nobody").await.unwrap().is_none());
+    s.create_user(&user("u3", "bob")).await.unwrap();
+    let names: Vec<String> = s
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["Alice", "bob"]);
+    assert!(s.delete_user("aLiCe").await.unwrap());
+    assert!(!s.delete_user("alice").await.unwrap());
+    // A new Alice is a new subject: the old id is not reassigned.
+    s.create_user(&user("u4", "alice")).await.unwrap();
+    assert_eq!(s.user_by_username("alice").await.unwrap().unwrap().id, "u4");
+    assert!(s.user("u1").await.unwrap().is_none());
 }
 
 async fn apis(s: Arc<dyn Store>) {
@@ -239,7 +296,7 @@ macro_rules! backend_suite {
     };
 }
 
-backend_suite!(sqlite, clients, apis, signing_keys, revocations);
+backend_suite!(sqlite, clients, users, apis, signing_keys, revocations);
 
 #[tokio::test]
 async fn sqlite_migrations_are_idempotent_and_refuse_newer_schemas() {

@@ -122,6 +122,9 @@ pub enum Command {
     /// Manage applications (OAuth clients)
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage users of the built-in user store
+    #[command(subcommand)]
+    User(UserCommand),
     /// Manage APIs (resource servers) and their scopes
     #[command(subcommand)]
     Api(ApiCommand),
@@ -196,6 +199,40 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input (one line)
+    Create {
+        /// The login name (unique, case-insensitive)
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Mark the e-mail address as verified
+        #[arg(long)]
+        email_verified: bool,
+        /// Full name
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        /// Read the password from standard input (required: passwords never go in arguments)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a user
+    Delete { username: String },
 }
 
 #[derive(Subcommand)]

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use valet_jose::Algorithm;
 use valet_protocol::audience::ApiScope;
 use valet_protocol::keys;
-use valet_server::admin::{Admin, NewClient, WithSecret};
+use valet_protocol::user::UserClaims;
+use valet_server::admin::{Admin, NewClient, NewUser, WithSecret};
 use valet_server::config::{LogFormat, Partial, Settings};
 use valet_server::crypto::MasterKey;
 use valet_server::{Valet, keyring, master_key, now, open_store};
 use valet_store::Store;
 
-use crate::cli::{ApiCommand, Cli, ClientCommand, Command, KeysCommand};
+use crate::cli::{ApiCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand};
 
 fn settings(cli: &Cli) -> Result<Settings, String> {
     let file = match &cli.settings.config {
@@ -70,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve => Ok(()),
         Command::Client(c) => client(c, &admin).await,
+        Command::User(c) => user(c, &admin).await,
         Command::Api(c) => api(c, &admin, store.as_ref()).await,
         Command::Keys(c) => keys_cmd(c, &settings, &key, store).await,
     }
@@ -375,5 +377,88 @@ fn human(s: i64) -> String {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
         s => format!("{}h", s / 3600),
+    }
+}
+
+fn user_json(u: &valet_store::UserRecord) -> serde_json::Value {
+    let mut v = json!({ "sub": u.id, "username": u.username, "disabled": u.disabled });
+    if let (Some(obj), Ok(serde_json::Value::Object(claims))) =
+        (v.as_object_mut(), serde_json::to_value(&u.claims))
+    {
+        obj.extend(claims);
+    }
+    v
+}
+
+async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> {
+    match cmd {
+        UserCommand::Create {
+            username,
+            email,
+            email_verified,
+            name,
+            given_name,
+            family_name,
+            password_stdin: _,
+            json,
+        } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+            let password = line.trim_end_matches(['\r', '\n']).to_owned();
+            let claims = UserClaims {
+                name,
+                given_name,
+                family_name,
+                email,
+                email_verified,
+                ..Default::default()
+            };
+            let u = admin
+                .create_user(
+                    NewUser {
+                        username,
+                        password,
+                        claims,
+                    },
+                    now(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&user_json(&u));
+            }
+            println!("Created user {} (sub {})", u.username, u.id);
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let users = admin.users().await.map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&users.iter().map(user_json).collect::<Vec<_>>());
+            }
+            if users.is_empty() {
+                println!(
+                    "No users yet. Add one with: valet user create --username NAME --password-stdin"
+                );
+            }
+            for u in users {
+                println!(
+                    "{:<24} {:<24} {}",
+                    u.id,
+                    u.username,
+                    u.claims.email.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Delete { username } => {
+            admin
+                .delete_user(&username)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("Deleted user {username}.");
+            Ok(())
+        }
     }
 }

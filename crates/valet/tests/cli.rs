@@ -369,3 +369,102 @@ fn client_commands() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("valet api create"));
 }
+
+fn run_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = valet(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn user_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let args = [
+        "user",
+        "create",
+        "--username",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice Liddell",
+        "--password-stdin",
+        "--json",
+    ];
+    let out = run_with_stdin(d, &args, "correct horse battery\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alice: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(alice["username"], "alice");
+    assert_eq!(alice["email"], "alice@example.com");
+    assert_eq!(alice["name"], "Alice Liddell");
+    assert!(alice["sub"].as_str().unwrap().len() >= 22);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("correct horse"));
+
+    // The password is stored as argon2id with the OWASP parameters, never in clear.
+    let db = rusqlite::Connection::open(d.join("valet.db")).unwrap();
+    let hash: String = db
+        .query_row("SELECT password_hash FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+
+    // Same name in another case, short password, bad e-mail, no --password-stdin.
+    let out = run_with_stdin(
+        d,
+        &["user", "create", "--username", "ALICE", "--password-stdin"],
+        "another long password\n",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = run_with_stdin(
+        d,
+        &["user", "create", "--username", "bob", "--password-stdin"],
+        "short\n",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+    let out = run_with_stdin(
+        d,
+        &[
+            "user",
+            "create",
+            "--username",
+            "bob",
+            "--email",
+            "bob",
+            "--password-stdin",
+        ],
+        "long enough pw\n",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an e-mail"));
+    let out = valet(d)
+        .args(["user", "create", "--username", "bob"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-stdin"));
+
+    let listed: Value =
+        serde_json::from_slice(&run(d, &["user", "list", "--json"]).stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    run(d, &["user", "delete", "Alice"]);
+    let listed: Value =
+        serde_json::from_slice(&run(d, &["user", "list", "--json"]).stdout).unwrap();
+    assert!(listed.as_array().unwrap().is_empty());
+}

@@ -1,0 +1,93 @@
+//! Users (resource owners, RFC 6749 §1.1) as OpenID Connect sees them: a stable subject
+//! and the standard claims of OIDC Core §5.1.
+
+use serde::{Deserialize, Serialize};
+
+/// Standard profile claims (OIDC Core §5.1). Absent claims are omitted, never empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub phone_number_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// Registration rules for a login name: what a person types on the login page.
+pub fn validate_username(username: &str) -> Result<(), String> {
+    let n = username.chars().count();
+    if n == 0 || n > 128 {
+        return Err("a username has 1 to 128 characters".into());
+    }
+    if username
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("a username may not contain spaces or control characters".into());
+    }
+    Ok(())
+}
+
+/// A plausible e-mail address: one `@` with text on both sides and no whitespace.
+/// Deliverability is the mail system's business, not a regular expression's.
+pub fn validate_email(email: &str) -> Result<(), String> {
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && email.len() <= 254
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("`{email}` is not an e-mail address")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(validate_username("alice").is_ok());
+        assert!(validate_username("alice@example.com").is_ok());
+        assert!(validate_username("").is_err());
+        assert!(validate_username("a b").is_err());
+        assert!(validate_username(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(validate_email("a@b.example").is_ok());
+        for bad in ["a", "@b", "a@", "a@b@c", "a b@c"] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn claims_omit_what_is_absent() {
+        let c = UserClaims {
+            email: Some("a@b".into()),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"email": "a@b", "email_verified": false, "phone_number_verified": false})
+        );
+    }
+}
