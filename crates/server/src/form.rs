@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use valet_protocol::OAuthError;
-use valet_protocol::params::Params;
+use valet_protocol::params::{self, Params};
 
 use crate::error::ApiError;
 
@@ -26,8 +26,9 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if let Some(q) = req.uri().query() {
-            let query = Params::parse(q.as_bytes(), &[]).ok();
-            if query.is_none_or(|p| p.contains("client_secret")) {
+            let names = q.split('&').filter_map(|kv| kv.split('=').next());
+            let mut names = names.filter_map(|n| params::decode(n.as_bytes()).ok());
+            if names.any(|n| n == "client_secret") {
                 return Err(OAuthError::invalid_request(
                     "credentials must not be sent in the URL; send them in the body or with HTTP Basic",
                 )

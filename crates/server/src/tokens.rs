@@ -2,6 +2,7 @@
 //! pinned to its algorithm, then the RFC 9068 checks in `valet_protocol::access_token`.
 
 use valet_protocol::access_token::AccessTokenClaims;
+use valet_store::StoreError;
 
 use crate::state::{AppState, now};
 
@@ -22,4 +23,23 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessTokenC
             None
         }
     }
+}
+
+/// A token that is live right now: it verifies, passes the RFC 9068 checks, its
+/// application still exists (within the catalog's `cache_ttl`), and it is not revoked.
+/// Store trouble is an error (callers answer 503): a token is never "live" by default.
+pub async fn live_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AccessTokenClaims>, StoreError> {
+    let Some(claims) = verify_access_token(state, token) else {
+        return Ok(None);
+    };
+    if state.catalog.client(&claims.client_id).await?.is_none() {
+        return Ok(None);
+    }
+    if state.store.is_access_token_revoked(&claims.jti).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
 }

@@ -16,7 +16,7 @@ use crate::admin::{AdminError, ClientChanges, NewClient};
 use crate::catalog::ADMIN_SCOPE;
 use crate::error::ApiError;
 use crate::state::{Shared, now};
-use crate::tokens::verify_access_token;
+use crate::tokens::live_access_token;
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -51,7 +51,8 @@ impl FromRequestParts<Shared> for AdminCaller {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim())
             .ok_or_else(|| invalid("use the Bearer scheme"))?;
-        let claims = verify_access_token(state, token)
+        let claims = live_access_token(state, token)
+            .await?
             .ok_or_else(|| invalid("the access token is not valid"))?;
         let admin_aud = state.settings.admin_audience();
         if !claims.aud.contains(&admin_aud) || !claims.has_scope(ADMIN_SCOPE) {
@@ -62,9 +63,6 @@ impl FromRequestParts<Shared> for AdminCaller {
                 ),
                 Some(ADMIN_SCOPE),
             ));
-        }
-        if state.store.is_access_token_revoked(&claims.jti).await? {
-            return Err(invalid("the access token is not valid"));
         }
         Ok(Self {
             client_id: claims.client_id,

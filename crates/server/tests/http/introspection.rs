@@ -261,3 +261,21 @@ pub fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn tokens_of_a_deleted_application_are_inactive() {
+    let app = spawn_app().await;
+    let (gone, gone_secret) = app.service(&[]).await;
+    let (rs, rs_secret) = app.service(&[]).await;
+    let token = app.token(&gone, &gone_secret).await;
+    assert_eq!(
+        app.introspect(&rs, &rs_secret, &token).await["active"],
+        true
+    );
+    app.admin.delete_client(&gone).await.unwrap();
+    // cache_ttl is 0 in tests; in production the bound is cache_ttl.
+    assert_eq!(
+        app.introspect(&rs, &rs_secret, &token).await,
+        json!({"active": false})
+    );
+}

@@ -235,16 +235,18 @@ async fn token_endpoint_refuses_bad_requests_with_the_right_error() {
         .unwrap();
     assert_oauth_error(r, 401, "invalid_client").await;
 
-    // F7: credentials in the query string.
-    let r = app
-        .http
-        .post(app.url(&format!("/oauth2/token?client_secret={secret}")))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_oauth_error(r, 400, "invalid_request").await;
+    // F7: credentials in the query string, however spelled.
+    for q in [format!("client_secret={secret}"), format!("a=1&client%5Fsecret={secret}")] {
+        let r = app
+            .http
+            .post(app.url(&format!("/oauth2/token?{q}")))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_oauth_error(r, 400, "invalid_request").await;
+    }
 
     // Empty secret is a failed authentication, not "no secret".
     let r = app
