@@ -15,7 +15,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 pub use error::StoreError;
-pub use model::{ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, UserRecord};
+pub use model::{
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, PasswordHash, SecretHash, SigningKeyRecord,
+    UserRecord,
+};
 pub use valet_protocol::UnixTime;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -82,6 +85,16 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the access token `jti` is revoked until `expires_at`. Idempotent.
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()>;
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool>;
+
+    // ---- authorization codes and grants ----
+
+    async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
+    /// Redeems a code at `now`. One atomic statement decides: of any number of concurrent
+    /// callers on any number of nodes, exactly one ever gets `Fresh`.
+    async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse>;
+    /// Every token of `grant_id` is dead from now on; the record is kept until `until`.
+    async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()>;
+    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
 
     // ---- housekeeping ----
 

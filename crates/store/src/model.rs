@@ -52,6 +52,29 @@ pub struct UserRecord {
     pub updated_at: UnixTime,
 }
 
+/// An authorization code as stored: its SHA-256, never the code itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub hash: Vec<u8>,
+    pub client_id: String,
+    /// The grant every token issued from this code belongs to.
+    pub grant_id: String,
+    /// The protocol's JSON: redirect_uri, scope, PKCE challenge, nonce, user, …
+    pub details: String,
+    pub expires_at: UnixTime,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeUse {
+    /// This call redeemed the code; no other call ever will.
+    Fresh(CodeRecord),
+    /// The code was redeemed before: the caller should revoke `grant_id` (RFC 6749 §10.5).
+    Replayed(CodeRecord),
+    /// No such code, or it expired unused.
+    Unknown,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRecord {
     pub name: String,

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::{
-    ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, UserRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, PasswordHash, SecretHash, SigningKeyRecord,
+    UserRecord,
 };
 use crate::{Result, Store, StoreError, UnixTime};
 use valet_protocol::audience::{Api, ApiScope};
@@ -24,7 +25,12 @@ use valet_protocol::keys::KeyTimes;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_users.sql"),
+    include_str!("../migrations/sqlite/0003_codes.sql"),
 ];
+
+/// How long a consumed or expired code is kept, so that a late replay is still recognised
+/// as one (and the grant it produced revoked) rather than looking unknown.
+pub const CODE_REPLAY_MEMORY: i64 = 600;
 
 const READERS: usize = 4;
 
@@ -568,6 +574,86 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_code(&self, code: &CodeRecord) -> Result<()> {
+        let c = code.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO authorization_codes (hash, client_id, grant_id, details, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                c.hash,
+                c.client_id,
+                c.grant_id,
+                c.details,
+                c.expires_at
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
+        let hash = hash.to_vec();
+        self.write(move |conn| {
+            let record = |r: &rusqlite::Row<'_>| -> rusqlite::Result<CodeRecord> {
+                Ok(CodeRecord {
+                    hash: r.get(0)?,
+                    client_id: r.get(1)?,
+                    grant_id: r.get(2)?,
+                    details: r.get(3)?,
+                    expires_at: r.get(4)?,
+                })
+            };
+            // The single statement that decides who redeems the code.
+            let fresh = conn
+                .prepare_cached(
+                    "UPDATE authorization_codes SET consumed_at = ?2 \
+                     WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 \
+                     RETURNING hash, client_id, grant_id, details, expires_at",
+                )?
+                .query_row(params![hash, now], record)
+                .optional()?;
+            if let Some(code) = fresh {
+                return Ok(CodeUse::Fresh(code));
+            }
+            let used = conn
+                .prepare_cached(
+                    "SELECT hash, client_id, grant_id, details, expires_at \
+                     FROM authorization_codes WHERE hash = ?1 AND consumed_at IS NOT NULL",
+                )?
+                .query_row([hash], record)
+                .optional()?;
+            Ok(used.map_or(CodeUse::Unknown, CodeUse::Replayed))
+        })
+        .await
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()> {
+        let id = grant_id.to_owned();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO revoked_grants (grant_id, expires_at) VALUES (?1, ?2) \
+                 ON CONFLICT (grant_id) DO UPDATE \
+                 SET expires_at = max(expires_at, excluded.expires_at)",
+            )?
+            .execute(params![id, until])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
+        let id = grant_id.to_owned();
+        self.point_read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM revoked_grants WHERE grant_id = ?1")?
+                    .exists([id])?,
+            )
+        })
+        .await
+    }
+
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64> {
         self.write(move |c| {
             let tx = c.transaction()?;
@@ -576,12 +662,22 @@ impl Store for SqliteStore {
                    (SELECT jti FROM revoked_tokens WHERE expires_at < ?1 LIMIT ?2)",
                 params![now, batch],
             )?;
+            let codes = tx.execute(
+                "DELETE FROM authorization_codes WHERE hash IN \
+                   (SELECT hash FROM authorization_codes WHERE expires_at < ?1 LIMIT ?2)",
+                params![now - CODE_REPLAY_MEMORY, batch],
+            )?;
+            let grants = tx.execute(
+                "DELETE FROM revoked_grants WHERE grant_id IN \
+                   (SELECT grant_id FROM revoked_grants WHERE expires_at < ?1 LIMIT ?2)",
+                params![now, batch],
+            )?;
             let keys = tx.execute(
                 "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < ?1",
                 params![now],
             )?;
             tx.commit()?;
-            Ok((revocations + keys) as u64)
+            Ok((revocations + codes + grants + keys) as u64)
         })
         .await
     }

@@ -9,8 +9,8 @@ use valet_protocol::keys::KeyTimes;
 use valet_protocol::user::UserClaims;
 use valet_store::sqlite::SqliteStore;
 use valet_store::{
-    ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, Store, StoreError,
-    UserRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, PasswordHash, SecretHash, SigningKeyRecord,
+    Store, StoreError, UserRecord,
 };
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -169,6 +169,88 @@ async fn users(s: Arc<dyn Store>) {
     assert!(s.user("u1").await.unwrap().is_none());
 }
 
+fn code(hash: u8, expires_at: i64) -> CodeRecord {
+    CodeRecord {
+        hash: vec![hash; 32],
+        client_id: "c1".into(),
+        grant_id: format!("g{hash}"),
+        details: r#"{"redirect_uri":"https://app.example/cb"}"#.into(),
+        expires_at,
+    }
+}
+
+async fn codes(s: Arc<dyn Store>) {
+    s.insert_code(&code(1, 160)).await.unwrap();
+    assert!(matches!(
+        s.insert_code(&code(1, 160)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.consume_code(&[1; 32], 100).await.unwrap(),
+        CodeUse::Fresh(code(1, 160))
+    );
+    // RFC 6749 §10.5: a second use is recognised, with the grant to revoke.
+    assert_eq!(
+        s.consume_code(&[1; 32], 101).await.unwrap(),
+        CodeUse::Replayed(code(1, 160))
+    );
+    assert_eq!(
+        s.consume_code(&[9; 32], 100).await.unwrap(),
+        CodeUse::Unknown
+    );
+    // Expired unused codes redeem as nothing.
+    s.insert_code(&code(2, 160)).await.unwrap();
+    assert_eq!(
+        s.consume_code(&[2; 32], 160).await.unwrap(),
+        CodeUse::Unknown
+    );
+    // A used code is remembered past its expiry, then purged.
+    assert_eq!(
+        s.consume_code(&[1; 32], 500).await.unwrap(),
+        CodeUse::Replayed(code(1, 160))
+    );
+    s.purge_expired(160 + valet_store::sqlite::CODE_REPLAY_MEMORY + 1, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.consume_code(&[1; 32], 900).await.unwrap(),
+        CodeUse::Unknown
+    );
+}
+
+async fn racing_redemptions(s: Arc<dyn Store>) {
+    // Checklist D2: 50 concurrent redemptions of one code, exactly one wins.
+    s.insert_code(&code(7, i64::MAX)).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.consume_code(&[7; 32], 10).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            CodeUse::Fresh(_) => fresh += 1,
+            CodeUse::Replayed(c) => assert_eq!(c.grant_id, "g7"),
+            CodeUse::Unknown => panic!("the code vanished"),
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+async fn grants(s: Arc<dyn Store>) {
+    assert!(!s.is_grant_revoked("g1").await.unwrap());
+    s.revoke_grant("g1", 100).await.unwrap();
+    s.revoke_grant("g1", 50).await.unwrap();
+    assert!(s.is_grant_revoked("g1").await.unwrap());
+    // The longer of two revocations holds.
+    s.purge_expired(60, 100).await.unwrap();
+    assert!(s.is_grant_revoked("g1").await.unwrap());
+    s.purge_expired(101, 100).await.unwrap();
+    assert!(!s.is_grant_revoked("g1").await.unwrap());
+}
+
 async fn apis(s: Arc<dyn Store>) {
     let api = |aud: &str, scopes: &[&str]| ApiRecord {
         name: aud.into(),
@@ -296,7 +378,17 @@ macro_rules! backend_suite {
     };
 }
 
-backend_suite!(sqlite, clients, users, apis, signing_keys, revocations);
+backend_suite!(
+    sqlite,
+    clients,
+    users,
+    apis,
+    signing_keys,
+    revocations,
+    codes,
+    racing_redemptions,
+    grants
+);
 
 #[tokio::test]
 async fn sqlite_migrations_are_idempotent_and_refuse_newer_schemas() {
@@ -313,4 +405,26 @@ async fn sqlite_migrations_are_idempotent_and_refuse_newer_schemas() {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("upgrade Valet")),
         other => panic!("expected a schema error, got {:?}", other.err()),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_stores_on_one_file_still_redeem_once() {
+    // Two processes (or nodes) over one file: the database, not a lock in Valet, decides.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    a.insert_code(&code(3, i64::MAX)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.consume_code(&[3; 32], 10).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += usize::from(matches!(t.await.unwrap(), CodeUse::Fresh(_)));
+    }
+    assert_eq!(fresh, 1);
 }

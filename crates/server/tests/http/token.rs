@@ -236,7 +236,10 @@ async fn token_endpoint_refuses_bad_requests_with_the_right_error() {
     assert_oauth_error(r, 401, "invalid_client").await;
 
     // F7: credentials in the query string, however spelled.
-    for q in [format!("client_secret={secret}"), format!("a=1&client%5Fsecret={secret}")] {
+    for q in [
+        format!("client_secret={secret}"),
+        format!("a=1&client%5Fsecret={secret}"),
+    ] {
         let r = app
             .http
             .post(app.url(&format!("/oauth2/token?{q}")))
