@@ -248,56 +248,62 @@ mod tests {
 
     #[test]
     fn bad_values_are_explained() {
-        let bad = |p: Partial| Settings::resolve(p).unwrap_err();
-        assert!(
-            bad(Partial {
-                issuer: Some("ftp://x".into()),
-                ..Default::default()
-            })
-            .contains("issuer")
-        );
-        assert!(
-            bad(Partial {
-                issuer: Some("https://x/?a".into()),
-                ..Default::default()
-            })
-            .contains("query")
-        );
-        assert!(
-            bad(Partial {
-                listen: Some("nope".into()),
-                ..Default::default()
-            })
-            .contains("listen")
-        );
-        assert!(
-            bad(Partial {
-                database: Some("mysql://x".into()),
-                ..Default::default()
-            })
-            .contains("sqlite://")
-        );
-        assert!(
-            bad(Partial {
-                tls_cert: Some("c".into()),
-                ..Default::default()
-            })
-            .contains("tls_key")
-        );
-        assert!(
-            bad(Partial {
-                key_activation_delay: Some(10),
-                ..Default::default()
-            })
-            .contains("key_activation_delay")
-        );
-        assert!(
-            bad(Partial {
-                access_token_ttl: Some(0),
-                ..Default::default()
-            })
-            .contains("access_token_ttl")
-        );
+        let d = Partial::default;
+        let cases = [
+            (
+                Partial {
+                    issuer: Some("ftp://x".into()),
+                    ..d()
+                },
+                "issuer",
+            ),
+            (
+                Partial {
+                    issuer: Some("https://x/?a".into()),
+                    ..d()
+                },
+                "query",
+            ),
+            (
+                Partial {
+                    listen: Some("nope".into()),
+                    ..d()
+                },
+                "listen",
+            ),
+            (
+                Partial {
+                    database: Some("mysql://x".into()),
+                    ..d()
+                },
+                "sqlite://",
+            ),
+            (
+                Partial {
+                    tls_cert: Some("c".into()),
+                    ..d()
+                },
+                "tls_key",
+            ),
+            (
+                Partial {
+                    key_activation_delay: Some(10),
+                    ..d()
+                },
+                "key_activation_delay",
+            ),
+            (
+                Partial {
+                    access_token_ttl: Some(0),
+                    ..d()
+                },
+                "access_token_ttl",
+            ),
+        ];
+        for (p, word) in cases {
+            let e = Settings::resolve(p).unwrap_err();
+            assert!(e.contains(word), "{e}");
+        }
     }
 
     #[test]

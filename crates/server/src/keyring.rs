@@ -142,18 +142,25 @@ pub async fn load_or_generate(
     sealer: &Sealer,
     now: UnixTime,
 ) -> Result<KeySnapshot, KeyError> {
+    let existing = store.signing_keys().await?;
+    let mut generated = false;
     for alg in [Algorithm::ES256, Algorithm::RS256] {
-        let existing = store.signing_keys().await?;
         if existing.iter().any(|k| k.times.alg == alg.as_str()) {
             continue;
         }
+        generated = true;
         // No token exists yet, so the first key may sign at once.
         let record = new_record(sealer, alg, now, now)?;
         if store.insert_first_signing_key(&record).await? {
             tracing::info!(alg = %alg, kid = %record.times.kid, "generated the first signing key");
         }
     }
-    let records = store.signing_keys().await?;
+    // After generating, read again: another node may have won the insert.
+    let records = if generated {
+        store.signing_keys().await?
+    } else {
+        existing
+    };
     let mut material = Vec::with_capacity(records.len());
     for r in &records {
         material.push(Arc::new(load(sealer, r)?));

@@ -12,19 +12,18 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 
 pub struct Passwords {
     argon: Argon2<'static>,
-    dummy: String,
+    /// Hashed on first need: creating a user never pays for it.
+    dummy: std::sync::OnceLock<Option<String>>,
 }
 
 impl Passwords {
     pub fn new() -> Result<Self, String> {
         let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| e.to_string())?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let salt = new_salt()?;
-        let dummy = argon
-            .hash_password(b"valet dummy password", &salt)
-            .map_err(|e| e.to_string())?
-            .to_string();
-        Ok(Self { argon, dummy })
+        Ok(Self {
+            argon,
+            dummy: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn check_policy(password: &str) -> Result<(), String> {
@@ -54,9 +53,15 @@ impl Passwords {
         if password.len() > MAX_PASSWORD_LEN {
             return false;
         }
+        let dummy = || {
+            self.dummy
+                .get_or_init(|| self.hash("valet dummy password").ok().map(|h| h.0))
+                .as_deref()
+                .unwrap_or("")
+        };
         let (phc, real) = match stored {
             Some(h) => (h.0.as_str(), true),
-            None => (self.dummy.as_str(), false),
+            None => (dummy(), false),
         };
         let Ok(parsed) = Phc::new(phc) else {
             return false;

@@ -233,6 +233,31 @@ fn user_record(
     })
 }
 
+/// Every row of `sql` (no parameters), read with `row` and converted with `convert`.
+fn all<R, T>(
+    c: &Connection,
+    sql: &str,
+    row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+    convert: fn(R) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map([], row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(convert).collect()
+}
+
+/// The user whose `column` equals `value` (a column name from this file, never input).
+fn one_user(c: &Connection, column: &str, value: String) -> Result<Option<UserRecord>> {
+    c.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1"
+    ))?
+    .query_row([value], user_row)
+    .optional()?
+    .map(user_record)
+    .transpose()
+}
+
 fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
     Ok(SigningKeyRecord {
         times: KeyTimes {
@@ -297,16 +322,9 @@ impl Store for SqliteStore {
     }
 
     async fn clients(&self) -> Result<Vec<ClientRecord>> {
-        self.read(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id"
-            ))?;
-            let rows = stmt
-                .query_map([], client_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().map(client_record).collect()
-        })
-        .await
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, client_id");
+        self.read(move |c| all(c, &sql, client_row, client_record))
+            .await
     }
 
     async fn update_client(&self, client: &ClientRecord) -> Result<bool> {
@@ -376,41 +394,19 @@ impl Store for SqliteStore {
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
         let name = username.to_owned();
-        self.point_read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
-            ))?
-            .query_row([name], user_row)
-            .optional()?
-            .map(user_record)
-            .transpose()
-        })
-        .await
+        self.point_read(move |c| one_user(c, "username", name))
+            .await
     }
 
     async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
         let id = id.to_owned();
-        self.point_read(move |c| {
-            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
-                .query_row([id], user_row)
-                .optional()?
-                .map(user_record)
-                .transpose()
-        })
-        .await
+        self.point_read(move |c| one_user(c, "id", id)).await
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>> {
-        self.read(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY username COLLATE NOCASE"
-            ))?;
-            let rows = stmt
-                .query_map([], user_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().map(user_record).collect()
-        })
-        .await
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username COLLATE NOCASE");
+        self.read(move |c| all(c, &sql, user_row, user_record))
+            .await
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool> {

@@ -100,6 +100,16 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    pub async fn jwks(&self) -> Value {
+        let r = self
+            .http
+            .get(self.url("/oauth2/jwks"))
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    }
+
     /// Registers `https://api.example` with scopes `api:read` and `api:write`.
     pub async fn api(&self) {
         let scopes = ["api:read", "api:write"]

@@ -83,15 +83,7 @@ async fn anything_not_live_is_only_active_false() {
             B64.encode(sig)
         )
     };
-    let jwks: Value = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.jwks().await;
     let public_jwk = jwks["keys"]
         .as_array()
         .unwrap()

@@ -39,15 +39,7 @@ async fn a_rotated_key_is_published_before_it_signs() {
     // Within the refresh interval the node publishes the new key but still signs with the old.
     let deadline = std::time::Instant::now() + Duration::from_secs(4);
     loop {
-        let jwks: Value = app
-            .http
-            .get(app.url("/oauth2/jwks"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value = app.jwks().await;
         let kids: Vec<&str> = jwks["keys"]
             .as_array()
             .unwrap()
@@ -79,15 +71,7 @@ async fn a_rotated_key_is_published_before_it_signs() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(kid_of(&app.token(&id, &secret).await), new.kid);
-    let jwks: Value = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.jwks().await;
     assert!(
         jwks.to_string().contains(&old_kid),
         "the old key stays published"

@@ -34,15 +34,7 @@ async fn client_credentials_through_the_oauth2_crate() {
     let app = spawn_app().await;
     app.api().await;
     let (id, secret) = app.service(&["api:read", "api:write"]).await;
-    let jwks: Value = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.jwks().await;
 
     for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
         let mut new = NewClient {
@@ -121,15 +113,7 @@ async fn default_scope_service_user_and_resource() {
         body["scope"], "api:read",
         "no scope → the application's scopes"
     );
-    let jwks: Value = app
-        .http
-        .get(app.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.jwks().await;
     let claims = verify_independently(body["access_token"].as_str().unwrap(), &jwks);
     assert_eq!(claims["sub"], "user-7");
 
