@@ -16,12 +16,16 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, PasswordHash, SecretHash, SigningKeyRecord,
-    UserRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord, PasswordHash,
+    RefreshTokenRecord, Rotation, SecretHash, SessionRecord, SigningKeyRecord, UserRecord,
 };
 pub use valet_protocol::UnixTime;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How long the response of a refresh-token rotation is kept (sealed) so that a retry of
+/// the same token can be answered with the same pair. The retry window is at most this.
+pub const REFRESH_SUCCESSOR_MEMORY: i64 = 60;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -88,7 +92,12 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- authorization codes and grants ----
 
-    async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
+    /// Inserts a code and, when given, the grant it starts (`code.grant_id`), in one
+    /// transaction.
+    async fn insert_code(&self, code: &CodeRecord, grant: Option<&GrantRecord>) -> Result<()>;
+    /// Inserts a grant that starts without a code (the password grant).
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()>;
+    async fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>>;
     /// Redeems a code at `now`. One atomic statement decides: of any number of concurrent
     /// callers on any number of nodes, exactly one ever gets `Fresh`.
     async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse>;
@@ -96,9 +105,62 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()>;
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
 
+    // ---- refresh tokens ----
+
+    /// Inserts a refresh token and raises its grant's `expires_at` to at least
+    /// `grant_until`, in one transaction.
+    async fn insert_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+        grant_until: UnixTime,
+    ) -> Result<()>;
+    /// The token by hash, rotated or not; `None` if unknown or expired at `now`.
+    async fn refresh_token(&self, hash: &[u8], now: UnixTime)
+    -> Result<Option<RefreshTokenRecord>>;
+    /// Rotates `old_hash` at `now`: one atomic statement marks it rotated (only if it was
+    /// not) and stores `successor` (the sealed response, for the retry window); in the same
+    /// transaction `new` is inserted and the grant's `expires_at` raised to `grant_until`.
+    /// Of any number of concurrent callers on any number of nodes, exactly one ever gets
+    /// `Rotated`; the others get `AlreadyRotated` with the winner's successor.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        new: &RefreshTokenRecord,
+        successor: &[u8],
+        grant_until: UnixTime,
+        now: UnixTime,
+    ) -> Result<Rotation>;
+
+    // ---- consent ----
+
+    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ConsentRecord>>;
+    /// Inserts or replaces the consent of (user, client).
+    async fn save_consent(&self, consent: &ConsentRecord) -> Result<()>;
+    /// A user's consents, oldest first.
+    async fn consents_of_user(&self, user_id: &str) -> Result<Vec<ConsentRecord>>;
+    /// Forgets the consent of (user, client) and revokes every grant of that pair, in one
+    /// transaction. Returns how many grants were revoked.
+    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<u64>;
+    /// Forgets every consent given to `client_id` and revokes all its grants, in one
+    /// transaction. Returns how many grants were revoked.
+    async fn revoke_client_grants(&self, client_id: &str, now: UnixTime) -> Result<u64>;
+
+    // ---- browser sessions ----
+
+    /// Inserts `session`; deletes the session `replaces` (the one the browser held before
+    /// signing in: session ids rotate at login) in the same transaction.
+    async fn create_session(&self, session: &SessionRecord, replaces: Option<&[u8]>) -> Result<()>;
+    /// The session, unless unknown or expired at `now`.
+    async fn session(&self, id_hash: &[u8], now: UnixTime) -> Result<Option<SessionRecord>>;
+    /// Deletes the session and revokes the grants made in it whose scope lacks
+    /// `offline_access`, in one transaction. `false` if there was no such session.
+    async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool>;
+
     // ---- housekeeping ----
 
-    /// Deletes at most `batch` records that no longer matter at `now` (revocations of
-    /// expired tokens, keys no longer published). Returns how many went.
+    /// Deletes at most `batch` records per table that no longer matter at `now`
+    /// (revocations of expired tokens, expired codes, grants, refresh tokens and sessions,
+    /// keys no longer published) and forgets successors of refresh tokens rotated more than
+    /// `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;
 }

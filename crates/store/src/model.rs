@@ -99,3 +99,99 @@ impl fmt::Debug for SigningKeyRecord {
             .finish()
     }
 }
+
+/// A grant: one decision of a user letting an application act for them, and the family of
+/// every token issued from it (the code, its access tokens, its refresh tokens). Revoking
+/// the grant (`revoked_grants`) kills the whole family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub grant_id: String,
+    pub client_id: String,
+    /// The user's `sub`.
+    pub user_id: String,
+    /// Space-delimited scopes granted.
+    pub scope: String,
+    /// SHA-256 of the browser session the grant was made in, if any (logout ends the
+    /// grants of its session that lack `offline_access`).
+    pub session: Option<Vec<u8>>,
+    pub created_at: UnixTime,
+    /// When the last token of the grant expires; raised as refresh tokens are issued.
+    pub expires_at: UnixTime,
+}
+
+/// A user's remembered consent to an application (the consent page is skipped for scopes
+/// already in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub user_id: String,
+    pub client_id: String,
+    /// Space-delimited scopes the user allowed.
+    pub scope: String,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// A browser session (single sign-on), stored by the SHA-256 of its cookie value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: Vec<u8>,
+    pub user_id: String,
+    /// When the user last entered their password (OIDC `auth_time`).
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id_hash", &"[redacted]")
+            .field("user_id", &self.user_id)
+            .field("auth_time", &self.auth_time)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A refresh token as stored: its SHA-256, never the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The protocol's JSON (scope, audience, auth_time, …), opaque to the store.
+    pub details: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Set once, by the one call that rotated this token.
+    pub rotated_at: Option<UnixTime>,
+}
+
+impl fmt::Debug for RefreshTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshTokenRecord")
+            .field("hash", &"[redacted]")
+            .field("grant_id", &self.grant_id)
+            .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("rotated_at", &self.rotated_at)
+            .finish()
+    }
+}
+
+/// What rotating a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// This call rotated the token: the successor is stored; no other call ever will.
+    Rotated,
+    /// The token was rotated before, at `at`. `successor` is the sealed response stored by
+    /// the rotation that won, while it is still kept (see `purge_expired`).
+    AlreadyRotated {
+        at: UnixTime,
+        successor: Option<Vec<u8>>,
+    },
+    /// No such token, or it expired.
+    Unknown,
+}

@@ -1,0 +1,46 @@
+//! The purge of records that no longer matter.
+
+use rusqlite::{Connection, params};
+
+use super::{CODE_REPLAY_MEMORY, immediate};
+use crate::{REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
+
+/// Deletes at most `batch` rows per table (signing keys excepted: a handful, all at once)
+/// and forgets at most `batch` successors. The count includes the forgotten successors, so
+/// that a caller purging until it gets 0 also finishes forgetting them.
+pub(super) fn purge_expired(c: &mut Connection, now: UnixTime, batch: u32) -> Result<u64> {
+    let tx = immediate(c)?;
+    let mut n = 0;
+    // (table, its key, rows that expired before this go). Each uses its expiry index.
+    let expired: [(&str, &str, UnixTime); 6] = [
+        ("revoked_tokens", "jti", now),
+        ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
+        ("revoked_grants", "grant_id", now),
+        ("grants", "grant_id", now),
+        ("refresh_tokens", "hash", now),
+        ("sessions", "id_hash", now),
+    ];
+    for (table, key, before) in expired {
+        n += tx
+            .prepare_cached(&format!(
+                "DELETE FROM {table} WHERE {key} IN \
+                   (SELECT {key} FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
+            ))?
+            .execute(params![before, batch])?;
+    }
+    // Past the retry window a rotated token's successor (the sealed response) is only a
+    // liability; the row stays, so that a replay is still recognised as one.
+    n += tx
+        .prepare_cached(
+            "UPDATE refresh_tokens SET successor = NULL WHERE hash IN \
+               (SELECT hash FROM refresh_tokens \
+                WHERE successor IS NOT NULL AND rotated_at < ?1 LIMIT ?2)",
+        )?
+        .execute(params![now - REFRESH_SUCCESSOR_MEMORY, batch])?;
+    n += tx.execute(
+        "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < ?1",
+        params![now],
+    )?;
+    tx.commit()?;
+    Ok(n as u64)
+}

@@ -1,0 +1,107 @@
+//! Refresh tokens and their rotation.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::immediate;
+use crate::model::{RefreshTokenRecord, Rotation};
+use crate::{Result, UnixTime};
+
+const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
+     rotated_at";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: r.get(0)?,
+        grant_id: r.get(1)?,
+        client_id: r.get(2)?,
+        user_id: r.get(3)?,
+        details: r.get(4)?,
+        issued_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        rotated_at: r.get(7)?,
+    })
+}
+
+/// Inserts the row and raises its grant to `grant_until`; the caller commits.
+fn insert_in(tx: &Connection, t: &RefreshTokenRecord, grant_until: UnixTime) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO refresh_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?
+    .execute(params![
+        t.hash,
+        t.grant_id,
+        t.client_id,
+        t.user_id,
+        t.details,
+        t.issued_at,
+        t.expires_at,
+        t.rotated_at
+    ])?;
+    tx.prepare_cached("UPDATE grants SET expires_at = max(expires_at, ?2) WHERE grant_id = ?1")?
+        .execute(params![t.grant_id, grant_until])?;
+    // A revocation lasts as long as the grant's tokens: should a token be issued while the
+    // grant is being revoked (the caller checked before the revocation committed), the
+    // record must not be purged before that token expires.
+    tx.prepare_cached(
+        "UPDATE revoked_grants SET expires_at = max(expires_at, ?2) WHERE grant_id = ?1",
+    )?
+    .execute(params![t.grant_id, grant_until])?;
+    Ok(())
+}
+
+pub(super) fn insert(
+    c: &mut Connection,
+    token: &RefreshTokenRecord,
+    grant_until: UnixTime,
+) -> Result<()> {
+    let tx = immediate(c)?;
+    insert_in(&tx, token, grant_until)?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub(super) fn get(
+    c: &Connection,
+    hash: &[u8],
+    now: UnixTime,
+) -> Result<Option<RefreshTokenRecord>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM refresh_tokens WHERE hash = ?1 AND expires_at > ?2"
+    ))?
+    .query_row(params![hash, now], row)
+    .optional()?)
+}
+
+pub(super) fn rotate(
+    c: &mut Connection,
+    old_hash: &[u8],
+    new: &RefreshTokenRecord,
+    successor: &[u8],
+    grant_until: UnixTime,
+    now: UnixTime,
+) -> Result<Rotation> {
+    let tx = immediate(c)?;
+    // The single statement that decides who rotates the token.
+    let won = tx
+        .prepare_cached(
+            "UPDATE refresh_tokens SET rotated_at = ?2, successor = ?3 \
+             WHERE hash = ?1 AND rotated_at IS NULL AND expires_at > ?2",
+        )?
+        .execute(params![old_hash, now, successor])?
+        == 1;
+    if won {
+        insert_in(&tx, new, grant_until)?;
+        tx.commit()?;
+        return Ok(Rotation::Rotated);
+    }
+    // Lost, or nothing to rotate; nothing was written. A rotated token reports its rotation
+    // even once expired (until the purge deletes it), like a redeemed code its replay.
+    let found: Option<(Option<UnixTime>, Option<Vec<u8>>)> = tx
+        .prepare_cached("SELECT rotated_at, successor FROM refresh_tokens WHERE hash = ?1")?
+        .query_row([old_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match found {
+        Some((Some(at), successor)) => Rotation::AlreadyRotated { at, successor },
+        _ => Rotation::Unknown,
+    })
+}

@@ -1,0 +1,204 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The storage contract, checked against every backend. Each backend gets a fresh
+//! database; the same suite functions (one module per part of the contract) run on all of
+//! them. This file holds the backends, the shared fixtures and the backend-specific tests.
+
+mod catalog;
+mod codes;
+mod consent;
+mod housekeeping;
+mod refresh;
+mod sessions;
+
+use std::sync::Arc;
+use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
+use valet_store::sqlite::SqliteStore;
+use valet_store::{
+    ClientRecord, CodeRecord, CodeUse, GrantRecord, RefreshTokenRecord, Rotation, SecretHash,
+    SessionRecord, Store, StoreError,
+};
+
+async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("valet.db"))
+        .await
+        .unwrap();
+    (dir, Arc::new(store))
+}
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        app: Application {
+            client_id: id.into(),
+            name: format!("app {id}"),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile: Profile::Service,
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::ClientCredentials],
+            scopes: vec!["a".into()],
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            trusted: false,
+            service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: false,
+            cors_origins: vec![],
+        },
+        secret: Some(SecretHash(vec![1; 32])),
+        previous_secret: None,
+        created_at: 100,
+        updated_at: 100,
+    }
+}
+
+fn code(hash: u8, expires_at: i64) -> CodeRecord {
+    CodeRecord {
+        hash: vec![hash; 32],
+        client_id: "c1".into(),
+        grant_id: format!("g{hash}"),
+        details: r#"{"redirect_uri":"https://app.example/cb"}"#.into(),
+        expires_at,
+    }
+}
+
+fn grant(id: &str, user: &str, client: &str, scope: &str, expires_at: i64) -> GrantRecord {
+    GrantRecord {
+        grant_id: id.into(),
+        client_id: client.into(),
+        user_id: user.into(),
+        scope: scope.into(),
+        session: None,
+        created_at: 10,
+        expires_at,
+    }
+}
+
+/// A grant made in the browser session `session` (the session's id hash is `[session; 32]`).
+fn grant_in(id: &str, user: &str, scope: &str, session: u8, expires_at: i64) -> GrantRecord {
+    GrantRecord {
+        session: Some(vec![session; 32]),
+        ..grant(id, user, "c1", scope, expires_at)
+    }
+}
+
+async fn insert_grants(s: &Arc<dyn Store>, grants: &[GrantRecord]) {
+    for g in grants {
+        s.insert_grant(g).await.unwrap();
+    }
+}
+
+async fn revoked(s: &Arc<dyn Store>, ids: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        if s.is_grant_revoked(id).await.unwrap() {
+            out.push((*id).to_owned());
+        }
+    }
+    out
+}
+
+fn refresh(hash: u8, grant_id: &str, expires_at: i64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        hash: vec![hash; 32],
+        grant_id: grant_id.into(),
+        client_id: "c1".into(),
+        user_id: "u1".into(),
+        details: r#"{"scope":"openid offline_access"}"#.into(),
+        issued_at: 100,
+        expires_at,
+        rotated_at: None,
+    }
+}
+
+/// What rotating `[hash; 32]` at `at` reports now (for tokens that cannot rotate again).
+async fn rotate_again(s: &Arc<dyn Store>, hash: u8, at: i64) -> Rotation {
+    let new = refresh(99, "g-none", 9);
+    s.rotate_refresh_token(&[hash; 32], &new, b"", 0, at)
+        .await
+        .unwrap()
+}
+
+fn session(id: u8, user: &str, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        id_hash: vec![id; 32],
+        user_id: user.into(),
+        auth_time: 90,
+        created_at: 100,
+        expires_at,
+    }
+}
+
+macro_rules! backend_suite {
+    ($backend:ident, $($module:ident::{$($name:ident),+ $(,)?}),+ $(,)?) => {
+        mod $backend {
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (_guard, store) = super::$backend().await;
+                    super::$module::$name(store).await;
+                }
+            )+)+
+        }
+    };
+}
+
+backend_suite!(
+    sqlite,
+    catalog::{clients, users, apis, signing_keys},
+    codes::{codes, racing_redemptions, grants, revocations, codes_start_grants},
+    refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
+    consent::{consents, revoke_consent, revoke_client_grants},
+    sessions::{browser_sessions, logout, debug_redacts_hashes},
+    housekeeping::{purge},
+);
+
+#[tokio::test]
+async fn sqlite_migrations_are_idempotent_and_refuse_newer_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    drop(SqliteStore::open(&path).await.unwrap());
+    let s = SqliteStore::open(&path).await.unwrap();
+    s.create_client(&client("x")).await.unwrap();
+    drop(s);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    match SqliteStore::open(&path).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("upgrade Valet")),
+        other => panic!("expected a schema error, got {:?}", other.err()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_stores_on_one_file_still_redeem_once() {
+    // Two processes (or nodes) over one file: the database, not a lock in Valet, decides.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    a.insert_code(&code(3, i64::MAX), None).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.consume_code(&[3; 32], 10).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += usize::from(matches!(t.await.unwrap(), CodeUse::Fresh(_)));
+    }
+    assert_eq!(fresh, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_stores_on_one_file_still_rotate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    refresh::race_rotations(a, b).await;
+}
