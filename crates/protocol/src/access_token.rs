@@ -28,6 +28,10 @@ pub struct AccessTokenClaims {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<UnixTime>,
+    /// The grant a user's token belongs to: revoking the grant (consent withdrawn, code
+    /// replayed, refresh token reused) makes the token inactive at introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 /// What the issuing flow decided; `jti` is fresh randomness supplied by the caller.
@@ -55,6 +59,7 @@ impl AccessTokenClaims {
             client_id: i.client_id.to_owned(),
             scope,
             auth_time: None,
+            grant_id: None,
         }
     }
 
@@ -102,7 +107,7 @@ fn one_or_many<S: Serializer>(aud: &[String], s: S) -> Result<S::Ok, S::Error> {
     }
 }
 
-fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {

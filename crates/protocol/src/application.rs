@@ -130,6 +130,20 @@ pub struct Application {
     pub trusted: bool,
     /// The user a `service` application acts as: its tokens carry this `sub`.
     pub service_subject: Option<String>,
+    /// Where RP-initiated logout may send the user afterwards (exact string match).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// PKCE `plain` is refused unless an admin allows it here (RFC 7636 §7.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plain_pkce: bool,
+    /// Require PKCE from this confidential application too; public ones always must
+    /// (RFC 9700 §2.1.1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pkce: bool,
+    /// Browser origins, beyond those of the redirect URIs, that may call the token,
+    /// revocation and UserInfo endpoints (CORS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_origins: Vec<String>,
 }
 
 impl Application {
@@ -139,6 +153,48 @@ impl Application {
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Scopes the application may request: its registered ones, plus the OpenID Connect
+    /// scopes for applications that sign users in.
+    pub fn allowed_scopes(&self) -> Vec<String> {
+        let mut all = self.scopes.clone();
+        if self.profile != Profile::Service {
+            for s in crate::scope::OIDC_SCOPES {
+                if !all.iter().any(|a| a == s) {
+                    all.push((*s).to_owned());
+                }
+            }
+        }
+        all
+    }
+
+    /// PKCE is mandatory for public applications and for those an admin marked.
+    pub fn requires_pkce(&self) -> bool {
+        !self.is_confidential() || self.require_pkce
+    }
+
+    /// Whether `uri` is one of the registered redirect URIs: simple string comparison
+    /// (RFC 9700 §4.1.3, OIDC Core §3.1.2.1), never normalised. The one exception is RFC
+    /// 8252 §7.3: for a registered loopback URI without a port, any port matches.
+    pub fn redirect_uri_matches(&self, uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|r| r == uri || loopback_matches(r, uri))
+    }
+
+    /// The origins (`scheme://host[:port]`) of the redirect URIs and the admin-added
+    /// CORS origins: the browser origins allowed to call Valet's API endpoints.
+    pub fn web_origins(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.cors_origins.clone();
+        for uri in &self.redirect_uris {
+            if let Some(o) = origin_of(uri) {
+                if !out.contains(&o) {
+                    out.push(o);
+                }
+            }
+        }
+        out
     }
 
     /// Checks a registration before it is stored. The messages name the offending value
@@ -167,6 +223,17 @@ impl Application {
         }
         for uri in &self.redirect_uris {
             validate_redirect_uri(uri, self.profile)?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            validate_redirect_uri(uri, self.profile)
+                .map_err(|e| e.replace("redirect URI", "post-logout redirect URI"))?;
+        }
+        for origin in &self.cors_origins {
+            if origin_of(origin).as_deref() != Some(origin.as_str()) {
+                return Err(format!(
+                    "CORS origin `{origin}` must look like https://app.example (scheme, host, optional port; lower case)"
+                ));
+            }
         }
         for uri in [&self.website, &self.logo_uri, &self.policy_uri]
             .into_iter()
@@ -250,6 +317,51 @@ pub fn validate_redirect_uri(uri: &str, profile: Profile) -> Result<(), String> 
     bad("must be https (private-use schemes such as `com.example.app:/cb` are for native apps)")
 }
 
+/// RFC 8252 §7.3: `http://127.0.0.1/cb` registered, `http://127.0.0.1:51234/cb` requested.
+/// Everything but the port must be identical, and the request's port must be digits.
+fn loopback_matches(registered: &str, requested: &str) -> bool {
+    for host in ["127.0.0.1", "[::1]"] {
+        let prefix = format!("http://{host}");
+        let (Some(reg_rest), Some(req_rest)) = (
+            registered.strip_prefix(&prefix),
+            requested.strip_prefix(&prefix),
+        ) else {
+            continue;
+        };
+        // The registration names no port; the request names one, then the same rest.
+        if !(reg_rest.is_empty() || reg_rest.starts_with(['/', '?'])) {
+            return false;
+        }
+        let Some(after_colon) = req_rest.strip_prefix(':') else {
+            return false;
+        };
+        let digits = after_colon.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 5 {
+            return false;
+        }
+        return &after_colon[digits..] == reg_rest;
+    }
+    false
+}
+
+/// `https://app.example:8443/cb?x` → `https://app.example:8443`; `None` for URIs that are
+/// not http(s).
+pub fn origin_of(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if !(scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    ))
+}
+
 fn host_of(authority: &str) -> &str {
     if let Some(v6) = authority.strip_prefix('[') {
         return v6.split(']').next().unwrap_or("");
@@ -281,6 +393,82 @@ mod tests {
         assert!(!ok("/relative"));
         assert!(!ok("com.example.app:/cb"));
         assert!(validate_redirect_uri("com.example.app:/cb", Profile::Native).is_ok());
+    }
+
+    fn app_with(uris: &[&str]) -> Application {
+        Application {
+            client_id: "c".into(),
+            name: "n".into(),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile: Profile::Native,
+            redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec![],
+            token_endpoint_auth_method: AuthMethod::None,
+            trusted: false,
+            service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: false,
+            cors_origins: vec![],
+        }
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        // Checklist A1-A3: any byte of difference is a mismatch.
+        let a = app_with(&["https://app.example/callback"]);
+        assert!(a.redirect_uri_matches("https://app.example/callback"));
+        for bad in [
+            "https://app.example/CALLBACK",
+            "https://app.example/callback/",
+            "https://app.example/callback?x=1",
+            "https://app.example/callback#frag",
+            "https://app.example/callback/extra",
+            "https://app.example:443/callback",
+            "http://app.example/callback",
+            "https://APP.example/callback",
+            "https://app.example/callback/../evil",
+            "https://app.example/callback/%2e%2e/evil",
+            "https://app.example@evil.com/callback",
+            "https://app.example%40evil.com/callback",
+        ] {
+            assert!(!a.redirect_uri_matches(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_redirects_take_any_port() {
+        // Checklist A4, RFC 8252 §7.3.
+        let a = app_with(&["http://127.0.0.1/cb", "http://[::1]/cb"]);
+        assert!(a.redirect_uri_matches("http://127.0.0.1:51234/cb"));
+        assert!(a.redirect_uri_matches("http://[::1]:8000/cb"));
+        assert!(a.redirect_uri_matches("http://127.0.0.1/cb"));
+        for bad in [
+            "http://127.0.0.1:51234/other",
+            "http://127.0.0.1:51234/cb?x=1",
+            "http://127.0.0.1:80@evil.com/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.2:5000/cb",
+            "http://localhost:5000/cb",
+        ] {
+            assert!(!a.redirect_uri_matches(bad), "{bad}");
+        }
+        let https = app_with(&["https://app.example/cb"]);
+        assert!(!https.redirect_uri_matches("http://127.0.0.1:5000/cb"));
+    }
+
+    #[test]
+    fn origins_of_redirect_uris() {
+        let mut a = app_with(&["https://App.example:8443/cb?x", "com.example.app:/cb"]);
+        a.cors_origins = vec!["https://extra.example".into()];
+        assert_eq!(
+            a.web_origins(),
+            ["https://extra.example", "https://app.example:8443"]
+        );
     }
 
     #[test]

@@ -75,6 +75,10 @@ mod tests {
             token_endpoint_auth_method: profile.default_auth_method(),
             trusted: false,
             service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: false,
+            cors_origins: vec![],
         }
     }
 

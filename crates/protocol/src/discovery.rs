@@ -6,36 +6,96 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct Metadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
+    pub userinfo_endpoint: String,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
-    /// RFC 8414 §2: REQUIRED; no response type is served until the authorization endpoint is.
+    pub end_session_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// RFC 7636 §4.3, RFC 8414 §2: a JSON array (checklist E10).
+    pub code_challenge_methods_supported: Vec<&'static str>,
     pub scopes_supported: Vec<String>,
+    pub claims_supported: Vec<&'static str>,
+    pub prompt_values_supported: Vec<&'static str>,
+    /// RFC 9207 §3 (checklist A12).
+    pub authorization_response_iss_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
 }
 
 /// Builds the metadata for `issuer` (no trailing slash) and the scopes the registered APIs
-/// define.
-pub fn metadata(issuer: &str, scopes: Vec<String>) -> Metadata {
+/// define (the OpenID Connect scopes are added here).
+pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
     let url = |path: &str| format!("{issuer}{path}");
-    let auth = vec!["client_secret_basic", "client_secret_post"];
+    let auth = vec!["client_secret_basic", "client_secret_post", "none"];
+    let mut scopes: Vec<String> = crate::scope::OIDC_SCOPES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    scopes.extend(api_scopes);
     Metadata {
         issuer: issuer.to_owned(),
+        authorization_endpoint: url("/oauth2/authorize"),
         token_endpoint: url("/oauth2/token"),
+        userinfo_endpoint: url("/userinfo"),
         jwks_uri: url("/oauth2/jwks"),
         introspection_endpoint: url("/oauth2/introspect"),
         revocation_endpoint: url("/oauth2/revoke"),
-        response_types_supported: vec![],
-        grant_types_supported: vec!["client_credentials"],
+        end_session_endpoint: url("/oauth2/logout"),
+        // `token` and `id_token token` exist only for applications an admin enabled them
+        // for; discovery lists what the server supports.
+        response_types_supported: vec!["code", "token", "id_token token", "id_token"],
+        response_modes_supported: vec!["query", "fragment", "form_post"],
+        grant_types_supported: vec![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "password",
+            "implicit",
+        ],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec!["RS256"],
         token_endpoint_auth_methods_supported: auth.clone(),
         introspection_endpoint_auth_methods_supported: auth.clone(),
         revocation_endpoint_auth_methods_supported: auth,
+        code_challenge_methods_supported: vec!["S256"],
         scopes_supported: scopes,
+        claims_supported: vec![
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "azp",
+            "name",
+            "given_name",
+            "family_name",
+            "preferred_username",
+            "locale",
+            "email",
+            "email_verified",
+            "phone_number",
+            "phone_number_verified",
+        ],
+        prompt_values_supported: vec!["none", "login", "consent", "select_account"],
+        authorization_response_iss_parameter_supported: true,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        claims_parameter_supported: false,
     }
 }
 
@@ -49,9 +109,25 @@ mod tests {
         assert_eq!(m["issuer"], "https://id.example");
         assert_eq!(m["token_endpoint"], "https://id.example/oauth2/token");
         assert_eq!(
-            m["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
+            m["authorization_endpoint"],
+            "https://id.example/oauth2/authorize"
         );
-        assert!(m.get("authorization_endpoint").is_none());
+        assert_eq!(
+            m["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert!(
+            m["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"openid".into())
+        );
+        assert!(
+            m["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"a".into())
+        );
     }
 }

@@ -30,6 +30,22 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
     TemporarilyUnavailable,
+    /// RFC 6749 §4.1.2.1: the server does not support this response type.
+    UnsupportedResponseType,
+    /// RFC 6749 §4.1.2.1: the user or the server denied the request.
+    AccessDenied,
+    /// OIDC Core §3.1.2.6: `prompt=none` and the user is not signed in.
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` and consent is needed.
+    ConsentRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none` and some other interaction is needed.
+    InteractionRequired,
+    /// OIDC Core §3.1.2.6: the `request` parameter is not supported.
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
+    RequestUriNotSupported,
+    /// RFC 6749 §5.2-style error for the server's own failures.
+    ServerError,
 }
 
 impl ErrorCode {
@@ -46,6 +62,14 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::AccessDenied => "access_denied",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::ServerError => "server_error",
         }
     }
 
@@ -55,6 +79,7 @@ impl ErrorCode {
             Self::InvalidClient | Self::InvalidToken => 401,
             Self::InsufficientScope => 403,
             Self::TemporarilyUnavailable => 503,
+            Self::ServerError => 500,
             _ => 400,
         }
     }

@@ -79,6 +79,7 @@ mod tests {
             client_id: "c".into(),
             scope: Some("a b".into()),
             auth_time: None,
+            grant_id: None,
         };
         let v = serde_json::to_value(Introspection::Active(&c)).unwrap();
         assert_eq!(v["active"], true);

@@ -19,8 +19,25 @@ impl Params {
     /// appear more than once; any other name twice is `invalid_request` (RFC 6749 §3.1:
     /// "MUST NOT be included more than once").
     pub fn parse(body: &[u8], repeatable: &[&str]) -> Result<Self, OAuthError> {
+        let params = Self::parse_lenient(body)?;
+        // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they
+        // were omitted from the request." Empty values are kept so that rules which
+        // must tell "empty" from "absent" (an empty client_secret) still can.
+        if let Some(name) = params.first_repeated(repeatable) {
+            return Err(OAuthError::invalid_request(format!(
+                "the {name} parameter must not be provided more than once"
+            )));
+        }
+        Ok(params)
+    }
+
+    /// Parses the parameters of an authorization request (a query string or a form body)
+    /// without refusing duplicates: at the authorization endpoint a repeated `client_id`
+    /// or `redirect_uri` must show an error page while other repeats are redirected
+    /// (checklist B2), so the caller asks `repeated` at the right step.
+    pub fn parse_lenient(raw: &[u8]) -> Result<Self, OAuthError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for piece in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        for piece in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
             if pairs.len() == MAX_PARAMS {
                 return Err(OAuthError::invalid_request("too many parameters"));
             }
@@ -35,20 +52,22 @@ impl Params {
                     "the {name} parameter is too long"
                 )));
             }
-            // RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they
-            // were omitted from the request." Empty values are kept so that rules which
-            // must tell "empty" from "absent" (an empty client_secret) still can.
-            if !value.is_empty()
-                && !repeatable.contains(&name.as_str())
-                && pairs.iter().any(|(n, v)| *n == name && !v.is_empty())
-            {
-                return Err(OAuthError::invalid_request(format!(
-                    "the {name} parameter must not be provided more than once"
-                )));
-            }
             pairs.push((name, value));
         }
         Ok(Self { pairs })
+    }
+
+    /// True when the parameter carries more than one non-empty value.
+    pub fn repeated(&self, name: &str) -> bool {
+        self.all(name).nth(1).is_some()
+    }
+
+    /// The first parameter (other than `except`) that carries more than one value.
+    pub fn first_repeated(&self, except: &[&str]) -> Option<&str> {
+        self.pairs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .find(|n| !except.contains(n) && self.repeated(n))
     }
 
     /// The value of a parameter; `None` when absent or empty.

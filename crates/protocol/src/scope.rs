@@ -3,8 +3,45 @@
 
 use crate::OAuthError;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The scopes OpenID Connect defines (OIDC Core §3.1.2.1, §5.4, §11), built into Valet.
+pub const OIDC_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
+/// What the consent page says an OpenID Connect scope lets an application do.
+pub fn oidc_scope_description(scope: &str) -> Option<&'static str> {
+    Some(match scope {
+        "openid" => "Know who you are (your account identifier)",
+        "profile" => "See your name and profile details",
+        "email" => "See your e-mail address",
+        "address" => "See your postal address",
+        "phone" => "See your phone number",
+        "offline_access" => "Keep access while you are not using it",
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Scope(Vec<String>);
+
+impl From<Scope> for String {
+    fn from(s: Scope) -> String {
+        s.to_wire()
+    }
+}
+
+impl TryFrom<String> for Scope {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Scope::parse(&s).map_err(|e| e.description().to_owned())
+    }
+}
 
 /// Longest `scope` value accepted.
 const MAX_SCOPE_LEN: usize = 2048;
@@ -58,6 +95,16 @@ impl Scope {
     /// The first token not in `allowed`, if any.
     pub fn first_outside<'a>(&'a self, allowed: &[String]) -> Option<&'a str> {
         self.iter().find(|t| !allowed.iter().any(|a| a == t))
+    }
+
+    /// True when every token of `self` is in `other`.
+    pub fn is_subset_of(&self, other: &Scope) -> bool {
+        self.iter().all(|t| other.contains(t))
+    }
+
+    /// The tokens of `self` followed by those of `other` not already in it.
+    pub fn union(&self, other: &Scope) -> Scope {
+        Scope::from_tokens(self.iter().chain(other.iter()).map(str::to_owned))
     }
 
     /// The space-delimited form used on the wire.

@@ -14,14 +14,7 @@ use crate::catalog::ADMIN_SCOPE;
 use crate::crypto::{Secret, SecretHasher, new_client_secret, random_token};
 
 /// OpenID Connect scopes every user-facing application may request by default.
-pub const OIDC_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
+pub use valet_protocol::scope::OIDC_SCOPES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -64,6 +57,14 @@ pub struct NewClient {
     pub logo_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub service_subject: Option<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub allow_plain_pkce: bool,
+    #[serde(default)]
+    pub require_pkce: bool,
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// Changes to a registration; absent fields stay as they are.
@@ -80,6 +81,10 @@ pub struct ClientChanges {
     pub logo_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub service_subject: Option<String>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub allow_plain_pkce: Option<bool>,
+    pub require_pkce: Option<bool>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// A registered application with its secret, shown once at creation or rotation.
@@ -130,6 +135,10 @@ impl Admin {
                 .unwrap_or_else(|| profile.default_auth_method()),
             trusted: new.trusted,
             service_subject: new.service_subject,
+            post_logout_redirect_uris: new.post_logout_redirect_uris,
+            allow_plain_pkce: new.allow_plain_pkce,
+            require_pkce: new.require_pkce,
+            cors_origins: new.cors_origins,
         };
         self.check(&app).await?;
         let secret = if app.is_confidential() {
@@ -163,7 +172,17 @@ impl Admin {
         macro_rules! set {
             ($($f:ident),+) => { $(if let Some(v) = ch.$f { app.$f = v; })+ };
         }
-        set!(name, redirect_uris, scopes, grant_types, trusted);
+        set!(
+            name,
+            redirect_uris,
+            scopes,
+            grant_types,
+            trusted,
+            post_logout_redirect_uris,
+            allow_plain_pkce,
+            require_pkce,
+            cors_origins
+        );
         macro_rules! set_opt {
             ($($f:ident),+) => { $(if let Some(v) = ch.$f { app.$f = (!v.is_empty()).then_some(v); })+ };
         }
@@ -233,6 +252,15 @@ impl Admin {
         }
         tracing::info!(target: "valet::audit", client_id, "application deleted");
         Ok(())
+    }
+
+    /// Revokes every grant of an application and forgets every consent given to it: its
+    /// users' refresh tokens stop working and their access tokens read inactive.
+    pub async fn revoke_grants(&self, client_id: &str, now: i64) -> Result<u64, AdminError> {
+        self.get(client_id).await?;
+        let n = self.store.revoke_client_grants(client_id, now).await?;
+        tracing::info!(target: "valet::audit", client_id, grants = n, "all grants of the application revoked");
+        Ok(n)
     }
 
     pub async fn create_api(

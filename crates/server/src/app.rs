@@ -60,10 +60,16 @@ impl Valet {
             Duration::from_secs(settings.cache_ttl as u64),
             settings.admin_audience(),
         );
+        let pages = crate::pages::Pages::new(settings.templates_dir.as_deref(), &settings.issuer)?;
         let state = Arc::new(AppState {
             hasher: master_key.secret_hasher(),
             sealer,
             throttle: Default::default(),
+            login_throttle: crate::throttle::Throttle::for_accounts(),
+            passwords: Arc::new(crate::passwords::Passwords::new()?),
+            csrf: master_key.csrf_hasher(),
+            interactions: master_key.interaction_sealer()?,
+            pages,
             keys: Keyring::new(snapshot),
             catalog,
             store,

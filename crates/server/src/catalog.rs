@@ -2,7 +2,7 @@
 //! seconds, which bounds how long a deleted application or a rotated secret can still work
 //! on a node that did not make the change (the node that made it drops its entry at once).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use valet_protocol::audience::{Api, ApiScope};
@@ -21,6 +21,7 @@ pub struct Catalog {
     admin_api: Api,
     clients: RwLock<HashMap<String, (Instant, Arc<ClientRecord>)>>,
     apis: RwLock<Option<(Instant, Arc<Vec<Api>>)>>,
+    origins: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
 }
 
 impl Catalog {
@@ -37,6 +38,7 @@ impl Catalog {
             },
             clients: RwLock::new(HashMap::new()),
             apis: RwLock::new(None),
+            origins: RwLock::new(None),
         }
     }
 
@@ -66,6 +68,30 @@ impl Catalog {
         if let Ok(mut map) = self.clients.write() {
             map.remove(client_id);
         }
+    }
+
+    /// Whether browsers at `origin` may call Valet's API endpoints: the origin of some
+    /// application's redirect URI, or one an admin added (CORS).
+    pub async fn is_web_origin(&self, origin: &str) -> Result<bool, StoreError> {
+        if let Ok(guard) = self.origins.read() {
+            if let Some((at, set)) = guard.as_ref() {
+                if at.elapsed() < self.ttl {
+                    return Ok(set.contains(origin));
+                }
+            }
+        }
+        let set: HashSet<String> = self
+            .store
+            .clients()
+            .await?
+            .iter()
+            .flat_map(|c| c.app.web_origins())
+            .collect();
+        let found = set.contains(origin);
+        if let Ok(mut guard) = self.origins.write() {
+            *guard = Some((Instant::now(), Arc::new(set)));
+        }
+        Ok(found)
     }
 
     /// Every API, Valet's own admin API first.

@@ -21,10 +21,9 @@ pub async fn authenticate(
 ) -> Result<Arc<ClientRecord>, ApiError> {
     let presented = client_auth::presented(form.authorization.as_deref(), &form.params)?;
     let client_id = presented.client_id();
-    state
-        .throttle
-        .check(client_id, ip)
-        .map_err(ApiError::Throttled)?;
+    state.throttle.check(client_id, ip).map_err(|secs| {
+        ApiError::Throttled(secs, "too many failed client authentications; retry later")
+    })?;
     let result = verify(state, &presented).await;
     if let Err(ApiError::OAuth(e)) = &result {
         if e.code == valet_protocol::ErrorCode::InvalidClient {

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use valet_protocol::refresh::RotationPolicy;
 
 /// One layer of settings; `None` means "not set here".
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -24,6 +25,11 @@ pub struct Partial {
     pub cache_ttl: Option<i64>,
     pub shutdown_grace: Option<i64>,
     pub log_format: Option<String>,
+    pub refresh_token_ttl: Option<i64>,
+    pub refresh_token_rotation: Option<String>,
+    pub refresh_retry_window: Option<i64>,
+    pub session_ttl: Option<i64>,
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl Partial {
@@ -52,7 +58,12 @@ impl Partial {
             jwks_max_age,
             cache_ttl,
             shutdown_grace,
-            log_format
+            log_format,
+            refresh_token_ttl,
+            refresh_token_rotation,
+            refresh_retry_window,
+            session_ttl,
+            templates_dir
         )
     }
 }
@@ -85,6 +96,15 @@ pub struct Settings {
     pub cache_ttl: i64,
     pub shutdown_grace: i64,
     pub log_format: LogFormat,
+    pub refresh_token_ttl: i64,
+    pub refresh_token_rotation: RotationPolicy,
+    /// Seconds during which a retry with a just-rotated refresh token gets the same
+    /// successor pair instead of revoking the family; 0 turns retries off.
+    pub refresh_retry_window: i64,
+    /// Lifetime of a browser session (single sign-on).
+    pub session_ttl: i64,
+    /// A folder whose templates replace the built-in pages of the same name.
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -143,7 +163,36 @@ impl Settings {
                 ));
             }
         };
+        let refresh_token_ttl = secs(
+            "refresh_token_ttl",
+            p.refresh_token_ttl,
+            7 * 86_400,
+            60,
+            365 * 86_400,
+        )?;
+        let refresh_token_rotation = match p.refresh_token_rotation.as_deref().unwrap_or("public") {
+            "public" => RotationPolicy::Public,
+            "all" => RotationPolicy::All,
+            other => {
+                return Err(format!(
+                    "refresh_token_rotation must be `public` or `all`, not `{other}`"
+                ));
+            }
+        };
+        let refresh_retry_window = secs(
+            "refresh_retry_window",
+            p.refresh_retry_window,
+            10,
+            0,
+            valet_store::REFRESH_SUCCESSOR_MEMORY,
+        )?;
+        let session_ttl = secs("session_ttl", p.session_ttl, 86_400, 60, 90 * 86_400)?;
         Ok(Self {
+            refresh_token_ttl,
+            refresh_token_rotation,
+            refresh_retry_window,
+            session_ttl,
+            templates_dir: p.templates_dir,
             listen,
             issuer,
             database,
@@ -163,6 +212,11 @@ impl Settings {
     /// lifetime, plus the time nodes may take to notice the switch, plus clock leeway.
     pub fn key_retention(&self) -> i64 {
         self.access_token_ttl + self.key_refresh_interval + valet_protocol::access_token::LEEWAY
+    }
+
+    /// Whether the issuer is served over TLS: then cookies are `__Host-` and `Secure`.
+    pub fn https(&self) -> bool {
+        self.issuer.starts_with("https://")
     }
 
     /// The audience of Valet's own admin API.

@@ -70,8 +70,27 @@ impl MasterKey {
         ))
     }
 
+    /// Keys the CSRF tokens of the pages (bound to a browser session).
+    pub fn csrf_hasher(&self) -> SecretHasher {
+        SecretHasher(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            &self.derive("valet csrf hmac v1"),
+        ))
+    }
+
+    /// Seals authorization requests carried through the login and consent forms, and the
+    /// responses kept for refresh-token retries. A key apart from the one sealing signing
+    /// keys, so neither can be swapped for the other.
+    pub fn interaction_sealer(&self) -> Result<Sealer, String> {
+        self.sealer_for("valet interaction seal v1")
+    }
+
     pub fn sealer(&self) -> Result<Sealer, String> {
-        let key = aead::UnboundKey::new(&aead::AES_256_GCM, &self.derive("valet key seal v1"))
+        self.sealer_for("valet key seal v1")
+    }
+
+    fn sealer_for(&self, purpose: &'static str) -> Result<Sealer, String> {
+        let key = aead::UnboundKey::new(&aead::AES_256_GCM, &self.derive(purpose))
             .map_err(|_| "AES-256-GCM key setup failed".to_string())?;
         Ok(Sealer(aead::LessSafeKey::new(key)))
     }
@@ -181,6 +200,34 @@ pub fn random_token(bytes: usize) -> Result<String, String> {
     Ok(B64.encode(buf))
 }
 
+/// SHA-256: how codes, refresh tokens and session ids are stored (256-bit random values
+/// need no slow hash; a database dump alone does not yield a usable token).
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// BASE64URL(SHA-256(ASCII(verifier))), the PKCE S256 transform (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    B64.encode(sha256(verifier.as_bytes()))
+}
+
+/// `at_hash` / `c_hash`: the left half of SHA-256 of the token, base64url (OIDC Core
+/// §3.1.3.6; SHA-256 matches both RS256 and ES256).
+pub fn half_hash(token: &str) -> String {
+    let h = sha256(token.as_bytes());
+    B64.encode(&h[..16])
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+pub fn unb64(text: &str) -> Option<Vec<u8>> {
+    B64.decode(text).ok()
+}
+
 /// A new client secret: 256 bits.
 pub fn new_client_secret() -> Result<Secret, String> {
     random_token(32).map(Secret)
@@ -224,6 +271,14 @@ mod tests {
                 .open("kid1", &sealed)
                 .unwrap_err()
                 .contains("master key")
+        );
+    }
+
+    #[test]
+    fn s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 

@@ -20,7 +20,7 @@ pub enum ApiError {
     Store(StoreError),
     PayloadTooLarge,
     /// Too many failed authentications from this caller; retry after so many seconds.
-    Throttled(u64),
+    Throttled(u64, &'static str),
     NotFound(String),
     Conflict(String),
     BadInput(String),
@@ -49,6 +49,73 @@ pub fn no_store(mut r: Response) -> Response {
 fn json(status: StatusCode, error: &str, description: &str) -> Response {
     let body = serde_json::json!({ "error": error, "error_description": description });
     no_store((status, axum::Json(body)).into_response())
+}
+
+impl ApiError {
+    /// The same error for a person in a browser: a page, never JSON (the authorization
+    /// endpoint, login, consent, account and logout pages).
+    pub fn into_page(self, pages: &crate::pages::Pages) -> Response {
+        let (status, title, message, hint) = match &self {
+            Self::Store(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Valet cannot reach its database right now.".to_owned(),
+                Some("Wait a moment and try again."),
+            ),
+            Self::Throttled(..) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "There were too many failed sign-in attempts.".to_owned(),
+                Some("Wait a minute before trying again."),
+            ),
+            Self::OAuth(e) | Self::Bearer(e, _) => (
+                StatusCode::BAD_REQUEST,
+                "The request cannot be completed",
+                e.description().to_owned(),
+                Some("Go back to the application and start again."),
+            ),
+            Self::BadInput(m) => (
+                StatusCode::BAD_REQUEST,
+                "The request cannot be completed",
+                m.clone(),
+                Some("Go back to the application and start again."),
+            ),
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m.clone(), None),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                "The request is too large.".to_owned(),
+                None,
+            ),
+            Self::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m.clone(), None),
+            Self::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Valet could not complete the request.".to_owned(),
+                    Some("Try again; if it keeps happening, tell the site's operators."),
+                )
+            }
+        };
+        if let Self::Store(e) = &self {
+            tracing::error!(error = %e, "store failure");
+        }
+        let mut r = pages.error(status, title, &message, hint);
+        match self {
+            Self::Store(_) => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Throttled(secs, _) => {
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        r
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -99,11 +166,11 @@ impl IntoResponse for ApiError {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 r
             }
-            Self::Throttled(secs) => {
+            Self::Throttled(secs, what) => {
                 let mut r = json(
                     StatusCode::TOO_MANY_REQUESTS,
                     ErrorCode::TemporarilyUnavailable.as_str(),
-                    "too many failed client authentications; retry later",
+                    what,
                 );
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);

@@ -15,7 +15,16 @@ pub struct AppState {
     pub catalog: Catalog,
     pub hasher: SecretHasher,
     pub sealer: Sealer,
+    /// Client-authentication failures (checklist H4).
     pub throttle: crate::throttle::Throttle,
+    /// Sign-in failures, per account and per address (checklist H1).
+    pub login_throttle: crate::throttle::Throttle,
+    pub passwords: std::sync::Arc<crate::passwords::Passwords>,
+    /// Keys CSRF tokens of session-bound forms.
+    pub csrf: SecretHasher,
+    /// Seals authorization requests into forms and refresh responses kept for retries.
+    pub interactions: Sealer,
+    pub pages: crate::pages::Pages,
 }
 
 pub type Shared = Arc<AppState>;

@@ -17,25 +17,54 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Beyond this many tracked keys, expired ones are dropped (and if none are, all are).
 const MAX_KEYS: usize = 100_000;
 
-#[derive(Default)]
+/// Failed sign-ins allowed per account (from any address) in one window: the login page
+/// and the password grant (checklist H1). Low enough to stop guessing, and a lockout ends
+/// with the window.
+pub const PER_ACCOUNT: u32 = 10;
+
 pub struct Throttle {
     counts: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Failures allowed per key (and whether the key is paired with the address).
+    per_key: u32,
+    key_with_address: bool,
 }
 
-fn keys(client_id: &str, ip: IpAddr) -> [(String, u32); 2] {
-    [
-        (format!("{ip} {client_id}"), PER_CLIENT),
-        (ip.to_string(), PER_ADDRESS),
-    ]
+impl Default for Throttle {
+    /// Client authentication: per (client_id, address) and per address.
+    fn default() -> Self {
+        Self {
+            counts: Mutex::default(),
+            per_key: PER_CLIENT,
+            key_with_address: true,
+        }
+    }
 }
 
 impl Throttle {
+    /// Sign-in: per account, whatever the address, and per address.
+    pub fn for_accounts() -> Self {
+        Self {
+            counts: Mutex::default(),
+            per_key: PER_ACCOUNT,
+            key_with_address: false,
+        }
+    }
+
+    fn keys(&self, key: &str, ip: IpAddr) -> [(String, u32); 2] {
+        let first = if self.key_with_address {
+            format!("{ip} {key}")
+        } else {
+            format!("account {key}")
+        };
+        [(first, self.per_key), (ip.to_string(), PER_ADDRESS)]
+    }
+
     /// `Err(seconds)` when this caller must wait before trying again.
     pub fn check(&self, client_id: &str, ip: IpAddr) -> Result<(), u64> {
         let Ok(counts) = self.counts.lock() else {
             return Ok(());
         };
-        for (key, limit) in keys(client_id, ip) {
+        for (key, limit) in self.keys(client_id, ip) {
             if let Some((start, n)) = counts.get(&key) {
                 let age = start.elapsed();
                 if age < WINDOW && *n >= limit {
@@ -57,7 +86,7 @@ impl Throttle {
             }
         }
         let now = Instant::now();
-        for (key, _) in keys(client_id, ip) {
+        for (key, _) in self.keys(client_id, ip) {
             let entry = counts.entry(key).or_insert((now, 0));
             if entry.0.elapsed() >= WINDOW {
                 *entry = (now, 0);
@@ -87,6 +116,16 @@ mod tests {
             t.check("c2", a).is_ok(),
             "another client from the address is unaffected"
         );
+    }
+
+    #[test]
+    fn accounts_are_throttled_from_every_address() {
+        let t = Throttle::for_accounts();
+        for i in 0..PER_ACCOUNT {
+            t.failed("alice", IpAddr::from([10, 0, 0, i as u8]));
+        }
+        assert!(t.check("alice", "10.9.9.9".parse().unwrap()).is_err());
+        assert!(t.check("bob", "10.9.9.9".parse().unwrap()).is_ok());
     }
 
     #[test]

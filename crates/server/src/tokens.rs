@@ -2,6 +2,7 @@
 //! pinned to its algorithm, then the RFC 9068 checks in `valet_protocol::access_token`.
 
 use valet_protocol::access_token::AccessTokenClaims;
+use valet_protocol::id_token::HintClaims;
 use valet_store::StoreError;
 
 use crate::state::{AppState, now};
@@ -41,5 +42,29 @@ pub async fn live_access_token(
     if state.store.is_access_token_revoked(&claims.jti).await? {
         return Ok(None);
     }
+    // A user's token dies with its grant: consent withdrawn, code replayed, refresh token
+    // reused (checklist D1, G1).
+    if let Some(grant) = &claims.grant_id {
+        if state.store.is_grant_revoked(grant).await? {
+            return Ok(None);
+        }
+    }
     Ok(Some(claims))
+}
+
+/// The claims of an `id_token_hint`: one of this issuer's ID tokens, verified with a
+/// published key pinned to its algorithm (so `alg: none`, a foreign key or a tampered
+/// token fail; a rotated-out key still published works). Expiry does not matter for a
+/// hint (OIDC Core §3.1.2.1).
+pub fn verify_id_token_hint(state: &AppState, token: &str) -> Option<HintClaims> {
+    let header = valet_jose::header(token).ok()?;
+    let kid = header.kid.as_deref()?;
+    let keys = state.keys.snapshot();
+    let key = keys.verifier(kid, now())?;
+    let payload = key.verify(token, &header).ok()?;
+    let claims: HintClaims = serde_json::from_slice(&payload).ok()?;
+    claims
+        .check(header.typ.as_deref(), &state.settings.issuer)
+        .ok()?;
+    Some(claims)
 }

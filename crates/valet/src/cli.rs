@@ -93,6 +93,36 @@ pub struct SettingArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = "VALET_LOG_FORMAT", global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Refresh-token lifetime in seconds [default: 604800, 7 days]
+    #[arg(
+        long,
+        env = "VALET_REFRESH_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub refresh_token_ttl: Option<i64>,
+    /// Which applications' refresh tokens rotate on use: public or all [default: public]
+    #[arg(
+        long,
+        env = "VALET_REFRESH_TOKEN_ROTATION",
+        global = true,
+        value_name = "WHICH"
+    )]
+    pub refresh_token_rotation: Option<String>,
+    /// Seconds a retry with a just-rotated refresh token gets the same new pair, 0 to 60 [default: 10]
+    #[arg(
+        long,
+        env = "VALET_REFRESH_RETRY_WINDOW",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub refresh_retry_window: Option<i64>,
+    /// Browser session (single sign-on) lifetime in seconds [default: 86400]
+    #[arg(long, env = "VALET_SESSION_TTL", global = true, value_name = "SECONDS")]
+    pub session_ttl: Option<i64>,
+    /// Folder of templates that replace the built-in pages of the same name
+    #[arg(long, env = "VALET_TEMPLATES_DIR", global = true, value_name = "DIR")]
+    pub templates_dir: Option<PathBuf>,
 }
 
 impl SettingArgs {
@@ -111,6 +141,11 @@ impl SettingArgs {
             cache_ttl: self.cache_ttl,
             shutdown_grace: self.shutdown_grace,
             log_format: self.log_format.clone(),
+            refresh_token_ttl: self.refresh_token_ttl,
+            refresh_token_rotation: self.refresh_token_rotation.clone(),
+            refresh_retry_window: self.refresh_retry_window,
+            session_ttl: self.session_ttl,
+            templates_dir: self.templates_dir.clone(),
         }
     }
 }
@@ -173,6 +208,18 @@ pub enum ClientCommand {
         /// https URL
         #[arg(long)]
         policy_uri: Option<String>,
+        /// Where RP-initiated logout may send users afterwards (repeatable); matched byte for byte
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Allow PKCE `plain` (legacy; S256 is always accepted)
+        #[arg(long)]
+        allow_plain_pkce: bool,
+        /// Require PKCE from this confidential application (public ones always must)
+        #[arg(long)]
+        require_pkce: bool,
+        /// Browser origin allowed to call the token, revocation and UserInfo endpoints, beyond those of the redirect URIs (repeatable)
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
         /// Print one JSON object
         #[arg(long)]
         json: bool,
@@ -190,6 +237,8 @@ pub enum ClientCommand {
     },
     /// Delete an application; its tokens stop working within the cache lifetime
     Delete { client_id: String },
+    /// Revoke every user's grant of an application: refresh tokens stop working, access tokens read inactive, consents are forgotten
+    RevokeGrants { client_id: String },
     /// Issue a new client secret (shown once)
     RotateSecret {
         client_id: String,

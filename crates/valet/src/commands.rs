@@ -113,9 +113,17 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             website,
             logo_uri,
             policy_uri,
+            post_logout_redirect_uris,
+            allow_plain_pkce,
+            require_pkce,
+            cors_origins,
             json,
         } => {
             let new = NewClient {
+                post_logout_redirect_uris,
+                allow_plain_pkce,
+                require_pkce,
+                cors_origins,
                 name,
                 profile: Some(profile.parse()?),
                 redirect_uris,
@@ -181,10 +189,23 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             );
             println!("scopes:        {}", a.scopes.join(" "));
             println!("redirect URIs: {}", a.redirect_uris.join(" "));
+            if !a.post_logout_redirect_uris.is_empty() {
+                println!("after logout:  {}", a.post_logout_redirect_uris.join(" "));
+            }
             println!("trusted:       {}", a.trusted);
             if let Some(s) = &a.service_subject {
                 println!("acts as user:  {s}");
             }
+            Ok(())
+        }
+        ClientCommand::RevokeGrants { client_id } => {
+            let n = admin
+                .revoke_grants(&client_id, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Revoked {n} grant(s) of {client_id}; its users will be asked to consent again."
+            );
             Ok(())
         }
         ClientCommand::Delete { client_id } => {

@@ -26,6 +26,10 @@ pub fn router() -> Router<Shared> {
             get(show).patch(update).delete(delete),
         )
         .route("/clients/{client_id}/secret", post(rotate_secret))
+        .route(
+            "/clients/{client_id}/grants",
+            axum::routing::delete(revoke_grants),
+        )
 }
 
 /// Proof that the request carries an admin token. Holds who made the call, for the log.
@@ -150,4 +154,16 @@ async fn rotate_secret(
     s.catalog.forget_client(&id);
     tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: client secret rotated");
     Ok(crate::error::no_store(Json(rotated).into_response()))
+}
+
+/// `DELETE /admin/api/clients/{id}/grants`: every user's grant of the application is
+/// revoked and every consent forgotten. Answers `{"revoked": N}`.
+async fn revoke_grants(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let n = s.admin().revoke_grants(&id, now()).await?;
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, grants = n, "admin API: grants revoked");
+    Ok(Json(serde_json::json!({ "revoked": n })).into_response())
 }

@@ -1,11 +1,17 @@
 //! One file per endpoint; `router` puts them on their paths.
 
+mod account;
 mod admin;
+mod authorize;
+mod consent;
 mod discovery;
 mod health;
 mod introspect;
+pub(crate) mod login;
+mod logout;
 mod revoke;
 mod token;
+mod userinfo;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -19,7 +25,8 @@ use crate::state::Shared;
 
 pub fn router(state: Shared) -> Router {
     let tls = state.settings.tls.is_some();
-    Router::new()
+    // What a browser application may call from its own origin (CORS).
+    let api = Router::new()
         .route(
             "/.well-known/openid-configuration",
             get(discovery::metadata),
@@ -35,6 +42,26 @@ pub fn router(state: Shared) -> Router {
             post(introspect::introspect).fallback(post_only),
         )
         .route("/oauth2/revoke", post(revoke::revoke).fallback(post_only))
+        .route("/userinfo", get(userinfo::get).post(userinfo::post))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cors::cors,
+        ));
+    // Pages and the authorization endpoint: never CORS (checklist A11).
+    let pages = Router::new()
+        .route(
+            "/oauth2/authorize",
+            get(authorize::get).post(authorize::post),
+        )
+        .route("/login", get(login::show).post(login::submit))
+        .route("/consent", post(consent::submit))
+        .route("/account", get(account::show))
+        .route("/account/revoke", post(account::revoke))
+        .route("/oauth2/logout", get(logout::get).post(logout::post))
+        .route("/assets/{name}", get(crate::pages::asset));
+    Router::new()
+        .merge(api)
+        .merge(pages)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .nest("/admin/api", admin::router())

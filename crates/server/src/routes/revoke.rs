@@ -1,6 +1,7 @@
 //! `POST /oauth2/revoke` (RFC 7009). A JWT access token is revoked by recording its `jti`
-//! until its `exp`. Unknown tokens, and tokens of another client, get 200 and change
-//! nothing (§2.2; docs/security.md L5).
+//! until its `exp`; a refresh token by revoking its whole grant, so the access tokens of
+//! that grant read inactive too (§2.1; checklist L7). Unknown tokens, and tokens of
+//! another client, get 200 and change nothing (§2.2; docs/security.md L5).
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
@@ -10,9 +11,10 @@ use valet_protocol::OAuthError;
 use valet_protocol::revocation;
 
 use crate::client_auth::authenticate;
+use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
-use crate::state::Shared;
+use crate::state::{Shared, now};
 use crate::tokens::verify_access_token;
 
 pub async fn revoke(
@@ -26,11 +28,25 @@ pub async fn revoke(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     revocation::check_hint(&form.params)?;
+    // The hint only orders the lookups; a wrong hint still finds the token (§2.1).
     if let Some(c) = verify_access_token(&state, token) {
         if revocation::may_revoke(&caller.app, &c) {
             // The response waits for the commit: a 200 means the revocation is durable.
             state.store.revoke_access_token(&c.jti, c.exp).await?;
             tracing::info!(target: "valet::audit", client_id = %c.client_id, jti = %c.jti, "access token revoked");
+        }
+    } else if let Some(r) = state
+        .store
+        .refresh_token(&sha256(token.as_bytes()), now())
+        .await?
+    {
+        if r.client_id == caller.app.client_id {
+            state
+                .store
+                .revoke_grant(&r.grant_id, crate::issue::grant_until(&state, now()))
+                .await?;
+            tracing::info!(target: "valet::audit", client_id = %r.client_id, grant_id = %r.grant_id,
+                "refresh token revoked with its grant");
         }
     }
     Ok(no_store(StatusCode::OK.into_response()))

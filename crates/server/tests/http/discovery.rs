@@ -39,17 +39,32 @@ async fn metadata_is_truthful() {
                 assert_ne!(status, 404, "{k} must exist");
             }
         }
-        assert_eq!(
-            m["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
-        );
+        let grants = m["grant_types_supported"].as_array().unwrap();
+        for g in ["authorization_code", "refresh_token", "client_credentials"] {
+            assert!(grants.contains(&g.into()), "{g}");
+        }
         assert_eq!(
             m["scopes_supported"],
-            serde_json::json!(["api:read", "api:write"])
+            serde_json::json!([
+                "openid",
+                "profile",
+                "email",
+                "address",
+                "phone",
+                "offline_access",
+                "api:read",
+                "api:write"
+            ])
         );
-        assert!(
-            m.get("authorization_endpoint").is_none(),
-            "not served yet, so not listed"
+        // Checklist E10, A12.
+        assert_eq!(
+            m["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            m["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"])
         );
     }
 }

@@ -249,17 +249,18 @@ async fn token_endpoint_refuses_bad_requests_with_the_right_error() {
         .unwrap();
     assert_oauth_error(r, 401, "invalid_client").await;
 
-    // F10: unknown or unserved grant types.
-    for g in [
-        "urn:x:custom",
-        "authorization_code",
-        "password",
-        "refresh_token",
-    ] {
+    // F10: unknown grant types, and grants this application was not given.
+    for g in ["urn:x:custom", "implicit"] {
         let r = app
             .post("/oauth2/token", &id, &secret, &format!("grant_type={g}"))
             .await;
         assert_oauth_error(r, 400, "unsupported_grant_type").await;
+    }
+    for g in ["authorization_code", "password", "refresh_token"] {
+        let r = app
+            .post("/oauth2/token", &id, &secret, &format!("grant_type={g}"))
+            .await;
+        assert_oauth_error(r, 400, "unauthorized_client").await;
     }
     assert_oauth_error(
         app.post("/oauth2/token", &id, &secret, "").await,

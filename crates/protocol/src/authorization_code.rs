@@ -1,0 +1,189 @@
+//! The authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.6): what a code remembers
+//! of its authorization request, and the checks a token request must pass to redeem it.
+//! Single use is the store's job (one atomic statement); replay revokes the grant.
+
+use serde::{Deserialize, Serialize};
+
+use crate::application::{Application, GrantType};
+use crate::authorize::AuthorizationRequest;
+use crate::params::Params;
+use crate::pkce::{self, Challenge};
+use crate::scope::Scope;
+use crate::{OAuthError, UnixTime};
+
+/// Default code lifetime (RFC 6749 §4.1.2: "a maximum lifetime of 10 minutes is
+/// RECOMMENDED"; checklist D5 recommends 60 s).
+pub const CODE_TTL: i64 = 60;
+
+/// Everything the token endpoint needs to know about a code, stored as JSON beside its
+/// hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeDetails {
+    pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
+    pub scope: Scope,
+    pub audience: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkce: Option<Challenge>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub user_id: String,
+    pub auth_time: UnixTime,
+}
+
+impl CodeDetails {
+    pub fn new(req: &AuthorizationRequest, user_id: &str, auth_time: UnixTime) -> Self {
+        Self {
+            redirect_uri: req.redirect_uri.clone(),
+            redirect_uri_sent: req.redirect_uri_sent,
+            scope: req.scope.clone(),
+            audience: req.audience.clone(),
+            pkce: req.pkce.clone(),
+            nonce: req.nonce.clone(),
+            user_id: user_id.to_owned(),
+            auth_time,
+        }
+    }
+}
+
+/// Checks a token request against the code it redeems. The code is already burned, so a
+/// failed check (a wrong verifier, say) leaves nothing to retry (checklist E3).
+pub fn check(
+    app: &Application,
+    code_client_id: &str,
+    code: &CodeDetails,
+    params: &Params,
+    s256: impl Fn(&str) -> String,
+) -> Result<(), OAuthError> {
+    if !app.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::unauthorized_client(
+            "this application may not use the authorization_code grant",
+        ));
+    }
+    // RFC 6749 §4.1.3: the code was issued to this client (checklist D3).
+    if code_client_id != app.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the code is invalid, expired or was issued to another application",
+        ));
+    }
+    // RFC 6749 §4.1.3: redirect_uri identical to the authorization request's (D4).
+    match params.get("redirect_uri") {
+        Some(uri) if uri == code.redirect_uri => {}
+        None if !code.redirect_uri_sent => {}
+        _ => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri must be the one sent in the authorization request",
+            ));
+        }
+    }
+    pkce::verify(code.pkce.as_ref(), params.get("code_verifier"), s256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use crate::application::Profile;
+
+    fn app(id: &str) -> Application {
+        Application {
+            client_id: id.into(),
+            name: "App".into(),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile: Profile::Web,
+            redirect_uris: vec!["https://app.example/cb".into()],
+            grant_types: Profile::Web.default_grant_types(),
+            scopes: vec![],
+            token_endpoint_auth_method: Profile::Web.default_auth_method(),
+            trusted: false,
+            service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: false,
+            cors_origins: vec![],
+        }
+    }
+
+    fn details(pkce: bool) -> CodeDetails {
+        CodeDetails {
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_sent: true,
+            scope: Scope::parse("openid").unwrap(),
+            audience: vec!["https://valet.example".into()],
+            pkce: pkce.then(|| Challenge {
+                value: "c".repeat(43),
+                method: pkce::Method::S256,
+            }),
+            nonce: None,
+            user_id: "u1".into(),
+            auth_time: 1,
+        }
+    }
+
+    fn s256(v: &str) -> String {
+        if v == "v".repeat(43) {
+            "c".repeat(43)
+        } else {
+            "x".into()
+        }
+    }
+
+    fn check_with(app_id: &str, d: &CodeDetails, body: &str) -> Result<(), ErrorCode> {
+        let p = Params::parse(body.as_bytes(), &[]).unwrap();
+        check(&app(app_id), "a1", d, &p, s256).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn redeems_when_everything_matches() {
+        let uri = "redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
+        assert_eq!(check_with("a1", &details(false), uri), Ok(()));
+        let v = "v".repeat(43);
+        assert_eq!(
+            check_with("a1", &details(true), &format!("{uri}&code_verifier={v}")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn binding_failures_are_invalid_grant() {
+        let uri = "redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
+        // D3: another client.
+        assert_eq!(
+            check_with("a2", &details(false), uri),
+            Err(ErrorCode::InvalidGrant)
+        );
+        // D4: missing or different redirect_uri.
+        assert_eq!(
+            check_with("a1", &details(false), ""),
+            Err(ErrorCode::InvalidGrant)
+        );
+        assert_eq!(
+            check_with(
+                "a1",
+                &details(false),
+                "redirect_uri=https%3A%2F%2Fapp.example%2Fcb%2F"
+            ),
+            Err(ErrorCode::InvalidGrant)
+        );
+        // A request that omitted redirect_uri need not repeat it.
+        let mut d = details(false);
+        d.redirect_uri_sent = false;
+        assert_eq!(check_with("a1", &d, ""), Ok(()));
+        // E4, E5 through pkce::verify.
+        assert_eq!(
+            check_with("a1", &details(true), uri),
+            Err(ErrorCode::InvalidGrant)
+        );
+        assert_eq!(
+            check_with(
+                "a1",
+                &details(false),
+                &format!("{uri}&code_verifier={}", "v".repeat(43))
+            ),
+            Err(ErrorCode::InvalidGrant)
+        );
+    }
+}

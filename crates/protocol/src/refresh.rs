@@ -1,0 +1,174 @@
+//! The refresh_token grant (RFC 6749 §6; RFC 9700 §4.14): what a refresh token
+//! remembers, the checks a refresh must pass, and what a reused token means.
+
+use serde::{Deserialize, Serialize};
+
+use crate::application::{Application, GrantType};
+use crate::audience::{self, Api, Selection};
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::{OAuthError, UnixTime};
+
+/// Stored as JSON beside the token's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshDetails {
+    /// The scope of the grant: a refresh may narrow it, never widen it.
+    pub scope: Scope,
+    pub auth_time: UnixTime,
+}
+
+/// When refresh tokens rotate (RFC 9700 §4.14.2: public clients MUST be sender-constrained
+/// or rotate; checklist G10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationPolicy {
+    /// Public applications only (the default).
+    Public,
+    /// Every application.
+    All,
+}
+
+impl RotationPolicy {
+    pub fn rotates(self, app: &Application) -> bool {
+        self == Self::All || !app.is_confidential()
+    }
+}
+
+/// Checks a refresh of a token issued to `token_client_id` and selects the new access
+/// token's scope and audience.
+///
+/// - the token is bound to its client (RFC 6749 §6; checklist G4);
+/// - `scope` may narrow, never widen (RFC 6749 §6; G5);
+/// - scopes the application has since lost are dropped.
+pub fn check(
+    app: &Application,
+    token_client_id: &str,
+    details: &RefreshDetails,
+    params: &Params,
+    apis: &[Api],
+    default_audience: &str,
+) -> Result<Selection, OAuthError> {
+    if !app.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::unauthorized_client(
+            "this application may not use the refresh_token grant",
+        ));
+    }
+    if token_client_id != app.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is invalid, expired, revoked or was issued to another application",
+        ));
+    }
+    let still_allowed = app.allowed_scopes();
+    let granted: Vec<String> = details
+        .scope
+        .iter()
+        .filter(|s| still_allowed.iter().any(|a| a == s))
+        .map(str::to_owned)
+        .collect();
+    let requested = params.get("scope").map(Scope::parse).transpose()?;
+    if let Some(t) = requested.as_ref().and_then(|r| r.first_outside(&granted)) {
+        return Err(OAuthError::invalid_scope(format!(
+            "the scope {t} was not granted; a refresh can only narrow the scope"
+        )));
+    }
+    let resources: Vec<&str> = params.all("resource").collect();
+    audience::select(
+        requested.as_ref(),
+        &resources,
+        &granted,
+        apis,
+        default_audience,
+    )
+}
+
+/// What a second use of a rotated refresh token means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// A retry within the window (several tabs, a lost response): answer with the same
+    /// successor pair the first use got.
+    Retry,
+    /// Reuse outside the window: the token may have been stolen; revoke the family
+    /// (RFC 9700 §4.14.2; checklist G1).
+    Revoke,
+}
+
+/// A window of 0 turns retries off: every reuse revokes.
+pub fn on_reuse(rotated_at: UnixTime, now: UnixTime, retry_window: i64) -> Reuse {
+    if retry_window > 0 && now - rotated_at <= retry_window {
+        Reuse::Retry
+    } else {
+        Reuse::Revoke
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use crate::application::Profile;
+
+    fn app() -> Application {
+        Application {
+            client_id: "a1".into(),
+            name: "App".into(),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile: Profile::Spa,
+            redirect_uris: vec!["https://app.example/cb".into()],
+            grant_types: Profile::Spa.default_grant_types(),
+            scopes: vec![],
+            token_endpoint_auth_method: Profile::Spa.default_auth_method(),
+            trusted: false,
+            service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: false,
+            cors_origins: vec![],
+        }
+    }
+
+    fn details() -> RefreshDetails {
+        RefreshDetails {
+            scope: Scope::parse("openid profile offline_access").unwrap(),
+            auth_time: 1,
+        }
+    }
+
+    fn run(client: &str, body: &str) -> Result<Selection, ErrorCode> {
+        let p = Params::parse(body.as_bytes(), &[]).unwrap();
+        check(&app(), client, &details(), &p, &[], "https://v").map_err(|e| e.code)
+    }
+
+    #[test]
+    fn keeps_or_narrows_the_scope() {
+        assert_eq!(
+            run("a1", "").unwrap().scope.to_wire(),
+            "openid profile offline_access"
+        );
+        assert_eq!(run("a1", "scope=openid").unwrap().scope.to_wire(), "openid");
+        assert_eq!(run("a1", "").unwrap().audience, ["https://v"]);
+    }
+
+    #[test]
+    fn refuses_widening_and_other_clients() {
+        assert_eq!(
+            run("a1", "scope=openid+email"),
+            Err(ErrorCode::InvalidScope)
+        );
+        assert_eq!(run("a2", ""), Err(ErrorCode::InvalidGrant));
+    }
+
+    #[test]
+    fn rotation_policy_and_reuse_window() {
+        assert!(RotationPolicy::Public.rotates(&app()));
+        let mut web = app();
+        web.token_endpoint_auth_method = crate::application::AuthMethod::ClientSecretBasic;
+        assert!(!RotationPolicy::Public.rotates(&web));
+        assert!(RotationPolicy::All.rotates(&web));
+        assert_eq!(on_reuse(100, 110, 10), Reuse::Retry);
+        assert_eq!(on_reuse(100, 111, 10), Reuse::Revoke);
+        assert_eq!(on_reuse(100, 100, 0), Reuse::Revoke);
+        assert_eq!(on_reuse(100, 101, 0), Reuse::Revoke);
+    }
+}

@@ -1,0 +1,163 @@
+//! Minting the tokens of a user's grant: JWT access tokens (RFC 9068, ES256), ID tokens
+//! (OIDC Core §2, RS256 as §15.1 requires support for) and opaque refresh tokens (stored
+//! only as SHA-256). Shared by the token endpoint and the authorization endpoint
+//! (implicit responses). Issuing an access or ID token writes nothing.
+
+use serde::{Deserialize, Serialize};
+use valet_jose::Algorithm;
+use valet_protocol::UnixTime;
+use valet_protocol::access_token::{AccessTokenClaims, Issue, TYP};
+use valet_protocol::application::Application;
+use valet_protocol::audience::Selection;
+use valet_protocol::id_token::{IdToken, IdTokenClaims};
+use valet_protocol::refresh::RefreshDetails;
+use valet_store::{RefreshTokenRecord, UserRecord};
+
+use crate::crypto::{half_hash, random_token, sha256};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// RFC 6749 §5.1 successful response (OIDC Core §3.1.3.3 adds `id_token`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Who gets what: the decided grant.
+pub struct ForUser<'a> {
+    pub app: &'a Application,
+    pub user: &'a UserRecord,
+    pub grant_id: &'a str,
+    pub selection: &'a Selection,
+    pub auth_time: UnixTime,
+    pub nonce: Option<&'a str>,
+}
+
+pub fn access_token(
+    state: &AppState,
+    t: &ForUser<'_>,
+    now: UnixTime,
+) -> Result<(String, AccessTokenClaims), ApiError> {
+    let mut claims = AccessTokenClaims::new(Issue {
+        issuer: &state.settings.issuer,
+        subject: &t.user.id,
+        client_id: &t.app.client_id,
+        selection: t.selection,
+        now,
+        ttl: state.settings.access_token_ttl,
+        jti: random_token(16).map_err(ApiError::Internal)?,
+    });
+    claims.auth_time = Some(t.auth_time);
+    claims.grant_id = Some(t.grant_id.to_owned());
+    let jwt = sign(state, Algorithm::ES256, TYP, &claims)?;
+    Ok((jwt, claims))
+}
+
+/// An ID token; `access_token` and `code` give `at_hash` and `c_hash`, and `claims` are
+/// user claims to embed (only when no access token can fetch them from UserInfo).
+pub fn id_token(
+    state: &AppState,
+    t: &ForUser<'_>,
+    now: UnixTime,
+    access_token: Option<&str>,
+    code: Option<&str>,
+    claims: serde_json::Map<String, serde_json::Value>,
+) -> Result<String, ApiError> {
+    let c = IdTokenClaims::new(IdToken {
+        issuer: &state.settings.issuer,
+        subject: &t.user.id,
+        client_id: &t.app.client_id,
+        now,
+        ttl: state.settings.access_token_ttl,
+        auth_time: t.auth_time,
+        nonce: t.nonce,
+        at_hash: access_token.map(half_hash),
+        c_hash: code.map(half_hash),
+        claims,
+    });
+    sign(state, Algorithm::RS256, "JWT", &c)
+}
+
+/// A new refresh token of the grant: the token (for the client) and its record.
+pub fn refresh_token(
+    state: &AppState,
+    t: &ForUser<'_>,
+    now: UnixTime,
+) -> Result<(String, RefreshTokenRecord), ApiError> {
+    let token = random_token(32).map_err(ApiError::Internal)?;
+    let details = RefreshDetails {
+        scope: t.selection.scope.clone(),
+        auth_time: t.auth_time,
+    };
+    let record = RefreshTokenRecord {
+        hash: sha256(token.as_bytes()),
+        grant_id: t.grant_id.to_owned(),
+        client_id: t.app.client_id.clone(),
+        user_id: t.user.id.clone(),
+        details: serde_json::to_string(&details).map_err(|e| ApiError::Internal(e.to_string()))?,
+        issued_at: now,
+        expires_at: now + state.settings.refresh_token_ttl,
+        rotated_at: None,
+    };
+    Ok((token, record))
+}
+
+/// The access token and, for OpenID requests, the ID token of a token response.
+pub fn response(
+    state: &AppState,
+    t: &ForUser<'_>,
+    now: UnixTime,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, ApiError> {
+    let (access, claims) = access_token(state, t, now)?;
+    let id = if t.selection.scope.contains("openid") {
+        Some(id_token(
+            state,
+            t,
+            now,
+            Some(&access),
+            None,
+            serde_json::Map::new(),
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in: claims.exp - claims.iat,
+        scope: claims.scope,
+        refresh_token,
+        id_token: id,
+    })
+}
+
+fn sign<T: Serialize>(
+    state: &AppState,
+    alg: Algorithm,
+    typ: &str,
+    claims: &T,
+) -> Result<String, ApiError> {
+    let now = crate::state::now();
+    let keys = state.keys.snapshot();
+    let signer = keys
+        .signer(alg, now)
+        .ok_or_else(|| ApiError::Internal(format!("no {alg} signing key is active")))?;
+    signer
+        .sign(typ, claims)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The grant's tokens outlive it by no more than this: the refresh token's lifetime plus
+/// one access token's.
+pub fn grant_until(state: &AppState, now: UnixTime) -> UnixTime {
+    now + state.settings.refresh_token_ttl + state.settings.access_token_ttl
+}

@@ -1,0 +1,158 @@
+//! `/account`: a signed-in user sees the applications they allowed and removes any of
+//! them, which forgets the consent and revokes every grant of that application: its
+//! refresh tokens stop working and its access tokens read inactive at introspection.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use valet_protocol::scope::Scope;
+
+use crate::error::ApiError;
+use crate::session::Browser;
+use crate::state::{AppState, Shared, now};
+
+use super::authorize::{ScopeView, describe};
+use super::login::see_other;
+
+pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    show_inner(&state, &headers, None)
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+async fn show_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    notice: Option<String>,
+) -> Result<Response, ApiError> {
+    let Some(b) = Browser::from_headers(state, headers).await? else {
+        return Ok(see_other("/login"));
+    };
+    #[derive(Serialize)]
+    struct GrantView {
+        client_id: String,
+        name: String,
+        logo_uri: Option<String>,
+        website: Option<String>,
+        scopes: Vec<ScopeView>,
+        granted_at: String,
+    }
+    let mut grants = Vec::new();
+    for c in state.store.consents_of_user(&b.user.id).await? {
+        let Some(client) = state.catalog.client(&c.client_id).await? else {
+            continue;
+        };
+        let scope = Scope::parse(&c.scope).unwrap_or_default();
+        grants.push(GrantView {
+            client_id: c.client_id.clone(),
+            name: client.app.name.clone(),
+            logo_uri: client.app.logo_uri.clone(),
+            website: client.app.website.clone(),
+            scopes: describe(state, &scope).await?,
+            granted_at: date(c.updated_at),
+        });
+    }
+    #[derive(Serialize)]
+    struct UserView<'a> {
+        username: &'a str,
+        name: Option<&'a str>,
+        email: Option<&'a str>,
+    }
+    #[derive(Serialize)]
+    struct View<'a> {
+        user: UserView<'a>,
+        grants: Vec<GrantView>,
+        csrf: String,
+        notice: Option<String>,
+    }
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "account.html",
+        View {
+            user: UserView {
+                username: &b.user.username,
+                name: b.user.claims.name.as_deref(),
+                email: b.user.claims.email.as_deref(),
+            },
+            grants,
+            csrf: b.csrf(state),
+            notice,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    csrf: Option<String>,
+    client_id: Option<String>,
+}
+
+/// `POST /account/revoke`.
+pub async fn revoke(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    revoke_inner(&state, &headers, form)
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+async fn revoke_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: RevokeForm,
+) -> Result<Response, ApiError> {
+    let Some(b) = Browser::from_headers(state, headers).await? else {
+        return Ok(see_other("/login"));
+    };
+    if !b.check_csrf(state, form.csrf.as_deref()) {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The request could not be verified.",
+            Some("Open your account page again and retry."),
+        ));
+    }
+    let client_id = form
+        .client_id
+        .ok_or_else(|| ApiError::BadInput("which application?".into()))?;
+    let revoked = state
+        .store
+        .revoke_consent(&b.user.id, &client_id, now())
+        .await?;
+    tracing::info!(target: "valet::audit", sub = %b.user.id, client_id = %client_id,
+        grants = revoked, "consent revoked by the user");
+    let name = state
+        .catalog
+        .client(&client_id)
+        .await?
+        .map_or_else(|| "the application".to_owned(), |c| c.app.name.clone());
+    show_inner(state, headers, Some(format!("Access removed for {name}."))).await
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time, for people (civil-from-days, H. Hinnant).
+fn date(t: i64) -> String {
+    let z = t.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::date(0), "1970-01-01");
+        assert_eq!(super::date(1_700_000_000), "2023-11-14");
+        assert_eq!(super::date(951_782_400), "2000-02-29");
+    }
+}

@@ -1,0 +1,405 @@
+//! `GET|POST /oauth2/authorize` (RFC 6749 §3.1, §4.1.1; OIDC Core §3.1.2). The protocol
+//! crate validates in the order that keeps Valet from being an open redirector (client,
+//! then redirect URI, then the rest) and decides the next step; this file renders it:
+//! the login page, the consent page, or the response to the application.
+//!
+//! The same continuation serves the login and consent forms, which carry the validated
+//! request sealed and bound to the browser (`session::seal`).
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use valet_protocol::application::Application;
+use valet_protocol::audience::Selection;
+use valet_protocol::authorization_code::{CODE_TTL, CodeDetails};
+use valet_protocol::authorize::{self, AuthorizationRequest, Decision, ResponseType, SignedIn};
+use valet_protocol::error::ErrorCode;
+use valet_protocol::params::Params;
+use valet_protocol::response::{self, Delivery};
+use valet_protocol::scope::{Scope, oidc_scope_description};
+use valet_protocol::{OAuthError, id_token};
+use valet_store::{CodeRecord, GrantRecord};
+
+use crate::crypto::{random_token, sha256};
+use crate::error::ApiError;
+use crate::issue::{self, ForUser};
+use crate::session::{self, Browser, LoginCsrf, with_cookies};
+use crate::state::{AppState, Shared, now};
+use crate::tokens::verify_id_token_hint;
+
+pub async fn get(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let raw = query.unwrap_or_default();
+    authorize(&state, &headers, raw.as_bytes())
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+/// RFC 6749 §3.1 and OIDC Core §3.1.2.1: POST behaves exactly like GET (checklist B7).
+pub async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    authorize(&state, &headers, &body)
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+/// An error page for a request whose client or redirect URI could not be verified
+/// (checklist A1-A7): nothing is redirected.
+fn refuse(state: &AppState, message: &str) -> Response {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request is not valid",
+        message,
+        Some(
+            "Nothing was sent back to the application. If you followed a link, go back to \
+             the application and start again; if you build the application, check the \
+             client_id and redirect_uri it sends.",
+        ),
+    )
+}
+
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
+    let params = match Params::parse_lenient(raw) {
+        Ok(p) => p,
+        Err(e) => return Ok(refuse(state, e.description())),
+    };
+    let client_id = match authorize::client_id(&params) {
+        Ok(id) => id,
+        Err(page) => return Ok(refuse(state, &page.0)),
+    };
+    let Some(client) = state.catalog.client(client_id).await? else {
+        return Ok(refuse(
+            state,
+            "No application with this client_id is registered with Valet.",
+        ));
+    };
+    let (redirect_uri, sent) = match authorize::redirect_uri(&client.app, &params) {
+        Ok(r) => r,
+        Err(page) => return Ok(refuse(state, &page.0)),
+    };
+    let apis = state.catalog.apis().await?;
+    let ctx = authorize::Context {
+        apis: &apis,
+        default_audience: &state.settings.issuer,
+    };
+    let req = match authorize::validate(&client.app, &params, redirect_uri, sent, &ctx) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(deliver(
+                state,
+                response::deliver_error(&e, &state.settings.issuer),
+            ));
+        }
+    };
+    let browser = Browser::from_headers(state, headers).await?;
+    proceed(state, headers, &client.app, req, browser, false, vec![]).await
+}
+
+/// Takes a validated request as far as it can go for this browser: to the login page, the
+/// consent page, or the application. `just_signed_in` is true right after the login form.
+pub async fn proceed(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &Application,
+    req: AuthorizationRequest,
+    browser: Option<Browser>,
+    just_signed_in: bool,
+    cookies: Vec<HeaderValue>,
+) -> Result<Response, ApiError> {
+    let hint_subject = match &req.id_token_hint {
+        None => None,
+        Some(hint) => match verify_id_token_hint(state, hint) {
+            Some(h) => Some(h.sub),
+            None => {
+                let e = req.error(OAuthError::invalid_request(
+                    "id_token_hint is not a valid ID token issued by this server",
+                ));
+                return Ok(with_cookies(
+                    deliver(state, response::deliver_error(&e, &state.settings.issuer)),
+                    cookies,
+                ));
+            }
+        },
+    };
+    let consented = match &browser {
+        Some(b) => state
+            .store
+            .consent(&b.user.id, &app.client_id)
+            .await?
+            .and_then(|c| Scope::parse(&c.scope).ok()),
+        None => None,
+    };
+    let signed_in = browser.as_ref().map(|b| SignedIn {
+        user_id: &b.user.id,
+        auth_time: b.session.auth_time,
+        just_now: just_signed_in,
+    });
+    let decision = authorize::decide(
+        &req,
+        signed_in.as_ref(),
+        hint_subject.as_deref(),
+        consented.as_ref(),
+        app.trusted,
+        now(),
+    );
+    let r = match (decision, browser) {
+        (Decision::Login, _) => login_page(state, headers, app, &req, None)?,
+        (Decision::Consent, Some(b)) => consent_page(state, app, &req, &b).await?,
+        (Decision::Issue, Some(b)) => respond(state, app, &req, &b).await?,
+        (Decision::Error(e), _) => deliver(
+            state,
+            response::deliver_error(&req.error(e), &state.settings.issuer),
+        ),
+        // `decide` asks for consent or issues only for a signed-in user.
+        (_, None) => login_page(state, headers, app, &req, None)?,
+    };
+    Ok(with_cookies(r, cookies))
+}
+
+#[derive(Serialize)]
+pub struct ClientView<'a> {
+    client_id: &'a str,
+    name: &'a str,
+    logo_uri: Option<&'a str>,
+    website: Option<&'a str>,
+    policy_uri: Option<&'a str>,
+    description: Option<&'a str>,
+}
+
+pub fn client_view(app: &Application) -> ClientView<'_> {
+    ClientView {
+        client_id: &app.client_id,
+        name: &app.name,
+        logo_uri: app.logo_uri.as_deref(),
+        website: app.website.as_deref(),
+        policy_uri: app.policy_uri.as_deref(),
+        description: app.description.as_deref(),
+    }
+}
+
+/// The login page for this request; `error` re-renders it after a failed attempt.
+pub fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &Application,
+    req: &AuthorizationRequest,
+    error: Option<&str>,
+) -> Result<Response, ApiError> {
+    let csrf = LoginCsrf::from_headers(state, headers)?;
+    let interaction = session::seal(state, &csrf.binding(), req)?;
+    #[derive(Serialize)]
+    struct View<'a> {
+        client: ClientView<'a>,
+        csrf: &'a str,
+        interaction: &'a str,
+        username: Option<&'a str>,
+        error: Option<&'a str>,
+    }
+    let r = state.pages.render(
+        StatusCode::OK,
+        "login.html",
+        View {
+            client: client_view(app),
+            csrf: &csrf.value,
+            interaction: &interaction,
+            username: req.login_hint.as_deref(),
+            error,
+        },
+    );
+    Ok(with_cookies(r, csrf.cookie(state)))
+}
+
+#[derive(Serialize)]
+pub struct ScopeView {
+    pub name: String,
+    pub description: String,
+}
+
+/// Human descriptions of scopes: OpenID Connect's built in, APIs' as registered.
+pub async fn describe(state: &AppState, scope: &Scope) -> Result<Vec<ScopeView>, ApiError> {
+    let apis = state.catalog.apis().await?;
+    Ok(scope
+        .iter()
+        .map(|s| {
+            let description = oidc_scope_description(s)
+                .map(str::to_owned)
+                .or_else(|| {
+                    apis.iter()
+                        .flat_map(|a| a.scopes.iter())
+                        .find(|d| d.name == s)
+                        .map(|d| d.description.clone())
+                })
+                .unwrap_or_else(|| s.to_owned());
+            ScopeView {
+                name: s.to_owned(),
+                description,
+            }
+        })
+        .collect())
+}
+
+async fn consent_page(
+    state: &AppState,
+    app: &Application,
+    req: &AuthorizationRequest,
+    b: &Browser,
+) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct UserView<'a> {
+        display: &'a str,
+    }
+    #[derive(Serialize)]
+    struct View<'a> {
+        client: ClientView<'a>,
+        user: UserView<'a>,
+        scopes: Vec<ScopeView>,
+        csrf: String,
+        interaction: String,
+    }
+    let view = View {
+        client: client_view(app),
+        user: UserView {
+            display: b.user.claims.name.as_deref().unwrap_or(&b.user.username),
+        },
+        scopes: describe(state, &req.scope).await?,
+        csrf: b.csrf(state),
+        interaction: session::seal(state, &b.binding(), req)?,
+    };
+    Ok(state.pages.render(StatusCode::OK, "consent.html", view))
+}
+
+/// Issues the authorization response for a signed-in user who has consented.
+pub async fn respond(
+    state: &AppState,
+    app: &Application,
+    req: &AuthorizationRequest,
+    b: &Browser,
+) -> Result<Response, ApiError> {
+    let now = now();
+    let grant_id = random_token(16).map_err(ApiError::Internal)?;
+    let grant = GrantRecord {
+        grant_id: grant_id.clone(),
+        client_id: app.client_id.clone(),
+        user_id: b.user.id.clone(),
+        scope: req.scope.to_wire(),
+        session: Some(b.session.id_hash.clone()),
+        created_at: now,
+        // Until the code's access token could expire; refresh tokens raise it.
+        expires_at: now + CODE_TTL + state.settings.access_token_ttl,
+    };
+    let mut params: Vec<(String, String)> = Vec::new();
+    if req.response_type == ResponseType::Code {
+        let code = random_token(32).map_err(ApiError::Internal)?;
+        let details = CodeDetails::new(req, &b.user.id, b.session.auth_time);
+        let record = CodeRecord {
+            hash: sha256(code.as_bytes()),
+            client_id: app.client_id.clone(),
+            grant_id: grant_id.clone(),
+            details: serde_json::to_string(&details)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+            expires_at: now + CODE_TTL,
+        };
+        state.store.insert_code(&record, Some(&grant)).await?;
+        params.push(("code".into(), code));
+    } else {
+        // Implicit (OIDC Core §3.2.2.5): tokens in the fragment or a form post, never a
+        // refresh token (RFC 6749 §4.2.2; checklist G9, I1).
+        state.store.insert_grant(&grant).await?;
+        let selection = Selection {
+            scope: req.scope.clone(),
+            audience: req.audience.clone(),
+        };
+        let t = ForUser {
+            app,
+            user: &b.user,
+            grant_id: &grant_id,
+            selection: &selection,
+            auth_time: b.session.auth_time,
+            nonce: req.nonce.as_deref(),
+        };
+        let mut access = None;
+        if req.response_type.has_access_token() {
+            let (jwt, claims) = issue::access_token(state, &t, now)?;
+            params.push(("access_token".into(), jwt.clone()));
+            params.push(("token_type".into(), "Bearer".into()));
+            params.push(("expires_in".into(), (claims.exp - claims.iat).to_string()));
+            if let Some(s) = claims.scope {
+                params.push(("scope".into(), s));
+            }
+            access = Some(jwt);
+        }
+        if req.response_type.has_id_token() {
+            // With no access token the client cannot call UserInfo: the claims go into
+            // the ID token (OIDC Core §5.4; checklist J9).
+            let claims = if access.is_none() {
+                id_token::user_claims(&b.user.id, &b.user.username, &b.user.claims, &req.scope)
+            } else {
+                serde_json::Map::new()
+            };
+            let jwt = issue::id_token(state, &t, now, access.as_deref(), None, claims)?;
+            params.push(("id_token".into(), jwt));
+        }
+    }
+    tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %b.user.id,
+        grant_id = %grant_id, scope = %req.scope.to_wire(), "authorization granted");
+    let delivery = response::deliver(
+        &req.redirect_uri,
+        req.response_mode,
+        req.state.as_deref(),
+        &state.settings.issuer,
+        params,
+    );
+    Ok(deliver(state, delivery))
+}
+
+/// The user refused (checklist C8).
+pub fn denied(state: &AppState, req: &AuthorizationRequest) -> Response {
+    let e = req.error(OAuthError::new(
+        ErrorCode::AccessDenied,
+        "the user denied the request",
+    ));
+    deliver(state, response::deliver_error(&e, &state.settings.issuer))
+}
+
+/// Sends the browser back to the application: a 303 (never 307, RFC 9700 §4.12; checklist
+/// C7) or an auto-submitting form (Form Post Response Mode).
+pub fn deliver(state: &AppState, d: Delivery) -> Response {
+    match d {
+        Delivery::Redirect(url) => match HeaderValue::from_str(&url) {
+            Ok(location) => {
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                r.headers_mut().insert(header::LOCATION, location);
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r
+            }
+            Err(_) => ApiError::Internal("unencodable redirect".into()).into_page(&state.pages),
+        },
+        Delivery::FormPost {
+            redirect_uri,
+            params,
+        } => {
+            #[derive(Serialize)]
+            struct View {
+                redirect_uri: String,
+                params: Vec<(String, String)>,
+            }
+            state.pages.render(
+                StatusCode::OK,
+                "form_post.html",
+                View {
+                    redirect_uri,
+                    params,
+                },
+            )
+        }
+    }
+}

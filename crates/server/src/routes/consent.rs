@@ -1,0 +1,110 @@
+//! `POST /consent`: the user's answer on the consent page. The form carries the request
+//! sealed to this browser's session and a CSRF token bound to it (checklist C1, C2);
+//! "Deny" sends `access_denied` back (C8); "Allow" remembers the consent (the union with
+//! what the user allowed before) and issues the response.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use valet_protocol::authorize::AuthorizationRequest;
+use valet_protocol::scope::Scope;
+use valet_store::ConsentRecord;
+
+use crate::error::ApiError;
+use crate::session::{self, Browser};
+use crate::state::{AppState, Shared, now};
+
+use super::authorize::{denied, respond};
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    csrf: Option<String>,
+    interaction: Option<String>,
+    decision: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    submit_inner(&state, &headers, form)
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+async fn submit_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: ConsentForm,
+) -> Result<Response, ApiError> {
+    let Some(browser) = Browser::from_headers(state, headers).await? else {
+        return Ok(state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "You are no longer signed in",
+            "Your session ended before you answered.",
+            Some("Go back to the application and start again."),
+        ));
+    };
+    if !browser.check_csrf(state, form.csrf.as_deref()) {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The consent form could not be verified.",
+            Some("Go back to the application and start again."),
+        ));
+    }
+    let req: Option<AuthorizationRequest> = form
+        .interaction
+        .as_deref()
+        .and_then(|sealed| session::open(state, &browser.binding(), sealed));
+    let Some(req) = req else {
+        return Ok(state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "This request has expired",
+            "The consent could not be tied to the request that asked for it.",
+            Some("Go back to the application and start again."),
+        ));
+    };
+    let Some(client) = state.catalog.client(&req.client_id).await? else {
+        return Ok(state.pages.error(
+            StatusCode::BAD_REQUEST,
+            "This application is gone",
+            "The application that asked is no longer registered.",
+            None,
+        ));
+    };
+    match form.decision.as_deref() {
+        Some("allow") => {}
+        Some("deny") => {
+            tracing::info!(target: "valet::audit", client_id = %client.app.client_id,
+                sub = %browser.user.id, "consent denied");
+            return Ok(denied(state, &req));
+        }
+        _ => return Err(ApiError::BadInput("choose Allow or Deny".into())),
+    }
+    let now = now();
+    let before = state
+        .store
+        .consent(&browser.user.id, &client.app.client_id)
+        .await?;
+    let scope = match &before {
+        Some(c) => Scope::parse(&c.scope).unwrap_or_default().union(&req.scope),
+        None => req.scope.clone(),
+    };
+    state
+        .store
+        .save_consent(&ConsentRecord {
+            user_id: browser.user.id.clone(),
+            client_id: client.app.client_id.clone(),
+            scope: scope.to_wire(),
+            created_at: before.map_or(now, |c| c.created_at),
+            updated_at: now,
+        })
+        .await?;
+    tracing::info!(target: "valet::audit", client_id = %client.app.client_id,
+        sub = %browser.user.id, scope = %scope.to_wire(), "consent given");
+    respond(state, &client.app, &req, &browser).await
+}

@@ -1,0 +1,192 @@
+//! `GET|POST /login`: the sign-in form (checklist C1, C6, C7, C10). It is shown by the
+//! authorization endpoint with the request sealed into it, or on its own (then it leads
+//! to `/account`). A correct password starts a new session (a new id, always) and the
+//! authorization continues in the same response; a wrong one re-renders the form with
+//! one message for an unknown user and a wrong password alike, after the same work.
+
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use valet_protocol::authorize::AuthorizationRequest;
+use valet_store::UserRecord;
+
+use crate::error::ApiError;
+use crate::session::{self, Browser, LoginCsrf, with_cookies};
+use crate::state::{AppState, Shared};
+
+use super::authorize::{login_page, proceed};
+
+const WRONG: &str = "The username or password is not right.";
+
+/// Checks a password against the user stores, with the per-account and per-address
+/// backoff (checklist H1). `Ok(None)` for a wrong password, an unknown or disabled user.
+pub async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    ip: IpAddr,
+) -> Result<Option<UserRecord>, ApiError> {
+    let account = username.to_lowercase();
+    state.login_throttle.check(&account, ip).map_err(|secs| {
+        ApiError::Throttled(secs, "too many failed sign-in attempts; retry later")
+    })?;
+    let user = state.store.user_by_username(username).await?;
+    let stored = user
+        .as_ref()
+        .filter(|u| !u.disabled)
+        .and_then(|u| u.password_hash.clone());
+    let passwords = state.passwords.clone();
+    let password = password.to_owned();
+    // argon2id takes tens of milliseconds of CPU: off the async workers.
+    let ok = tokio::task::spawn_blocking(move || passwords.verify(&password, stored.as_ref()))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if ok {
+        Ok(user)
+    } else {
+        state.login_throttle.failed(&account, ip);
+        let shown: String = username.chars().take(64).collect();
+        tracing::info!(target: "valet::audit", username = ?shown, %ip, "sign-in failed");
+        Ok(None)
+    }
+}
+
+/// `GET /login`: signing in without an application, on the way to `/account`.
+pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    match Browser::from_headers(&state, &headers).await {
+        Ok(Some(_)) => see_other("/account"),
+        Ok(None) => match standalone(&state, &headers, None) {
+            Ok(r) => r,
+            Err(e) => e.into_page(&state.pages),
+        },
+        Err(e) => e.into_page(&state.pages),
+    }
+}
+
+fn standalone(
+    state: &AppState,
+    headers: &HeaderMap,
+    error: Option<&str>,
+) -> Result<Response, ApiError> {
+    let csrf = LoginCsrf::from_headers(state, headers)?;
+    #[derive(Serialize)]
+    struct View<'a> {
+        csrf: &'a str,
+        error: Option<&'a str>,
+    }
+    let r = state.pages.render(
+        StatusCode::OK,
+        "login.html",
+        View {
+            csrf: &csrf.value,
+            error,
+        },
+    );
+    Ok(with_cookies(r, csrf.cookie(state)))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    csrf: Option<String>,
+    interaction: Option<String>,
+}
+
+/// `POST /login`.
+pub async fn submit(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    submit_inner(&state, peer.ip(), &headers, form)
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+async fn submit_inner(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    form: LoginForm,
+) -> Result<Response, ApiError> {
+    let csrf = LoginCsrf::from_headers(state, headers)?;
+    // Checklist C1: no valid CSRF token, nothing happens.
+    if !csrf.check(form.csrf.as_deref()) {
+        return Ok(state.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The sign-in form could not be verified (it may be old, or cookies may be blocked).",
+            Some("Go back to the application and start signing in again."),
+        ));
+    }
+    // The sealed request, if the form came from the authorization endpoint; a value sealed
+    // for another browser does not open (checklist C2).
+    let request: Option<AuthorizationRequest> =
+        match form.interaction.as_deref().filter(|v| !v.is_empty()) {
+            Some(sealed) => match session::open(state, &csrf.binding(), sealed) {
+                Some(r) => Some(r),
+                None => return Ok(expired(state)),
+            },
+            None => None,
+        };
+    let app = match &request {
+        Some(r) => match state.catalog.client(&r.client_id).await? {
+            Some(c) => Some(c),
+            None => return Ok(expired(state)),
+        },
+        None => None,
+    };
+    let user = if form.username.is_empty() || form.password.is_empty() {
+        None
+    } else {
+        check_password(state, &form.username, &form.password, ip).await?
+    };
+    let Some(user) = user else {
+        return match (&app, &request) {
+            (Some(app), Some(req)) => login_page(state, headers, &app.app, req, Some(WRONG)),
+            _ => standalone(state, headers, Some(WRONG)),
+        };
+    };
+    let (session, cookie) = session::sign_in(state, headers, &user).await?;
+    tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
+    match (app, request) {
+        (Some(app), Some(req)) => {
+            let browser = Browser { session, user };
+            proceed(
+                state,
+                headers,
+                &app.app,
+                req,
+                Some(browser),
+                true,
+                vec![cookie],
+            )
+            .await
+        }
+        _ => Ok(with_cookies(see_other("/account"), vec![cookie])),
+    }
+}
+
+fn expired(state: &AppState) -> Response {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request has expired",
+        "The sign-in could not be tied to the request that started it.",
+        Some("Go back to the application and start again."),
+    )
+}
+
+/// A 303 to a path of Valet's own (never a caller-supplied URL).
+pub fn see_other(path: &'static str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(path));
+    r
+}

@@ -1,0 +1,168 @@
+//! `GET|POST /oauth2/logout`: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)
+//! and the sign-out button of `/account`. The user confirms on a page (a cross-site link
+//! cannot sign anyone out); afterwards the browser goes to `post_logout_redirect_uri` only
+//! if a verified `id_token_hint` or `client_id` names an application that registered it,
+//! byte for byte (checklist J10). Ending the session also revokes the grants made in it
+//! that lack `offline_access`.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use valet_protocol::logout;
+use valet_protocol::params::Params;
+use valet_protocol::response::encode;
+
+use crate::error::ApiError;
+use crate::session::{self, Browser, with_cookies};
+use crate::state::{AppState, Shared};
+use crate::tokens::verify_id_token_hint;
+
+use super::authorize::client_view;
+
+/// Where to go after signing out, sealed into the confirmation form.
+#[derive(Serialize, Deserialize)]
+struct After {
+    redirect: Option<String>,
+    state: Option<String>,
+}
+
+pub async fn get(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let raw = query.unwrap_or_default();
+    request(&state, &headers, raw.as_bytes())
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+pub async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    request(&state, &headers, &body)
+        .await
+        .unwrap_or_else(|e| e.into_page(&state.pages))
+}
+
+fn refuse(state: &AppState, message: &str) -> Response {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This sign-out request is not valid",
+        message,
+        Some("You are still signed in. Close this page, or sign out from your account page."),
+    )
+}
+
+async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
+    let params = Params::parse(raw, &[]).map_err(ApiError::OAuth)?;
+    let browser = Browser::from_headers(state, headers).await?;
+    // Our own forms (the confirmation page, the account page) carry a CSRF token.
+    if let Some(csrf) = params.get("csrf") {
+        let Some(b) = browser else {
+            return Ok(state.pages.render(StatusCode::OK, "logged_out.html", ()));
+        };
+        if !b.check_csrf(state, Some(csrf)) {
+            return Ok(state.pages.error(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The sign-out form could not be verified.",
+                Some("Open your account page and sign out from there."),
+            ));
+        }
+        let after: After = match params.get("interaction") {
+            Some(sealed) => match session::open(state, &b.binding(), sealed) {
+                Some(a) => a,
+                None => return Ok(refuse(state, "The sign-out form could not be verified.")),
+            },
+            None => After {
+                redirect: None,
+                state: None,
+            },
+        };
+        let cookie = session::sign_out(state, headers).await?;
+        tracing::info!(target: "valet::audit", sub = %b.user.id, "signed out");
+        return Ok(with_cookies(finish(state, after), vec![cookie]));
+    }
+
+    // An application's request (RP-Initiated Logout §2).
+    let hint = match params.get("id_token_hint") {
+        None => None,
+        Some(h) => match verify_id_token_hint(state, h) {
+            Some(c) => Some(c),
+            None => {
+                return Ok(refuse(
+                    state,
+                    "The id_token_hint is not a valid ID token issued by this server.",
+                ));
+            }
+        },
+    };
+    let client_id = match (params.get("client_id"), &hint) {
+        (Some(id), Some(h)) if !h.aud.iter().any(|a| a == id) => {
+            return Ok(refuse(
+                state,
+                "The client_id does not match the id_token_hint.",
+            ));
+        }
+        (Some(id), _) => Some(id.to_owned()),
+        (None, Some(h)) => h.aud.first().cloned(),
+        (None, None) => None,
+    };
+    let app = match &client_id {
+        Some(id) => state.catalog.client(id).await?,
+        None => None,
+    };
+    let requested = params.get("post_logout_redirect_uri");
+    let redirect = logout::post_logout_redirect(app.as_ref().map(|c| &c.app), requested);
+    if requested.is_some() && redirect.is_none() {
+        return Ok(refuse(
+            state,
+            "The post_logout_redirect_uri is not registered for this application.",
+        ));
+    }
+    let after = After {
+        redirect: redirect.map(str::to_owned),
+        state: params.get("state").map(str::to_owned),
+    };
+    let Some(b) = browser else {
+        // Nobody to sign out: go straight on.
+        return Ok(finish(state, after));
+    };
+    #[derive(Serialize)]
+    struct View<'a> {
+        client: Option<super::authorize::ClientView<'a>>,
+        csrf: String,
+        interaction: String,
+    }
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "logout.html",
+        View {
+            client: app.as_ref().map(|c| client_view(&c.app)),
+            csrf: b.csrf(state),
+            interaction: session::seal(state, &b.binding(), &after)?,
+        },
+    ))
+}
+
+fn finish(state: &AppState, after: After) -> Response {
+    let Some(uri) = after.redirect else {
+        return state.pages.render(StatusCode::OK, "logged_out.html", ());
+    };
+    let url = match after.state {
+        Some(s) => {
+            let sep = if uri.contains('?') { '&' } else { '?' };
+            format!("{uri}{sep}{}", encode(&[("state".to_owned(), s)]))
+        }
+        None => uri,
+    };
+    match HeaderValue::from_str(&url) {
+        Ok(location) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut().insert(header::LOCATION, location);
+            r
+        }
+        Err(_) => state.pages.render(StatusCode::OK, "logged_out.html", ()),
+    }
+}

@@ -1,0 +1,82 @@
+//! The authorization_code grant (RFC 6749 §4.1.3–§4.1.4, RFC 7636 §4.6). The store redeems
+//! a code once, atomically; a second redemption revokes everything the first one issued
+//! (RFC 6749 §4.1.2, §10.5; checklist D1, D2).
+
+use valet_protocol::OAuthError;
+use valet_protocol::application::{Application, GrantType};
+use valet_protocol::audience::Selection;
+use valet_protocol::authorization_code::{self, CodeDetails};
+use valet_protocol::params::Params;
+use valet_store::CodeUse;
+
+use crate::crypto::{s256, sha256};
+use crate::error::ApiError;
+use crate::issue::{self, ForUser, TokenResponse};
+use crate::state::{AppState, now};
+
+const INVALID: &str = "the code is invalid, expired or was already used";
+
+pub async fn grant(
+    state: &AppState,
+    app: &Application,
+    params: &Params,
+) -> Result<TokenResponse, ApiError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let now = now();
+    let record = match state
+        .store
+        .consume_code(&sha256(code.as_bytes()), now)
+        .await?
+    {
+        CodeUse::Fresh(r) => r,
+        CodeUse::Replayed(r) => {
+            // Someone holds a copy of a used code: end the whole grant it started.
+            state
+                .store
+                .revoke_grant(&r.grant_id, issue::grant_until(state, now))
+                .await?;
+            tracing::warn!(target: "valet::audit", client_id = %r.client_id, grant_id = %r.grant_id,
+                "authorization code used twice; its grant is revoked");
+            return Err(OAuthError::invalid_grant(INVALID).into());
+        }
+        CodeUse::Unknown => return Err(OAuthError::invalid_grant(INVALID).into()),
+    };
+    let details: CodeDetails = serde_json::from_str(&record.details)
+        .map_err(|e| ApiError::Internal(format!("unreadable code record: {e}")))?;
+    authorization_code::check(app, &record.client_id, &details, params, s256)?;
+    let user = match state.store.user(&details.user_id).await? {
+        Some(u) if !u.disabled => u,
+        _ => {
+            return Err(
+                OAuthError::invalid_grant("the user no longer exists or is disabled").into(),
+            );
+        }
+    };
+    let selection = Selection {
+        scope: details.scope.clone(),
+        audience: details.audience.clone(),
+    };
+    let t = ForUser {
+        app,
+        user: &user,
+        grant_id: &record.grant_id,
+        selection: &selection,
+        auth_time: details.auth_time,
+        nonce: details.nonce.as_deref(),
+    };
+    let refresh = if app.allows_grant(GrantType::RefreshToken) {
+        let (token, r) = issue::refresh_token(state, &t, now)?;
+        state
+            .store
+            .insert_refresh_token(&r, issue::grant_until(state, now))
+            .await?;
+        Some(token)
+    } else {
+        None
+    };
+    tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
+        grant_id = %record.grant_id, "authorization code redeemed");
+    issue::response(state, &t, now, refresh)
+}

@@ -1,0 +1,145 @@
+//! The refresh_token grant (RFC 6749 §6; RFC 9700 §4.14.2). Public applications' tokens
+//! rotate on every use (configurable for all). Of concurrent uses of one token exactly one
+//! rotates it (the store decides, atomically). A retry within `refresh_retry_window` gets
+//! the very pair the first use got, so a second tab or a lost response does not sign the
+//! user out; a reuse after the window revokes the whole family (checklist G1-G3).
+
+use valet_protocol::OAuthError;
+use valet_protocol::application::Application;
+use valet_protocol::params::Params;
+use valet_protocol::refresh::{self, RefreshDetails, Reuse};
+use valet_store::{RefreshTokenRecord, Rotation};
+
+use crate::crypto::{b64, sha256};
+use crate::error::ApiError;
+use crate::issue::{self, ForUser, TokenResponse};
+use crate::state::{AppState, now};
+
+const INVALID: &str =
+    "the refresh token is invalid, expired, revoked or was issued to another application";
+
+pub async fn grant(
+    state: &AppState,
+    app: &Application,
+    params: &Params,
+) -> Result<TokenResponse, ApiError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let hash = sha256(token.as_bytes());
+    let now = now();
+    let Some(record) = state.store.refresh_token(&hash, now).await? else {
+        return Err(OAuthError::invalid_grant(INVALID).into());
+    };
+    // Bound to its client before anything else: another client learns nothing and can
+    // neither rotate nor revoke it (checklist G4).
+    if record.client_id != app.client_id || state.store.is_grant_revoked(&record.grant_id).await? {
+        return Err(OAuthError::invalid_grant(INVALID).into());
+    }
+    let rotates = state.settings.refresh_token_rotation.rotates(app);
+    if let (Some(at), false) = (record.rotated_at, rotates) {
+        return reused(state, &record, at, None, now).await;
+    }
+    // A token already rotated goes on below all the same: the rotation statement will
+    // refuse it and hand back the winner's response for the retry window.
+    let details: RefreshDetails = serde_json::from_str(&record.details)
+        .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
+    let apis = state.catalog.apis().await?;
+    let selection = refresh::check(
+        app,
+        &record.client_id,
+        &details,
+        params,
+        &apis,
+        &state.settings.issuer,
+    )?;
+    let user = match state.store.user(&record.user_id).await? {
+        Some(u) if !u.disabled => u,
+        _ => {
+            return Err(
+                OAuthError::invalid_grant("the user no longer exists or is disabled").into(),
+            );
+        }
+    };
+    let t = ForUser {
+        app,
+        user: &user,
+        grant_id: &record.grant_id,
+        selection: &selection,
+        auth_time: details.auth_time,
+        nonce: None,
+    };
+    if !rotates {
+        // Not rotating: the same refresh token stays valid; echo it so clients that
+        // replace their whole token set keep it.
+        return issue::response(state, &t, now, Some(token.to_owned()));
+    }
+    let (next, next_record) = issue::refresh_token(state, &t, now)?;
+    // The successor keeps the grant's original scope, so a narrowed refresh can later be
+    // widened back to what the user granted (RFC 6749 §6).
+    let next_record = RefreshTokenRecord {
+        details: record.details.clone(),
+        ..next_record
+    };
+    let response = issue::response(state, &t, now, Some(next))?;
+    let sealed = seal_response(state, &hash, &response)?;
+    match state
+        .store
+        .rotate_refresh_token(
+            &hash,
+            &next_record,
+            &sealed,
+            issue::grant_until(state, now),
+            now,
+        )
+        .await?
+    {
+        Rotation::Rotated => Ok(response),
+        Rotation::AlreadyRotated { at, successor } => {
+            reused(state, &record, at, successor, now).await
+        }
+        Rotation::Unknown => Err(OAuthError::invalid_grant(INVALID).into()),
+    }
+}
+
+/// A rotated token came back: a retry within the window gets the winner's response
+/// again; anything else revokes the family.
+async fn reused(
+    state: &AppState,
+    record: &RefreshTokenRecord,
+    rotated_at: i64,
+    successor: Option<Vec<u8>>,
+    now: i64,
+) -> Result<TokenResponse, ApiError> {
+    if refresh::on_reuse(rotated_at, now, state.settings.refresh_retry_window) == Reuse::Retry {
+        if let Some(response) = successor.and_then(|s| open_response(state, &record.hash, &s)) {
+            tracing::info!(client_id = %record.client_id, grant_id = %record.grant_id,
+                "refresh token retried within the window; same pair returned");
+            return Ok(response);
+        }
+    }
+    state
+        .store
+        .revoke_grant(&record.grant_id, issue::grant_until(state, now))
+        .await?;
+    tracing::warn!(target: "valet::audit", client_id = %record.client_id, sub = %record.user_id,
+        grant_id = %record.grant_id, "rotated refresh token reused; its whole family is revoked");
+    Err(OAuthError::invalid_grant(INVALID).into())
+}
+
+fn binding(hash: &[u8]) -> String {
+    format!("refresh:{}", b64(hash))
+}
+
+fn seal_response(state: &AppState, hash: &[u8], r: &TokenResponse) -> Result<Vec<u8>, ApiError> {
+    let json = serde_json::to_vec(r).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .interactions
+        .seal(&binding(hash), &json)
+        .map_err(ApiError::Internal)
+}
+
+fn open_response(state: &AppState, hash: &[u8], sealed: &[u8]) -> Option<TokenResponse> {
+    let json = state.interactions.open(&binding(hash), sealed).ok()?;
+    serde_json::from_slice(&json).ok()
+}

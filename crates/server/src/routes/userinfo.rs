@@ -1,0 +1,107 @@
+//! `GET|POST /userinfo` (OIDC Core §5.3): the signed-in user's claims for an access token
+//! that carries `openid`. The token comes in the `Authorization: Bearer` header (or, on
+//! POST, the form body, RFC 6750 §2.2), never in the URL (§2.3; checklist J8). Errors are
+//! RFC 6750 §3 challenges.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use valet_protocol::error::ErrorCode;
+use valet_protocol::params::Params;
+use valet_protocol::scope::Scope;
+use valet_protocol::{OAuthError, id_token};
+
+use crate::error::{ApiError, no_store};
+use crate::state::{AppState, Shared};
+use crate::tokens::live_access_token;
+
+pub async fn get(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    userinfo(&state, &headers, query.as_deref(), None).await
+}
+
+pub async fn post(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    userinfo(&state, &headers, query.as_deref(), Some(&body)).await
+}
+
+fn invalid_token(why: &'static str) -> ApiError {
+    ApiError::Bearer(OAuthError::new(ErrorCode::InvalidToken, why), None)
+}
+
+async fn userinfo(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Option<&[u8]>,
+) -> Result<Response, ApiError> {
+    let in_query = query
+        .and_then(|q| Params::parse_lenient(q.as_bytes()).ok())
+        .is_some_and(|p| p.contains("access_token"));
+    if in_query {
+        return Err(ApiError::Bearer(
+            OAuthError::invalid_request(
+                "send the access token in the Authorization header, never in the URL",
+            ),
+            None,
+        ));
+    }
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let v = v.to_str().unwrap_or("");
+            match v.split_once(' ') {
+                Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    Some(t.trim().to_owned())
+                }
+                _ => return Err(invalid_token("use the Bearer scheme")),
+            }
+        }
+    };
+    let from_body = match body {
+        Some(b) if !b.is_empty() => Params::parse(b, &[])
+            .map_err(|e| ApiError::Bearer(e, None))?
+            .get("access_token")
+            .map(str::to_owned),
+        _ => None,
+    };
+    let token = match (from_header, from_body) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Bearer(
+                OAuthError::invalid_request("send the access token one way only"),
+                None,
+            ));
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return Err(invalid_token("an access token is required")),
+    };
+    let Some(claims) = live_access_token(state, &token).await? else {
+        return Err(invalid_token(
+            "the access token is invalid, expired or revoked",
+        ));
+    };
+    let scope = Scope::parse(claims.scope.as_deref().unwrap_or("")).unwrap_or_default();
+    if !scope.contains("openid") {
+        return Err(ApiError::Bearer(
+            OAuthError::new(
+                ErrorCode::InsufficientScope,
+                "the access token lacks the openid scope",
+            ),
+            Some("openid"),
+        ));
+    }
+    let Some(user) = state.store.user(&claims.sub).await?.filter(|u| !u.disabled) else {
+        return Err(invalid_token("the user of this token no longer exists"));
+    };
+    let body = id_token::user_claims(&user.id, &user.username, &user.claims, &scope);
+    Ok(no_store(Json(body).into_response()))
+}

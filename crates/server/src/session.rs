@@ -1,0 +1,239 @@
+//! The browser's side of sign-in: the session cookie (single sign-on), the CSRF cookie of
+//! the login form, CSRF tokens bound to a session, and authorization requests sealed into
+//! forms so they come back unaltered and only from the browser they were given to
+//! (checklist C1, C2, C6).
+//!
+//! Cookies: `__Host-` prefixed, `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/` when the
+//! issuer is https; without the prefix and `Secure` on a plain-http issuer (a laptop).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use valet_store::{SessionRecord, UserRecord};
+
+use crate::crypto::{b64, random_token, sha256, unb64};
+use crate::error::ApiError;
+use crate::state::{AppState, now};
+
+const SESSION: &str = "valet-session";
+const CSRF: &str = "valet-csrf";
+
+fn cookie_name(state: &AppState, base: &str) -> String {
+    if state.settings.https() {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The value of cookie `name`, if the request carries it once.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for h in headers.get_all(header::COOKIE) {
+        let Ok(text) = h.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k == name {
+                    if found.is_some() {
+                        // Two cookies of one name: someone planted one; trust neither.
+                        return None;
+                    }
+                    found = Some(v);
+                }
+            }
+        }
+    }
+    found.filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// A `Set-Cookie` line. Cookie values here are base64url, so the header is always valid.
+fn set_cookie(state: &AppState, base: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.settings.https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let line = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        cookie_name(state, base)
+    );
+    HeaderValue::from_str(&line).unwrap_or_else(|_| HeaderValue::from_static("x=; Max-Age=0"))
+}
+
+/// Adds `cookies` to a response.
+pub fn with_cookies(mut r: Response, cookies: Vec<HeaderValue>) -> Response {
+    for c in cookies {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+/// The signed-in user of this browser, if any: a live session of an existing, enabled
+/// user.
+pub struct Browser {
+    pub session: SessionRecord,
+    pub user: UserRecord,
+}
+
+impl Browser {
+    pub async fn from_headers(
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<Option<Self>, ApiError> {
+        let Some(id) = cookie(headers, &cookie_name(state, SESSION)) else {
+            return Ok(None);
+        };
+        let Some(session) = state.store.session(&sha256(id.as_bytes()), now()).await? else {
+            return Ok(None);
+        };
+        match state.store.user(&session.user_id).await? {
+            Some(user) if !user.disabled => Ok(Some(Self { session, user })),
+            _ => Ok(None),
+        }
+    }
+
+    /// The CSRF token of forms shown to this session: an HMAC of the session id's hash,
+    /// so it cannot be forged without the master key and dies with the session.
+    pub fn csrf(&self, state: &AppState) -> String {
+        csrf_for(state, &self.session.id_hash)
+    }
+
+    pub fn check_csrf(&self, state: &AppState, presented: Option<&str>) -> bool {
+        presented.is_some_and(|p| constant_eq(p.as_bytes(), self.csrf(state).as_bytes()))
+    }
+
+    /// The associated data that binds a sealed form value to this session.
+    pub fn binding(&self) -> String {
+        format!("session:{}", b64(&self.session.id_hash))
+    }
+}
+
+fn csrf_for(state: &AppState, id_hash: &[u8]) -> String {
+    b64(&state.csrf.hash(&b64(id_hash)).0)
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Starts a session for `user` (after a correct password), replacing the browser's
+/// previous one: the id always changes at login (session fixation, checklist C6).
+/// Returns the session and its cookie.
+pub async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &UserRecord,
+) -> Result<(SessionRecord, HeaderValue), ApiError> {
+    let id = random_token(32).map_err(ApiError::Internal)?;
+    let now = now();
+    let old = cookie(headers, &cookie_name(state, SESSION)).map(|v| sha256(v.as_bytes()));
+    let session = SessionRecord {
+        id_hash: sha256(id.as_bytes()),
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        expires_at: now + state.settings.session_ttl,
+    };
+    state.store.create_session(&session, old.as_deref()).await?;
+    let cookie = set_cookie(state, SESSION, &id, state.settings.session_ttl);
+    Ok((session, cookie))
+}
+
+/// Ends the browser's session (if any); returns the cookie that clears it.
+pub async fn sign_out(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
+    if let Some(id) = cookie(headers, &cookie_name(state, SESSION)) {
+        state
+            .store
+            .end_session(&sha256(id.as_bytes()), now())
+            .await?;
+    }
+    Ok(set_cookie(state, SESSION, "", 0))
+}
+
+/// The login form's CSRF value: the browser's `valet-csrf` cookie, created when missing
+/// (double-submit: a cross-site page can neither read nor set it).
+pub struct LoginCsrf {
+    pub value: String,
+    fresh: bool,
+}
+
+impl LoginCsrf {
+    pub fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Self, ApiError> {
+        match cookie(headers, &cookie_name(state, CSRF)) {
+            Some(v) => Ok(Self {
+                value: v.to_owned(),
+                fresh: false,
+            }),
+            None => Ok(Self {
+                value: random_token(32).map_err(ApiError::Internal)?,
+                fresh: true,
+            }),
+        }
+    }
+
+    /// Only an existing cookie can vouch for a form post.
+    pub fn check(&self, presented: Option<&str>) -> bool {
+        !self.fresh && presented.is_some_and(|p| constant_eq(p.as_bytes(), self.value.as_bytes()))
+    }
+
+    pub fn binding(&self) -> String {
+        format!("login:{}", self.value)
+    }
+
+    /// The cookie to set, if it was just created.
+    pub fn cookie(&self, state: &AppState) -> Vec<HeaderValue> {
+        if self.fresh {
+            vec![set_cookie(
+                state,
+                CSRF,
+                &self.value,
+                state.settings.session_ttl,
+            )]
+        } else {
+            vec![]
+        }
+    }
+}
+
+/// Seals `value` for a hidden form field, bound to `binding` (AES-256-GCM, the binding as
+/// associated data): tampering or replay from another browser fails to open.
+pub fn seal<T: Serialize>(state: &AppState, binding: &str, value: &T) -> Result<String, ApiError> {
+    let json = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sealed = state
+        .interactions
+        .seal(binding, &json)
+        .map_err(ApiError::Internal)?;
+    Ok(b64(&sealed))
+}
+
+pub fn open<T: DeserializeOwned>(state: &AppState, binding: &str, text: &str) -> Option<T> {
+    let sealed = unb64(text)?;
+    let json = state.interactions.open(binding, &sealed).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_once_and_only_once() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; valet-session=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, "valet-session"), Some("abc"));
+        assert_eq!(cookie(&h, "valet"), None);
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("valet-session=evil"),
+        );
+        assert_eq!(
+            cookie(&h, "valet-session"),
+            None,
+            "a planted duplicate voids both"
+        );
+    }
+}
