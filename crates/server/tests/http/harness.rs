@@ -21,6 +21,8 @@ pub struct TestApp {
     pub sealer: Sealer,
     pub settings: Settings,
     pub master_key: MasterKey,
+    pub cert_pem: String,
+    pub port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -91,6 +93,8 @@ async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&Te
         sealer: key.sealer().unwrap(),
         settings,
         master_key: key,
+        cert_pem,
+        port,
         _dir: dir,
     }
 }

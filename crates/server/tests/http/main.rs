@@ -4,9 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_api;
+mod authorize;
+mod code_flow;
 mod discovery;
+mod flow;
 mod harness;
 mod introspection;
 mod keys;
+mod pages;
+mod refresh;
 mod revocation;
 mod token;
