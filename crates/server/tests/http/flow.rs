@@ -55,8 +55,8 @@ pub fn unescape(s: &str) -> String {
 /// A parameter of a redirect URL, from its query or its fragment.
 pub fn param(url: &str, name: &str) -> Option<String> {
     let rest = url.split_once(['?', '#'])?.1;
-    let p = valet_protocol::params::Params::parse_lenient(rest.replace('#', "&").as_bytes())
-        .unwrap();
+    let p =
+        valet_protocol::params::Params::parse_lenient(rest.replace('#', "&").as_bytes()).unwrap();
     p.get(name).map(str::to_owned)
 }
 
@@ -126,8 +126,16 @@ impl Browser {
     }
 
     /// Posts the login form of `login_page` with these credentials.
-    pub async fn login(&self, app: &TestApp, login_page: &Page, username: &str, password: &str) -> Page {
-        let csrf = login_page.field("csrf").expect("login form has a csrf field");
+    pub async fn login(
+        &self,
+        app: &TestApp,
+        login_page: &Page,
+        username: &str,
+        password: &str,
+    ) -> Page {
+        let csrf = login_page
+            .field("csrf")
+            .expect("login form has a csrf field");
         let interaction = login_page.field("interaction").unwrap_or_default();
         self.post_form(
             &app.url("/login"),
@@ -143,7 +151,9 @@ impl Browser {
 
     /// Answers the consent page with `allow` or `deny`.
     pub async fn consent(&self, app: &TestApp, consent_page: &Page, decision: &str) -> Page {
-        let csrf = consent_page.field("csrf").expect("consent form has a csrf field");
+        let csrf = consent_page
+            .field("csrf")
+            .expect("consent form has a csrf field");
         let interaction = consent_page.field("interaction").unwrap();
         self.post_form(
             &app.url("/consent"),
@@ -166,7 +176,11 @@ impl Browser {
         if p.status == 200 && p.body.contains("value=\"allow\"") {
             p = self.consent(app, &p, "allow").await;
         }
-        assert_eq!(p.status, 303, "expected a redirect to the application: {}", p.body);
+        assert_eq!(
+            p.status, 303,
+            "expected a redirect to the application: {}",
+            p.body
+        );
         p.location().unwrap()
     }
 }
