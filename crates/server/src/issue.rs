@@ -17,8 +17,9 @@ use crate::crypto::{half_hash, random_token, sha256};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// RFC 6749 §5.1 successful response (OIDC Core §3.1.3.3 adds `id_token`).
-#[derive(Debug, Serialize, Deserialize)]
+/// RFC 6749 §5.1 successful response (OIDC Core §3.1.3.3 adds `id_token`). `Debug`
+/// never prints the tokens.
+#[derive(Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -29,6 +30,18 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// Who gets what: the decided grant.

@@ -108,7 +108,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- refresh tokens ----
 
     /// Inserts a refresh token and raises its grant's `expires_at` to at least
-    /// `grant_until`, in one transaction.
+    /// `grant_until`, in one transaction. If the grant is already revoked, the revocation
+    /// record is kept at least as long (so a token issued while its grant was being revoked
+    /// can never outlive the record that kills it); `rotate_refresh_token` does the same.
     async fn insert_refresh_token(
         &self,
         token: &RefreshTokenRecord,

@@ -53,7 +53,7 @@ pub struct UserRecord {
 }
 
 /// An authorization code as stored: its SHA-256, never the code itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CodeRecord {
     pub hash: Vec<u8>,
     pub client_id: String,
@@ -62,6 +62,17 @@ pub struct CodeRecord {
     /// The protocol's JSON: redirect_uri, scope, PKCE challenge, nonce, user, …
     pub details: String,
     pub expires_at: UnixTime,
+}
+
+impl fmt::Debug for CodeRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeRecord")
+            .field("hash", &"[redacted]")
+            .field("client_id", &self.client_id)
+            .field("grant_id", &self.grant_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// What redeeming a code found.
@@ -103,7 +114,7 @@ impl fmt::Debug for SigningKeyRecord {
 /// A grant: one decision of a user letting an application act for them, and the family of
 /// every token issued from it (the code, its access tokens, its refresh tokens). Revoking
 /// the grant (`revoked_grants`) kills the whole family.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct GrantRecord {
     pub grant_id: String,
     pub client_id: String,
@@ -117,6 +128,19 @@ pub struct GrantRecord {
     pub created_at: UnixTime,
     /// When the last token of the grant expires; raised as refresh tokens are issued.
     pub expires_at: UnixTime,
+}
+
+impl fmt::Debug for GrantRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrantRecord")
+            .field("grant_id", &self.grant_id)
+            .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
+            .field("scope", &self.scope)
+            .field("session", &self.session.as_ref().map(|_| "[redacted]"))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A user's remembered consent to an application (the consent page is skipped for scopes
@@ -181,8 +205,8 @@ impl fmt::Debug for RefreshTokenRecord {
     }
 }
 
-/// What rotating a refresh token found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What rotating a refresh token found. `Debug` never prints the sealed successor.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// This call rotated the token: the successor is stored; no other call ever will.
     Rotated,
@@ -192,6 +216,21 @@ pub enum Rotation {
         at: UnixTime,
         successor: Option<Vec<u8>>,
     },
-    /// No such token, or it expired.
+    /// No such token (an expired one that was rotated still reads `AlreadyRotated` until
+    /// purged, as a used code reads `Replayed`).
     Unknown,
+}
+
+impl fmt::Debug for Rotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rotated => f.write_str("Rotated"),
+            Self::AlreadyRotated { at, successor } => f
+                .debug_struct("AlreadyRotated")
+                .field("at", at)
+                .field("successor", &successor.as_ref().map(|_| "[redacted]"))
+                .finish(),
+            Self::Unknown => f.write_str("Unknown"),
+        }
+    }
 }
