@@ -336,6 +336,8 @@ fn client_commands() {
     let shown = String::from_utf8_lossy(&run(d, &["client", "show", &id]).stdout).into_owned();
     assert!(shown.contains("authorization_code refresh_token"));
     assert!(shown.contains("openid profile email"));
+    let revoked = run(d, &["client", "revoke-grants", &id]);
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("Revoked 0 grant(s)"));
     let rotated: Value =
         serde_json::from_slice(&run(d, &["client", "rotate-secret", &id, "--json"]).stdout)
             .unwrap();
@@ -368,6 +370,52 @@ fn client_commands() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("valet api create"));
+
+    // The sign-in options of a user-facing application.
+    let spa: Value = serde_json::from_slice(
+        &run(
+            d,
+            &[
+                "client",
+                "create",
+                "--name",
+                "SPA",
+                "--profile",
+                "spa",
+                "--redirect-uri",
+                "https://spa.example/cb",
+                "--post-logout-redirect-uri",
+                "https://spa.example/bye",
+                "--cors-origin",
+                "https://other.example",
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(spa.get("client_secret").is_none(), "a public application");
+    assert_eq!(
+        spa["post_logout_redirect_uris"][0],
+        "https://spa.example/bye"
+    );
+    assert_eq!(spa["cors_origins"][0], "https://other.example");
+    let out = valet(d)
+        .args([
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--profile",
+            "spa",
+            "--redirect-uri",
+            "https://spa.example/cb",
+            "--cors-origin",
+            "https://other.example/path",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CORS origin"));
 }
 
 fn run_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
