@@ -12,13 +12,29 @@ use crate::application::Application;
 /// application — typically an API's backend — may introspect any token of this issuer; a
 /// public application only its own.
 pub fn may_see(caller: &Application, token: &AccessTokenClaims) -> bool {
-    caller.is_confidential() || caller.client_id == token.client_id
+    may_see_client(caller, &token.client_id)
+}
+
+/// The same rule for a token issued to `client_id`.
+pub fn may_see_client(caller: &Application, client_id: &str) -> bool {
+    caller.is_confidential() || caller.client_id == client_id
+}
+
+/// A live refresh token, as introspection describes it.
+pub struct RefreshView<'a> {
+    pub scope: &'a str,
+    pub client_id: &'a str,
+    pub sub: &'a str,
+    pub iat: crate::UnixTime,
+    pub exp: crate::UnixTime,
 }
 
 /// The body of an introspection response.
 pub enum Introspection<'a> {
     Inactive,
     Active(&'a AccessTokenClaims),
+    /// RFC 7662 §2.2 `token_type` is a hint about the kind of token; here `refresh_token`.
+    Refresh(RefreshView<'a>),
 }
 
 impl Serialize for Introspection<'_> {
@@ -50,6 +66,17 @@ impl Serialize for Introspection<'_> {
                 if let Some(t) = c.auth_time {
                     m.serialize_entry("auth_time", &t)?;
                 }
+                m.end()
+            }
+            Self::Refresh(r) => {
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("active", &true)?;
+                m.serialize_entry("scope", r.scope)?;
+                m.serialize_entry("client_id", r.client_id)?;
+                m.serialize_entry("token_type", "refresh_token")?;
+                m.serialize_entry("exp", &r.exp)?;
+                m.serialize_entry("iat", &r.iat)?;
+                m.serialize_entry("sub", r.sub)?;
                 m.end()
             }
         }

@@ -1,17 +1,20 @@
 //! `POST /oauth2/introspect` (RFC 7662). The caller authenticates; the answer for any
-//! token that is not live, or not the caller's to see, is `{"active":false}` only.
+//! token that is not live, or not the caller's to see, is `{"active":false}` only. Access
+//! tokens and refresh tokens are both understood, whatever `token_type_hint` says.
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use valet_protocol::OAuthError;
-use valet_protocol::introspection::{self, Introspection};
+use valet_protocol::introspection::{self, Introspection, RefreshView};
+use valet_protocol::refresh::RefreshDetails;
 
 use crate::client_auth::authenticate;
+use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
-use crate::state::Shared;
+use crate::state::{Shared, now};
 use crate::tokens::live_access_token;
 
 pub async fn introspect(
@@ -28,9 +31,37 @@ pub async fn introspect(
     let claims = live_access_token(&state, token)
         .await?
         .filter(|c| introspection::may_see(&caller.app, c));
-    let body = match &claims {
-        Some(c) => Introspection::Active(c),
-        None => Introspection::Inactive,
+    if let Some(c) = &claims {
+        return Ok(no_store(Json(Introspection::Active(c)).into_response()));
+    }
+    // Not a live access token: perhaps a refresh token (not rotated, grant not revoked).
+    let now = now();
+    let refresh = match state
+        .store
+        .refresh_token(&sha256(token.as_bytes()), now)
+        .await?
+    {
+        Some(r)
+            if r.rotated_at.is_none()
+                && introspection::may_see_client(&caller.app, &r.client_id)
+                && !state.store.is_grant_revoked(&r.grant_id).await? =>
+        {
+            Some(r)
+        }
+        _ => None,
     };
-    Ok(no_store(Json(body).into_response()))
+    let Some(r) = refresh else {
+        return Ok(no_store(Json(Introspection::Inactive).into_response()));
+    };
+    let details: RefreshDetails = serde_json::from_str(&r.details)
+        .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
+    let scope = details.scope.to_wire();
+    let view = Introspection::Refresh(RefreshView {
+        scope: &scope,
+        client_id: &r.client_id,
+        sub: &r.user_id,
+        iat: r.issued_at,
+        exp: r.expires_at,
+    });
+    Ok(no_store(Json(view).into_response()))
 }

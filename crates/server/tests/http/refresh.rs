@@ -203,6 +203,13 @@ async fn refresh_tokens_are_bound_narrow_only_and_die_with_revocation() {
     assert_eq!(s(&narrow, "refresh_token"), rt);
     assert_eq!(refresh(&app, &id, &secret, &rt, "").await.status(), 200);
 
+    // RFC 7662: introspection understands refresh tokens too; another public client may not.
+    let seen = app.introspect(&id, &secret, &rt).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["token_type"], "refresh_token");
+    assert_eq!(seen["scope"], "openid profile email");
+    assert_eq!(seen["client_id"], id.as_str());
+
     // G7, L7: revoking the refresh token ends it and the grant's access tokens.
     let access = s(&t, "access_token");
     let r = app
