@@ -114,7 +114,7 @@ fn csrf_for(state: &AppState, id_hash: &[u8]) -> String {
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 /// Starts a session for `user` (after a correct password), replacing the browser's

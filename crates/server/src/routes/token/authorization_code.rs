@@ -3,7 +3,7 @@
 //! (RFC 6749 §4.1.2, §10.5; checklist D1, D2).
 
 use valet_protocol::OAuthError;
-use valet_protocol::application::{Application, GrantType};
+use valet_protocol::application::Application;
 use valet_protocol::audience::Selection;
 use valet_protocol::authorization_code::{self, CodeDetails};
 use valet_protocol::params::Params;
@@ -66,16 +66,7 @@ pub async fn grant(
         auth_time: details.auth_time,
         nonce: details.nonce.as_deref(),
     };
-    let refresh = if app.allows_grant(GrantType::RefreshToken) {
-        let (token, r) = issue::refresh_token(state, &t, now)?;
-        state
-            .store
-            .insert_refresh_token(&r, issue::grant_until(state, now))
-            .await?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh = issue::stored_refresh_token(state, &t, now).await?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
         grant_id = %record.grant_id, "authorization code redeemed");
     issue::response(state, &t, now, refresh)

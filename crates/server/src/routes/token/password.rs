@@ -66,16 +66,7 @@ pub async fn grant(
         auth_time: now,
         nonce: None,
     };
-    let refresh = if app.allows_grant(GrantType::RefreshToken) {
-        let (token, r) = issue::refresh_token(state, &t, now)?;
-        state
-            .store
-            .insert_refresh_token(&r, issue::grant_until(state, now))
-            .await?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh = issue::stored_refresh_token(state, &t, now).await?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id, "password grant");
     issue::response(state, &t, now, refresh)
 }
