@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use valet_jose::Algorithm;
 use valet_protocol::UnixTime;
 use valet_protocol::access_token::{AccessTokenClaims, Issue, TYP};
-use valet_protocol::application::Application;
+use valet_protocol::application::{Application, GrantType};
 use valet_protocol::audience::Selection;
 use valet_protocol::id_token::{IdToken, IdTokenClaims};
 use valet_protocol::refresh::RefreshDetails;
@@ -38,7 +38,10 @@ impl std::fmt::Debug for TokenResponse {
             .field("access_token", &"[redacted]")
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -121,6 +124,23 @@ pub fn refresh_token(
         rotated_at: None,
     };
     Ok((token, record))
+}
+
+/// A refresh token for a grant whose application may refresh, stored; `None` otherwise.
+pub async fn stored_refresh_token(
+    state: &AppState,
+    t: &ForUser<'_>,
+    now: UnixTime,
+) -> Result<Option<String>, ApiError> {
+    if !t.app.allows_grant(GrantType::RefreshToken) {
+        return Ok(None);
+    }
+    let (token, record) = refresh_token(state, t, now)?;
+    state
+        .store
+        .insert_refresh_token(&record, grant_until(state, now))
+        .await?;
+    Ok(Some(token))
 }
 
 /// The access token and, for OpenID requests, the ID token of a token response.
