@@ -261,8 +261,8 @@ pub fn validate(
     }
 
     // OIDC Core §6: request objects are not supported; never fetch a request_uri
-    // (checklist B8).
-    if params.contains("request") {
+    // (checklist B8). An empty one is no parameter at all (RFC 6749 §3.1, checklist B4).
+    if params.get("request").is_some() {
         return Err(fail(
             mode,
             OAuthError::new(
@@ -271,7 +271,7 @@ pub fn validate(
             ),
         ));
     }
-    if params.contains("request_uri") {
+    if params.get("request_uri").is_some() {
         return Err(fail(
             mode,
             OAuthError::new(

@@ -53,6 +53,25 @@ pub struct IdToken<'a> {
 
 impl IdTokenClaims {
     pub fn new(t: IdToken<'_>) -> Self {
+        // The members above are set here; an embedded user claim of the same name (`sub`
+        // from `user_claims`) would put the member in the JSON twice (RFC 7519 §4).
+        let mut claims = t.claims;
+        for own in [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "azp",
+            "at_hash",
+            "c_hash",
+        ] {
+            claims.remove(own);
+        }
         Self {
             iss: t.issuer.to_owned(),
             sub: t.subject.to_owned(),
@@ -66,7 +85,7 @@ impl IdTokenClaims {
             azp: t.client_id.to_owned(),
             at_hash: t.at_hash,
             c_hash: t.c_hash,
-            claims: t.claims,
+            claims,
         }
     }
 }
@@ -188,6 +207,31 @@ mod tests {
         assert_eq!(v["nonce"], "n");
         assert_eq!(v["exp"], 700);
         assert!(v.get("c_hash").is_none());
+    }
+
+    #[test]
+    fn embedded_user_claims_never_repeat_a_member() {
+        let claims = user_claims(
+            "u1",
+            "alice",
+            &user(),
+            &Scope::parse("openid email").unwrap(),
+        );
+        let c = IdTokenClaims::new(IdToken {
+            issuer: "https://v",
+            subject: "u1",
+            client_id: "c1",
+            now: 100,
+            ttl: 600,
+            auth_time: 90,
+            nonce: None,
+            at_hash: None,
+            c_hash: None,
+            claims,
+        });
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json.matches("\"sub\"").count(), 1, "{json}");
+        assert!(json.contains("\"email\""));
     }
 
     #[test]
