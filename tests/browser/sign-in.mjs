@@ -1,0 +1,544 @@
+// End-to-end sign-in through Valet's own pages in a real browser: Debian's Chromium,
+// driven by playwright-core (no browser download).
+//
+//   VALET_BIN=/path/to/valet node tests/browser/sign-in.mjs
+//
+// Starts Valet in a fresh temporary folder on a free port, registers a user and a `web`
+// application whose redirect URI is a small HTTP server of this script's own, then walks
+// the authorization code flow (PKCE S256) in headless Chromium: login page, consent page,
+// callback; redeems the code, reads /userinfo, removes the application's access on
+// /account and checks the token died, signs out and checks the next authorization asks
+// for a password again. One line per step; exits 1 with the reason on the first failure.
+//
+// Environment: VALET_BIN (required), CHROMIUM (default /usr/bin/chromium),
+// SCREENSHOT_DIR (optional: login.png and consent.png, and failure.png on a failure).
+
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const VALET_BIN = process.env.VALET_BIN;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || '';
+const STEP_TIMEOUT_MS = 15_000; // any one browser action or HTTP call
+const TOTAL_TIMEOUT_MS = 120_000; // the whole run, as a last resort against a hang
+
+const USER = { username: 'alice', email: 'alice@example.com', name: 'Alice Example', password: 'correct horse battery staple' };
+const APP_NAME = 'Browser Test App';
+const SCOPE = 'openid profile email';
+const SCOPE_DESCRIPTIONS = [
+  'Know who you are (your account identifier)',
+  'See your name and profile details',
+  'See your e-mail address',
+];
+
+// ---------------------------------------------------------------------------------------
+// Steps, failures and cleanup
+
+const started = Date.now();
+let current = 'setup';
+let stepNo = 0;
+
+async function step(name, fn) {
+  current = name;
+  stepNo += 1;
+  const t0 = Date.now();
+  const result = await fn();
+  console.log(`ok ${String(stepNo).padStart(2)} - ${name} (${Date.now() - t0} ms)`);
+  return result;
+}
+
+class Failure extends Error {}
+function fail(message) {
+  throw new Failure(message);
+}
+function check(cond, message) {
+  if (!cond) fail(message);
+}
+function equal(actual, expected, what) {
+  if (actual !== expected) {
+    fail(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+
+const resources = { valet: null, callbackServer: null, context: null, tmp: null };
+let cleaning = null;
+
+async function cleanup() {
+  if (cleaning) return cleaning;
+  cleaning = (async () => {
+    if (resources.context) await resources.context.close().catch(() => {});
+    if (resources.callbackServer) {
+      resources.callbackServer.closeAllConnections?.();
+      await new Promise((r) => resources.callbackServer.close(() => r()));
+    }
+    if (resources.valet) await stopValet(resources.valet);
+    if (resources.tmp) fs.rmSync(resources.tmp, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+// Whatever happens, never leave Valet behind.
+process.on('exit', () => {
+  const v = resources.valet;
+  if (v && v.exitCode === null && v.signalCode === null) v.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    console.error(`FAILED: interrupted by ${sig} during: ${current}`);
+    await cleanup();
+    process.exit(1);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Valet refuses VALET_* variables it does not know (VALET_BIN among them), so its
+// children get a clean environment: nothing of ours leaks into the server under test.
+function valetEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('VALET_') || k === 'VALET_LOG') env[k] = v;
+  }
+  return env;
+}
+
+function valetAdmin(args, input, dataArgs) {
+  const r = spawnSync(VALET_BIN, [...args, ...dataArgs], {
+    input,
+    env: valetEnv(),
+    encoding: 'utf8',
+    timeout: STEP_TIMEOUT_MS,
+  });
+  if (r.error) fail(`valet ${args.slice(0, 2).join(' ')}: ${r.error.message}`);
+  if (r.status !== 0) {
+    fail(`valet ${args.slice(0, 2).join(' ')} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
+  }
+  return r.stdout;
+}
+
+async function startValet(dir, dataArgs) {
+  // A port found free can be taken before Valet binds it: try a few.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const issuer = `http://localhost:${port}`;
+    const logFile = path.join(dir, `valet-${attempt}.log`);
+    const out = fs.openSync(logFile, 'w');
+    const child = spawn(
+      VALET_BIN,
+      ['serve', '--listen', `127.0.0.1:${port}`, '--issuer', issuer, '--shutdown-grace', '1', ...dataArgs],
+      { cwd: dir, env: valetEnv(), stdio: ['ignore', out, out] },
+    );
+    fs.closeSync(out);
+    child.logFile = logFile;
+    resources.valet = child;
+    const spawnError = new Promise((resolve) => child.once('error', resolve));
+    const deadline = Date.now() + STEP_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) break;
+      const err = await Promise.race([spawnError, sleep(100).then(() => null)]);
+      if (err) fail(`cannot start ${VALET_BIN}: ${err.message}`);
+      try {
+        const r = await fetch(`${issuer}/health/ready`, { signal: AbortSignal.timeout(1000) });
+        if (r.ok) return { child, issuer, port };
+      } catch {
+        // not listening yet
+      }
+    }
+    const log = fs.readFileSync(logFile, 'utf8');
+    if (child.exitCode !== null && /address.*in use/i.test(log) && attempt < 3) continue;
+    fail(`Valet did not become ready on ${issuer} (exit ${child.exitCode ?? 'none'}):\n${log.trim()}`);
+  }
+}
+
+async function stopValet(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) return;
+  child.kill('SIGKILL');
+  await exited;
+}
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// The application's redirect URI: records each callback and answers a small page.
+function startCallbackServer() {
+  const hits = [];
+  const waiters = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/callback') {
+      const hit = {
+        url: req.url,
+        code: url.searchParams.get('code'),
+        state: url.searchParams.get('state'),
+        iss: url.searchParams.get('iss'),
+        error: url.searchParams.get('error'),
+        error_description: url.searchParams.get('error_description'),
+      };
+      hits.push(hit);
+      waiters.splice(0).forEach((w) => w(hit));
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test app</title></head>'
+      + '<body><h1>Callback received</h1></body></html>');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      resources.callbackServer = server;
+      resolve({
+        origin: `http://127.0.0.1:${server.address().port}`,
+        hits,
+        next: () => new Promise((r) => waiters.push(r)),
+      });
+    });
+  });
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Failure(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function pkce() {
+  const verifier = crypto.randomBytes(32).toString('base64url');
+  const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
+  return { verifier, challenge };
+}
+
+function authorizeRequest(issuer, clientId, redirectUri) {
+  const { verifier, challenge } = pkce();
+  // Characters that break careless encoding: '+' (space in forms), '/', '=', '%', '&'.
+  const state = `st+/=%41%&x=${crypto.randomBytes(6).toString('base64url')}`;
+  const nonce = crypto.randomBytes(16).toString('base64url');
+  const url = `${issuer}/oauth2/authorize?${new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    scope: SCOPE,
+    state,
+    nonce,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  })}`;
+  return { url, state, nonce, verifier };
+}
+
+function basic(id, secret) {
+  const enc = (s) => encodeURIComponent(s); // RFC 6749 §2.3.1: form-encode, then Basic
+  return 'Basic ' + Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64');
+}
+
+async function http_(method, url, { headers = {}, form } = {}) {
+  const init = { method, headers: { ...headers }, redirect: 'manual', signal: AbortSignal.timeout(STEP_TIMEOUT_MS) };
+  if (form) {
+    init.headers['content-type'] = 'application/x-www-form-urlencoded';
+    init.body = new URLSearchParams(form).toString();
+  }
+  const r = await fetch(url, init);
+  const text = await r.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, headers: r.headers, text, json, describe: () => `${method} ${url} -> ${r.status} ${text.slice(0, 500)}` };
+}
+
+function decodeJwt(jwt) {
+  const parts = String(jwt).split('.');
+  check(parts.length === 3, `not a JWS compact serialization: ${String(jwt).slice(0, 40)}…`);
+  const [h, p, s] = parts;
+  return {
+    header: JSON.parse(Buffer.from(h, 'base64url')),
+    payload: JSON.parse(Buffer.from(p, 'base64url')),
+    signingInput: `${h}.${p}`,
+    signature: Buffer.from(s, 'base64url'),
+  };
+}
+
+function verifyJws(jwt, jwks) {
+  const alg = { ES256: ['sha256', { dsaEncoding: 'ieee-p1363' }], RS256: ['sha256', {}], PS256: ['sha256', { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }], EdDSA: [null, {}] };
+  const { header, signingInput, signature } = jwt;
+  check(alg[header.alg], `ID token alg ${header.alg} is not one this test verifies`);
+  const jwk = jwks.keys.find((k) => k.kid === header.kid);
+  check(jwk, `no key with kid ${header.kid} in the JWKS`);
+  const [hash, opts] = alg[header.alg];
+  const key = crypto.createPublicKey({ key: jwk, format: 'jwk' });
+  return crypto.verify(hash, Buffer.from(signingInput), { key, ...opts }, signature);
+}
+
+async function shoot(page, name) {
+  if (!SCREENSHOT_DIR) return;
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, name), fullPage: true });
+}
+
+async function expectVisible(locator, what) {
+  try {
+    await locator.first().waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  } catch {
+    fail(`${what} not found`);
+  }
+}
+
+// Where the browser is, for failure messages.
+async function whereIs(page) {
+  const title = await page.title().catch(() => '?');
+  const h1 = await page.locator('h1').first().textContent({ timeout: 1000 }).catch(() => null);
+  return `${page.url()} (title ${JSON.stringify(title)}${h1 ? `, h1 ${JSON.stringify(h1.trim())}` : ''})`;
+}
+
+// ---------------------------------------------------------------------------------------
+// The test
+
+async function main() {
+  check(VALET_BIN, 'VALET_BIN is not set: point it at a built valet binary (cargo build --release)');
+  check(fs.existsSync(VALET_BIN), `VALET_BIN=${VALET_BIN} does not exist`);
+  check(fs.existsSync(CHROMIUM), `${CHROMIUM} does not exist: apt-get install -y chromium`);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'valet-browser-'));
+  resources.tmp = tmp;
+  const dataArgs = ['--database', `sqlite://${path.join(tmp, 'valet.db')}`, '--master-key-file', path.join(tmp, 'valet.master-key')];
+
+  const cb = await step('callback server listening', startCallbackServer);
+  const redirectUri = `${cb.origin}/callback`;
+
+  const client = await step('user and web application registered', () => {
+    valetAdmin(
+      ['user', 'create', '--username', USER.username, '--email', USER.email, '--name', USER.name, '--password-stdin'],
+      `${USER.password}\n`,
+      dataArgs,
+    );
+    const out = valetAdmin(
+      ['client', 'create', '--name', APP_NAME, '--profile', 'web', '--redirect-uri', redirectUri,
+        '--post-logout-redirect-uri', `${cb.origin}/signed-out`, '--json'],
+      '',
+      dataArgs,
+    );
+    let c;
+    try {
+      c = JSON.parse(out);
+    } catch {
+      fail(`client create --json printed no JSON: ${out}`);
+    }
+    check(c.client_id && c.client_secret, `client create --json lacks client_id/client_secret: ${out}`);
+    return c;
+  });
+
+  const { issuer } = await step('Valet serving', () => startValet(tmp, dataArgs));
+
+  const discovery = await step('discovery document', async () => {
+    const r = await http_('GET', `${issuer}/.well-known/openid-configuration`);
+    equal(r.status, 200, 'discovery status');
+    equal(r.json.issuer, issuer, 'discovery issuer');
+    for (const k of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri']) {
+      check(r.json[k], `discovery lacks ${k}: ${r.text}`);
+    }
+    return r.json;
+  });
+
+  const context = await step('Chromium started', async () => {
+    const ctx = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    resources.context = ctx;
+    return ctx;
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(STEP_TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+  resources.page = page;
+
+  const auth = authorizeRequest(issuer, client.client_id, redirectUri);
+
+  await step('authorize shows the login page', async () => {
+    const resp = await page.goto(auth.url);
+    check(resp && resp.ok(), `GET ${auth.url} -> ${resp && resp.status()} at ${await whereIs(page)}`);
+    check(new URL(page.url()).pathname === '/login' || (await page.title()).startsWith('Sign in'),
+      `expected the login page, at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('heading', { name: 'Sign in', level: 1 }), `"Sign in" heading at ${await whereIs(page)}`);
+    await expectVisible(page.getByText(APP_NAME), `application name "${APP_NAME}" on the login page`);
+    await expectVisible(page.getByLabel('Username'), 'field labelled "Username"');
+    await expectVisible(page.getByLabel('Password'), 'field labelled "Password"');
+    await shoot(page, 'login.png');
+  });
+
+  await step('sign in shows the consent page with the application and its scopes', async () => {
+    await page.getByLabel('Username').fill(USER.username);
+    await page.getByLabel('Password').fill(USER.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expectVisible(page.getByRole('button', { name: 'Allow' }), `"Allow" button after signing in, at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('button', { name: 'Deny' }), '"Deny" button on the consent page');
+    await expectVisible(page.getByRole('heading', { name: APP_NAME, level: 1 }), `application name "${APP_NAME}" as the consent heading`);
+    for (const d of SCOPE_DESCRIPTIONS) {
+      await expectVisible(page.getByText(d), `scope description "${d}" on the consent page`);
+    }
+    await shoot(page, 'consent.png');
+  });
+
+  const callback = await step('Allow redirects to the application with code, exact state and iss', async () => {
+    const before = cb.hits.length;
+    const hitPromise = cb.next();
+    await page.getByRole('button', { name: 'Allow' }).click();
+    const hit = await withTimeout(hitPromise, STEP_TIMEOUT_MS, `the callback at ${redirectUri} (browser at ${await whereIs(page)})`);
+    equal(cb.hits.length, before + 1, 'callbacks received');
+    check(!hit.error, `callback carried error=${hit.error} ${hit.error_description || ''}`);
+    check(hit.code, `callback without a code: ${hit.url}`);
+    equal(hit.state, auth.state, `state in the callback (${hit.url})`);
+    equal(hit.iss, issuer, `iss in the callback (${hit.url})`);
+    await page.waitForURL((u) => u.href.startsWith(redirectUri));
+    await expectVisible(page.getByRole('heading', { name: 'Callback received' }), 'the callback page in the browser');
+    return hit;
+  });
+
+  const tokens = await step('code redeemed at the token endpoint', async () => {
+    const r = await http_('POST', discovery.token_endpoint, {
+      headers: { authorization: basic(client.client_id, client.client_secret) },
+      form: { grant_type: 'authorization_code', code: callback.code, redirect_uri: redirectUri, code_verifier: auth.verifier },
+    });
+    check(r.status === 200 && r.json, `token request failed: ${r.describe()}`);
+    check(String(r.json.token_type).toLowerCase() === 'bearer', `token_type ${r.json.token_type}`);
+    check(r.json.access_token, `no access_token: ${r.text}`);
+    check(r.json.id_token, `no id_token: ${r.text}`);
+    check(/no-store/.test(r.headers.get('cache-control') || ''), 'token response lacks Cache-Control: no-store');
+    return r.json;
+  });
+
+  const idToken = await step('ID token: signature, iss, aud, nonce, exp', async () => {
+    const jwt = decodeJwt(tokens.id_token);
+    const jwks = await http_('GET', discovery.jwks_uri);
+    equal(jwks.status, 200, 'JWKS status');
+    check(verifyJws(jwt, jwks.json), `ID token signature does not verify (kid ${jwt.header.kid}, alg ${jwt.header.alg})`);
+    const c = jwt.payload;
+    equal(c.iss, issuer, 'ID token iss');
+    const aud = Array.isArray(c.aud) ? c.aud : [c.aud];
+    check(aud.includes(client.client_id), `ID token aud ${JSON.stringify(c.aud)} lacks ${client.client_id}`);
+    if (aud.length > 1) equal(c.azp, client.client_id, 'ID token azp');
+    equal(c.nonce, auth.nonce, 'ID token nonce');
+    check(typeof c.sub === 'string' && c.sub.length > 0, `ID token sub ${JSON.stringify(c.sub)}`);
+    const now = Math.floor(Date.now() / 1000);
+    check(c.exp > now && c.iat <= now + 60, `ID token exp/iat out of range: exp ${c.exp}, iat ${c.iat}, now ${now}`);
+    return c;
+  });
+
+  await step('userinfo answers with the user\'s claims', async () => {
+    const r = await http_('GET', discovery.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    check(r.status === 200 && r.json, `userinfo failed: ${r.describe()}`);
+    equal(r.json.sub, idToken.sub, 'userinfo sub');
+    equal(r.json.email, USER.email, 'userinfo email');
+    equal(r.json.name, USER.name, 'userinfo name');
+  });
+
+  const introspect = () => http_('POST', `${issuer}/oauth2/introspect`, {
+    headers: { authorization: basic(client.client_id, client.client_secret) },
+    form: { token: tokens.access_token },
+  });
+
+  await step('access token active at introspection', async () => {
+    const r = await introspect();
+    check(r.status === 200 && r.json, `introspection failed: ${r.describe()}`);
+    equal(r.json.active, true, `introspection of the fresh access token (${r.text})`);
+    equal(r.json.client_id, client.client_id, 'introspection client_id');
+  });
+
+  await step('account page lists the application', async () => {
+    const resp = await page.goto(`${issuer}/account`);
+    check(resp && resp.ok(), `GET /account -> ${resp && resp.status()} at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('heading', { name: 'Your account', level: 1 }), `"Your account" heading at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('heading', { name: APP_NAME, level: 3 }), `"${APP_NAME}" among the allowed applications`);
+  });
+
+  await step('Remove access takes the application off the account page', async () => {
+    const grant = page.getByRole('listitem').filter({ has: page.getByRole('heading', { name: APP_NAME, level: 3 }) });
+    await grant.getByRole('button', { name: /^Remove access/ }).click();
+    await expectVisible(page.getByRole('status').filter({ hasText: `Access removed for ${APP_NAME}.` }), `"Access removed" notice at ${await whereIs(page)}`);
+    await expectVisible(page.getByText('No applications yet.'), 'the empty list after removing access');
+    check(await page.getByRole('heading', { name: APP_NAME, level: 3 }).count() === 0, `"${APP_NAME}" still listed after Remove access`);
+  });
+
+  await step('access token inactive at introspection', async () => {
+    const r = await introspect();
+    check(r.status === 200 && r.json, `introspection failed: ${r.describe()}`);
+    check(JSON.stringify(r.json) === '{"active":false}', `after Remove access, introspection of the access token should be {"active":false}: ${r.describe()}`);
+  });
+
+  await step('authorize again while signed in asks for consent again, not a password', async () => {
+    const again = authorizeRequest(issuer, client.client_id, redirectUri);
+    await page.goto(again.url);
+    await expectVisible(page.getByRole('button', { name: 'Allow' }), `the consent page again, at ${await whereIs(page)}`);
+    check(await page.getByLabel('Password').count() === 0, 'asked for a password while still signed in');
+  });
+
+  await step('Sign out from the account page', async () => {
+    await page.goto(`${issuer}/account`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'You are signed out' }), `"You are signed out" at ${await whereIs(page)}`);
+  });
+
+  await step('authorize after signing out shows the login page', async () => {
+    const before = cb.hits.length;
+    const again = authorizeRequest(issuer, client.client_id, redirectUri);
+    await page.goto(again.url);
+    await expectVisible(page.getByRole('heading', { name: 'Sign in', level: 1 }), `the login page after signing out, at ${await whereIs(page)}`);
+    await expectVisible(page.getByLabel('Password'), 'field labelled "Password" after signing out');
+    equal(cb.hits.length, before, 'callbacks received after signing out');
+  });
+}
+
+const watchdog = setTimeout(async () => {
+  console.error(`FAILED: ${current}: the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
+  await cleanup();
+  process.exit(1);
+}, TOTAL_TIMEOUT_MS);
+watchdog.unref();
+
+let exitCode = 0;
+try {
+  await main();
+  console.log(`browser sign-in: all ${stepNo} steps passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (e) {
+  exitCode = 1;
+  console.error(`FAILED: ${current}: ${e instanceof Failure ? e.message : e.stack || e}`);
+  if (resources.page && SCREENSHOT_DIR) {
+    await shoot(resources.page, 'failure.png').catch(() => {});
+  }
+  const log = resources.valet?.logFile;
+  if (log && fs.existsSync(log)) {
+    const lines = fs.readFileSync(log, 'utf8').trimEnd().split('\n');
+    console.error(`--- last lines of Valet's log (${log}) ---\n${lines.slice(-30).join('\n')}`);
+  }
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);
