@@ -81,3 +81,84 @@ async fn a_rotated_key_is_published_before_it_signs() {
         true
     );
 }
+
+#[tokio::test]
+async fn an_id_token_hint_signed_by_a_rotated_out_key_still_works() {
+    // Checklist J7 (Hydra #3719): a hint signed by a key that no longer signs, but is still
+    // published, is accepted.
+    let app = spawn_with(|mut p| {
+        p.key_refresh_interval = Some(1);
+        p.jwks_max_age = Some(1);
+        p.key_activation_delay = Some(2);
+        p
+    })
+    .await;
+    app.user("alice").await;
+    let (id, secret) = app.web_client().await;
+    let browser = app.browser();
+    let id_token = |location: String| {
+        let (app, id, secret) = (&app, id.clone(), secret.clone());
+        async move {
+            let code = crate::flow::param(&location, "code").unwrap();
+            let r = app
+                .post(
+                    "/oauth2/token",
+                    &id,
+                    &secret,
+                    &format!(
+                        "grant_type=authorization_code&code={code}\
+                         &redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+                    ),
+                )
+                .await;
+            let body: Value = r.json().await.unwrap();
+            body["id_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let old = id_token(
+        browser
+            .sign_in(&app, &app.authorize_url(&id, ""), "alice")
+            .await,
+    )
+    .await;
+    let new = keyring::rotate(
+        app.store.as_ref(),
+        &app.sealer,
+        Algorithm::RS256,
+        now(),
+        app.settings.key_activation_delay,
+        app.settings.key_retention(),
+    )
+    .await
+    .unwrap();
+    // Wait until the node signs ID tokens with the new key.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let fresh = id_token(
+            browser
+                .sign_in(&app, &app.authorize_url(&id, ""), "alice")
+                .await,
+        )
+        .await;
+        if kid_of(&fresh) == new.kid {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never signed"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_ne!(kid_of(&old), new.kid);
+    let location = browser
+        .sign_in(
+            &app,
+            &app.authorize_url(&id, &format!("&prompt=none&id_token_hint={old}")),
+            "alice",
+        )
+        .await;
+    assert!(
+        crate::flow::param(&location, "code").is_some(),
+        "the old key's hint is accepted: {location}"
+    );
+}
