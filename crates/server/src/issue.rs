@@ -126,6 +126,18 @@ pub fn refresh_token(
     Ok((token, record))
 }
 
+/// The user of a grant, if they still exist and may sign in; a grant of a deleted or
+/// disabled user yields nothing more (`invalid_grant`).
+pub async fn grant_user(state: &AppState, user_id: &str) -> Result<UserRecord, ApiError> {
+    match state.store.user(user_id).await? {
+        Some(u) if !u.disabled => Ok(u),
+        _ => Err(valet_protocol::OAuthError::invalid_grant(
+            "the user no longer exists or is disabled",
+        )
+        .into()),
+    }
+}
+
 /// A refresh token for a grant whose application may refresh, stored; `None` otherwise.
 pub async fn stored_refresh_token(
     state: &AppState,

@@ -46,14 +46,7 @@ pub async fn grant(
     let details: CodeDetails = serde_json::from_str(&record.details)
         .map_err(|e| ApiError::Internal(format!("unreadable code record: {e}")))?;
     authorization_code::check(app, &record.client_id, &details, params, s256)?;
-    let user = match state.store.user(&details.user_id).await? {
-        Some(u) if !u.disabled => u,
-        _ => {
-            return Err(
-                OAuthError::invalid_grant("the user no longer exists or is disabled").into(),
-            );
-        }
-    };
+    let user = issue::grant_user(state, &details.user_id).await?;
     let selection = Selection {
         scope: details.scope.clone(),
         audience: details.audience.clone(),

@@ -53,14 +53,7 @@ pub async fn grant(
         &apis,
         &state.settings.issuer,
     )?;
-    let user = match state.store.user(&record.user_id).await? {
-        Some(u) if !u.disabled => u,
-        _ => {
-            return Err(
-                OAuthError::invalid_grant("the user no longer exists or is disabled").into(),
-            );
-        }
-    };
+    let user = issue::grant_user(state, &record.user_id).await?;
     let t = ForUser {
         app,
         user: &user,
