@@ -345,3 +345,49 @@ async fn expired_codes_are_invalid_grant() {
     let r = exchange(&app, &id, &secret, &format!("code={code}&{CB}")).await;
     assert_oauth_error(r, 400, "invalid_grant").await;
 }
+
+#[tokio::test]
+async fn a_users_access_token_is_for_the_api_the_resource_names() {
+    // Issue 3, item 8: the token's `aud` is the API; RFC 8707 `resource` selects it.
+    let app = spawn_app().await;
+    app.api().await;
+    app.user("alice").await;
+    let (id, secret) = app
+        .client(valet_server::admin::NewClient {
+            name: "Reports".into(),
+            profile: Some(valet_protocol::application::Profile::Web),
+            redirect_uris: vec![REDIRECT.into()],
+            scopes: Some(vec!["openid".into(), "api:read".into()]),
+            ..Default::default()
+        })
+        .await;
+    let url = app.url(&format!(
+        "/oauth2/authorize?client_id={id}&{CB}&response_type=code&scope=openid+api%3Aread\
+         &resource=https%3A%2F%2Fapi.example"
+    ));
+    let browser = app.browser();
+    let location = browser.sign_in(&app, &url, "alice").await;
+    let code = param(&location, "code").unwrap();
+    let body: Value = exchange(&app, &id, &secret, &format!("code={code}&{CB}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen = app
+        .introspect(&id, &secret, body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(seen["aud"], "https://api.example");
+    assert_eq!(seen["scope"], "openid api:read");
+    // A resource the application holds no scope for is refused at the authorization
+    // endpoint, back at the registered redirect URI.
+    let url = app.url(&format!(
+        "/oauth2/authorize?client_id={id}&{CB}&response_type=code&scope=openid\
+         &resource=https%3A%2F%2Fother.example"
+    ));
+    let p = browser.get(&url).await;
+    assert_eq!(p.status, 303);
+    assert_eq!(
+        param(&p.location().unwrap(), "error").as_deref(),
+        Some("invalid_target")
+    );
+}
