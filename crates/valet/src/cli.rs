@@ -182,7 +182,7 @@ pub enum ClientCommand {
         /// Allowed redirect URI (repeatable); matched byte for byte
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,
-        /// Scope the application may request (repeatable) [default: the OIDC scopes, none for service]
+        /// Scope the application may request (repeatable); web, spa and native applications may always request the OpenID Connect scopes
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
         /// Grant type (repeatable) [default: from the profile]
