@@ -438,7 +438,10 @@ pub fn decide(
         if req.prompt.login {
             return Decision::Login;
         }
-        if req.max_age.is_some_and(|max| now - user.auth_time > max) {
+        // OIDC Core §3.1.2.1: an elapsed time greater than max_age MUST re-authenticate.
+        // Both times are whole seconds, so a difference equal to max_age may hide up to a
+        // second more: only `>=` keeps the MUST (and makes max_age=0 act as prompt=login).
+        if req.max_age.is_some_and(|max| now - user.auth_time >= max) {
             return interaction(
                 ErrorCode::LoginRequired,
                 "the user signed in longer ago than max_age allows",

@@ -6,6 +6,7 @@
 mod admin_api;
 mod authorize;
 mod code_flow;
+mod conformance;
 mod discovery;
 mod flow;
 mod harness;
