@@ -209,7 +209,7 @@ pub fn validate(
     let Some(raw_type) = params.get("response_type") else {
         return Err(fail(
             mode,
-            OAuthError::invalid_request("response_type is required"),
+            OAuthError::invalid_request("response_type is required; send response_type=code"),
         ));
     };
     let Some(response_type) = ResponseType::parse(raw_type) else {
@@ -267,7 +267,8 @@ pub fn validate(
             mode,
             OAuthError::new(
                 ErrorCode::RequestNotSupported,
-                "request objects are not supported; send the parameters directly",
+                "request objects are not supported; send the authorization parameters themselves \
+                 in the query string or a form POST",
             ),
         ));
     }
@@ -276,7 +277,8 @@ pub fn validate(
             mode,
             OAuthError::new(
                 ErrorCode::RequestUriNotSupported,
-                "request_uri is not supported; send the parameters directly",
+                "request_uri is not supported and is never fetched; send the authorization \
+                 parameters themselves in the query string or a form POST",
             ),
         ));
     }
@@ -426,7 +428,13 @@ pub fn decide(
 ) -> Decision {
     let interaction = |code: ErrorCode, why: &'static str| {
         if req.prompt.none {
-            Decision::Error(OAuthError::new(code, why))
+            Decision::Error(OAuthError::new(
+                code,
+                format!(
+                    "{why}, and prompt=none forbids showing the sign-in page; repeat the \
+                     request without prompt=none to let the user sign in"
+                ),
+            ))
         } else {
             Decision::Login
         }
@@ -465,7 +473,8 @@ pub fn decide(
     if req.prompt.none {
         return Decision::Error(OAuthError::new(
             ErrorCode::ConsentRequired,
-            "the user has not allowed this application these scopes",
+            "the user has not allowed this application these scopes, and prompt=none forbids \
+             asking; repeat the request without prompt=none to show the consent page",
         ));
     }
     Decision::Consent

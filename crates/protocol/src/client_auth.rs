@@ -126,10 +126,17 @@ pub fn check_method(app: &Application, presented: &Presented) -> Result<(), OAut
     if app.token_endpoint_auth_method == presented.method() {
         return Ok(());
     }
+    let how = |m: AuthMethod| match m {
+        AuthMethod::ClientSecretBasic => "client_id and client_secret in an HTTP Basic header",
+        AuthMethod::ClientSecretPost => "client_id and client_secret in the form body",
+        AuthMethod::None => "client_id in the form body and no secret",
+    };
+    let (registered, used) = (app.token_endpoint_auth_method, presented.method());
     Err(OAuthError::invalid_client(format!(
-        "this application authenticates with {}, not {}",
-        app.token_endpoint_auth_method,
-        presented.method()
+        "this application is registered for {registered} ({}), but the request used {used} \
+         ({})",
+        how(registered),
+        how(used)
     )))
 }
 

@@ -54,7 +54,8 @@ pub fn check(
     }
     if token_client_id != app.client_id {
         return Err(OAuthError::invalid_grant(
-            "the refresh token is invalid, expired, revoked or was issued to another application",
+            "the refresh token is invalid, expired, revoked or was issued to another \
+             application; sign the user in again to get a new one",
         ));
     }
     let still_allowed = app.allowed_scopes();

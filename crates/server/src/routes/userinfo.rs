@@ -86,7 +86,8 @@ async fn userinfo(
     };
     let Some(claims) = live_access_token(state, &token).await? else {
         return Err(invalid_token(
-            "the access token is invalid, expired or revoked",
+            "the access token is invalid, expired or revoked; get a new one with the refresh \
+             token or by signing the user in again",
         ));
     };
     let scope = Scope::parse(claims.scope.as_deref().unwrap_or("")).unwrap_or_default();

@@ -14,7 +14,11 @@ use crate::error::ApiError;
 use crate::issue::{self, ForUser, TokenResponse};
 use crate::state::{AppState, now};
 
-const INVALID: &str = "the code is invalid, expired or was already used";
+const INVALID: &str = "the authorization code is invalid, expired or already used (a code \
+                       works once, within 60 seconds, and reusing it revokes the tokens it \
+                       issued); start a new authorization request";
+// The message names the code lifetime.
+const _: () = assert!(authorization_code::CODE_TTL == 60);
 
 pub async fn grant(
     state: &AppState,

@@ -15,8 +15,8 @@ use crate::error::ApiError;
 use crate::issue::{self, ForUser, TokenResponse};
 use crate::state::{AppState, now};
 
-const INVALID: &str =
-    "the refresh token is invalid, expired, revoked or was issued to another application";
+const INVALID: &str = "the refresh token is invalid, expired, revoked or was issued to another \
+                       application; sign the user in again to get a new one";
 
 pub async fn grant(
     state: &AppState,
