@@ -3,22 +3,13 @@
 //! cache, never past the token's `exp`. Negative answers and errors are not cached, and an
 //! error is never read as "active".
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use valet_protocol::access_token::LEEWAY;
 
 use crate::Claims;
+use crate::cache::{TokenCache, hash};
 use crate::validator::{Error, unix_now};
-
-/// Most answers kept at once; past it expired ones are dropped, then all.
-const MAX_ENTRIES: usize = 10_000;
-
-struct Cached {
-    claims: Claims,
-    until: Instant,
-}
 
 pub(crate) struct Introspector {
     http: reqwest::Client,
@@ -26,9 +17,8 @@ pub(crate) struct Introspector {
     /// RFC 6749 §2.3.1: Basic credentials are form-encoded before base64.
     client_id: String,
     client_secret: String,
-    ttl: Duration,
     /// Keyed by the token's SHA-256, so the cache holds no usable token.
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    cache: TokenCache,
 }
 
 impl Introspector {
@@ -45,8 +35,7 @@ impl Introspector {
             endpoint,
             client_id: enc(client_id),
             client_secret: enc(client_secret),
-            ttl,
-            cache: Mutex::new(HashMap::new()),
+            cache: TokenCache::new(ttl),
         }
     }
 
@@ -59,8 +48,8 @@ impl Introspector {
         if token.is_empty() || token.len() > valet_jose::MAX_TOKEN_LEN {
             return Err(Error::InvalidToken("malformed"));
         }
-        let key = sha256(token);
-        if let Some(claims) = self.cached(&key) {
+        let key = hash(token);
+        if let Some((claims, _)) = self.cache.get(&key) {
             return Ok(claims);
         }
         let r = self
@@ -108,44 +97,7 @@ impl Introspector {
         if claims.nbf > now + LEEWAY {
             return Err(Error::InvalidToken("not yet valid"));
         }
-        let left = Duration::from_secs(u64::try_from(claims.exp - now).unwrap_or(0));
-        let keep = self.ttl.min(left);
-        if !keep.is_zero() {
-            self.remember(key, &claims, Instant::now() + keep);
-        }
+        self.cache.put(key, &claims, None);
         Ok(claims)
     }
-
-    fn cached(&self, key: &[u8; 32]) -> Option<Claims> {
-        let cache = self.cache.lock().ok()?;
-        let hit = cache.get(key)?;
-        (hit.until > Instant::now()).then(|| hit.claims.clone())
-    }
-
-    fn remember(&self, key: [u8; 32], claims: &Claims, until: Instant) {
-        let Ok(mut cache) = self.cache.lock() else {
-            return;
-        };
-        if cache.len() >= MAX_ENTRIES {
-            let now = Instant::now();
-            cache.retain(|_, c| c.until > now);
-            if cache.len() >= MAX_ENTRIES {
-                cache.clear();
-            }
-        }
-        cache.insert(
-            key,
-            Cached {
-                claims: claims.clone(),
-                until,
-            },
-        );
-    }
-}
-
-fn sha256(token: &str) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut out = [0; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }

@@ -68,6 +68,11 @@ impl KeyCache {
         Ok(self.keys.load().get(kid).cloned())
     }
 
+    /// Whether `kid` is among the keys fetched last.
+    pub(crate) fn publishes(&self, kid: &str) -> bool {
+        self.keys.load().contains_key(kid)
+    }
+
     /// The periodic refetch.
     pub(crate) async fn refresh(&self) -> Result<(), Error> {
         let mut last = self.last_fetch.lock().await;

@@ -4,8 +4,9 @@
 //! JWT access tokens (RFC 9068) itself: keys from the issuer's JWKS (found through RFC 8414
 //! discovery), cached, refetched on an unknown `kid` (rate-limited) and periodically, each
 //! key pinned to its one algorithm; then `typ: at+jwt`, `iss`, `aud` and the time claims
-//! with `valet_protocol`'s bounded leeway. In [`Mode::Introspection`] it asks the issuer
-//! (RFC 7662) and caches positive answers for a short, bounded time.
+//! with `valet_protocol`'s bounded leeway, and remembers a verified token by its hash for
+//! a short time so its next use costs no signature check. In [`Mode::Introspection`] it
+//! asks the issuer (RFC 7662) and caches positive answers for a short, bounded time.
 //!
 //! On the HTTP side, [`RequireToken`] is a tower layer and [`Authenticated`] and
 //! [`Scoped`] are axum extractors; all answer 401 and 403 with RFC 6750
@@ -16,6 +17,7 @@
 //! §2.2–2.3; only the `Authorization` header is read), and issuers other than Valet that
 //! omit `kid` or `alg` from their keys.
 
+mod cache;
 mod http;
 mod introspection;
 mod jwks;

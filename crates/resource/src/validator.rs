@@ -10,14 +10,17 @@ use valet_jose::JoseError;
 use valet_protocol::UnixTime;
 
 use crate::Claims;
+use crate::cache::{TokenCache, hash};
 use crate::introspection::Introspector;
 use crate::jwks::KeyCache;
 use crate::metadata;
 
 /// How long a positive introspection answer is reused unless configured otherwise.
 pub const DEFAULT_INTROSPECTION_CACHE: Duration = Duration::from_secs(30);
-/// The longest an introspection answer may be reused: revocation must bite soon.
-pub const MAX_INTROSPECTION_CACHE: Duration = Duration::from_secs(300);
+/// How long a verified JWT is remembered unless configured otherwise.
+pub const DEFAULT_JWT_CACHE: Duration = Duration::from_secs(60);
+/// The longest either cache may remember a token: revocation must bite soon.
+pub const MAX_CACHE: Duration = Duration::from_secs(300);
 /// How often the JWKS is refetched without being asked to (Valet's `jwks_max_age`).
 pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
 /// The least time between two JWKS fetches caused by an unknown `kid`, so that tokens
@@ -66,6 +69,7 @@ pub struct Config {
     resource_name: Option<String>,
     jwks_refresh: Duration,
     unknown_kid_cooldown: Duration,
+    jwt_cache: Duration,
     http_client: Option<reqwest::Client>,
 }
 
@@ -82,6 +86,7 @@ impl Config {
             resource_name: None,
             jwks_refresh: DEFAULT_JWKS_REFRESH,
             unknown_kid_cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
+            jwt_cache: DEFAULT_JWT_CACHE,
             http_client: None,
         }
     }
@@ -101,12 +106,20 @@ impl Config {
         self
     }
 
-    /// How long a positive introspection answer is reused (at most
-    /// [`MAX_INTROSPECTION_CACHE`]; zero turns the cache off).
+    /// How long a positive introspection answer is reused (at most [`MAX_CACHE`]; zero
+    /// turns the cache off).
     pub fn introspection_cache(mut self, ttl: Duration) -> Self {
         if let Mode::Introspection { cache, .. } = &mut self.mode {
             *cache = ttl;
         }
+        self
+    }
+
+    /// How long a verified JWT is remembered by its hash, so the next request with it costs
+    /// no signature check (at most [`MAX_CACHE`], never past its `exp`, and only while its
+    /// key is still published; zero turns the cache off).
+    pub fn jwt_cache(mut self, ttl: Duration) -> Self {
+        self.jwt_cache = ttl;
         self
     }
 
@@ -163,7 +176,7 @@ pub enum Error {
 }
 
 enum Check {
-    Local(KeyCache),
+    Local(KeyCache, TokenCache),
     Introspection(Introspector),
 }
 
@@ -186,7 +199,7 @@ pub struct Validator {
 impl fmt::Debug for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mode = match self.inner.check {
-            Check::Local(_) => "local",
+            Check::Local(..) => "local",
             Check::Introspection(_) => "introspection",
         };
         f.debug_struct("Validator")
@@ -237,22 +250,23 @@ impl Validator {
         }
         let (check, refresh) = match config.mode {
             Mode::Local => {
+                if config.jwt_cache > MAX_CACHE {
+                    return Err(too_long());
+                }
                 let jwks_uri = discovery
                     .jwks_uri
                     .ok_or_else(|| Error::Config("the issuer publishes no jwks_uri".into()))?;
                 let keys = KeyCache::start(http, jwks_uri, config.unknown_kid_cooldown).await?;
-                (Check::Local(keys), Some(config.jwks_refresh))
+                let verified = TokenCache::new(config.jwt_cache);
+                (Check::Local(keys, verified), Some(config.jwks_refresh))
             }
             Mode::Introspection {
                 client_id,
                 client_secret,
                 cache,
             } => {
-                if cache > MAX_INTROSPECTION_CACHE {
-                    return Err(Error::Config(format!(
-                        "the introspection cache may last at most {} s",
-                        MAX_INTROSPECTION_CACHE.as_secs()
-                    )));
+                if cache > MAX_CACHE {
+                    return Err(too_long());
                 }
                 let endpoint = discovery.introspection_endpoint.ok_or_else(|| {
                     Error::Config("the issuer publishes no introspection_endpoint".into())
@@ -295,7 +309,19 @@ impl Validator {
     /// ([`Claims::has_scope`], or the HTTP layer's per-route requirements).
     pub async fn validate(&self, token: &str) -> Result<Claims, Error> {
         match &self.inner.check {
-            Check::Local(keys) => self.local(keys, token).await,
+            Check::Local(keys, verified) => {
+                let key = verified.enabled().then(|| hash(token));
+                if let Some((claims, kid)) = key.as_ref().and_then(|k| verified.get(k)) {
+                    if kid.is_some_and(|kid| keys.publishes(&kid)) {
+                        return Ok(claims);
+                    }
+                }
+                let (claims, kid) = self.local(keys, token).await?;
+                if let Some(key) = key {
+                    verified.put(key, &claims, Some(&kid));
+                }
+                Ok(claims)
+            }
             Check::Introspection(i) => {
                 i.check(token, &self.inner.issuer, &self.inner.audience)
                     .await
@@ -305,7 +331,7 @@ impl Validator {
 
     /// RFC 9068 §4, in its order: a JWS whose header names a known key, the signature
     /// with that key's one algorithm, `typ`, `iss`, the time claims, then `aud`.
-    async fn local(&self, keys: &KeyCache, token: &str) -> Result<Claims, Error> {
+    async fn local(&self, keys: &KeyCache, token: &str) -> Result<(Claims, String), Error> {
         let header = valet_jose::header(token).map_err(|_| Error::InvalidToken("malformed"))?;
         // Valet signs every token with a `kid`; a kid is only ever a map key.
         let kid = header.kid.as_deref().ok_or(Error::InvalidToken("no kid"))?;
@@ -328,7 +354,7 @@ impl Validator {
         if !claims.aud.iter().any(|a| *a == self.inner.audience) {
             return Err(Error::InvalidToken("not for this audience"));
         }
-        Ok(claims)
+        Ok((claims, kid.to_owned()))
     }
 }
 
@@ -340,7 +366,7 @@ async fn refresh_keys(inner: Weak<Inner>, every: Duration) {
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
-        if let Check::Local(keys) = &inner.check {
+        if let Check::Local(keys, _) = &inner.check {
             if let Err(e) = keys.refresh().await {
                 tracing::warn!(error = %e, "JWKS refresh failed; keeping the keys we have");
             }
@@ -358,6 +384,13 @@ pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
         return Err(format!("HTTP {}", r.status()));
     }
     r.json().await.map_err(|e| e.to_string())
+}
+
+fn too_long() -> Error {
+    Error::Config(format!(
+        "a token cache may last at most {} s",
+        MAX_CACHE.as_secs()
+    ))
 }
 
 pub(crate) fn unix_now() -> UnixTime {

@@ -2,8 +2,11 @@
 //! `VALET_ISSUER` (default `http://localhost:8080`), `CONTACTS_AUDIENCE` (default
 //! `http://localhost:9090`, as registered with `valet api create --audience`),
 //! `CONTACTS_LISTEN` (default `127.0.0.1:9090`), and for introspection instead of local
-//! JWT checks `CONTACTS_CLIENT_ID` and `CONTACTS_CLIENT_SECRET`.
+//! JWT checks `CONTACTS_CLIENT_ID` and `CONTACTS_CLIENT_SECRET`. `CONTACTS_JWT_CACHE`
+//! (seconds, default 60, 0 for none) is how long a verified JWT is remembered.
 //! `CONTACTS_UNPROTECTED=1` turns the token check off, for the benchmark only.
+
+use std::time::Duration;
 
 use valet_resource::{Config, Validator};
 
@@ -32,6 +35,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::new(issuer, audience)
         .scopes_supported(["contacts.read", "contacts.write"])
         .resource_name("Contacts");
+    if let Ok(secs) = std::env::var("CONTACTS_JWT_CACHE") {
+        config = config.jwt_cache(Duration::from_secs(secs.parse()?));
+    }
     if let (Ok(id), Ok(secret)) = (
         std::env::var("CONTACTS_CLIENT_ID"),
         std::env::var("CONTACTS_CLIENT_SECRET"),

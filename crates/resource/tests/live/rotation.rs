@@ -132,3 +132,68 @@ async fn unknown_kids_refetch_at_most_once_per_cooldown() {
         Err(Error::InvalidToken("unknown kid"))
     ));
 }
+
+#[tokio::test]
+async fn a_remembered_token_dies_with_its_key() {
+    // The verified-token cache never outlives the key: once Valet stops publishing the
+    // key (here at once, retention 0) and the API refetches the JWKS, a token it had
+    // verified and remembered is checked again, and refused.
+    let app = spawn_with(|mut p| {
+        p.key_refresh_interval = Some(1);
+        p.jwks_max_age = Some(1);
+        p.key_activation_delay = Some(2);
+        p
+    })
+    .await;
+    let (id, secret) = app.service(&["api:read"]).await;
+    let v = Validator::new(
+        app.config()
+            .jwks_refresh(Duration::from_secs(1))
+            .jwt_cache(Duration::from_secs(300)),
+    )
+    .await
+    .unwrap();
+    let old = app.token(&id, &secret).await;
+    v.validate(&old).await.unwrap();
+    keyring::rotate(
+        app.store.as_ref(),
+        &app.sealer,
+        Algorithm::ES256,
+        now(),
+        2,
+        0,
+    )
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let jwks: Value = app
+            .http
+            .get(app.url("/oauth2/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !jwks.to_string().contains(&kid(&old)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Valet never retired the old key");
+        // Until then the remembered token passes.
+        v.validate(&old).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while v.validate(&old).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "a retired key's token outlived the JWKS refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(matches!(
+        v.validate(&old).await,
+        Err(Error::InvalidToken("unknown kid"))
+    ));
+}
