@@ -12,12 +12,13 @@ use crate::application::Application;
 /// application — typically an API's backend — may introspect any token of this issuer; a
 /// public application only its own.
 pub fn may_see(caller: &Application, token: &AccessTokenClaims) -> bool {
-    may_see_client(caller, &token.client_id)
+    caller.is_confidential() || caller.client_id == token.client_id
 }
 
-/// The same rule for a token issued to `client_id`.
-pub fn may_see_client(caller: &Application, client_id: &str) -> bool {
-    caller.is_confidential() || caller.client_id == client_id
+/// A refresh token is only ever its own application's business: an API has no reason to
+/// look at one, so only the application it was issued to may introspect it.
+pub fn may_see_refresh_token(caller: &Application, client_id: &str) -> bool {
+    caller.client_id == client_id
 }
 
 /// A live refresh token, as introspection describes it.

@@ -43,7 +43,7 @@ pub async fn introspect(
     {
         Some(r)
             if r.rotated_at.is_none()
-                && introspection::may_see_client(&caller.app, &r.client_id)
+                && introspection::may_see_refresh_token(&caller.app, &r.client_id)
                 && !state.store.is_grant_revoked(&r.grant_id).await? =>
         {
             Some(r)

@@ -209,6 +209,12 @@ async fn refresh_tokens_are_bound_narrow_only_and_die_with_revocation() {
     assert_eq!(seen["token_type"], "refresh_token");
     assert_eq!(seen["scope"], "openid profile email");
     assert_eq!(seen["client_id"], id.as_str());
+    // Another (confidential) application may introspect access tokens, never a refresh
+    // token that is not its own.
+    assert_eq!(
+        app.introspect(&other, &other_secret, &rt).await,
+        serde_json::json!({"active": false})
+    );
 
     // G7, L7: revoking the refresh token ends it and the grant's access tokens.
     let access = s(&t, "access_token");
