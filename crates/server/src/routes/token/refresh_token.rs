@@ -37,11 +37,16 @@ pub async fn grant(
         return Err(OAuthError::invalid_grant(INVALID).into());
     }
     let rotates = state.settings.refresh_token_rotation.rotates(app);
-    if let (Some(at), false) = (record.rotated_at, rotates) {
-        return reused(state, &record, at, None, now).await;
+    if let Some(at) = record.rotated_at {
+        // Outside the retry window (or without rotation) a reuse is answered at once,
+        // without minting tokens that could never be sent.
+        let retry = refresh::on_reuse(at, now, state.settings.refresh_retry_window);
+        if !rotates || retry == Reuse::Revoke {
+            return reused(state, &record, at, None, now).await;
+        }
     }
-    // A token already rotated goes on below all the same: the rotation statement will
-    // refuse it and hand back the winner's response for the retry window.
+    // A token rotated within the retry window goes on below all the same: the rotation
+    // statement will refuse it and hand back the winner's response.
     let details: RefreshDetails = serde_json::from_str(&record.details)
         .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
     let apis = state.catalog.apis().await?;
