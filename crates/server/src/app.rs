@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use valet_store::Store;
+use valet_store::postgres::{PostgresOptions, PostgresStore};
 use valet_store::sqlite::SqliteStore;
 
 use crate::catalog::Catalog;
@@ -24,6 +25,17 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
             .await
             .map(|s| Arc::new(s) as Arc<dyn Store>)
             .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display())),
+        Database::Postgres(url) => {
+            let opts = PostgresOptions {
+                url: url.0.clone(),
+                max_connections: settings.database_max_connections,
+                timeout: Duration::from_secs(settings.database_timeout as u64),
+            };
+            PostgresStore::connect(&opts)
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn Store>)
+                .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Partial {
     pub refresh_retry_window: Option<i64>,
     pub session_ttl: Option<i64>,
     pub templates_dir: Option<PathBuf>,
+    pub database_max_connections: Option<i64>,
+    pub database_timeout: Option<i64>,
 }
 
 impl Partial {
@@ -63,7 +65,9 @@ impl Partial {
             refresh_token_rotation,
             refresh_retry_window,
             session_ttl,
-            templates_dir
+            templates_dir,
+            database_max_connections,
+            database_timeout
         )
     }
 }
@@ -71,6 +75,17 @@ impl Partial {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(PathBuf),
+    Postgres(PostgresUrl),
+}
+
+/// A `postgres://` URL. `Debug` hides it: it may carry a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(pub String);
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresUrl([redacted])")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +120,10 @@ pub struct Settings {
     pub session_ttl: i64,
     /// A folder whose templates replace the built-in pages of the same name.
     pub templates_dir: Option<PathBuf>,
+    /// PostgreSQL: connections this node keeps at most.
+    pub database_max_connections: u32,
+    /// PostgreSQL: seconds any one database call may take before the request gets 503.
+    pub database_timeout: i64,
 }
 
 impl Settings {
@@ -117,6 +136,10 @@ impl Settings {
         let database = parse_database(p.database.as_deref().unwrap_or("sqlite://valet.db"))?;
         let master_key_file = p.master_key_file.unwrap_or_else(|| match &database {
             Database::Sqlite(path) => default_key_file(path),
+            // Every node must use the same key: in production set VALET_MASTER_KEY or
+            // point every node at the same file. A node whose key differs refuses to start
+            // (it cannot unseal the signing keys).
+            Database::Postgres(_) => PathBuf::from("valet.master-key"),
         });
         let tls = match (p.tls_cert, p.tls_key) {
             (Some(c), Some(k)) => Some((c, k)),
@@ -187,7 +210,18 @@ impl Settings {
             valet_store::REFRESH_SUCCESSOR_MEMORY,
         )?;
         let session_ttl = secs("session_ttl", p.session_ttl, 86_400, 60, 90 * 86_400)?;
+        let database_timeout = secs("database_timeout", p.database_timeout, 5, 1, 60)?;
+        let database_max_connections = match p.database_max_connections.unwrap_or(16) {
+            n @ 1..=1000 => n as u32,
+            n => {
+                return Err(format!(
+                    "database_max_connections must be between 1 and 1000, not {n}"
+                ));
+            }
+        };
         Ok(Self {
+            database_max_connections,
+            database_timeout,
             refresh_token_ttl,
             refresh_token_rotation,
             refresh_retry_window,
@@ -245,12 +279,14 @@ fn parse_issuer(raw: &str) -> Result<String, String> {
 
 fn parse_database(raw: &str) -> Result<Database, String> {
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        return Err("PostgreSQL is not supported yet in this build; use sqlite://FILE".into());
+        return Ok(Database::Postgres(PostgresUrl(raw.to_owned())));
     }
     let path = raw
         .strip_prefix("sqlite://")
         .or_else(|| raw.strip_prefix("sqlite:"))
-        .ok_or_else(|| format!("database `{raw}` must look like sqlite://valet.db"))?;
+        .ok_or_else(|| {
+            format!("database `{raw}` must look like sqlite://valet.db or postgres://user@host/db")
+        })?;
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() {
         return Err(format!("database `{raw}` names no file"));

@@ -32,3 +32,22 @@ impl From<serde_json::Error> for StoreError {
         Self::Corrupt(e.to_string())
     }
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            // Class 23: integrity constraint violation (unique, foreign key, check…).
+            sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("23")) => {
+                Self::Conflict(d.message().to_owned())
+            }
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::TypeNotFound { .. } => Self::Corrupt(e.to_string()),
+            // Unreachable, timed out, pool closed or exhausted, statement cancelled,
+            // serialization failure or deadlock (class 40): all worth a retry.
+            _ => Self::Unavailable(e.to_string()),
+        }
+    }
+}

@@ -1,15 +1,17 @@
 //! Valet's storage contract. `Store` is the one trait every backend implements (SQLite
-//! now, PostgreSQL next); the rules written on each method hold for every backend and are
+//! for one machine, PostgreSQL for several nodes); the rules written on each method hold for every backend and are
 //! checked by one shared suite (`tests/conformance.rs`). Only this crate knows SQL.
 //!
 //! Rules for all backends:
-//! - Every method is one transaction: it happens entirely or not at all.
+//! - Every method is one transaction: it happens entirely or not at all (`purge_expired`
+//!   excepted: each of its deletions stands alone, and any subset of them is harmless).
 //! - Single use is a storage guarantee: a consuming method is one atomic statement whose
 //!   winner is decided by the database, so two nodes racing cannot both win.
 //! - Errors that mean "try again later" are `StoreError::Unavailable`; callers answer 503.
 
 mod error;
 mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -22,6 +24,10 @@ pub use model::{
 pub use valet_protocol::UnixTime;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How long a consumed or expired code is kept, so that a late replay is still recognised
+/// as one (and the grant it produced revoked) rather than looking unknown.
+pub const CODE_REPLAY_MEMORY: i64 = 600;
 
 /// How long the response of a refresh-token rotation is kept (sealed) so that a retry of
 /// the same token can be answered with the same pair. The retry window is at most this.

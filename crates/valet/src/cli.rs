@@ -30,7 +30,7 @@ pub struct SettingArgs {
     /// Issuer URL, exactly as clients will see it [default: http://localhost:8080]
     #[arg(long, env = "VALET_ISSUER", global = true, value_name = "URL")]
     pub issuer: Option<String>,
-    /// Database URL [default: sqlite://valet.db]
+    /// Database URL: sqlite://FILE or postgres://USER:PASSWORD@HOST/DB [default: sqlite://valet.db]
     #[arg(long, env = "VALET_DATABASE", global = true, value_name = "URL")]
     pub database: Option<String>,
     /// Master key file, created on first use when VALET_MASTER_KEY is not set [default: beside the database]
@@ -123,6 +123,22 @@ pub struct SettingArgs {
     /// Folder of templates that replace the built-in pages of the same name
     #[arg(long, env = "VALET_TEMPLATES_DIR", global = true, value_name = "DIR")]
     pub templates_dir: Option<PathBuf>,
+    /// PostgreSQL: connections this node keeps at most, 1 to 1000 [default: 16]
+    #[arg(
+        long,
+        env = "VALET_DATABASE_MAX_CONNECTIONS",
+        global = true,
+        value_name = "N"
+    )]
+    pub database_max_connections: Option<i64>,
+    /// PostgreSQL: seconds one database call may take before the request answers 503, 1 to 60 [default: 5]
+    #[arg(
+        long,
+        env = "VALET_DATABASE_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub database_timeout: Option<i64>,
 }
 
 impl SettingArgs {
@@ -146,6 +162,8 @@ impl SettingArgs {
             refresh_retry_window: self.refresh_retry_window,
             session_ttl: self.session_ttl,
             templates_dir: self.templates_dir.clone(),
+            database_max_connections: self.database_max_connections,
+            database_timeout: self.database_timeout,
         }
     }
 }

@@ -334,9 +334,7 @@ async fn expired_codes_are_invalid_grant() {
     app.user("alice").await;
     let (id, secret) = app.web_client().await;
     let code = code_for(&app, &id, "").await;
-    let db = match &app.settings.database {
-        valet_server::config::Database::Sqlite(p) => rusqlite::Connection::open(p).unwrap(),
-    };
+    let db = rusqlite::Connection::open(app.sqlite_path()).unwrap();
     db.execute(
         "UPDATE authorization_codes SET expires_at = expires_at - 61",
         [],

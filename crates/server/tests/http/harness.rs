@@ -26,6 +26,16 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+impl TestApp {
+    /// The node's SQLite file (these tests run on SQLite; PostgreSQL has its own suites).
+    pub fn sqlite_path(&self) -> &std::path::Path {
+        match &self.settings.database {
+            valet_server::config::Database::Sqlite(path) => path,
+            valet_server::config::Database::Postgres(_) => panic!("this test app runs on SQLite"),
+        }
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_with(|p| p).await
 }
@@ -54,10 +64,7 @@ async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&Te
             |o| o.settings.issuer.clone(),
         )),
         database: Some(match sharing {
-            Some(o) => {
-                let valet_server::config::Database::Sqlite(path) = &o.settings.database;
-                format!("sqlite://{}", path.display())
-            }
+            Some(o) => format!("sqlite://{}", o.sqlite_path().display()),
             None => format!("sqlite://{}", dir.path().join("valet.db").display()),
         }),
         master_key_file: Some(dir.path().join("valet.master-key")),

@@ -24,7 +24,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 /// Rows in `table` of the test's database: what the server recorded.
 fn rows(app: &TestApp, table: &str) -> i64 {
-    let valet_server::config::Database::Sqlite(path) = &app.settings.database;
+    let path = app.sqlite_path();
     let db = rusqlite::Connection::open(path).unwrap();
     db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
         .unwrap()

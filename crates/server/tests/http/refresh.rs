@@ -246,7 +246,7 @@ async fn expired_refresh_tokens_are_invalid_grant() {
     app.user("alice").await;
     let (id, secret) = app.web_client().await;
     let rt = s(&tokens(&app, &id, &secret, "openid").await, "refresh_token");
-    let valet_server::config::Database::Sqlite(path) = &app.settings.database;
+    let path = app.sqlite_path();
     rusqlite::Connection::open(path)
         .unwrap()
         .execute("UPDATE refresh_tokens SET expires_at = 1", [])

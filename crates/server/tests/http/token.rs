@@ -427,7 +427,7 @@ async fn issuing_a_token_writes_nothing() {
     let app = spawn_app().await;
     let (id, secret) = app.service(&[]).await;
     app.token(&id, &secret).await; // warm the application cache
-    let valet_server::config::Database::Sqlite(path) = &app.settings.database;
+    let path = app.sqlite_path();
     let watcher = rusqlite::Connection::open(path).unwrap();
     let version = || -> i64 {
         watcher

@@ -39,9 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_grants.sql"),
 ];
 
-/// How long a consumed or expired code is kept, so that a late replay is still recognised
-/// as one (and the grant it produced revoked) rather than looking unknown.
-pub const CODE_REPLAY_MEMORY: i64 = 600;
+pub use crate::CODE_REPLAY_MEMORY;
 
 const READERS: usize = 4;
 

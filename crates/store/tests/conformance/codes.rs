@@ -35,7 +35,7 @@ pub(crate) async fn codes(s: Arc<dyn Store>) {
         s.consume_code(&[1; 32], 500).await.unwrap(),
         CodeUse::Replayed(code(1, 160))
     );
-    s.purge_expired(160 + valet_store::sqlite::CODE_REPLAY_MEMORY + 1, 100)
+    s.purge_expired(160 + valet_store::CODE_REPLAY_MEMORY + 1, 100)
         .await
         .unwrap();
     assert_eq!(

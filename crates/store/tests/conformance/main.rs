@@ -12,6 +12,8 @@ mod sessions;
 
 use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
+use valet_store::postgres::testdb::TestDatabase;
+use valet_store::postgres::{PostgresOptions, PostgresStore};
 use valet_store::sqlite::SqliteStore;
 use valet_store::{
     ClientRecord, CodeRecord, CodeUse, GrantRecord, RefreshTokenRecord, Rotation, SecretHash,
@@ -24,6 +26,15 @@ async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
         .await
         .unwrap();
     (dir, Arc::new(store))
+}
+
+/// A store over a database of its own on the server `VALET_TEST_POSTGRES` names.
+async fn postgres() -> (TestDatabase, Arc<dyn Store>) {
+    let db = TestDatabase::create().await.unwrap();
+    let store = PostgresStore::connect(&PostgresOptions::new(&db.url))
+        .await
+        .unwrap();
+    (db, Arc::new(store))
 }
 
 fn client(id: &str) -> ClientRecord {
@@ -132,10 +143,11 @@ fn session(id: u8, user: &str, expires_at: i64) -> SessionRecord {
 }
 
 macro_rules! backend_suite {
-    ($backend:ident, $($module:ident::{$($name:ident),+ $(,)?}),+ $(,)?) => {
+    ($backend:ident #[$attr:meta], $($module:ident::{$($name:ident),+ $(,)?}),+ $(,)?) => {
         mod $backend {
             $($(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[$attr]
                 async fn $name() {
                     let (_guard, store) = super::$backend().await;
                     super::$module::$name(store).await;
@@ -145,8 +157,19 @@ macro_rules! backend_suite {
     };
 }
 
+// Each backend names the attribute its tests carry (`cfg_attr(any(), …)` is none at all).
 backend_suite!(
-    sqlite,
+    sqlite #[cfg_attr(any(), ignore)],
+    catalog::{clients, users, apis, signing_keys},
+    codes::{codes, racing_redemptions, grants, revocations, codes_start_grants},
+    refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
+    consent::{consents, revoke_consent, revoke_client_grants},
+    sessions::{browser_sessions, logout, debug_redacts_hashes},
+    housekeeping::{purge},
+);
+
+backend_suite!(
+    postgres #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES")],
     catalog::{clients, users, apis, signing_keys},
     codes::{codes, racing_redemptions, grants, revocations, codes_start_grants},
     refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
@@ -201,4 +224,79 @@ async fn sqlite_two_stores_on_one_file_still_rotate_once() {
     let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     refresh::race_rotations(a, b).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES"
+)]
+async fn postgres_migrations_are_idempotent_and_refuse_newer_schemas() {
+    let db = TestDatabase::create().await.unwrap();
+    let opts = PostgresOptions::new(&db.url);
+    // Nodes starting together: one migrates, the others find the schema done.
+    let (a, b, c) = tokio::join!(
+        PostgresStore::connect(&opts),
+        PostgresStore::connect(&opts),
+        PostgresStore::connect(&opts)
+    );
+    let (a, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    a.create_client(&client("x")).await.unwrap();
+    sqlx::query("UPDATE valet_schema SET version = 99")
+        .execute(a.pool())
+        .await
+        .unwrap();
+    match PostgresStore::connect(&opts).await {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("upgrade Valet")),
+        other => panic!("expected a schema error, got {:?}", other.err()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES"
+)]
+async fn postgres_two_nodes_still_redeem_and_rotate_once() {
+    let db = TestDatabase::create().await.unwrap();
+    let opts = PostgresOptions::new(&db.url);
+    let a: Arc<dyn Store> = Arc::new(PostgresStore::connect(&opts).await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::connect(&opts).await.unwrap());
+    a.insert_code(&code(3, i64::MAX), None).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.consume_code(&[3; 32], 10).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += usize::from(matches!(t.await.unwrap(), CodeUse::Fresh(_)));
+    }
+    assert_eq!(fresh, 1);
+    refresh::race_rotations(a, b).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES"
+)]
+async fn postgres_unreachable_is_unavailable_in_bounded_time() {
+    // A port nothing listens on: the call fails as `Unavailable` within the timeout.
+    let mut opts = PostgresOptions::new("postgres://postgres@127.0.0.1:1/none");
+    opts.timeout = std::time::Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    match PostgresStore::connect(&opts).await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {:?}", other.err()),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn postgres_options_never_print_the_url() {
+    let opts = PostgresOptions::new("postgres://valet:hunter2@db/valet");
+    assert!(!format!("{opts:?}").contains("hunter2"));
 }

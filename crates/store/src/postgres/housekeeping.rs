@@ -1,0 +1,50 @@
+//! The purge of records that no longer matter (PostgreSQL). Same rules as
+//! `sqlite/housekeeping`, in separate short statements (each its own transaction, so no
+//! long lock), and `SKIP LOCKED` so that nodes purging at once split the work instead of
+//! queueing behind each other or behind live traffic.
+
+use sqlx::PgPool;
+
+use crate::{CODE_REPLAY_MEMORY, REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
+
+pub(super) async fn purge_expired(db: &PgPool, now: UnixTime, batch: u32) -> Result<u64> {
+    let batch = i64::from(batch);
+    let mut n = 0;
+    let expired: [(&str, &str, UnixTime); 6] = [
+        ("revoked_tokens", "jti", now),
+        ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
+        ("revoked_grants", "grant_id", now),
+        ("grants", "grant_id", now),
+        ("refresh_tokens", "hash", now),
+        ("sessions", "id_hash", now),
+    ];
+    for (table, key, before) in expired {
+        n += sqlx::query(&format!(
+            "DELETE FROM {table} WHERE {key} IN \
+               (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        ))
+        .bind(before)
+        .bind(batch)
+        .execute(db)
+        .await?
+        .rows_affected();
+    }
+    n += sqlx::query(
+        "UPDATE refresh_tokens SET successor = NULL WHERE hash IN \
+           (SELECT hash FROM refresh_tokens \
+            WHERE successor IS NOT NULL AND rotated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(now - REFRESH_SUCCESSOR_MEMORY)
+    .bind(batch)
+    .execute(db)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < $1",
+    )
+    .bind(now)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n)
+}
