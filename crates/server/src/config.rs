@@ -30,6 +30,8 @@ pub struct Partial {
     pub refresh_retry_window: Option<i64>,
     pub session_ttl: Option<i64>,
     pub templates_dir: Option<PathBuf>,
+    /// `[[user_stores]]` tables (file only): the order users are looked up in.
+    pub user_stores: Option<Vec<crate::users::config::UserStoreConfig>>,
 }
 
 impl Partial {
@@ -63,7 +65,8 @@ impl Partial {
             refresh_token_rotation,
             refresh_retry_window,
             session_ttl,
-            templates_dir
+            templates_dir,
+            user_stores
         )
     }
 }
@@ -105,6 +108,8 @@ pub struct Settings {
     pub session_ttl: i64,
     /// A folder whose templates replace the built-in pages of the same name.
     pub templates_dir: Option<PathBuf>,
+    /// The user stores, in the order a login name is offered to them.
+    pub user_stores: Vec<crate::users::config::StoreSettings>,
 }
 
 impl Settings {
@@ -187,7 +192,9 @@ impl Settings {
             valet_store::REFRESH_SUCCESSOR_MEMORY,
         )?;
         let session_ttl = secs("session_ttl", p.session_ttl, 86_400, 60, 90 * 86_400)?;
+        let user_stores = crate::users::config::resolve(p.user_stores)?;
         Ok(Self {
+            user_stores,
             refresh_token_ttl,
             refresh_token_rotation,
             refresh_retry_window,

@@ -146,6 +146,8 @@ impl SettingArgs {
             refresh_retry_window: self.refresh_retry_window,
             session_ttl: self.session_ttl,
             templates_dir: self.templates_dir.clone(),
+            // An ordered list of tables: the TOML file alone sets it.
+            user_stores: None,
         }
     }
 }
