@@ -12,8 +12,7 @@ use valet_protocol::{ErrorCode, OAuthError};
 use valet_store::StoreError;
 
 /// What a person is told when a directory does not answer.
-pub const DIRECTORY_DOWN: &str =
-    "The directory that holds your account is not answering right now, so Valet cannot check your password.";
+pub const DIRECTORY_DOWN: &str = "The directory that holds your account is not answering right now, so Valet cannot check your password.";
 
 #[derive(Debug)]
 pub enum ApiError {

@@ -4,6 +4,10 @@
 //! authorization continues in the same response; a wrong one re-renders the form with
 //! one message for an unknown user and a wrong password alike, after the same work.
 
+use crate::error::{ApiError, DIRECTORY_DOWN};
+use crate::session::{self, Browser, LoginCsrf, with_cookies};
+use crate::state::{AppState, Shared};
+use crate::users::User;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -11,10 +15,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use valet_protocol::authorize::AuthorizationRequest;
-use crate::error::{ApiError, DIRECTORY_DOWN};
-use crate::session::{self, Browser, LoginCsrf, with_cookies};
-use crate::state::{AppState, Shared};
-use crate::users::User;
 
 use super::authorize::{login_page, proceed};
 

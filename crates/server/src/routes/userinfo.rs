@@ -8,10 +8,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use valet_protocol::OAuthError;
 use valet_protocol::error::ErrorCode;
 use valet_protocol::params::Params;
 use valet_protocol::scope::Scope;
-use valet_protocol::OAuthError;
 
 use crate::error::{ApiError, no_store};
 use crate::state::{AppState, Shared};

@@ -123,7 +123,8 @@ pub struct GroupSettings {
     pub claim: String,
 }
 
-const NAME_RULE: &str = "1 to 32 lowercase letters, digits, `-` or `_`, starting with a letter or digit";
+const NAME_RULE: &str =
+    "1 to 32 lowercase letters, digits, `-` or `_`, starting with a letter or digit";
 
 /// The stores as configured, or the built-in database alone when none are.
 pub fn resolve(tables: Option<Vec<UserStoreConfig>>) -> Result<Vec<StoreSettings>, String> {
@@ -291,7 +292,8 @@ fn ldap(name: &str, t: UserStoreConfig) -> Result<LdapSettings, String> {
             None
         }
         (Some(base_dn), filter) => {
-            let filter = filter.unwrap_or_else(|| "(&(objectClass=groupOfNames)(member={dn}))".into());
+            let filter =
+                filter.unwrap_or_else(|| "(&(objectClass=groupOfNames)(member={dn}))".into());
             check_filter(&at("groups_filter"), &filter, &["{dn}", "{login}"])?;
             let claim = t.groups_claim.unwrap_or_else(|| "groups".into());
             if claim.is_empty() || is_standard_claim(&claim) {
@@ -312,13 +314,19 @@ fn ldap(name: &str, t: UserStoreConfig) -> Result<LdapSettings, String> {
     let secs = |key: &str, v: Option<u64>, default: u64, max: u64| {
         let v = v.unwrap_or(default);
         if v == 0 || v > max {
-            return Err(format!("{} must be between 1 and {max} seconds, not {v}", at(key)));
+            return Err(format!(
+                "{} must be between 1 and {max} seconds, not {v}",
+                at(key)
+            ));
         }
         Ok(Duration::from_secs(v))
     };
     let pool_size = t.pool_size.unwrap_or(4);
     if !(1..=64).contains(&pool_size) {
-        return Err(format!("{} must be between 1 and 64, not {pool_size}", at("pool_size")));
+        return Err(format!(
+            "{} must be between 1 and 64, not {pool_size}",
+            at("pool_size")
+        ));
     }
     let c = t.claims.unwrap_or_default();
     let attr = |v: Option<String>, default: Option<&str>| match v {
@@ -374,10 +382,29 @@ fn check_filter(what: &str, filter: &str, placeholders: &[&str]) -> Result<(), S
 fn is_standard_claim(c: &str) -> bool {
     matches!(
         c,
-        "sub" | "iss" | "aud" | "exp" | "iat" | "nbf" | "jti" | "auth_time" | "nonce" | "acr"
-            | "amr" | "azp" | "name" | "given_name" | "family_name" | "preferred_username"
-            | "email" | "email_verified" | "phone_number" | "phone_number_verified" | "locale"
-            | "scope" | "client_id"
+        "sub"
+            | "iss"
+            | "aud"
+            | "exp"
+            | "iat"
+            | "nbf"
+            | "jti"
+            | "auth_time"
+            | "nonce"
+            | "acr"
+            | "amr"
+            | "azp"
+            | "name"
+            | "given_name"
+            | "family_name"
+            | "preferred_username"
+            | "email"
+            | "email_verified"
+            | "phone_number"
+            | "phone_number_verified"
+            | "locale"
+            | "scope"
+            | "client_id"
     )
 }
 
@@ -429,9 +456,16 @@ mod tests {
         assert_eq!(l.claims.phone_number.as_deref(), Some("telephoneNumber"));
         assert_eq!(l.claims.family_name, None);
         assert_eq!(l.claims.email.as_deref(), Some("mail"));
-        assert_eq!(l.bind.as_ref().unwrap().1, PasswordSource::Env("LDAP_PASSWORD".into()));
+        assert_eq!(
+            l.bind.as_ref().unwrap().1,
+            PasswordSource::Env("LDAP_PASSWORD".into())
+        );
         assert!(matches!(s[1].kind, StoreKind::Database));
-        assert_eq!(resolve(None).unwrap().len(), 1, "the database alone by default");
+        assert_eq!(
+            resolve(None).unwrap().len(),
+            1,
+            "the database alone by default"
+        );
     }
 
     #[test]
@@ -444,10 +478,19 @@ mod tests {
             (GOOD.replace("ldaps://", "http://"), "url"),
             (GOOD.replace("'[a-z]+'", "'[a-z'"), "login_pattern"),
             (GOOD.replace("LDAP_PASSWORD", "VALET_LDAP"), "VALET_"),
-            (GOOD.replace("bind_password_env = \"LDAP_PASSWORD\"", ""), "bind_dn"),
-            (GOOD.replace("type = \"database\"", "type = \"sql\""), "`sql`"),
             (
-                GOOD.replace("type = \"database\"", "type = \"database\"\nurl = \"ldap://x\""),
+                GOOD.replace("bind_password_env = \"LDAP_PASSWORD\"", ""),
+                "bind_dn",
+            ),
+            (
+                GOOD.replace("type = \"database\"", "type = \"sql\""),
+                "`sql`",
+            ),
+            (
+                GOOD.replace(
+                    "type = \"database\"",
+                    "type = \"database\"\nurl = \"ldap://x\"",
+                ),
                 "url applies",
             ),
             (

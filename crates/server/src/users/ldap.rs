@@ -304,9 +304,7 @@ impl Directory {
         }
         let text = String::from_utf8(bytes).ok()?;
         // A sub is printable ASCII with no spaces here, so it survives every encoding.
-        text.chars()
-            .all(|c| c.is_ascii_graphic())
-            .then_some(text)
+        text.chars().all(|c| c.is_ascii_graphic()).then_some(text)
     }
 }
 
@@ -354,7 +352,10 @@ mod tests {
         assert_eq!(ldap_escape("a\\b\0"), "a\\5cb\\00");
         assert_eq!(escape_bytes(&[0x01, 0xab]), "\\01\\ab");
         assert_eq!(
-            fill("(&(member={dn})(x={login}))", &[("{dn}", "cn={login}"), ("{login}", "ada")]),
+            fill(
+                "(&(member={dn})(x={login}))",
+                &[("{dn}", "cn={login}"), ("{login}", "ada")]
+            ),
             "(&(member=cn={login})(x=ada))"
         );
     }

@@ -75,7 +75,10 @@ pub enum Found {
 pub enum UsersError {
     Store(StoreError),
     /// A directory did not answer in time; retry after so many seconds.
-    Unavailable { store: String, retry_after: u64 },
+    Unavailable {
+        store: String,
+        retry_after: u64,
+    },
     Internal(String),
 }
 

@@ -131,8 +131,7 @@ impl Pool {
         let busy = Unavailable {
             retry_after: self.retry_interval.as_secs().max(1),
         };
-        let Ok(Ok(_permit)) = tokio::time::timeout(self.timeout, self.slots.acquire()).await
-        else {
+        let Ok(Ok(_permit)) = tokio::time::timeout(self.timeout, self.slots.acquire()).await else {
             tracing::warn!(directory = %self.label, "every connection stayed busy past the timeout");
             return Err(busy);
         };
@@ -256,9 +255,7 @@ pub fn tls_config(s: &LdapSettings, store: &str) -> Result<Arc<rustls::ClientCon
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    format!("user_stores `{store}`: ca_file {}: {e}", path.display())
-                })?;
+                .map_err(|e| format!("user_stores `{store}`: ca_file {}: {e}", path.display()))?;
             if certs.is_empty() {
                 return Err(format!(
                     "user_stores `{store}`: ca_file {} holds no certificate",
