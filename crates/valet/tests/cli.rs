@@ -722,8 +722,18 @@ fn a_directory_sign_in_leaves_no_secret_in_the_logs() {
         &run(
             d,
             &[
-                "--config", "valet.toml", "client", "create", "--name", "Legacy", "--profile",
-                "web", "--redirect-uri", "https://app.example/cb", "--grant", "password",
+                "--config",
+                "valet.toml",
+                "client",
+                "create",
+                "--name",
+                "Legacy",
+                "--profile",
+                "web",
+                "--redirect-uri",
+                "https://app.example/cb",
+                "--grant",
+                "password",
                 "--json",
             ],
         )

@@ -127,7 +127,7 @@ impl Directory {
             .await?;
         match rc {
             SUCCESS => match self.user(entry, login).await? {
-                Some(u) => Ok(Found::User(u)),
+                Some(u) => Ok(Found::User(Box::new(u))),
                 None => Ok(Found::Unknown),
             },
             INVALID_CREDENTIALS => Ok(Found::Wrong),

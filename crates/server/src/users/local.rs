@@ -27,7 +27,7 @@ impl Database {
         let ok = verify(&self.passwords, password, stored).await?;
         Ok(match record {
             None => Found::Unknown,
-            Some(u) if ok => Found::User(u.into()),
+            Some(u) if ok => Found::User(Box::new(u.into())),
             Some(_) => Found::Wrong,
         })
     }

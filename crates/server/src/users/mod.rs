@@ -65,7 +65,7 @@ impl User {
 
 /// What one store says about a login name and password.
 pub enum Found {
-    User(User),
+    User(Box<User>),
     /// The store knows the name; the password is wrong or the user may not sign in.
     Wrong,
     Unknown,
@@ -169,7 +169,7 @@ impl Users {
                 },
             };
             match found {
-                Found::User(u) => return Ok(Some(u)),
+                Found::User(u) => return Ok(Some(*u)),
                 Found::Wrong => return Ok(None),
                 Found::Unknown => {}
             }

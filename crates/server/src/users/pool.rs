@@ -282,3 +282,14 @@ pub fn tls_config(s: &LdapSettings, store: &str) -> Result<Arc<rustls::ClientCon
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bind_password_never_prints() {
+        let p = super::BindPassword::new("hunter2-service".into());
+        assert_eq!(format!("{p:?}"), "BindPassword([redacted])");
+        let creds = Some(("cn=valet".to_string(), p));
+        assert!(!format!("{creds:?}").contains("hunter2"));
+    }
+}

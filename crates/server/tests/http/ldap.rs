@@ -173,6 +173,20 @@ async fn a_directory_user_signs_in_through_the_login_and_consent_pages() {
     assert_eq!(info["email"], "ada@example.org");
     assert_eq!(info["email_verified"], true);
     assert_eq!(info["groups"], serde_json::json!(["engineers", "poets"]));
+    let meta = ok_json(
+        app.http
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        meta["claims_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"groups".into())
+    );
 
     // The session is a directory user's too: the next authorization goes straight through.
     let again = b.get(&app.authorize_url(&id, "")).await;
