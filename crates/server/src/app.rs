@@ -73,12 +73,14 @@ impl Valet {
             settings.admin_audience(),
         );
         let pages = crate::pages::Pages::new(settings.templates_dir.as_deref(), &settings.issuer)?;
+        let passwords = Arc::new(crate::passwords::Passwords::new()?);
+        let users = crate::users::Users::new(&settings.user_stores, store.clone(), passwords)?;
         let state = Arc::new(AppState {
             hasher: master_key.secret_hasher(),
             sealer,
             throttle: Default::default(),
             login_throttle: crate::throttle::Throttle::for_accounts(),
-            passwords: Arc::new(crate::passwords::Passwords::new()?),
+            users,
             csrf: master_key.csrf_hasher(),
             interactions: master_key.interaction_sealer()?,
             pages,

@@ -32,6 +32,8 @@ pub struct Partial {
     pub templates_dir: Option<PathBuf>,
     pub database_max_connections: Option<i64>,
     pub database_timeout: Option<i64>,
+    /// `[[user_stores]]` tables (file only): the order users are looked up in.
+    pub user_stores: Option<Vec<crate::users::config::UserStoreConfig>>,
 }
 
 impl Partial {
@@ -67,7 +69,8 @@ impl Partial {
             session_ttl,
             templates_dir,
             database_max_connections,
-            database_timeout
+            database_timeout,
+            user_stores
         )
     }
 }
@@ -124,6 +127,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// PostgreSQL: seconds any one database call may take before the request gets 503.
     pub database_timeout: i64,
+    /// The user stores, in the order a login name is offered to them.
+    pub user_stores: Vec<crate::users::config::StoreSettings>,
 }
 
 impl Settings {
@@ -219,9 +224,11 @@ impl Settings {
                 ));
             }
         };
+        let user_stores = crate::users::config::resolve(p.user_stores)?;
         Ok(Self {
             database_max_connections,
             database_timeout,
+            user_stores,
             refresh_token_ttl,
             refresh_token_rotation,
             refresh_retry_window,

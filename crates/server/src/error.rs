@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 use valet_protocol::{ErrorCode, OAuthError};
 use valet_store::StoreError;
 
+/// What a person is told when a directory does not answer.
+pub const DIRECTORY_DOWN: &str = "The directory that holds your account is not answering right now, so Valet cannot check your password.";
+
 #[derive(Debug)]
 pub enum ApiError {
     /// An error at an endpoint where clients authenticate (token, introspect, revoke).
@@ -21,6 +24,8 @@ pub enum ApiError {
     PayloadTooLarge,
     /// Too many failed authentications from this caller; retry after so many seconds.
     Throttled(u64, &'static str),
+    /// A user store (a directory) is not answering; retry after so many seconds.
+    Unavailable(u64),
     NotFound(String),
     Conflict(String),
     BadInput(String),
@@ -60,6 +65,12 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
                 "Valet cannot reach its database right now.".to_owned(),
+                Some("Wait a moment and try again."),
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                DIRECTORY_DOWN.to_owned(),
                 Some("Wait a moment and try again."),
             ),
             Self::Throttled(..) => (
@@ -107,7 +118,7 @@ impl ApiError {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::Throttled(secs, _) => {
+            Self::Throttled(secs, _) | Self::Unavailable(secs) => {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -171,6 +182,17 @@ impl IntoResponse for ApiError {
                     StatusCode::TOO_MANY_REQUESTS,
                     ErrorCode::TemporarilyUnavailable.as_str(),
                     what,
+                );
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+            Self::Unavailable(secs) => {
+                let mut r = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable.as_str(),
+                    "the directory that holds this user is not answering; retry shortly",
                 );
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);

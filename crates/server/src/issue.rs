@@ -11,11 +11,12 @@ use valet_protocol::application::{Application, GrantType};
 use valet_protocol::audience::Selection;
 use valet_protocol::id_token::{IdToken, IdTokenClaims};
 use valet_protocol::refresh::RefreshDetails;
-use valet_store::{RefreshTokenRecord, UserRecord};
+use valet_store::RefreshTokenRecord;
 
 use crate::crypto::{half_hash, random_token, sha256};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::users::User;
 
 /// RFC 6749 §5.1 successful response (OIDC Core §3.1.3.3 adds `id_token`). `Debug`
 /// never prints the tokens.
@@ -50,7 +51,7 @@ impl std::fmt::Debug for TokenResponse {
 /// Who gets what: the decided grant.
 pub struct ForUser<'a> {
     pub app: &'a Application,
-    pub user: &'a UserRecord,
+    pub user: &'a User,
     pub grant_id: &'a str,
     pub selection: &'a Selection,
     pub auth_time: UnixTime,
@@ -126,12 +127,13 @@ pub fn refresh_token(
     Ok((token, record))
 }
 
-/// The user of a grant, if they still exist and may sign in; a grant of a deleted or
-/// disabled user yields nothing more (`invalid_grant`).
-pub async fn grant_user(state: &AppState, user_id: &str) -> Result<UserRecord, ApiError> {
-    match state.store.user(user_id).await? {
-        Some(u) if !u.disabled => Ok(u),
-        _ => Err(valet_protocol::OAuthError::invalid_grant(
+/// The user of a grant, if they still exist and may sign in (asked of their store, a
+/// directory included); a grant of a deleted or disabled user yields nothing more
+/// (`invalid_grant`).
+pub async fn grant_user(state: &AppState, user_id: &str) -> Result<User, ApiError> {
+    match state.users.by_sub(user_id).await? {
+        Some(u) => Ok(u),
+        None => Err(valet_protocol::OAuthError::invalid_grant(
             "the user no longer exists or is disabled",
         )
         .into()),

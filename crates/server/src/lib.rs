@@ -21,6 +21,7 @@ mod session;
 mod state;
 mod throttle;
 mod tokens;
+pub mod users;
 
 pub use app::{Valet, open_store};
 pub use state::now;

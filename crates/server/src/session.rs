@@ -10,11 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use valet_store::{SessionRecord, UserRecord};
+use valet_store::SessionRecord;
 
 use crate::crypto::{b64, random_token, sha256, unb64};
 use crate::error::ApiError;
 use crate::state::{AppState, now};
+use crate::users::User;
 
 const SESSION: &str = "valet-session";
 const CSRF: &str = "valet-csrf";
@@ -73,7 +74,7 @@ pub fn with_cookies(mut r: Response, cookies: Vec<HeaderValue>) -> Response {
 /// user.
 pub struct Browser {
     pub session: SessionRecord,
-    pub user: UserRecord,
+    pub user: User,
 }
 
 impl Browser {
@@ -87,9 +88,11 @@ impl Browser {
         let Some(session) = state.store.session(&sha256(id.as_bytes()), now()).await? else {
             return Ok(None);
         };
-        match state.store.user(&session.user_id).await? {
-            Some(user) if !user.disabled => Ok(Some(Self { session, user })),
-            _ => Ok(None),
+        // Every store is asked each time: a user disabled or deleted in a directory
+        // loses the session at once.
+        match state.users.by_sub(&session.user_id).await? {
+            Some(user) => Ok(Some(Self { session, user })),
+            None => Ok(None),
         }
     }
 
@@ -123,7 +126,7 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
-    user: &UserRecord,
+    user: &User,
 ) -> Result<(SessionRecord, HeaderValue), ApiError> {
     let id = random_token(32).map_err(ApiError::Internal)?;
     let now = now();

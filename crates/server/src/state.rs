@@ -19,7 +19,8 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     /// Sign-in failures, per account and per address (checklist H1).
     pub login_throttle: crate::throttle::Throttle,
-    pub passwords: std::sync::Arc<crate::passwords::Passwords>,
+    /// The user stores, in their configured order (`users/`).
+    pub users: crate::users::Users,
     /// Keys CSRF tokens of session-bound forms.
     pub csrf: SecretHasher,
     /// Seals authorization requests into forms and refresh responses kept for retries.

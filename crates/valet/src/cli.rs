@@ -164,6 +164,8 @@ impl SettingArgs {
             templates_dir: self.templates_dir.clone(),
             database_max_connections: self.database_max_connections,
             database_timeout: self.database_timeout,
+            // An ordered list of tables: the TOML file alone sets it.
+            user_stores: None,
         }
     }
 }

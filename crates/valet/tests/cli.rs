@@ -693,3 +693,83 @@ fn a_user_sign_in_leaves_no_secret_in_the_logs() {
         assert!(!logs.contains(secret_thing), "a secret reached the logs");
     }
 }
+
+#[test]
+fn a_directory_sign_in_leaves_no_secret_in_the_logs() {
+    // Invariant 5 for LDAP user stores: neither the service account's password (read
+    // from the environment variable the config names) nor the user's reaches the debug
+    // logs, even when the directory fails; `[[user_stores]]` keys are checked by name.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let config = format!(
+        "[[user_stores]]\nname = \"staff\"\ntype = \"ldap\"\nurl = \"ldap://127.0.0.1:{port}\"\n\
+         base_dn = \"dc=example,dc=org\"\nbind_dn = \"cn=valet,dc=example,dc=org\"\n\
+         bind_password_env = \"LDAP_SERVICE_PASSWORD\"\nconnect_timeout = 1\ntimeout = 1\n"
+    );
+    std::fs::write(d.join("bad.toml"), config.replace("base_dn", "basedn")).unwrap();
+    let out = valet(d)
+        .args(["--config", "bad.toml", "client", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("basedn"));
+
+    std::fs::write(d.join("valet.toml"), config).unwrap();
+    let created: Value = serde_json::from_slice(
+        &run(
+            d,
+            &[
+                "--config",
+                "valet.toml",
+                "client",
+                "create",
+                "--name",
+                "Legacy",
+                "--profile",
+                "web",
+                "--redirect-uri",
+                "https://app.example/cb",
+                "--grant",
+                "password",
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let service_password = "service-account-password-42";
+    let user_password = "ada-user-password-1843";
+    let log_path = d.join("serve.log");
+    let mut child = valet(d)
+        .args(["--config", "valet.toml", "serve", "--listen", "127.0.0.1:0"])
+        .env("VALET_LOG", "debug")
+        .env("LDAP_SERVICE_PASSWORD", service_password)
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = wait_for_port(&log_path);
+    let (status, body) = post(
+        port,
+        "/oauth2/token",
+        (&id, &secret),
+        &format!("grant_type=password&username=ada&password={user_password}"),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("temporarily_unavailable"), "{body}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("the directory is unavailable"),
+        "debug logs were captured: {logs}"
+    );
+    for secret_thing in [service_password, user_password, &secret] {
+        assert!(!logs.contains(secret_thing), "a secret reached the logs");
+    }
+}

@@ -11,6 +11,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
 use valet_protocol::audience::Selection;
 use valet_protocol::authorization_code::{CODE_TTL, CodeDetails};
@@ -19,7 +20,6 @@ use valet_protocol::error::ErrorCode;
 use valet_protocol::params::Params;
 use valet_protocol::response::{self, Delivery};
 use valet_protocol::scope::{Scope, oidc_scope_description};
-use valet_protocol::{OAuthError, id_token};
 use valet_store::{CodeRecord, GrantRecord};
 
 use crate::crypto::{random_token, sha256};
@@ -340,7 +340,7 @@ pub async fn respond(
             // With no access token the client cannot call UserInfo: the claims go into
             // the ID token (OIDC Core §5.4; checklist J9).
             let claims = if access.is_none() {
-                id_token::user_claims(&b.user.id, &b.user.username, &b.user.claims, &req.scope)
+                b.user.claims_for(&req.scope)
             } else {
                 serde_json::Map::new()
             };

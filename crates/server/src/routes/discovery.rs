@@ -17,7 +17,22 @@ pub async fn metadata(State(state): State<Shared>) -> Result<Response, ApiError>
         .flat_map(|a| a.scopes.iter().map(|s| s.name.clone()))
         .filter(|s| s != ADMIN_SCOPE)
         .collect();
-    let mut r = axum::Json(discovery::metadata(&state.settings.issuer, scopes)).into_response();
+    let mut body = serde_json::to_value(discovery::metadata(&state.settings.issuer, scopes))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Claims a user store adds (a directory's groups) are supported too: the metadata
+    // tells the truth (OIDC Discovery §3).
+    if let Some(list) = body
+        .get_mut("claims_supported")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for claim in state.users.extra_claims() {
+            let claim = serde_json::Value::String(claim);
+            if !list.contains(&claim) {
+                list.push(claim);
+            }
+        }
+    }
+    let mut r = axum::Json(body).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),

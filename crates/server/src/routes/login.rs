@@ -4,6 +4,10 @@
 //! authorization continues in the same response; a wrong one re-renders the form with
 //! one message for an unknown user and a wrong password alike, after the same work.
 
+use crate::error::{ApiError, DIRECTORY_DOWN};
+use crate::session::{self, Browser, LoginCsrf, with_cookies};
+use crate::state::{AppState, Shared};
+use crate::users::User;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -11,40 +15,28 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use valet_protocol::authorize::AuthorizationRequest;
-use valet_store::UserRecord;
-
-use crate::error::ApiError;
-use crate::session::{self, Browser, LoginCsrf, with_cookies};
-use crate::state::{AppState, Shared};
 
 use super::authorize::{login_page, proceed};
 
 const WRONG: &str = "The username or password is not right.";
 
-/// Checks a password against the user stores, with the per-account and per-address
-/// backoff (checklist H1). `Ok(None)` for a wrong password, an unknown or disabled user.
+/// Checks a password against the user stores (`users/`: the database and directories,
+/// in their configured order), with the per-account and per-address backoff (checklist
+/// H1), the same for every store. `Ok(None)` for a wrong password, an unknown or
+/// disabled user; a directory that does not answer is `ApiError::Unavailable`, not a
+/// failed attempt.
 pub async fn check_password(
     state: &AppState,
     username: &str,
     password: &str,
     ip: IpAddr,
-) -> Result<Option<UserRecord>, ApiError> {
+) -> Result<Option<User>, ApiError> {
     let account = username.to_lowercase();
     state.login_throttle.check(&account, ip).map_err(|secs| {
         ApiError::Throttled(secs, "too many failed sign-in attempts; retry later")
     })?;
-    let user = state.store.user_by_username(username).await?;
-    let stored = user
-        .as_ref()
-        .filter(|u| !u.disabled)
-        .and_then(|u| u.password_hash.clone());
-    let passwords = state.passwords.clone();
-    let password = password.to_owned();
-    // argon2id takes tens of milliseconds of CPU: off the async workers.
-    let ok = tokio::task::spawn_blocking(move || passwords.verify(&password, stored.as_ref()))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if ok {
+    let user = state.users.authenticate(username, password).await?;
+    if user.is_some() {
         Ok(user)
     } else {
         state.login_throttle.failed(&account, ip);
@@ -146,7 +138,24 @@ async fn submit_inner(
     let user = if form.username.is_empty() || form.password.is_empty() {
         None
     } else {
-        check_password(state, &form.username, &form.password, ip).await?
+        match check_password(state, &form.username, &form.password, ip).await {
+            Ok(user) => user,
+            // The form again, saying why, with the status and Retry-After of the outage.
+            Err(ApiError::Unavailable(secs)) => {
+                let mut r = match (&app, &request) {
+                    (Some(app), Some(req)) => {
+                        login_page(state, headers, &app.app, req, Some(DIRECTORY_DOWN))?
+                    }
+                    _ => standalone(state, headers, Some(DIRECTORY_DOWN))?,
+                };
+                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return Ok(r);
+            }
+            Err(e) => return Err(e),
+        }
     };
     let Some(user) = user else {
         return match (&app, &request) {

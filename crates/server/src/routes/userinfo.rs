@@ -8,10 +8,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use valet_protocol::OAuthError;
 use valet_protocol::error::ErrorCode;
 use valet_protocol::params::Params;
 use valet_protocol::scope::Scope;
-use valet_protocol::{OAuthError, id_token};
 
 use crate::error::{ApiError, no_store};
 use crate::state::{AppState, Shared};
@@ -100,9 +100,9 @@ async fn userinfo(
             Some("openid"),
         ));
     }
-    let Some(user) = state.store.user(&claims.sub).await?.filter(|u| !u.disabled) else {
+    let Some(user) = state.users.by_sub(&claims.sub).await? else {
         return Err(invalid_token("the user of this token no longer exists"));
     };
-    let body = id_token::user_claims(&user.id, &user.username, &user.claims, &scope);
+    let body = user.claims_for(&scope);
     Ok(no_store(Json(body).into_response()))
 }

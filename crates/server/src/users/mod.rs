@@ -1,0 +1,225 @@
+//! Users, wherever they live: the built-in database (`local.rs`) and LDAP directories
+//! (`ldap.rs`), configured as `[[user_stores]]` (`config.rs`). Everything that needs a
+//! user — the login page, the password grant, sessions, the refresh grant, UserInfo,
+//! ID-token claims — goes through `Users`, so every store is treated the same and the
+//! login page shows no difference.
+//!
+//! Order and rules: a login name is offered to the stores in the configured order,
+//! skipping those whose `login_pattern` it does not match. The first store that knows
+//! the name decides (a wrong password there is wrong; later stores are not asked). A
+//! store that cannot answer is skipped; if no later store knows the name, the answer is
+//! "unavailable", not "wrong password". A `sub` names its store: a database user's id
+//! has no `:`, a directory user's is `<store>:<id>` (`ldap.rs`).
+
+pub mod config;
+mod ldap;
+mod local;
+mod pool;
+
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use valet_protocol::id_token;
+use valet_protocol::scope::Scope;
+use valet_protocol::user::UserClaims;
+use valet_store::{Store, StoreError, UserRecord};
+
+use crate::error::ApiError;
+use crate::passwords::Passwords;
+use config::{StoreKind, StoreSettings};
+
+/// A signed-in or looked-up user, whichever store they come from.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The OIDC `sub`: stable, never reassigned.
+    pub id: String,
+    /// The login name as the store knows it (`preferred_username`).
+    pub username: String,
+    pub claims: UserClaims,
+    /// Further claims a store maps (a directory's groups), released with `profile`.
+    pub extra: Map<String, Value>,
+}
+
+impl From<UserRecord> for User {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            claims: u.claims,
+            extra: Map::new(),
+        }
+    }
+}
+
+impl User {
+    /// The claims `scope` releases (OIDC Core §5.4), `sub` included.
+    pub fn claims_for(&self, scope: &Scope) -> Map<String, Value> {
+        let mut out = id_token::user_claims(&self.id, &self.username, &self.claims, scope);
+        if scope.contains("profile") {
+            for (k, v) in &self.extra {
+                out.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        out
+    }
+}
+
+/// What one store says about a login name and password.
+pub enum Found {
+    User(Box<User>),
+    /// The store knows the name; the password is wrong or the user may not sign in.
+    Wrong,
+    Unknown,
+}
+
+#[derive(Debug)]
+pub enum UsersError {
+    Store(StoreError),
+    /// A directory did not answer in time; retry after so many seconds.
+    Unavailable {
+        store: String,
+        retry_after: u64,
+    },
+    Internal(String),
+}
+
+impl From<StoreError> for UsersError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<UsersError> for ApiError {
+    fn from(e: UsersError) -> Self {
+        match e {
+            UsersError::Store(e) => ApiError::Store(e),
+            UsersError::Unavailable { retry_after, .. } => ApiError::Unavailable(retry_after),
+            UsersError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+enum Backend {
+    Database(local::Database),
+    Ldap(Box<ldap::Directory>),
+}
+
+struct Entry {
+    settings: StoreSettings,
+    backend: Backend,
+}
+
+pub struct Users {
+    stores: Vec<Entry>,
+    passwords: Arc<Passwords>,
+}
+
+impl Users {
+    pub fn new(
+        settings: &[StoreSettings],
+        store: Arc<dyn Store>,
+        passwords: Arc<Passwords>,
+    ) -> Result<Self, String> {
+        let mut stores = Vec::new();
+        for s in settings {
+            let backend = match &s.kind {
+                StoreKind::Database => {
+                    Backend::Database(local::Database::new(store.clone(), passwords.clone()))
+                }
+                StoreKind::Ldap(l) => {
+                    Backend::Ldap(Box::new(ldap::Directory::new(&s.name, (**l).clone())?))
+                }
+            };
+            stores.push(Entry {
+                settings: s.clone(),
+                backend,
+            });
+        }
+        Ok(Self { stores, passwords })
+    }
+
+    /// The user `login` and `password` name, from the first store that knows `login`;
+    /// `None` for an unknown user, a wrong password or a disabled user alike.
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<Option<User>, UsersError> {
+        let mut unavailable = None;
+        let mut hashed = false;
+        for e in &self.stores {
+            if let Some(p) = &e.settings.login_pattern {
+                if !p.is_match(login) {
+                    continue;
+                }
+            }
+            let found = match &e.backend {
+                Backend::Database(db) => {
+                    hashed = true;
+                    db.authenticate(login, password).await?
+                }
+                Backend::Ldap(dir) => match dir.authenticate(login, password).await {
+                    Ok(f) => f,
+                    Err(u) => {
+                        unavailable.get_or_insert(UsersError::Unavailable {
+                            store: e.settings.name.clone(),
+                            retry_after: u.retry_after,
+                        });
+                        continue;
+                    }
+                },
+            };
+            match found {
+                Found::User(u) => return Ok(Some(*u)),
+                Found::Wrong => return Ok(None),
+                Found::Unknown => {}
+            }
+        }
+        if let Some(u) = unavailable {
+            return Err(u);
+        }
+        if !hashed {
+            // No store hashed anything: spend the same time an unknown database user
+            // costs, so timing does not tell which names a directory knows.
+            local::verify(&self.passwords, password, None).await?;
+        }
+        Ok(None)
+    }
+
+    /// The user `sub` names, if they still exist and may sign in.
+    pub async fn by_sub(&self, sub: &str) -> Result<Option<User>, UsersError> {
+        match sub.split_once(':') {
+            Some((name, id)) => {
+                for e in &self.stores {
+                    if let Backend::Ldap(dir) = &e.backend {
+                        if e.settings.name == name {
+                            return dir.by_id(id).await.map_err(|u| UsersError::Unavailable {
+                                store: name.to_owned(),
+                                retry_after: u.retry_after,
+                            });
+                        }
+                    }
+                }
+                Ok(None)
+            }
+            None => {
+                for e in &self.stores {
+                    if let Backend::Database(db) = &e.backend {
+                        return db.by_id(sub).await;
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Names of the extra claims stores may release (for discovery's `claims_supported`).
+    pub fn extra_claims(&self) -> Vec<String> {
+        self.stores
+            .iter()
+            .filter_map(|e| match &e.settings.kind {
+                StoreKind::Ldap(l) => l.groups.as_ref().map(|g| g.claim.clone()),
+                StoreKind::Database => None,
+            })
+            .collect()
+    }
+}
