@@ -3,6 +3,7 @@
 //! database; the same suite functions (one module per part of the contract) run on all of
 //! them. This file holds the backends, the shared fixtures and the backend-specific tests.
 
+mod access_tokens;
 mod catalog;
 mod codes;
 mod consent;
@@ -46,6 +47,7 @@ fn client(id: &str) -> ClientRecord {
             allow_plain_pkce: false,
             require_pkce: false,
             cors_origins: vec![],
+            access_token_format: Default::default(),
         },
         secret: Some(SecretHash(vec![1; 32])),
         previous_secret: None,
@@ -153,6 +155,12 @@ backend_suite!(
     consent::{consents, revoke_consent, revoke_client_grants},
     sessions::{browser_sessions, logout, debug_redacts_hashes},
     housekeeping::{purge},
+    access_tokens::{
+        opaque_access_tokens,
+        opaque_tokens_keep_their_grant_alive,
+        purge_opaque_access_tokens,
+        api_access_token_format
+    },
 );
 
 #[tokio::test]
