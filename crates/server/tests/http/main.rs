@@ -12,6 +12,7 @@ mod flow;
 mod harness;
 mod introspection;
 mod keys;
+mod opaque;
 mod pages;
 mod refresh;
 mod revocation;
