@@ -160,7 +160,10 @@ mod tests {
         let apis = [api("https://a", Jwt), api("https://b", Opaque)];
         let aud = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(format_for(&app(Jwt), &aud(&["https://a"]), &apis), Jwt);
-        assert_eq!(format_for(&app(Opaque), &aud(&["https://a"]), &apis), Opaque);
+        assert_eq!(
+            format_for(&app(Opaque), &aud(&["https://a"]), &apis),
+            Opaque
+        );
         assert_eq!(format_for(&app(Jwt), &aud(&["https://b"]), &apis), Opaque);
         assert_eq!(
             format_for(&app(Jwt), &aud(&["https://a", "https://b"]), &apis),

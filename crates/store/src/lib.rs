@@ -17,8 +17,8 @@ use async_trait::async_trait;
 pub use error::StoreError;
 pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord,
-    OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation, SecretHash,
-    SessionRecord, SigningKeyRecord, UserRecord,
+    OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
+    SigningKeyRecord, UserRecord,
 };
 pub use valet_protocol::UnixTime;
 

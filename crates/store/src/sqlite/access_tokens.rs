@@ -65,7 +65,9 @@ pub(super) fn get(
 }
 
 pub(super) fn revoke(c: &Connection, hash: &[u8]) -> Result<bool> {
-    Ok(c.prepare_cached("DELETE FROM opaque_access_tokens WHERE hash = ?1")?
-        .execute([hash])?
-        == 1)
+    Ok(
+        c.prepare_cached("DELETE FROM opaque_access_tokens WHERE hash = ?1")?
+            .execute([hash])?
+            == 1,
+    )
 }

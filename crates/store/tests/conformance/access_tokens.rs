@@ -29,8 +29,18 @@ pub(crate) async fn opaque_access_tokens(s: Arc<dyn Store>) {
         Some(token(1, None, 700))
     );
     // Expired at its `expires_at`; unknown hashes are nothing.
-    assert!(s.opaque_access_token(&[1; 32], 700).await.unwrap().is_none());
-    assert!(s.opaque_access_token(&[9; 32], 100).await.unwrap().is_none());
+    assert!(
+        s.opaque_access_token(&[1; 32], 700)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.opaque_access_token(&[9; 32], 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A taken hash is a conflict and changes nothing.
     let mut other = token(1, Some("g1"), 900);
@@ -49,11 +59,21 @@ pub(crate) async fn opaque_access_tokens(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(s.revoke_opaque_access_token(&[2; 32]).await.unwrap());
-    assert!(s.opaque_access_token(&[2; 32], 100).await.unwrap().is_none());
+    assert!(
+        s.opaque_access_token(&[2; 32], 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(!s.revoke_opaque_access_token(&[2; 32]).await.unwrap());
     assert!(!s.revoke_opaque_access_token(&[9; 32]).await.unwrap());
     // Another token is untouched.
-    assert!(s.opaque_access_token(&[1; 32], 100).await.unwrap().is_some());
+    assert!(
+        s.opaque_access_token(&[1; 32], 100)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Debug never prints the hash.
     let printed = format!("{:?}", token(0xAB, Some("g1"), 700));
@@ -84,7 +104,12 @@ pub(crate) async fn opaque_tokens_keep_their_grant_alive(s: Arc<dyn Store>) {
     assert!(s.is_grant_revoked("g1").await.unwrap());
     assert!(s.grant("g1").await.unwrap().is_some());
     // A token of a revoked grant is still found: refusing it is the caller's rule.
-    assert!(s.opaque_access_token(&[3; 32], 1000).await.unwrap().is_some());
+    assert!(
+        s.opaque_access_token(&[3; 32], 1000)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // A token of no grant (client_credentials) touches no grant.
     s.insert_opaque_access_token(&token(4, None, 5000))
         .await
