@@ -121,7 +121,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             json,
         } => {
             let new = NewClient {
-                access_token_format: access_token_format.parse()?,
+                access_token_format,
                 post_logout_redirect_uris,
                 allow_plain_pkce,
                 require_pkce,
@@ -264,7 +264,6 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
             access_token_format,
             json,
         } => {
-            let format = access_token_format.parse()?;
             let scopes = scopes
                 .iter()
                 .map(|s| {
@@ -278,7 +277,7 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             let r = admin
-                .create_api(name, audience, scopes, format, now())
+                .create_api(name, audience, scopes, access_token_format, now())
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
