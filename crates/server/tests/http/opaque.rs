@@ -11,7 +11,7 @@ use valet_server::admin::NewClient;
 use valet_server::now;
 
 use crate::flow::{PASSWORD, REDIRECT, param};
-use crate::harness::{TestApp, spawn_app};
+use crate::harness::{TestApp, spawn_app, spawn_sharing};
 
 const VAULT: &str = "https://vault.example";
 
@@ -105,7 +105,9 @@ async fn a_service_gets_opaque_tokens_that_die_when_revoked() {
     assert_eq!(r.status(), 200);
     assert_eq!(app.introspect(&id, &secret, token).await["active"], true);
 
-    // Its owner can, whatever the hint says, and it is inactive at once.
+    // Its owner can, whatever the hint says, and it is inactive at once, on every node.
+    let node_b = spawn_sharing(&app).await;
+    assert_eq!(node_b.introspect(&id, &secret, token).await["active"], true);
     let r = app
         .post(
             "/oauth2/revoke",
@@ -115,10 +117,12 @@ async fn a_service_gets_opaque_tokens_that_die_when_revoked() {
         )
         .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        app.introspect(&id, &secret, token).await,
-        json!({"active": false})
-    );
+    for node in [&app, &node_b] {
+        assert_eq!(
+            node.introspect(&id, &secret, token).await,
+            json!({"active": false})
+        );
+    }
     let r = app
         .post("/oauth2/revoke", &id, &secret, &format!("token={token}"))
         .await;
