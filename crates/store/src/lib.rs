@@ -181,7 +181,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes at most `batch` records per table that no longer matter at `now`
     /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
-    /// tokens and sessions, keys no longer published) and forgets successors of refresh tokens rotated more than
-    /// `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many went.
+    /// tokens and sessions, keys no longer published) and forgets successors of refresh
+    /// tokens rotated more than `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many
+    /// went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;
 }
