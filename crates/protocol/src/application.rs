@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::opaque_token::AccessTokenFormat;
 use crate::scope::Scope;
 
 /// The four application profiles of the product spec; each picks safe defaults.
@@ -144,6 +145,10 @@ pub struct Application {
     /// revocation and UserInfo endpoints (CORS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cors_origins: Vec<String>,
+    /// JWT (the default) or opaque access tokens for this application; see
+    /// `opaque_token::format_for` for how it combines with the APIs' choice.
+    #[serde(default, skip_serializing_if = "AccessTokenFormat::is_jwt")]
+    pub access_token_format: AccessTokenFormat,
 }
 
 impl Application {
@@ -414,6 +419,7 @@ mod tests {
             allow_plain_pkce: false,
             require_pkce: false,
             cors_origins: vec![],
+            access_token_format: Default::default(),
         }
     }
 

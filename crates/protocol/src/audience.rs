@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::OAuthError;
+use crate::opaque_token::AccessTokenFormat;
 use crate::scope::Scope;
 
 /// An API registered with Valet: its audience and the scopes it defines.
@@ -11,6 +12,10 @@ use crate::scope::Scope;
 pub struct Api {
     pub audience: String,
     pub scopes: Vec<ApiScope>,
+    /// Tokens whose audience includes this API are opaque if this says so (see
+    /// `opaque_token::format_for`).
+    #[serde(default, skip_serializing_if = "AccessTokenFormat::is_jwt")]
+    pub access_token_format: AccessTokenFormat,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +139,7 @@ mod tests {
                     description: String::new(),
                 })
                 .collect(),
+            access_token_format: Default::default(),
         };
         vec![
             api(

@@ -104,6 +104,7 @@ mod tests {
             allow_plain_pkce: false,
             require_pkce: false,
             cors_origins: vec![],
+            access_token_format: Default::default(),
         }
     }
 

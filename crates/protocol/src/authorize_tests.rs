@@ -24,6 +24,7 @@ fn app(profile: Profile) -> Application {
         allow_plain_pkce: false,
         require_pkce: false,
         cors_origins: vec![],
+        access_token_format: Default::default(),
     }
 }
 
@@ -34,6 +35,7 @@ fn apis() -> Vec<Api> {
             name: "contacts.read".into(),
             description: "Read your contacts".into(),
         }],
+        access_token_format: Default::default(),
     }]
 }
 

@@ -79,6 +79,7 @@ mod tests {
             allow_plain_pkce: false,
             require_pkce: false,
             cors_origins: vec![],
+            access_token_format: Default::default(),
         }
     }
 
@@ -92,6 +93,7 @@ mod tests {
                     description: String::new(),
                 })
                 .collect(),
+            access_token_format: Default::default(),
         }]
     }
 

@@ -16,6 +16,7 @@ pub mod id_token;
 pub mod introspection;
 pub mod keys;
 pub mod logout;
+pub mod opaque_token;
 pub mod params;
 pub mod pkce;
 pub mod refresh;

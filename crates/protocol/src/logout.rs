@@ -42,6 +42,7 @@ mod tests {
             allow_plain_pkce: false,
             require_pkce: false,
             cors_origins: vec![],
+            access_token_format: Default::default(),
         };
         let ok = "https://app.example/bye";
         assert_eq!(post_logout_redirect(Some(&app), Some(ok)), Some(ok));

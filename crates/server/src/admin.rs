@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
 use valet_protocol::audience::{Api, ApiScope};
+use valet_protocol::opaque_token::AccessTokenFormat;
 use valet_protocol::user::{UserClaims, validate_email, validate_username};
 use valet_store::{ApiRecord, ClientRecord, Store, StoreError, UserRecord};
 
@@ -65,6 +66,9 @@ pub struct NewClient {
     pub require_pkce: bool,
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// `jwt` (default) or `opaque` access tokens.
+    #[serde(default)]
+    pub access_token_format: AccessTokenFormat,
 }
 
 /// Changes to a registration; absent fields stay as they are.
@@ -85,6 +89,7 @@ pub struct ClientChanges {
     pub allow_plain_pkce: Option<bool>,
     pub require_pkce: Option<bool>,
     pub cors_origins: Option<Vec<String>>,
+    pub access_token_format: Option<AccessTokenFormat>,
 }
 
 /// A registered application with its secret, shown once at creation or rotation.
@@ -139,6 +144,7 @@ impl Admin {
             allow_plain_pkce: new.allow_plain_pkce,
             require_pkce: new.require_pkce,
             cors_origins: new.cors_origins,
+            access_token_format: new.access_token_format,
         };
         self.check(&app).await?;
         let secret = if app.is_confidential() {
@@ -154,7 +160,8 @@ impl Admin {
             app: app.clone(),
         };
         self.store.create_client(&record).await?;
-        tracing::info!(target: "valet::audit", client_id = %app.client_id, profile = %app.profile, "application created");
+        tracing::info!(target: "valet::audit", client_id = %app.client_id, profile = %app.profile,
+            access_token_format = %app.access_token_format, "application created");
         Ok(WithSecret {
             app,
             client_secret: secret,
@@ -181,7 +188,8 @@ impl Admin {
             post_logout_redirect_uris,
             allow_plain_pkce,
             require_pkce,
-            cors_origins
+            cors_origins,
+            access_token_format
         );
         macro_rules! set_opt {
             ($($f:ident),+) => { $(if let Some(v) = ch.$f { app.$f = (!v.is_empty()).then_some(v); })+ };
@@ -263,11 +271,14 @@ impl Admin {
         Ok(n)
     }
 
+    /// Registers an API; `access_token_format` `Opaque` makes every token whose audience
+    /// includes it opaque.
     pub async fn create_api(
         &self,
         name: Option<String>,
         audience: String,
         scopes: Vec<ApiScope>,
+        access_token_format: AccessTokenFormat,
         now: i64,
     ) -> Result<ApiRecord, AdminError> {
         if audience.contains('#')
@@ -301,7 +312,11 @@ impl Admin {
         }
         let record = ApiRecord {
             name: name.unwrap_or_else(|| audience.clone()),
-            api: Api { audience, scopes },
+            api: Api {
+                audience,
+                scopes,
+                access_token_format,
+            },
             created_at: now,
         };
         self.store.create_api(&record).await.map_err(|e| match e {
@@ -310,7 +325,8 @@ impl Admin {
             ),
             other => AdminError::Store(other),
         })?;
-        tracing::info!(target: "valet::audit", audience = %record.api.audience, "API created");
+        tracing::info!(target: "valet::audit", audience = %record.api.audience,
+            access_token_format = %record.api.access_token_format, "API created");
         Ok(record)
     }
 

@@ -35,6 +35,7 @@ impl Catalog {
                     name: ADMIN_SCOPE.into(),
                     description: "Manage Valet: applications, APIs and keys".into(),
                 }],
+                access_token_format: Default::default(),
             },
             clients: RwLock::new(HashMap::new()),
             apis: RwLock::new(None),

@@ -1,7 +1,9 @@
-//! Minting the tokens of a user's grant: JWT access tokens (RFC 9068, ES256), ID tokens
-//! (OIDC Core §2, RS256 as §15.1 requires support for) and opaque refresh tokens (stored
-//! only as SHA-256). Shared by the token endpoint and the authorization endpoint
-//! (implicit responses). Issuing an access or ID token writes nothing.
+//! Minting tokens: access tokens, as JWTs (RFC 9068, ES256) or opaque (stored only as
+//! SHA-256) as the application and the APIs of the audience want; ID tokens (OIDC Core
+//! §2, RS256 as §15.1 requires support for) and opaque refresh tokens (stored only as
+//! SHA-256). Shared by the token endpoint and the authorization endpoint (implicit
+//! responses). Issuing a JWT access token or an ID token writes nothing; an opaque access
+//! token is one insert.
 
 use serde::{Deserialize, Serialize};
 use valet_jose::Algorithm;
@@ -10,8 +12,9 @@ use valet_protocol::access_token::{AccessTokenClaims, Issue, TYP};
 use valet_protocol::application::{Application, GrantType};
 use valet_protocol::audience::Selection;
 use valet_protocol::id_token::{IdToken, IdTokenClaims};
+use valet_protocol::opaque_token::{self, AccessTokenFormat};
 use valet_protocol::refresh::RefreshDetails;
-use valet_store::RefreshTokenRecord;
+use valet_store::{OpaqueAccessTokenRecord, RefreshTokenRecord};
 
 use crate::crypto::{half_hash, random_token, sha256};
 use crate::error::ApiError;
@@ -58,7 +61,8 @@ pub struct ForUser<'a> {
     pub nonce: Option<&'a str>,
 }
 
-pub fn access_token(
+/// A user's access token and its claims.
+pub async fn access_token(
     state: &AppState,
     t: &ForUser<'_>,
     now: UnixTime,
@@ -74,8 +78,38 @@ pub fn access_token(
     });
     claims.auth_time = Some(t.auth_time);
     claims.grant_id = Some(t.grant_id.to_owned());
-    let jwt = sign(state, Algorithm::ES256, TYP, &claims)?;
-    Ok((jwt, claims))
+    let token = mint_access_token(state, t.app, &claims).await?;
+    Ok((token, claims))
+}
+
+/// The access token that carries `claims`, in the format `opaque_token::format_for`
+/// picks: a signed JWT (nothing written), or an opaque token whose hash is stored with
+/// the claims (one insert; the token is only returned once it is committed).
+pub async fn mint_access_token(
+    state: &AppState,
+    app: &Application,
+    claims: &AccessTokenClaims,
+) -> Result<String, ApiError> {
+    let apis = state.catalog.apis().await?;
+    match opaque_token::format_for(app, &claims.aud, &apis) {
+        AccessTokenFormat::Jwt => sign(state, Algorithm::ES256, TYP, claims),
+        AccessTokenFormat::Opaque => {
+            let random = random_token(opaque_token::RANDOM_BYTES).map_err(ApiError::Internal)?;
+            let token = opaque_token::token(&random);
+            let record = OpaqueAccessTokenRecord {
+                hash: sha256(token.as_bytes()),
+                client_id: claims.client_id.clone(),
+                subject: claims.sub.clone(),
+                grant_id: claims.grant_id.clone(),
+                claims: serde_json::to_string(claims)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                issued_at: claims.iat,
+                expires_at: claims.exp,
+            };
+            state.store.insert_opaque_access_token(&record).await?;
+            Ok(token)
+        }
+    }
 }
 
 /// An ID token; `access_token` and `code` give `at_hash` and `c_hash`, and `claims` are
@@ -158,13 +192,13 @@ pub async fn stored_refresh_token(
 }
 
 /// The access token and, for OpenID requests, the ID token of a token response.
-pub fn response(
+pub async fn response(
     state: &AppState,
     t: &ForUser<'_>,
     now: UnixTime,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, ApiError> {
-    let (access, claims) = access_token(state, t, now)?;
+    let (access, claims) = access_token(state, t, now).await?;
     let id = if t.selection.scope.contains("openid") {
         Some(id_token(
             state,

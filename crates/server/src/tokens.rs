@@ -1,10 +1,13 @@
-//! Reading a JWT access token that claims to be Valet's: signature with a published key
-//! pinned to its algorithm, then the RFC 9068 checks in `valet_protocol::access_token`.
+//! Reading an access token that claims to be Valet's. A JWT: signature with a published
+//! key pinned to its algorithm, then the RFC 9068 checks in `valet_protocol::access_token`.
+//! An opaque token: the claims stored under its hash, then `valet_protocol::opaque_token`.
 
 use valet_protocol::access_token::AccessTokenClaims;
 use valet_protocol::id_token::HintClaims;
+use valet_protocol::opaque_token;
 use valet_store::StoreError;
 
+use crate::crypto::sha256;
 use crate::state::{AppState, now};
 
 /// The claims of a live access token issued by this Valet, or `None`. Revocation is not
@@ -26,20 +29,51 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessTokenC
     }
 }
 
-/// A token that is live right now: it verifies, passes the RFC 9068 checks, its
-/// application still exists (within the catalog's `cache_ttl`), and it is not revoked.
-/// Store trouble is an error (callers answer 503): a token is never "live" by default.
+/// The claims stored for an opaque access token that is live by its own record: known,
+/// not revoked (revoking deletes it), not expired, of this issuer. Its grant is not
+/// checked here. `None` for anything that is not shaped like an opaque token.
+pub async fn opaque_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<AccessTokenClaims>, StoreError> {
+    if !opaque_token::looks_opaque(token) {
+        return Ok(None);
+    }
+    let now = now();
+    let Some(record) = state
+        .store
+        .opaque_access_token(&sha256(token.as_bytes()), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let claims: AccessTokenClaims = serde_json::from_str(&record.claims)
+        .map_err(|e| StoreError::Corrupt(format!("opaque access token claims: {e}")))?;
+    Ok(opaque_token::is_active(&claims, &state.settings.issuer, now).then_some(claims))
+}
+
+/// A token that is live right now: a JWT that verifies and passes the RFC 9068 checks and
+/// is not revoked, or an opaque token found in the store; its application still exists
+/// (within the catalog's `cache_ttl`) and its grant, if any, is not revoked. Store trouble
+/// is an error (callers answer 503): a token is never "live" by default.
 pub async fn live_access_token(
     state: &AppState,
     token: &str,
 ) -> Result<Option<AccessTokenClaims>, StoreError> {
-    let Some(claims) = verify_access_token(state, token) else {
+    let opaque = opaque_token::looks_opaque(token);
+    let claims = if opaque {
+        opaque_access_token(state, token).await?
+    } else {
+        verify_access_token(state, token)
+    };
+    let Some(claims) = claims else {
         return Ok(None);
     };
     if state.catalog.client(&claims.client_id).await?.is_none() {
         return Ok(None);
     }
-    if state.store.is_access_token_revoked(&claims.jti).await? {
+    // A revoked opaque token is gone from the store already; a JWT's revocation is a record.
+    if !opaque && state.store.is_access_token_revoked(&claims.jti).await? {
         return Ok(None);
     }
     // A user's token dies with its grant: consent withdrawn, code replayed, refresh token

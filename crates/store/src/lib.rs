@@ -18,8 +18,9 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord, PasswordHash,
-    RefreshTokenRecord, Rotation, SecretHash, SessionRecord, SigningKeyRecord, UserRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord,
+    OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
+    SigningKeyRecord, UserRecord,
 };
 pub use valet_protocol::UnixTime;
 
@@ -139,6 +140,24 @@ pub trait Store: Send + Sync + 'static {
         now: UnixTime,
     ) -> Result<Rotation>;
 
+    // ---- opaque access tokens ----
+
+    /// Inserts an opaque access token (stored by its SHA-256; `Conflict` if the hash
+    /// exists) and, for a user's token, raises its grant's `expires_at`, and that of the
+    /// grant's revocation record if there is one, to at least the token's `expires_at`, in
+    /// one transaction: a grant must outlive its tokens for revoking it to reach them.
+    async fn insert_opaque_access_token(&self, token: &OpaqueAccessTokenRecord) -> Result<()>;
+    /// The token by hash; `None` if unknown, revoked, or expired at `now` (`expires_at <=
+    /// now`). Whether its grant is revoked is the caller's to ask (`is_grant_revoked`).
+    async fn opaque_access_token(
+        &self,
+        hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<OpaqueAccessTokenRecord>>;
+    /// Revokes the token for every node at once (the row is deleted). `false` if there was
+    /// no such token.
+    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool>;
+
     // ---- consent ----
 
     async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ConsentRecord>>;
@@ -167,8 +186,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- housekeeping ----
 
     /// Deletes at most `batch` records per table that no longer matter at `now`
-    /// (revocations of expired tokens, expired codes, grants, refresh tokens and sessions,
-    /// keys no longer published) and forgets successors of refresh tokens rotated more than
-    /// `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many went.
+    /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
+    /// tokens and sessions, keys no longer published) and forgets successors of refresh
+    /// tokens rotated more than `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many
+    /// went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;
 }

@@ -234,3 +234,32 @@ impl fmt::Debug for Rotation {
         }
     }
 }
+
+/// An opaque access token as stored: its SHA-256, never the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OpaqueAccessTokenRecord {
+    pub hash: Vec<u8>,
+    pub client_id: String,
+    /// The token's `sub`: a user, or the application itself (client_credentials).
+    pub subject: String,
+    /// The grant a user's token belongs to; `None` for client_credentials.
+    pub grant_id: Option<String>,
+    /// The protocol's JSON: the claim set a JWT access token would carry, opaque to the
+    /// store.
+    pub claims: String,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+impl fmt::Debug for OpaqueAccessTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpaqueAccessTokenRecord")
+            .field("hash", &"[redacted]")
+            .field("client_id", &self.client_id)
+            .field("subject", &self.subject)
+            .field("grant_id", &self.grant_id)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}

@@ -3,6 +3,7 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
+use valet_protocol::opaque_token::AccessTokenFormat;
 use valet_server::config::Partial;
 
 #[derive(Parser)]
@@ -240,6 +241,9 @@ pub enum ClientCommand {
         /// Browser origin allowed to call the token, revocation and UserInfo endpoints, beyond those of the redirect URIs (repeatable)
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
+        /// jwt (checked locally by APIs) or opaque (every check is an introspection; revocation is immediate); a token is opaque if its application or any API of its audience says so
+        #[arg(long, value_name = "FORMAT", default_value = "jwt")]
+        access_token_format: AccessTokenFormat,
         /// Print one JSON object
         #[arg(long)]
         json: bool,
@@ -316,6 +320,9 @@ pub enum ApiCommand {
         scopes: Vec<String>,
         #[arg(long)]
         name: Option<String>,
+        /// jwt, or opaque: every token whose audience includes this API is opaque (the API must check tokens by introspection)
+        #[arg(long, value_name = "FORMAT", default_value = "jwt")]
+        access_token_format: AccessTokenFormat,
         #[arg(long)]
         json: bool,
     },

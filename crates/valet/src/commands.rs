@@ -117,9 +117,11 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             allow_plain_pkce,
             require_pkce,
             cors_origins,
+            access_token_format,
             json,
         } => {
             let new = NewClient {
+                access_token_format,
                 post_logout_redirect_uris,
                 allow_plain_pkce,
                 require_pkce,
@@ -193,6 +195,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 println!("after logout:  {}", a.post_logout_redirect_uris.join(" "));
             }
             println!("trusted:       {}", a.trusted);
+            println!("access tokens: {}", a.access_token_format);
             if let Some(s) = &a.service_subject {
                 println!("acts as user:  {s}");
             }
@@ -243,12 +246,22 @@ fn show_created(c: &WithSecret, json: bool, verb: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn api_json(r: &valet_store::ApiRecord) -> serde_json::Value {
+    json!({
+        "name": r.name,
+        "audience": r.api.audience,
+        "scopes": r.api.scopes,
+        "access_token_format": r.api.access_token_format,
+    })
+}
+
 async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), String> {
     match cmd {
         ApiCommand::Create {
             audience,
             scopes,
             name,
+            access_token_format,
             json,
         } => {
             let scopes = scopes
@@ -264,17 +277,16 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             let r = admin
-                .create_api(name, audience, scopes, now())
+                .create_api(name, audience, scopes, access_token_format, now())
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
-                return print_json(
-                    &json!({ "name": r.name, "audience": r.api.audience, "scopes": r.api.scopes }),
-                );
+                return print_json(&api_json(&r));
             }
             println!(
-                "Created API {} with scopes: {}",
+                "Created API {} ({} access tokens) with scopes: {}",
                 r.api.audience,
+                r.api.access_token_format,
                 r.api
                     .scopes
                     .iter()
@@ -287,11 +299,14 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
         ApiCommand::List { json } => {
             let apis = store.apis().await.map_err(|e| e.to_string())?;
             if json {
-                let v: Vec<_> = apis.iter().map(|r| json!({ "name": r.name, "audience": r.api.audience, "scopes": r.api.scopes })).collect();
+                let v: Vec<_> = apis.iter().map(api_json).collect();
                 return print_json(&v);
             }
             for r in apis {
-                println!("{}", r.api.audience);
+                println!(
+                    "{} ({} access tokens)",
+                    r.api.audience, r.api.access_token_format
+                );
                 for s in r.api.scopes {
                     println!("  {:<24} {}", s.name, s.description);
                 }

@@ -95,7 +95,7 @@ pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
             })
             .collect();
         app.admin
-            .create_api(None, audience.into(), scopes, now())
+            .create_api(None, audience.into(), scopes, Default::default(), now())
             .await
             .unwrap();
     }

@@ -7,4 +7,5 @@ mod harness;
 mod http;
 mod introspection;
 mod local;
+mod opaque;
 mod rotation;

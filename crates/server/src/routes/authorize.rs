@@ -327,14 +327,14 @@ pub async fn respond(
         };
         let mut access = None;
         if req.response_type.has_access_token() {
-            let (jwt, claims) = issue::access_token(state, &t, now)?;
-            params.push(("access_token".into(), jwt.clone()));
+            let (token, claims) = issue::access_token(state, &t, now).await?;
+            params.push(("access_token".into(), token.clone()));
             params.push(("token_type".into(), "Bearer".into()));
             params.push(("expires_in".into(), (claims.exp - claims.iat).to_string()));
             if let Some(s) = claims.scope {
                 params.push(("scope".into(), s));
             }
-            access = Some(jwt);
+            access = Some(token);
         }
         if req.response_type.has_id_token() {
             // With no access token the client cannot call UserInfo: the claims go into

@@ -1,6 +1,6 @@
 //! `POST /oauth2/revoke` (RFC 7009). A JWT access token is revoked by recording its `jti`
-//! until its `exp`; a refresh token by revoking its whole grant, so the access tokens of
-//! that grant read inactive too (§2.1; checklist L7). Unknown tokens, and tokens of
+//! until its `exp`; an opaque access token by deleting it; a refresh token by revoking its
+//! whole grant, so the access tokens of that grant read inactive too (§2.1; checklist L7). Unknown tokens, and tokens of
 //! another client, get 200 and change nothing (§2.2; docs/security.md L5).
 
 use axum::extract::{ConnectInfo, State};
@@ -15,7 +15,7 @@ use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
 use crate::state::{Shared, now};
-use crate::tokens::verify_access_token;
+use crate::tokens::{opaque_access_token, verify_access_token};
 
 pub async fn revoke(
     State(state): State<Shared>,
@@ -28,8 +28,20 @@ pub async fn revoke(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     revocation::check_hint(&form.params)?;
-    // The hint only orders the lookups; a wrong hint still finds the token (§2.1).
-    if let Some(c) = verify_access_token(&state, token) {
+    // The hint only orders the lookups; a wrong hint still finds the token (§2.1). An
+    // opaque access token, a JWT and a refresh token never share a shape.
+    if valet_protocol::opaque_token::looks_opaque(token) {
+        if let Some(c) = opaque_access_token(&state, token).await? {
+            if revocation::may_revoke(&caller.app, &c) {
+                state
+                    .store
+                    .revoke_opaque_access_token(&sha256(token.as_bytes()))
+                    .await?;
+                tracing::info!(target: "valet::audit", client_id = %c.client_id, jti = %c.jti,
+                    "opaque access token revoked");
+            }
+        }
+    } else if let Some(c) = verify_access_token(&state, token) {
         if revocation::may_revoke(&caller.app, &c) {
             // The response waits for the commit: a 200 means the revocation is durable.
             state.store.revoke_access_token(&c.jti, c.exp).await?;

@@ -131,7 +131,13 @@ impl TestApp {
             })
             .collect();
         self.admin
-            .create_api(None, "https://api.example".into(), scopes, now())
+            .create_api(
+                None,
+                "https://api.example".into(),
+                scopes,
+                Default::default(),
+                now(),
+            )
             .await
             .unwrap();
     }

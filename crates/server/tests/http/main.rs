@@ -13,6 +13,7 @@ mod harness;
 mod introspection;
 mod keys;
 mod ldap;
+mod opaque;
 mod pages;
 mod refresh;
 mod revocation;

@@ -8,7 +8,7 @@ use valet_protocol::keys::KeyTimes;
 use crate::model::{
     ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, UserRecord,
 };
-use crate::{Result, UnixTime};
+use crate::{Result, StoreError, UnixTime};
 
 const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at";
@@ -212,12 +212,16 @@ pub(super) async fn delete_user(db: &PgPool, username: &str) -> Result<bool> {
 
 pub(super) async fn create_api(db: &PgPool, a: &ApiRecord) -> Result<()> {
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO apis (audience, name, created_at) VALUES ($1, $2, $3)")
-        .bind(&a.api.audience)
-        .bind(&a.name)
-        .bind(a.created_at)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO apis (audience, name, created_at, access_token_format) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&a.api.audience)
+    .bind(&a.name)
+    .bind(a.created_at)
+    .bind(a.api.access_token_format.as_str())
+    .execute(&mut *tx)
+    .await?;
     for (position, s) in a.api.scopes.iter().enumerate() {
         sqlx::query(
             "INSERT INTO api_scopes (name, audience, description, position) \
@@ -236,7 +240,7 @@ pub(super) async fn create_api(db: &PgPool, a: &ApiRecord) -> Result<()> {
 
 pub(super) async fn apis(db: &PgPool) -> Result<Vec<ApiRecord>> {
     let rows = sqlx::query(
-        "SELECT a.audience, a.name, a.created_at, s.name, s.description \
+        "SELECT a.audience, a.name, a.created_at, s.name, s.description, a.access_token_format \
          FROM apis a LEFT JOIN api_scopes s ON s.audience = a.audience \
          ORDER BY a.created_at, a.audience, s.position",
     )
@@ -251,6 +255,10 @@ pub(super) async fn apis(db: &PgPool) -> Result<Vec<ApiRecord>> {
                 api: Api {
                     audience,
                     scopes: vec![],
+                    access_token_format: r
+                        .try_get::<String, _>(5)?
+                        .parse()
+                        .map_err(StoreError::Corrupt)?,
                 },
                 created_at: r.try_get(2)?,
             });

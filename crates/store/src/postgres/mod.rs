@@ -13,6 +13,7 @@
 //! This file holds the pool, the migrations and `impl Store`, which hands the pool to the
 //! function that holds the SQL, in files named like the SQLite backend's.
 
+mod access_tokens;
 mod catalog;
 mod grants;
 mod housekeeping;
@@ -29,13 +30,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord, RefreshTokenRecord,
-    Rotation, SecretHash, SessionRecord, SigningKeyRecord, UserRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord,
+    OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
+    SigningKeyRecord, UserRecord,
 };
 use crate::{Result, Store, StoreError, UnixTime};
 
 /// Migrations in order; the one row of `valet_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_access_tokens.sql"),
+];
 
 /// The advisory lock migrations run under ("valetmig").
 const MIGRATION_LOCK: i64 = 0x7661_6c65_746d_6967;
@@ -410,6 +415,24 @@ impl Store for PostgresStore {
 
     async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool> {
         self.timed(sessions::end(&self.pool, id_hash, now)).await
+    }
+
+    // ---- opaque access tokens ----
+
+    async fn insert_opaque_access_token(&self, token: &OpaqueAccessTokenRecord) -> Result<()> {
+        self.timed(access_tokens::insert(&self.pool, token)).await
+    }
+
+    async fn opaque_access_token(
+        &self,
+        hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<OpaqueAccessTokenRecord>> {
+        self.timed(access_tokens::get(&self.pool, hash, now)).await
+    }
+
+    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool> {
+        self.timed(access_tokens::revoke(&self.pool, hash)).await
     }
 
     // ---- housekeeping ----

@@ -8,7 +8,7 @@ use super::{all, immediate};
 use crate::model::{
     ApiRecord, ClientRecord, PasswordHash, SecretHash, SigningKeyRecord, UserRecord,
 };
-use crate::{Result, UnixTime};
+use crate::{Result, StoreError, UnixTime};
 
 const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at";
@@ -203,8 +203,14 @@ pub(super) fn delete_user(c: &Connection, username: &str) -> Result<bool> {
 pub(super) fn create_api(c: &mut Connection, a: &ApiRecord) -> Result<()> {
     let tx = immediate(c)?;
     tx.execute(
-        "INSERT INTO apis (audience, name, created_at) VALUES (?1, ?2, ?3)",
-        params![a.api.audience, a.name, a.created_at],
+        "INSERT INTO apis (audience, name, created_at, access_token_format) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            a.api.audience,
+            a.name,
+            a.created_at,
+            a.api.access_token_format.as_str()
+        ],
     )?;
     for s in &a.api.scopes {
         tx.execute(
@@ -218,7 +224,7 @@ pub(super) fn create_api(c: &mut Connection, a: &ApiRecord) -> Result<()> {
 
 pub(super) fn apis(c: &Connection) -> Result<Vec<ApiRecord>> {
     let mut stmt = c.prepare_cached(
-        "SELECT a.audience, a.name, a.created_at, s.name, s.description \
+        "SELECT a.audience, a.name, a.created_at, s.name, s.description, a.access_token_format \
          FROM apis a LEFT JOIN api_scopes s ON s.audience = a.audience \
          ORDER BY a.created_at, a.audience, s.rowid",
     )?;
@@ -232,6 +238,10 @@ pub(super) fn apis(c: &Connection) -> Result<Vec<ApiRecord>> {
                 api: Api {
                     audience,
                     scopes: vec![],
+                    access_token_format: r
+                        .get::<_, String>(5)?
+                        .parse()
+                        .map_err(StoreError::Corrupt)?,
                 },
                 created_at: r.get(2)?,
             });

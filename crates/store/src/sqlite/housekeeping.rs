@@ -12,12 +12,13 @@ pub(super) fn purge_expired(c: &mut Connection, now: UnixTime, batch: u32) -> Re
     let tx = immediate(c)?;
     let mut n = 0;
     // (table, its key, rows that expired before this go). Each uses its expiry index.
-    let expired: [(&str, &str, UnixTime); 6] = [
+    let expired: [(&str, &str, UnixTime); 7] = [
         ("revoked_tokens", "jti", now),
         ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
         ("revoked_grants", "grant_id", now),
         ("grants", "grant_id", now),
         ("refresh_tokens", "hash", now),
+        ("opaque_access_tokens", "hash", now),
         ("sessions", "id_hash", now),
     ];
     for (table, key, before) in expired {

@@ -10,9 +10,10 @@
 //! This file holds the connections, the migrations and `impl Store`, which only picks a
 //! connection and hands it to the blocking function that holds the SQL: `catalog`
 //! (applications, users, APIs, signing keys), `grants` (codes, grants, revocations,
-//! consents), `refresh` (refresh tokens and their rotation), `sessions` (browser sessions)
-//! and `housekeeping` (the purge).
+//! consents), `refresh` (refresh tokens and their rotation), `access_tokens` (opaque
+//! access tokens), `sessions` (browser sessions) and `housekeeping` (the purge).
 
+mod access_tokens;
 mod catalog;
 mod grants;
 mod housekeeping;
@@ -26,8 +27,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord, RefreshTokenRecord,
-    Rotation, SecretHash, SessionRecord, SigningKeyRecord, UserRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord,
+    OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
+    SigningKeyRecord, UserRecord,
 };
 use crate::{Result, Store, StoreError, UnixTime};
 
@@ -37,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_users.sql"),
     include_str!("../../migrations/sqlite/0003_codes.sql"),
     include_str!("../../migrations/sqlite/0004_grants.sql"),
+    include_str!("../../migrations/sqlite/0005_access_tokens.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;
@@ -406,6 +409,28 @@ impl Store for SqliteStore {
         let successor = successor.to_vec();
         self.write(move |c| refresh::rotate(c, &old, &new, &successor, grant_until, now))
             .await
+    }
+
+    // ---- opaque access tokens ----
+
+    async fn insert_opaque_access_token(&self, token: &OpaqueAccessTokenRecord) -> Result<()> {
+        let token = token.clone();
+        self.write(move |c| access_tokens::insert(c, &token)).await
+    }
+
+    async fn opaque_access_token(
+        &self,
+        hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<OpaqueAccessTokenRecord>> {
+        let hash = hash.to_vec();
+        self.point_read(move |c| access_tokens::get(c, &hash, now))
+            .await
+    }
+
+    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool> {
+        let hash = hash.to_vec();
+        self.write(move |c| access_tokens::revoke(c, &hash)).await
     }
 
     // ---- consent ----

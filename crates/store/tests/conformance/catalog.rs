@@ -146,6 +146,7 @@ pub(crate) async fn apis(s: Arc<dyn Store>) {
                     description: format!("d {n}"),
                 })
                 .collect(),
+            access_token_format: Default::default(),
         },
         created_at: 1,
     };

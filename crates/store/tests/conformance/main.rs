@@ -3,6 +3,7 @@
 //! database; the same suite functions (one module per part of the contract) run on all of
 //! them. This file holds the backends, the shared fixtures and the backend-specific tests.
 
+mod access_tokens;
 mod catalog;
 mod codes;
 mod consent;
@@ -57,6 +58,7 @@ fn client(id: &str) -> ClientRecord {
             allow_plain_pkce: false,
             require_pkce: false,
             cors_origins: vec![],
+            access_token_format: Default::default(),
         },
         secret: Some(SecretHash(vec![1; 32])),
         previous_secret: None,
@@ -157,26 +159,30 @@ macro_rules! backend_suite {
     };
 }
 
-// Each backend names the attribute its tests carry (`cfg_attr(any(), …)` is none at all).
-backend_suite!(
-    sqlite #[cfg_attr(any(), ignore)],
-    catalog::{clients, users, apis, signing_keys},
-    codes::{codes, racing_redemptions, grants, revocations, codes_start_grants},
-    refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
-    consent::{consents, revoke_consent, revoke_client_grants},
-    sessions::{browser_sessions, logout, debug_redacts_hashes},
-    housekeeping::{purge},
-);
+/// The whole contract, for one backend and the attribute its tests carry.
+macro_rules! contract_suite {
+    ($backend:ident #[$attr:meta]) => {
+        backend_suite!(
+            $backend #[$attr],
+            catalog::{clients, users, apis, signing_keys},
+            codes::{codes, racing_redemptions, grants, revocations, codes_start_grants},
+            refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
+            consent::{consents, revoke_consent, revoke_client_grants},
+            sessions::{browser_sessions, logout, debug_redacts_hashes},
+            housekeeping::{purge},
+            access_tokens::{
+                opaque_access_tokens,
+                opaque_tokens_keep_their_grant_alive,
+                purge_opaque_access_tokens,
+                api_access_token_format
+            },
+        );
+    };
+}
 
-backend_suite!(
-    postgres #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES")],
-    catalog::{clients, users, apis, signing_keys},
-    codes::{codes, racing_redemptions, grants, revocations, codes_start_grants},
-    refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
-    consent::{consents, revoke_consent, revoke_client_grants},
-    sessions::{browser_sessions, logout, debug_redacts_hashes},
-    housekeeping::{purge},
-);
+// `cfg_attr(any(), …)` is no attribute at all: SQLite needs nothing outside the process.
+contract_suite!(sqlite #[cfg_attr(any(), ignore)]);
+contract_suite!(postgres #[cfg_attr(not(postgres_tests), ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES")]);
 
 #[tokio::test]
 async fn sqlite_migrations_are_idempotent_and_refuse_newer_schemas() {

@@ -66,5 +66,5 @@ pub async fn grant(
     let refresh = issue::stored_refresh_token(state, &t, now).await?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
         grant_id = %record.grant_id, "authorization code redeemed");
-    issue::response(state, &t, now, refresh)
+    issue::response(state, &t, now, refresh).await
 }

@@ -1,13 +1,12 @@
 //! The client_credentials grant (RFC 6749 §4.4): no user, no refresh token (§4.4.3).
 
-use valet_protocol::access_token::TYP;
 use valet_protocol::application::Application;
 use valet_protocol::client_credentials::{self, Context};
 use valet_protocol::params::Params;
 
 use crate::crypto::random_token;
 use crate::error::ApiError;
-use crate::issue::TokenResponse;
+use crate::issue::{self, TokenResponse};
 use crate::state::{AppState, now};
 
 pub async fn grant(
@@ -26,13 +25,7 @@ pub async fn grant(
     };
     let jti = random_token(16).map_err(ApiError::Internal)?;
     let claims = client_credentials::decide(app, params, &ctx, jti)?;
-    let keys = state.keys.snapshot();
-    let signer = keys
-        .signer(valet_jose::Algorithm::ES256, now)
-        .ok_or_else(|| ApiError::Internal("no ES256 signing key is active".into()))?;
-    let access_token = signer
-        .sign(TYP, &claims)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let access_token = issue::mint_access_token(state, app, &claims).await?;
     tracing::debug!(client_id = %claims.client_id, jti = %claims.jti, "issued access token");
     Ok(TokenResponse {
         access_token,

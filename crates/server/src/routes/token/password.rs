@@ -68,5 +68,5 @@ pub async fn grant(
     };
     let refresh = issue::stored_refresh_token(state, &t, now).await?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id, "password grant");
-    issue::response(state, &t, now, refresh)
+    issue::response(state, &t, now, refresh).await
 }

@@ -70,7 +70,7 @@ pub async fn grant(
     if !rotates {
         // Not rotating: the same refresh token stays valid; echo it so clients that
         // replace their whole token set keep it.
-        return issue::response(state, &t, now, Some(token.to_owned()));
+        return issue::response(state, &t, now, Some(token.to_owned())).await;
     }
     let (next, next_record) = issue::refresh_token(state, &t, now)?;
     // The successor keeps the grant's original scope, so a narrowed refresh can later be
@@ -79,7 +79,9 @@ pub async fn grant(
         details: record.details.clone(),
         ..next_record
     };
-    let response = issue::response(state, &t, now, Some(next))?;
+    // An opaque access token is stored here, before the rotation: should the rotation be
+    // lost to a concurrent one, that token was never sent and simply expires unused.
+    let response = issue::response(state, &t, now, Some(next)).await?;
     let sealed = seal_response(state, &hash, &response)?;
     match state
         .store
