@@ -7,6 +7,7 @@ mod admin_api;
 mod authorize;
 mod code_flow;
 mod conformance;
+mod db_trouble;
 mod discovery;
 mod flow;
 mod harness;
