@@ -9,6 +9,7 @@
 //!   winner is decided by the database, so two nodes racing cannot both win.
 //! - Errors that mean "try again later" are `StoreError::Unavailable`; callers answer 503.
 
+pub mod copy;
 mod error;
 mod model;
 pub mod postgres;

@@ -187,6 +187,12 @@ pub enum Command {
     /// Manage signing keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy this SQLite deployment (--database) into an empty PostgreSQL database
+    Migrate {
+        /// The PostgreSQL database to copy into: postgres://USER:PASSWORD@HOST/DB
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 // `Create` carries many options and runs once per process: its size does not matter.

@@ -63,6 +63,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         }
         return Valet::build(settings, key).await?.run().await;
     }
+    if let Command::Migrate { to } = &cli.command {
+        return crate::migrate::to_postgres(&settings, to).await;
+    }
     let store = open_store(&settings).await?;
     let admin = Admin {
         store: store.clone(),
@@ -74,6 +77,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::User(c) => user(c, &admin).await,
         Command::Api(c) => api(c, &admin, store.as_ref()).await,
         Command::Keys(c) => keys_cmd(c, &settings, &key, store).await,
+        Command::Migrate { .. } => Ok(()),
     }
 }
 
