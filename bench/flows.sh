@@ -17,7 +17,8 @@
 #   bench/flows.sh                          # 3 rounds, N=2000, 10 s per wrk run
 #   ROUNDS=1 N=500 DURATION=5 bench/flows.sh
 #
-# Env: ROUNDS (3), N (2000 round trips), WARMUP (200), DURATION (10 s), CONNECTIONS (16),
+# Env: DATABASE (sqlite, or postgres: a fresh database on BENCH_POSTGRES, default
+# postgres://postgres@127.0.0.1:5432/postgres, dropped at the end), ROUNDS (3), N (2000 round trips), WARMUP (200), DURATION (10 s), CONNECTIONS (16),
 # CHAINS ("1 4 16"), VALET_PORT (8183), PEER_PORT (3183), PEER_DIR (/tmp/valet-peer-op-flows),
 # CARGO_TARGET_DIR (/var/tmp/valet-helper-bench).
 # Needs: wrk (apt-get install wrk), node + npm (for the peer), curl, python3.
@@ -40,8 +41,15 @@ redirect=http://127.0.0.1:8080/cb
 work=$(mktemp -d)
 valet_pid=""
 peer_pid=""
+database=${DATABASE:-sqlite}
+bench_pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
+bench_db=valet_bench_$$
 cleanup() {
   [ -n "$valet_pid" ] && kill "$valet_pid" 2>/dev/null || true
+  if [ "$database" = postgres ]; then
+    sleep 0.5
+    psql "$bench_pg" -qc "DROP DATABASE IF EXISTS $bench_db WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
   [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null || true
   "$peers/peer-op" stop >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -66,6 +74,15 @@ echo "load before: $(uptime)"
 # (public: its refresh tokens rotate).
 cd "$work"
 export VALET_ISSUER="http://127.0.0.1:$vport" VALET_LISTEN="127.0.0.1:$vport"
+case $database in
+  sqlite) ;;
+  postgres)
+    psql "$bench_pg" -qc "CREATE DATABASE $bench_db" >/dev/null
+    export VALET_DATABASE="${bench_pg%/*}/$bench_db"
+    ;;
+  *) echo "DATABASE must be sqlite or postgres" >&2; exit 1 ;;
+esac
+echo "Valet's database: $database"
 password=bench-password-correct-horse
 printf '%s\n' "$password" | "$valet" user create --username alice --password-stdin >/dev/null 2>&1
 "$valet" api create --audience https://api.example --scope "api:read=Read" >/dev/null 2>&1
@@ -161,6 +178,28 @@ for r in $(seq "$rounds"); do
   printf 'cpu\t%s\t%s\n' "$before" "$(cpu_ticks)" >>"$results"
 done
 echo "load after: $(uptime)"
+
+# PostgreSQL: the database's own count of what one code round trip (authorize + token with a
+# refresh token) costs it: transactions committed and rows written, over 500 round trips.
+if [ "$database" = postgres ]; then
+  pg_stats() {
+    sleep 2 # backends report their statistics at most once a second
+    psql "$VALET_DATABASE" -Atc "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted \
+      FROM pg_stat_database WHERE datname = current_database()"
+  }
+  s0=$(pg_stats)
+  $flows roundtrip valet.json web 500 0 >/dev/null
+  s1=$(pg_stats)
+  python3 - "$s0" "$s1" <<'PY'
+import sys
+(x0, w0), (x1, w1) = (map(int, s.split("|")) for s in sys.argv[1:])
+print(f"PostgreSQL per code round trip: {(x1 - x0) / 500:.1f} transactions, {(w1 - w0) / 500:.1f} rows written")
+PY
+  # Storage: the average row of each table a grant occupies (row data, no index).
+  for t in grants refresh_tokens consents sessions authorization_codes; do
+    psql "$VALET_DATABASE" -Atc "SELECT '$t', count(*), round(avg(pg_column_size(t.*))) FROM $t t"
+  done | awk -F'|' '{printf "PostgreSQL %-20s rows %6d, %4d bytes per row\n", $1, $2, $3}'
+fi
 
 rss() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 valet_rss=$(rss "$valet_pid")
