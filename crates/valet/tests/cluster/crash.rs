@@ -360,7 +360,7 @@ async fn crash_many_times(backend: Backend) {
             .map(|w| {
                 tokio::spawn(worker(
                     load.clone(),
-                    seed ^ (kill * WORKERS + w + 1) as u64 * 0x9E37_79B9,
+                    seed ^ ((kill * WORKERS + w + 1) as u64 * 0x9E37_79B9),
                 ))
             })
             .collect();

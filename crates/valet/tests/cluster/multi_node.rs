@@ -307,7 +307,7 @@ async fn a_rotated_key_is_published_everywhere_before_it_signs() {
             new_kids = kids(&c).difference(&before).cloned().collect();
             assert_eq!(new_kids.len(), 2, "one ES256 and one RS256 key");
         }
-        for node in 0..NODES {
+        for (node, signed) in signed_new.iter_mut().enumerate() {
             // An ES256 access token (client_credentials) and an RS256 ID token.
             let (status, v) = c
                 .post(
@@ -323,7 +323,7 @@ async fn a_rotated_key_is_published_everywhere_before_it_signs() {
             assert_eq!(status, 200);
             let used = [kid(s(&v, "access_token")), kid(s(&id, "id_token"))];
             tokens += 2;
-            for other in 0..NODES {
+            for (other, first_seen) in published.iter_mut().enumerate() {
                 let published_there = c.jwks_kids(other).await;
                 for k in &used {
                     assert!(
@@ -332,14 +332,13 @@ async fn a_rotated_key_is_published_everywhere_before_it_signs() {
                     );
                 }
                 if let Some(at) = rotated_at {
-                    if published[other].is_none()
-                        && new_kids.iter().all(|k| published_there.contains(k))
+                    if first_seen.is_none() && new_kids.iter().all(|k| published_there.contains(k))
                     {
-                        published[other] = Some(at.elapsed());
+                        *first_seen = Some(at.elapsed());
                     }
                 }
             }
-            signed_new[node] = used.iter().all(|k| new_kids.contains(k));
+            *signed = used.iter().all(|k| new_kids.contains(k));
         }
         if let Some(at) = rotated_at {
             for (node, p) in published.iter().enumerate() {
