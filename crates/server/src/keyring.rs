@@ -202,8 +202,16 @@ fn new_record(
     })
 }
 
-/// Rotates `alg`: the new key is published now and signs after `activation_delay`; the
-/// keys it replaces stay published for `retention` after that.
+/// Seconds added to `activation_delay` when a rotation is planned. Times are whole seconds,
+/// so without it a key rotated at 10.9 s signs from 10 s + delay, up to 1 s early; and a
+/// node publishes a new key only when its reload (every `key_refresh_interval`, after the
+/// previous one finished) has read it back. One second for each keeps every node
+/// publishing a key before any node signs with it, even at the smallest delay the settings
+/// accept (`key_refresh_interval + jwks_max_age`; tests/cluster shows it across nodes).
+pub const ACTIVATION_MARGIN: i64 = 2;
+
+/// Rotates `alg`: the new key is published now and signs after `activation_delay` (plus
+/// [`ACTIVATION_MARGIN`]); the keys it replaces stay published for `retention` after that.
 pub async fn rotate(
     store: &dyn Store,
     sealer: &Sealer,
@@ -218,7 +226,13 @@ pub async fn rotate(
         .into_iter()
         .map(|r| r.times)
         .collect();
-    let plan = keys::plan_rotation(&existing, alg.as_str(), now, activation_delay, retention);
+    let plan = keys::plan_rotation(
+        &existing,
+        alg.as_str(),
+        now,
+        activation_delay + ACTIVATION_MARGIN,
+        retention,
+    );
     let record = new_record(sealer, alg, now, plan.activates_at)?;
     store.rotate_signing_key(&record, &plan.retire).await?;
     Ok(record.times)
