@@ -1,0 +1,10 @@
+//! The `valet` binary as a user runs it: the README quickstart end to end, configuration
+//! errors, the admin commands, graceful shutdown, and no secret in the logs (checklist N5).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod commands;
+mod quickstart;
+mod sign_in;
