@@ -284,6 +284,15 @@ fn parse_issuer(raw: &str) -> Result<String, String> {
     Ok(issuer.to_owned())
 }
 
+/// A database URL fit for an error message: whatever stands between `://` and `@` (a user
+/// and perhaps a password) is left out.
+fn without_credentials(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(i), Some(j)) if j > i => format!("{}://…@{}", &raw[..i], &raw[j + 1..]),
+        _ => raw.to_owned(),
+    }
+}
+
 fn parse_database(raw: &str) -> Result<Database, String> {
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
         return Ok(Database::Postgres(PostgresUrl(raw.to_owned())));
@@ -292,7 +301,10 @@ fn parse_database(raw: &str) -> Result<Database, String> {
         .strip_prefix("sqlite://")
         .or_else(|| raw.strip_prefix("sqlite:"))
         .ok_or_else(|| {
-            format!("database `{raw}` must look like sqlite://valet.db or postgres://user@host/db")
+            format!(
+                "database `{}` must look like sqlite://valet.db or postgres://user@host/db",
+                without_credentials(raw)
+            )
         })?;
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() {
@@ -412,6 +424,12 @@ mod tests {
         assert_eq!(
             parse_database("sqlite:v.db?mode=rwc").unwrap(),
             Database::Sqlite("v.db".into())
+        );
+        // A mistyped scheme is refused without echoing the password.
+        let e = parse_database("postgress://valet:hunter2@db/valet").unwrap_err();
+        assert!(
+            !e.contains("hunter2") && e.contains("postgress://…@db/valet"),
+            "{e}"
         );
         assert_eq!(
             default_key_file(Path::new("/d/x.db")),
