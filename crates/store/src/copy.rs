@@ -35,6 +35,17 @@ struct Table {
 /// test `copy_covers_every_table` compares this list with the schema.
 const TABLES: &[Table] = &[
     Table {
+        name: "throttle",
+        columns: &[
+            ("key", Text),
+            ("window_start", Int),
+            ("count", Int),
+            ("next_at", Int),
+            ("expires_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "clients",
         columns: &[
             ("client_id", Text),

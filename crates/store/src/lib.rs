@@ -14,6 +14,7 @@ mod error;
 mod model;
 pub mod postgres;
 pub mod sqlite;
+mod throttle;
 
 use async_trait::async_trait;
 
@@ -23,6 +24,7 @@ pub use model::{
     OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
     SigningKeyRecord, UserRecord,
 };
+pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -184,11 +186,30 @@ pub trait Store: Send + Sync + 'static {
     /// `offline_access`, in one transaction. `false` if there was no such session.
     async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool>;
 
+    // ---- throttling ----
+
+    /// One attempt against every rule, decided in one transaction (`throttle.rs`): either
+    /// every counter takes it (`Allowed`), or none changes and the caller waits
+    /// (`Refused`). Concurrent attempts on any number of nodes are counted one by one, so
+    /// no more than a rule's limit is ever allowed in its window.
+    async fn throttle_attempt(
+        &self,
+        rules: &[ThrottleRule],
+        now: UnixTime,
+    ) -> Result<ThrottleDecision>;
+    /// Gives one attempt back to each counter (an attempt that succeeded, or whose work
+    /// could not be done). A counter never goes below zero.
+    async fn throttle_refund(&self, keys: &[String]) -> Result<()>;
+    /// Remembers `key` until `until` (an address an account signed in from).
+    async fn throttle_mark(&self, key: &str, now: UnixTime, until: UnixTime) -> Result<()>;
+    /// Whether `key` is remembered at `now`.
+    async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool>;
+
     // ---- housekeeping ----
 
     /// Deletes at most `batch` records per table that no longer matter at `now`
     /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
-    /// tokens and sessions, keys no longer published) and forgets successors of refresh
+    /// tokens, sessions and throttle counters, keys no longer published) and forgets successors of refresh
     /// tokens rotated more than `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many
     /// went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;

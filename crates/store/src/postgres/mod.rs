@@ -20,6 +20,7 @@ mod housekeeping;
 mod refresh;
 mod sessions;
 pub mod testdb;
+mod throttle;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -40,6 +41,7 @@ use crate::{Result, Store, StoreError, UnixTime};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_access_tokens.sql"),
+    include_str!("../../migrations/postgres/0003_throttle.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").
@@ -433,6 +435,29 @@ impl Store for PostgresStore {
 
     async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool> {
         self.timed(access_tokens::revoke(&self.pool, hash)).await
+    }
+
+    // ---- throttling ----
+
+    async fn throttle_attempt(
+        &self,
+        rules: &[crate::ThrottleRule],
+        now: UnixTime,
+    ) -> Result<crate::ThrottleDecision> {
+        self.timed(throttle::attempt(&self.pool, rules, now)).await
+    }
+
+    async fn throttle_refund(&self, keys: &[String]) -> Result<()> {
+        self.timed(throttle::refund(&self.pool, keys)).await
+    }
+
+    async fn throttle_mark(&self, key: &str, now: UnixTime, until: UnixTime) -> Result<()> {
+        self.timed(throttle::mark(&self.pool, key, now, until))
+            .await
+    }
+
+    async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool> {
+        self.timed(throttle::marked(&self.pool, key, now)).await
     }
 
     // ---- housekeeping ----

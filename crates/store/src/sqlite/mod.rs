@@ -19,6 +19,7 @@ mod grants;
 mod housekeeping;
 mod refresh;
 mod sessions;
+mod throttle;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_codes.sql"),
     include_str!("../../migrations/sqlite/0004_grants.sql"),
     include_str!("../../migrations/sqlite/0005_access_tokens.sql"),
+    include_str!("../../migrations/sqlite/0006_throttle.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;
@@ -480,6 +482,34 @@ impl Store for SqliteStore {
     async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool> {
         let id = id_hash.to_vec();
         self.write(move |c| sessions::end(c, &id, now)).await
+    }
+
+    // ---- throttling ----
+
+    async fn throttle_attempt(
+        &self,
+        rules: &[crate::ThrottleRule],
+        now: UnixTime,
+    ) -> Result<crate::ThrottleDecision> {
+        let rules = rules.to_vec();
+        self.write(move |c| throttle::attempt(c, &rules, now)).await
+    }
+
+    async fn throttle_refund(&self, keys: &[String]) -> Result<()> {
+        let keys = keys.to_vec();
+        self.write(move |c| throttle::refund(c, &keys)).await
+    }
+
+    async fn throttle_mark(&self, key: &str, now: UnixTime, until: UnixTime) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |c| throttle::mark(c, &key, now, until))
+            .await
+    }
+
+    async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool> {
+        let key = key.to_owned();
+        self.point_read(move |c| throttle::marked(c, &key, now))
+            .await
     }
 
     // ---- housekeeping ----

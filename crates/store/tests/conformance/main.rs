@@ -10,6 +10,7 @@ mod consent;
 mod housekeeping;
 mod refresh;
 mod sessions;
+mod throttle;
 
 use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
@@ -170,6 +171,7 @@ macro_rules! contract_suite {
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
             housekeeping::{purge},
+            throttle::{throttle_counts, racing_throttle, throttle_marks},
             access_tokens::{
                 opaque_access_tokens,
                 opaque_tokens_keep_their_grant_alive,
