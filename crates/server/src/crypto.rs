@@ -70,6 +70,15 @@ impl MasterKey {
         ))
     }
 
+    /// Keys the names of sign-in throttle counters (`users/signin.rs`), so the store
+    /// holds no login name or address in the clear.
+    pub fn throttle_hasher(&self) -> SecretHasher {
+        SecretHasher(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            &self.derive("valet throttle hmac v1"),
+        ))
+    }
+
     /// Keys the CSRF tokens of the pages (bound to a browser session).
     pub fn csrf_hasher(&self) -> SecretHasher {
         SecretHasher(hmac::Key::new(

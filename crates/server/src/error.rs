@@ -22,10 +22,15 @@ pub enum ApiError {
     Bearer(OAuthError, Option<&'static str>),
     Store(StoreError),
     PayloadTooLarge,
+    /// The request body did not arrive within `client_timeout` (issue 12.3).
+    BodyTimeout,
     /// Too many failed authentications from this caller; retry after so many seconds.
     Throttled(u64, &'static str),
     /// A user store (a directory) is not answering; retry after so many seconds.
     Unavailable(u64),
+    /// This node is checking as many passwords as it may at once; retry after so many
+    /// seconds (issue 12.2).
+    Busy(u64),
     NotFound(String),
     Conflict(String),
     BadInput(String),
@@ -73,6 +78,12 @@ impl ApiError {
                 DIRECTORY_DOWN.to_owned(),
                 Some("Wait a moment and try again."),
             ),
+            Self::Busy(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Valet is handling many sign-ins at this moment.".to_owned(),
+                Some("Wait a moment and try again."),
+            ),
             Self::Throttled(..) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
@@ -98,6 +109,12 @@ impl ApiError {
                 "The request is too large.".to_owned(),
                 None,
             ),
+            Self::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timed out",
+                "The request did not arrive in time.".to_owned(),
+                Some("Try again."),
+            ),
             Self::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m.clone(), None),
             Self::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
@@ -118,7 +135,7 @@ impl ApiError {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
-            Self::Throttled(secs, _) | Self::Unavailable(secs) => {
+            Self::Throttled(secs, _) | Self::Unavailable(secs) | Self::Busy(secs) => {
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -199,10 +216,26 @@ impl IntoResponse for ApiError {
                 }
                 r
             }
+            Self::Busy(secs) => {
+                let mut r = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::TemporarilyUnavailable.as_str(),
+                    "too many sign-ins at once; retry shortly",
+                );
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
             Self::PayloadTooLarge => json(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::InvalidRequest.as_str(),
                 "the request body is too large",
+            ),
+            Self::BodyTimeout => json(
+                StatusCode::REQUEST_TIMEOUT,
+                ErrorCode::InvalidRequest.as_str(),
+                "the request body did not arrive in time",
             ),
             Self::NotFound(what) => json(StatusCode::NOT_FOUND, "not_found", &what),
             Self::Conflict(what) => json(StatusCode::CONFLICT, "conflict", &what),

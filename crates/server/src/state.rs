@@ -17,8 +17,8 @@ pub struct AppState {
     pub sealer: Sealer,
     /// Client-authentication failures (checklist H4).
     pub throttle: crate::throttle::Throttle,
-    /// Sign-in failures, per account and per address (checklist H1).
-    pub login_throttle: crate::throttle::Throttle,
+    /// Sign-in attempts, per account, address and both, across nodes (checklist H1).
+    pub sign_ins: crate::users::signin::SignIns,
     /// The user stores, in their configured order (`users/`).
     pub users: crate::users::Users,
     /// Keys CSRF tokens of session-bound forms.

@@ -21,29 +21,19 @@ use super::authorize::{login_page, proceed};
 const WRONG: &str = "The username or password is not right.";
 
 /// Checks a password against the user stores (`users/`: the database and directories,
-/// in their configured order), with the per-account and per-address backoff (checklist
-/// H1), the same for every store. `Ok(None)` for a wrong password, an unknown or
-/// disabled user; a directory that does not answer is `ApiError::Unavailable`, not a
-/// failed attempt.
+/// in their configured order), throttled before any hashing (`users/signin.rs`), the same
+/// for every store. `Ok(None)` for a wrong password, an unknown or disabled user; a
+/// directory that does not answer is `ApiError::Unavailable`, not a failed attempt.
 pub async fn check_password(
     state: &AppState,
     username: &str,
     password: &str,
     ip: IpAddr,
 ) -> Result<Option<User>, ApiError> {
-    let account = username.to_lowercase();
-    state.login_throttle.check(&account, ip).map_err(|secs| {
-        ApiError::Throttled(secs, "too many failed sign-in attempts; retry later")
-    })?;
-    let user = state.users.authenticate(username, password).await?;
-    if user.is_some() {
-        Ok(user)
-    } else {
-        state.login_throttle.failed(&account, ip);
-        let shown: String = username.chars().take(64).collect();
-        tracing::info!(target: "valet::audit", username = ?shown, %ip, "sign-in failed");
-        Ok(None)
-    }
+    state
+        .sign_ins
+        .check(&state.users, username, password, ip, crate::state::now())
+        .await
 }
 
 /// `GET /login`: signing in without an application, on the way to `/account`.

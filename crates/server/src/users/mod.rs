@@ -15,6 +15,7 @@ pub mod config;
 mod ldap;
 mod local;
 mod pool;
+pub mod signin;
 
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -79,6 +80,8 @@ pub enum UsersError {
         store: String,
         retry_after: u64,
     },
+    /// Too many password checks at once on this node (`passwords.rs`); retry shortly.
+    Busy,
     Internal(String),
 }
 
@@ -93,6 +96,7 @@ impl From<UsersError> for ApiError {
         match e {
             UsersError::Store(e) => ApiError::Store(e),
             UsersError::Unavailable { retry_after, .. } => ApiError::Unavailable(retry_after),
+            UsersError::Busy => ApiError::Busy(1),
             UsersError::Internal(m) => ApiError::Internal(m),
         }
     }
