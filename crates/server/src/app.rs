@@ -79,7 +79,10 @@ impl Valet {
             hasher: master_key.secret_hasher(),
             sealer,
             throttle: Default::default(),
-            login_throttle: crate::throttle::Throttle::for_accounts(),
+            sign_ins: crate::users::signin::SignIns::new(
+                store.clone(),
+                master_key.throttle_hasher(),
+            ),
             users,
             csrf: master_key.csrf_hasher(),
             interactions: master_key.interaction_sealer()?,
@@ -126,7 +129,15 @@ impl Valet {
             store = self.state.store.backend(),
             "Valet is serving on {scheme}://{}", self.addr
         );
-        match &self.state.settings.tls {
+        let settings = &self.state.settings;
+        let client_timeout = Duration::from_secs(settings.client_timeout as u64);
+        let capped = crate::connections::Capped {
+            limits: crate::connections::Limits::new(
+                settings.max_connections,
+                settings.max_connections_per_address,
+            ),
+        };
+        match &settings.tls {
             Some((cert, key)) => {
                 // One TLS stack for the process: aws-lc-rs, as for signing. Err means a
                 // provider is already installed, which is as good.
@@ -134,15 +145,26 @@ impl Valet {
                 let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                     .await
                     .map_err(|e| format!("cannot load TLS certificate or key: {e}"))?;
-                axum_server::from_tcp_rustls(self.listener, config)
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                    .handshake_timeout(client_timeout)
+                    .acceptor(capped);
+                let mut server = axum_server::from_tcp(self.listener)
                     .map_err(|e| e.to_string())?
+                    .acceptor(acceptor);
+                bound(server.http_builder(), client_timeout);
+                server
+                    .first_request_timeout(client_timeout)
                     .handle(handle)
                     .serve(app)
                     .await
             }
             None => {
-                axum_server::from_tcp(self.listener)
+                let mut server = axum_server::from_tcp(self.listener)
                     .map_err(|e| e.to_string())?
+                    .acceptor(capped);
+                bound(server.http_builder(), client_timeout);
+                server
+                    .first_request_timeout(client_timeout)
                     .handle(handle)
                     .serve(app)
                     .await
@@ -152,6 +174,28 @@ impl Valet {
         tracing::info!("Valet stopped");
         Ok(())
     }
+}
+
+/// What a client may take of a connection (issue 12.3): HTTP/1 headers within `timeout`,
+/// counted from the moment the connection is ready or the previous response went out, so
+/// a connection idle between requests closes after `timeout` too; HTTP/2 peers are pinged
+/// and dropped when they stop answering, and keep at most 100 streams open.
+fn bound(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(Some(timeout))
+        .keep_alive_timeout(timeout)
+        .max_concurrent_streams(100)
+        .max_header_list_size(64 * 1024);
 }
 
 async fn shutdown_on_signal(handle: axum_server::Handle<SocketAddr>, grace: Duration) {

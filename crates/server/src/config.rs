@@ -32,6 +32,9 @@ pub struct Partial {
     pub templates_dir: Option<PathBuf>,
     pub database_max_connections: Option<i64>,
     pub database_timeout: Option<i64>,
+    pub max_connections: Option<i64>,
+    pub max_connections_per_address: Option<i64>,
+    pub client_timeout: Option<i64>,
     /// `[[user_stores]]` tables (file only): the order users are looked up in.
     pub user_stores: Option<Vec<crate::users::config::UserStoreConfig>>,
 }
@@ -70,6 +73,9 @@ impl Partial {
             templates_dir,
             database_max_connections,
             database_timeout,
+            max_connections,
+            max_connections_per_address,
+            client_timeout,
             user_stores
         )
     }
@@ -127,6 +133,14 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// PostgreSQL: seconds any one database call may take before the request gets 503.
     pub database_timeout: i64,
+    /// Open client connections this node accepts at most (issue 12.3).
+    pub max_connections: u32,
+    /// Open connections per client address (an IPv6 /64 counts as one); 0: no such cap
+    /// (behind a reverse proxy every connection comes from the proxy).
+    pub max_connections_per_address: u32,
+    /// Seconds a client may take to send a request's headers, or its body, and may keep
+    /// a connection idle between requests.
+    pub client_timeout: i64,
     /// The user stores, in the order a login name is offered to them.
     pub user_stores: Vec<crate::users::config::StoreSettings>,
 }
@@ -224,8 +238,26 @@ impl Settings {
                 ));
             }
         };
+        let count = |name: &str, v: Option<i64>, default: i64, min: i64, max: i64| match v
+            .unwrap_or(default)
+        {
+            n if (min..=max).contains(&n) => Ok(n as u32),
+            n => Err(format!("{name} must be between {min} and {max}, not {n}")),
+        };
+        let max_connections = count("max_connections", p.max_connections, 4096, 1, 1_000_000)?;
+        let max_connections_per_address = count(
+            "max_connections_per_address",
+            p.max_connections_per_address,
+            64,
+            0,
+            1_000_000,
+        )?;
+        let client_timeout = secs("client_timeout", p.client_timeout, 10, 1, 300)?;
         let user_stores = crate::users::config::resolve(p.user_stores)?;
         Ok(Self {
+            max_connections,
+            max_connections_per_address,
+            client_timeout,
             database_max_connections,
             database_timeout,
             user_stores,

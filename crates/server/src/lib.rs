@@ -4,9 +4,11 @@
 
 pub mod admin;
 mod app;
+mod body;
 mod catalog;
 mod client_auth;
 pub mod config;
+mod connections;
 mod cors;
 pub mod crypto;
 mod error;

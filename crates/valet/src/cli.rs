@@ -140,6 +140,25 @@ pub struct SettingArgs {
         value_name = "SECONDS"
     )]
     pub database_timeout: Option<i64>,
+    /// Open client connections accepted at most, 1 to 1000000 [default: 4096]
+    #[arg(long, env = "VALET_MAX_CONNECTIONS", global = true, value_name = "N")]
+    pub max_connections: Option<i64>,
+    /// Open connections per client address (IPv6: per /64); 0 for none, e.g. behind a proxy [default: 64]
+    #[arg(
+        long,
+        env = "VALET_MAX_CONNECTIONS_PER_ADDRESS",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_connections_per_address: Option<i64>,
+    /// Seconds a client may take to send headers or a body, or keep a connection idle, 1 to 300 [default: 10]
+    #[arg(
+        long,
+        env = "VALET_CLIENT_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub client_timeout: Option<i64>,
 }
 
 impl SettingArgs {
@@ -165,6 +184,9 @@ impl SettingArgs {
             templates_dir: self.templates_dir.clone(),
             database_max_connections: self.database_max_connections,
             database_timeout: self.database_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            client_timeout: self.client_timeout,
             // An ordered list of tables: the TOML file alone sets it.
             user_stores: None,
         }

@@ -67,6 +67,10 @@ pub fn router(state: Shared) -> Router {
         .nest("/admin/api", admin::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            std::time::Duration::from_secs(state.settings.client_timeout as u64),
+            crate::body::bounded,
+        ))
         .layer(axum::middleware::map_response(common_headers))
         .layer(axum::middleware::map_response(
             move |r: Response| async move { if tls { hsts(r) } else { r } },
