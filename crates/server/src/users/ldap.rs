@@ -115,6 +115,10 @@ impl Directory {
         }
         let filter = fill(&self.s.login_filter, &[("{login}", &ldap_escape(login))]);
         let Some(entry) = self.find_one(&filter).await? else {
+            // The usual cause when nobody can sign in: a `user_filter` naming an attribute
+            // the directory's schema lacks (OpenLDAP without ppolicy has no
+            // pwdAccountLockedTime) matches no entry at all (RFC 4511 §4.5.1.7).
+            tracing::debug!(store = %self.name, "no entry matched the filter");
             return Ok(Found::Unknown);
         };
         let (dn, password) = (entry.dn.clone(), password.to_owned());
