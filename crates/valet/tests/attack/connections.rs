@@ -28,6 +28,18 @@ fn until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, Duration) {
     (out, start.elapsed())
 }
 
+/// The soft limit on open files (`ulimit -n`) of this process.
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(1024)
+}
+
 #[test]
 fn slow_and_idle_clients_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,8 +116,11 @@ fn a_flood_from_one_address_leaves_room_for_others() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--client-timeout", "60"]);
     let port = server.port;
-    let mut flood = Vec::with_capacity(1000);
-    for _ in 0..1000 {
+    // 1,000 where the file limit allows (this process and the server each need one per
+    // socket); fewer on a machine whose limit is low, still far over the cap of 64.
+    let n = open_files_limit().saturating_sub(200).clamp(200, 1000);
+    let mut flood = Vec::with_capacity(n);
+    for _ in 0..n {
         flood.push(connect_from("127.0.0.1", port));
     }
     let start = Instant::now();
@@ -113,7 +128,7 @@ fn a_flood_from_one_address_leaves_room_for_others() {
     let took = start.elapsed();
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(took < Duration::from_millis(500), "served in {took:?}");
-    eprintln!("another address served in {took:?} beside 1000 idle connections");
+    eprintln!("another address served in {took:?} beside {n} idle connections");
     // The flooding address: beyond its 64, connections were closed at once.
     let mut closed = 0;
     for s in &mut flood {
@@ -127,7 +142,7 @@ fn a_flood_from_one_address_leaves_room_for_others() {
             }
         }
     }
-    assert!(closed >= 1000 - 64, "{closed} of 1000 closed");
+    assert!(closed >= n - 64, "{closed} of {n} closed");
     assert!(
         server
             .logs()
