@@ -8,3 +8,4 @@ mod browser;
 mod crash;
 mod multi_node;
 mod node;
+mod throttle;
