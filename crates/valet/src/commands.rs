@@ -391,8 +391,9 @@ async fn keys_cmd(
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+                // "in 10m" or "now": "it starts signing in 10m".
                 println!(
-                    "{alg}: published {} now; it signs from {}.",
+                    "{alg}: published {} now; it starts signing {}.",
                     t.kid,
                     fmt_time(t.activates_at, now())
                 );

@@ -20,3 +20,4 @@ mod refresh;
 mod revocation;
 mod slapd;
 mod token;
+mod usability;
