@@ -181,11 +181,14 @@ impl Application {
 
     /// Whether `uri` is one of the registered redirect URIs: simple string comparison
     /// (RFC 9700 §4.1.3, OIDC Core §3.1.2.1), never normalised. The one exception is RFC
-    /// 8252 §7.3: for a registered loopback URI without a port, any port matches.
+    /// 8252 §7.3, for native applications only (the RFC is OAuth for native apps; a web
+    /// or SPA application's loopback URI is a fixed development address): for a
+    /// registered loopback URI without a port, any TCP port matches.
     pub fn redirect_uri_matches(&self, uri: &str) -> bool {
+        let any_port = self.profile == Profile::Native;
         self.redirect_uris
             .iter()
-            .any(|r| r == uri || loopback_matches(r, uri))
+            .any(|r| r == uri || (any_port && loopback_matches(r, uri)))
     }
 
     /// The origins (`scheme://host[:port]`) of the redirect URIs and the admin-added
@@ -323,7 +326,9 @@ pub fn validate_redirect_uri(uri: &str, profile: Profile) -> Result<(), String> 
 }
 
 /// RFC 8252 §7.3: `http://127.0.0.1/cb` registered, `http://127.0.0.1:51234/cb` requested.
-/// Everything but the port must be identical, and the request's port must be digits.
+/// Everything but the port must be identical, and the request's port must be a TCP port
+/// (1 to 65535) written canonically: `0`, `65536` or `00080` never match, so one
+/// registration cannot be spelled several ways.
 fn loopback_matches(registered: &str, requested: &str) -> bool {
     for host in ["127.0.0.1", "[::1]"] {
         let prefix = format!("http://{host}");
@@ -341,12 +346,23 @@ fn loopback_matches(registered: &str, requested: &str) -> bool {
             return false;
         };
         let digits = after_colon.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 5 {
+        let port = &after_colon[..digits];
+        if !is_canonical_port(port) {
             return false;
         }
         return &after_colon[digits..] == reg_rest;
     }
     false
+}
+
+/// A TCP port (1 to 65535) in decimal without leading zeros (RFC 3986 §3.2.3 allows any
+/// digits; a listening port is never 0).
+fn is_canonical_port(port: &str) -> bool {
+    !port.is_empty()
+        && port.len() <= 5
+        && !port.starts_with('0')
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p))
 }
 
 /// `https://app.example:8443/cb?x` → `https://app.example:8443`; `None` for URIs that are
@@ -465,6 +481,29 @@ mod tests {
         }
         let https = app_with(&["https://app.example/cb"]);
         assert!(!https.redirect_uri_matches("http://127.0.0.1:5000/cb"));
+        // Issue 12, item 12: TCP ports only, written canonically.
+        assert!(a.redirect_uri_matches("http://127.0.0.1:1/cb"));
+        assert!(a.redirect_uri_matches("http://127.0.0.1:65535/cb"));
+        for bad in [
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:65536/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:00080/cb",
+            "http://127.0.0.1:080/cb",
+            "http://[::1]:0/cb",
+        ] {
+            assert!(!a.redirect_uri_matches(bad), "{bad}");
+        }
+        // Only native applications get any port; others match their URI exactly.
+        for profile in [Profile::Web, Profile::Spa] {
+            let mut other = app_with(&["http://127.0.0.1/cb"]);
+            other.profile = profile;
+            assert!(other.redirect_uri_matches("http://127.0.0.1/cb"));
+            assert!(
+                !other.redirect_uri_matches("http://127.0.0.1:51234/cb"),
+                "{profile}"
+            );
+        }
     }
 
     #[test]

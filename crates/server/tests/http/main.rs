@@ -14,6 +14,7 @@ mod harness;
 mod introspection;
 mod keys;
 mod ldap;
+mod loopback;
 mod opaque;
 mod pages;
 mod refresh;
