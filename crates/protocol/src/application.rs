@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::OAuthError;
 use crate::opaque_token::AccessTokenFormat;
-use crate::scope::Scope;
+use crate::scope::{ADMIN_SCOPE, Scope};
 
 /// The four application profiles of the product spec; each picks safe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,10 +161,46 @@ impl Application {
         self.grant_types.contains(&grant)
     }
 
-    /// Scopes the application may request: its registered ones, plus the OpenID Connect
-    /// scopes for applications that sign users in.
+    /// Whether this application may hold `valet:admin`: a service that uses the
+    /// client_credentials grant and nothing else, so its tokens never act for a user.
+    pub fn may_hold_admin_scope(&self) -> bool {
+        self.profile == Profile::Service
+            && !self.grant_types.is_empty()
+            && self
+                .grant_types
+                .iter()
+                .all(|g| *g == GrantType::ClientCredentials)
+    }
+
+    /// The registered scopes a token may carry: all of them, but `valet:admin` only for an
+    /// application that may hold it (a registration stored before that rule keeps the
+    /// scope on paper and never gets it in a token).
+    pub fn token_scopes(&self) -> Vec<String> {
+        let may_admin = self.may_hold_admin_scope();
+        self.scopes
+            .iter()
+            .filter(|s| may_admin || s.as_str() != ADMIN_SCOPE)
+            .cloned()
+            .collect()
+    }
+
+    /// The second line behind registration: a token carrying `valet:admin` is issued only
+    /// by the client_credentials grant (`for_user` false) to an application that may hold
+    /// it; never in a user's token, whatever the application.
+    pub fn check_admin_scope(&self, scope: &Scope, for_user: bool) -> Result<(), OAuthError> {
+        if scope.contains(ADMIN_SCOPE) && (for_user || !self.may_hold_admin_scope()) {
+            return Err(OAuthError::invalid_scope(
+                "the scope valet:admin is issued only to service applications by the \
+                 client_credentials grant",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Scopes the application may request: its registered ones (`token_scopes`), plus
+    /// the OpenID Connect scopes for applications that sign users in.
     pub fn allowed_scopes(&self) -> Vec<String> {
-        let mut all = self.scopes.clone();
+        let mut all = self.token_scopes();
         if self.profile != Profile::Service {
             for s in crate::scope::OIDC_SCOPES {
                 if !all.iter().any(|a| a == s) {
@@ -262,6 +299,19 @@ impl Application {
         }
         let scope = self.scopes.join(" ");
         Scope::parse(&scope).map_err(|e| e.description().to_owned())?;
+        if self.scopes.iter().any(|s| s == ADMIN_SCOPE) && !self.may_hold_admin_scope() {
+            return Err(format!(
+                "the scope {ADMIN_SCOPE} is only for service applications (--profile service) \
+                 that use the client_credentials grant alone: with a {} application{}, every \
+                 user who signs in to it would become a Valet administrator",
+                self.profile,
+                if self.profile == Profile::Service {
+                    " that also acts for users"
+                } else {
+                    ""
+                }
+            ));
+        }
         Ok(())
     }
 }
@@ -504,6 +554,39 @@ mod tests {
                 "{profile}"
             );
         }
+    }
+
+    #[test]
+    fn valet_admin_only_for_pure_services() {
+        // Issue 12, item 11.
+        let mut svc = app_with(&[]);
+        svc.profile = Profile::Service;
+        svc.token_endpoint_auth_method = AuthMethod::ClientSecretBasic;
+        svc.grant_types = vec![GrantType::ClientCredentials];
+        svc.scopes = vec![ADMIN_SCOPE.into()];
+        assert!(svc.validate().is_ok());
+        assert_eq!(svc.token_scopes(), [ADMIN_SCOPE]);
+        let admin = Scope::parse(ADMIN_SCOPE).unwrap();
+        assert!(svc.check_admin_scope(&admin, false).is_ok());
+        assert!(
+            svc.check_admin_scope(&admin, true).is_err(),
+            "never for a user"
+        );
+
+        svc.grant_types.push(GrantType::Password);
+        assert!(svc.validate().unwrap_err().contains(ADMIN_SCOPE));
+        assert!(svc.token_scopes().is_empty());
+        assert!(svc.check_admin_scope(&admin, false).is_err());
+
+        let mut native = app_with(&["http://127.0.0.1/cb"]);
+        native.scopes = vec![ADMIN_SCOPE.into()];
+        assert!(
+            native
+                .validate()
+                .unwrap_err()
+                .contains("native application")
+        );
+        assert!(!native.allowed_scopes().iter().any(|s| s == ADMIN_SCOPE));
     }
 
     #[test]

@@ -37,10 +37,11 @@ pub fn decide(
     let selection = audience::select(
         requested.as_ref(),
         &resources,
-        &app.scopes,
+        &app.token_scopes(),
         ctx.apis,
         ctx.default_audience,
     )?;
+    app.check_admin_scope(&selection.scope, false)?;
     let subject = app.service_subject.as_deref().unwrap_or(&app.client_id);
     Ok(AccessTokenClaims::new(Issue {
         issuer: ctx.issuer,
