@@ -6,6 +6,7 @@
 mod admin_api;
 mod admin_scope;
 mod authorize;
+mod client_auth;
 mod code_flow;
 mod conformance;
 mod db_trouble;
