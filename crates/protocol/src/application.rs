@@ -127,7 +127,15 @@ pub struct Application {
     pub grant_types: Vec<GrantType>,
     /// Scopes the application may request; also its default when a request has no `scope`.
     pub scopes: Vec<String>,
+    /// RFC 7591 §2: the method registered, `client_secret_basic` when none was given.
     pub token_endpoint_auth_method: AuthMethod,
+    /// Whether an admin chose `token_endpoint_auth_method`. A confidential application
+    /// registered without a choice accepts `client_secret_post` besides the default
+    /// `client_secret_basic` (both carry the same secret; many libraries send `post`);
+    /// one registered with a choice accepts exactly that method (`accepts_auth_method`).
+    /// Registrations stored before this field read as not chosen.
+    #[serde(default)]
+    pub token_endpoint_auth_method_chosen: bool,
     /// First-party applications skip the consent page.
     pub trusted: bool,
     /// The user a `service` application acts as: its tokens carry this `sub`.
@@ -155,6 +163,34 @@ pub struct Application {
 impl Application {
     pub fn is_confidential(&self) -> bool {
         self.token_endpoint_auth_method != AuthMethod::None
+    }
+
+    /// Whether a request may authenticate with `method` (RFC 6749 §2.3.1; checklist F6):
+    /// the registered method, and `client_secret_post` too for a confidential application
+    /// whose registration chose no method (RFC 7591 §2 makes `client_secret_basic` the
+    /// default, and the two differ only in where the same secret travels).
+    pub fn accepts_auth_method(&self, method: AuthMethod) -> bool {
+        method == self.token_endpoint_auth_method
+            || (!self.token_endpoint_auth_method_chosen
+                && self.token_endpoint_auth_method == AuthMethod::ClientSecretBasic
+                && method == AuthMethod::ClientSecretPost)
+    }
+
+    /// Every method `accepts_auth_method` accepts, registered one first.
+    pub fn accepted_auth_methods(&self) -> Vec<AuthMethod> {
+        [
+            self.token_endpoint_auth_method,
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::None,
+        ]
+        .into_iter()
+        .fold(Vec::new(), |mut out, m| {
+            if self.accepts_auth_method(m) && !out.contains(&m) {
+                out.push(m);
+            }
+            out
+        })
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -479,6 +515,7 @@ mod tests {
             grant_types: vec![GrantType::AuthorizationCode],
             scopes: vec![],
             token_endpoint_auth_method: AuthMethod::None,
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],
@@ -587,6 +624,37 @@ mod tests {
                 .contains("native application")
         );
         assert!(!native.allowed_scopes().iter().any(|s| s == ADMIN_SCOPE));
+    }
+
+    #[test]
+    fn an_unchosen_secret_method_accepts_basic_and_post() {
+        // Issue 12, item 18.
+        let mut a = app_with(&["https://app.example/cb"]);
+        a.profile = Profile::Web;
+        a.token_endpoint_auth_method = AuthMethod::ClientSecretBasic;
+        use AuthMethod::{ClientSecretBasic as Basic, ClientSecretPost as Post};
+        assert_eq!(a.accepted_auth_methods(), [Basic, Post]);
+        assert!(!a.accepts_auth_method(AuthMethod::None));
+        a.token_endpoint_auth_method_chosen = true;
+        assert_eq!(a.accepted_auth_methods(), [Basic]);
+        a.token_endpoint_auth_method = Post;
+        assert_eq!(a.accepted_auth_methods(), [Post]);
+        a.token_endpoint_auth_method_chosen = false;
+        assert_eq!(
+            a.accepted_auth_methods(),
+            [Post],
+            "post never widens to basic"
+        );
+        let public = app_with(&["http://127.0.0.1/cb"]);
+        assert_eq!(public.accepted_auth_methods(), [AuthMethod::None]);
+
+        // A registration stored before the field reads as not chosen.
+        let mut v = serde_json::to_value(&a).unwrap();
+        v.as_object_mut()
+            .unwrap()
+            .remove("token_endpoint_auth_method_chosen");
+        let old: Application = serde_json::from_value(v).unwrap();
+        assert!(!old.token_endpoint_auth_method_chosen);
     }
 
     #[test]

@@ -74,6 +74,7 @@ mod tests {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["api:read".into(), "api:write".into()],
             token_endpoint_auth_method: profile.default_auth_method(),
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],

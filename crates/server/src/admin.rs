@@ -138,6 +138,7 @@ impl Admin {
             token_endpoint_auth_method: new
                 .token_endpoint_auth_method
                 .unwrap_or_else(|| profile.default_auth_method()),
+            token_endpoint_auth_method_chosen: new.token_endpoint_auth_method.is_some(),
             trusted: new.trusted,
             service_subject: new.service_subject,
             post_logout_redirect_uris: new.post_logout_redirect_uris,

@@ -218,7 +218,7 @@ pub enum ClientCommand {
         /// First-party application: skips the consent page
         #[arg(long)]
         trusted: bool,
-        /// client_secret_basic or client_secret_post [default: client_secret_basic]
+        /// client_secret_basic or client_secret_post: only that one is accepted [default: none chosen: client_secret_basic, and client_secret_post accepted too]
         #[arg(long, value_name = "METHOD")]
         auth_method: Option<String>,
         /// For a service: the user its tokens act as (their `sub`) [default: the client_id]

@@ -184,7 +184,20 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             println!("client_id:     {}", a.client_id);
             println!("name:          {}", a.name);
             println!("profile:       {}", a.profile);
-            println!("auth method:   {}", a.token_endpoint_auth_method);
+            let methods: Vec<&str> = a
+                .accepted_auth_methods()
+                .iter()
+                .map(|m| m.as_str())
+                .collect();
+            println!(
+                "auth method:   {}{}",
+                methods.join(" or "),
+                match (a.is_confidential(), a.token_endpoint_auth_method_chosen) {
+                    (false, _) => "",
+                    (true, true) => " (chosen at registration)",
+                    (true, false) => " (none chosen at registration)",
+                }
+            );
             println!(
                 "grant types:   {}",
                 a.grant_types

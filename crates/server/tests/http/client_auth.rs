@@ -128,3 +128,145 @@ async fn every_client_authentication_failure_reads_the_same() {
     // The token is still live: none of the revocations above authenticated.
     assert_eq!(app.introspect(&svc, &secret, &token).await["active"], true);
 }
+
+/// A service registered with `method` (`None`: no choice made).
+async fn service_with(app: &TestApp, method: Option<AuthMethod>) -> (String, String) {
+    app.client(NewClient {
+        name: "svc".into(),
+        profile: Some(Profile::Service),
+        token_endpoint_auth_method: method,
+        ..Default::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn without_a_chosen_method_basic_and_post_both_work() {
+    let app = spawn_app().await;
+    let cc = [("grant_type", "client_credentials")];
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    // RFC 7591 §2: no method given means client_secret_basic; the same secret in the body
+    // (client_secret_post, openid-client's default) is accepted too.
+    let (id, secret) = service_with(&app, None).await;
+    assert_eq!(
+        status(call(&app, "/oauth2/token", &Creds::Basic(&id, &secret), &cc).await),
+        200
+    );
+    assert_eq!(
+        status(call(&app, "/oauth2/token", &Creds::Post(&id, &secret), &cc).await),
+        200
+    );
+    let token = app.token(&id, &secret).await;
+    let r = call(
+        &app,
+        "/oauth2/introspect",
+        &Creds::Post(&id, &secret),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // Still a secret-based method: the client_id alone is not enough.
+    failure(
+        call(&app, "/oauth2/token", &Creds::IdOnly(&id), &cc).await,
+        "id only",
+    )
+    .await;
+    let shown = app.admin.get(&id).await.unwrap().app;
+    assert_eq!(
+        shown.token_endpoint_auth_method,
+        AuthMethod::ClientSecretBasic
+    );
+    assert!(!shown.token_endpoint_auth_method_chosen);
+    assert_eq!(
+        shown.accepted_auth_methods(),
+        [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]
+    );
+
+    // An explicit choice keeps exactly that one.
+    let (basic, basic_secret) = service_with(&app, Some(AuthMethod::ClientSecretBasic)).await;
+    assert_eq!(
+        status(
+            call(
+                &app,
+                "/oauth2/token",
+                &Creds::Basic(&basic, &basic_secret),
+                &cc
+            )
+            .await
+        ),
+        200
+    );
+    failure(
+        call(
+            &app,
+            "/oauth2/token",
+            &Creds::Post(&basic, &basic_secret),
+            &cc,
+        )
+        .await,
+        "chose basic, sent post",
+    )
+    .await;
+    let (post, post_secret) = service_with(&app, Some(AuthMethod::ClientSecretPost)).await;
+    assert_eq!(
+        status(
+            call(
+                &app,
+                "/oauth2/token",
+                &Creds::Post(&post, &post_secret),
+                &cc
+            )
+            .await
+        ),
+        200
+    );
+    failure(
+        call(
+            &app,
+            "/oauth2/token",
+            &Creds::Basic(&post, &post_secret),
+            &cc,
+        )
+        .await,
+        "chose post, sent basic",
+    )
+    .await;
+    let shown = app.admin.get(&basic).await.unwrap().app;
+    assert!(shown.token_endpoint_auth_method_chosen);
+    assert_eq!(
+        shown.accepted_auth_methods(),
+        [AuthMethod::ClientSecretBasic]
+    );
+
+    // The admin API shows the registration as stored: the method and whether it was chosen.
+    let (admin, admin_secret) = app.service(&["valet:admin"]).await;
+    let admin_token = app.token(&admin, &admin_secret).await;
+    for (client, chosen) in [(&id, false), (&basic, true)] {
+        let v: Value = app
+            .http
+            .get(app.url(&format!("/admin/api/clients/{client}")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(v["token_endpoint_auth_method_chosen"], chosen, "{v}");
+    }
+
+    // Discovery offers both.
+    let meta: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let methods = meta["token_endpoint_auth_methods_supported"].to_string();
+    assert!(methods.contains("client_secret_basic") && methods.contains("client_secret_post"));
+}

@@ -52,6 +52,7 @@ fn client(id: &str) -> ClientRecord {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["a".into()],
             token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],

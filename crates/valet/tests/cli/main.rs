@@ -7,4 +7,5 @@ mod support;
 
 mod commands;
 mod quickstart;
+mod registration;
 mod sign_in;
