@@ -8,6 +8,7 @@ use std::str::FromStr;
 use crate::OAuthError;
 use crate::opaque_token::AccessTokenFormat;
 use crate::scope::{ADMIN_SCOPE, Scope};
+use crate::text::{check_printable, check_uri_chars};
 
 /// The four application profiles of the product spec; each picks safe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,8 +283,16 @@ impl Application {
     /// and say what to do, because an admin reads them at the command line.
     pub fn validate(&self) -> Result<(), String> {
         let name = self.name.trim();
-        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err("an application needs a name of 1 to 200 printable characters".into());
+        }
+        // Issue 12, item 16: free text is printable, URIs are ASCII.
+        check_printable("name", &self.name)?;
+        if let Some(d) = &self.description {
+            check_printable("description", d)?;
+        }
+        if let Some(s) = &self.service_subject {
+            check_printable("service user", s)?;
         }
         if self.profile.is_confidential() != self.is_confidential() {
             return Err(format!(
@@ -310,18 +319,22 @@ impl Application {
                 .map_err(|e| e.replace("redirect URI", "post-logout redirect URI"))?;
         }
         for origin in &self.cors_origins {
+            check_uri_chars("CORS origin", origin)?;
             if origin_of(origin).as_deref() != Some(origin.as_str()) {
                 return Err(format!(
                     "CORS origin `{origin}` must look like https://app.example (scheme, host, optional port; lower case)"
                 ));
             }
         }
-        for uri in [&self.website, &self.logo_uri, &self.policy_uri]
-            .into_iter()
-            .flatten()
-        {
-            if !uri.starts_with("https://") || uri.chars().any(|c| c.is_whitespace()) {
-                return Err(format!("`{uri}` must be an https URL"));
+        for (field, uri) in [
+            ("website", &self.website),
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+        ] {
+            let Some(uri) = uri else { continue };
+            check_uri_chars(field, uri)?;
+            if !uri.starts_with("https://") {
+                return Err(format!("the {field} `{uri}` must be an https URL"));
             }
         }
         if self.grant_types.is_empty() {
@@ -356,6 +369,9 @@ impl Application {
 /// §4.1.3). Matching at the authorization endpoint is exact string comparison, so the only
 /// job here is to refuse URIs that are dangerous or can never match safely.
 pub fn validate_redirect_uri(uri: &str, profile: Profile) -> Result<(), String> {
+    // Issue 12, item 16: ASCII only (an invisible or reordering character would go raw
+    // into `Location`); the messages below may then show the URI as it is.
+    check_uri_chars("redirect URI", uri)?;
     let bad = |why: &str| Err(format!("redirect URI `{uri}` {why}"));
     if uri.len() > 2000 {
         return bad("is too long");
