@@ -50,10 +50,19 @@ fn master_key(settings: &Settings) -> Result<MasterKey, String> {
     Ok(key)
 }
 
-pub async fn run(cli: Cli) -> Result<(), String> {
+/// Runs `cli`; `service_links` are the Kubernetes service-link variables
+/// `check_environment` set aside, noted once in the log.
+pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
     let settings = settings(&cli)?;
     let serving = matches!(cli.command, Command::Serve);
     init_logs(settings.log_format, if serving { "info" } else { "warn" });
+    if !service_links.is_empty() {
+        tracing::info!(
+            variables = %service_links.join(" "),
+            "ignoring {} Kubernetes service-link variable(s) (a Service named valet or valet-…; not settings)",
+            service_links.len()
+        );
+    }
     let key = master_key(&settings)?;
     if serving {
         if settings.tls.is_none()
