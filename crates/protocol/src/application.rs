@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::OAuthError;
 use crate::opaque_token::AccessTokenFormat;
-use crate::scope::Scope;
+use crate::scope::{ADMIN_SCOPE, Scope};
+use crate::text::{check_printable, check_uri_chars};
 
 /// The four application profiles of the product spec; each picks safe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +128,15 @@ pub struct Application {
     pub grant_types: Vec<GrantType>,
     /// Scopes the application may request; also its default when a request has no `scope`.
     pub scopes: Vec<String>,
+    /// RFC 7591 §2: the method registered, `client_secret_basic` when none was given.
     pub token_endpoint_auth_method: AuthMethod,
+    /// Whether an admin chose `token_endpoint_auth_method`. A confidential application
+    /// registered without a choice accepts `client_secret_post` besides the default
+    /// `client_secret_basic` (both carry the same secret; many libraries send `post`);
+    /// one registered with a choice accepts exactly that method (`accepts_auth_method`).
+    /// Registrations stored before this field read as not chosen.
+    #[serde(default)]
+    pub token_endpoint_auth_method_chosen: bool,
     /// First-party applications skip the consent page.
     pub trusted: bool,
     /// The user a `service` application acts as: its tokens carry this `sub`.
@@ -156,14 +166,78 @@ impl Application {
         self.token_endpoint_auth_method != AuthMethod::None
     }
 
+    /// Whether a request may authenticate with `method` (RFC 6749 §2.3.1; checklist F6):
+    /// the registered method, and `client_secret_post` too for a confidential application
+    /// whose registration chose no method (RFC 7591 §2 makes `client_secret_basic` the
+    /// default, and the two differ only in where the same secret travels).
+    pub fn accepts_auth_method(&self, method: AuthMethod) -> bool {
+        method == self.token_endpoint_auth_method
+            || (!self.token_endpoint_auth_method_chosen
+                && self.token_endpoint_auth_method == AuthMethod::ClientSecretBasic
+                && method == AuthMethod::ClientSecretPost)
+    }
+
+    /// Every method `accepts_auth_method` accepts, registered one first.
+    pub fn accepted_auth_methods(&self) -> Vec<AuthMethod> {
+        [
+            self.token_endpoint_auth_method,
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::None,
+        ]
+        .into_iter()
+        .fold(Vec::new(), |mut out, m| {
+            if self.accepts_auth_method(m) && !out.contains(&m) {
+                out.push(m);
+            }
+            out
+        })
+    }
+
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
 
-    /// Scopes the application may request: its registered ones, plus the OpenID Connect
-    /// scopes for applications that sign users in.
+    /// Whether this application may hold `valet:admin`: a service that uses the
+    /// client_credentials grant and nothing else, so its tokens never act for a user.
+    pub fn may_hold_admin_scope(&self) -> bool {
+        self.profile == Profile::Service
+            && !self.grant_types.is_empty()
+            && self
+                .grant_types
+                .iter()
+                .all(|g| *g == GrantType::ClientCredentials)
+    }
+
+    /// The registered scopes a token may carry: all of them, but `valet:admin` only for an
+    /// application that may hold it (a registration stored before that rule keeps the
+    /// scope on paper and never gets it in a token).
+    pub fn token_scopes(&self) -> Vec<String> {
+        let may_admin = self.may_hold_admin_scope();
+        self.scopes
+            .iter()
+            .filter(|s| may_admin || s.as_str() != ADMIN_SCOPE)
+            .cloned()
+            .collect()
+    }
+
+    /// The second line behind registration: a token carrying `valet:admin` is issued only
+    /// by the client_credentials grant (`for_user` false) to an application that may hold
+    /// it; never in a user's token, whatever the application.
+    pub fn check_admin_scope(&self, scope: &Scope, for_user: bool) -> Result<(), OAuthError> {
+        if scope.contains(ADMIN_SCOPE) && (for_user || !self.may_hold_admin_scope()) {
+            return Err(OAuthError::invalid_scope(
+                "the scope valet:admin is issued only to service applications by the \
+                 client_credentials grant",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Scopes the application may request: its registered ones (`token_scopes`), plus
+    /// the OpenID Connect scopes for applications that sign users in.
     pub fn allowed_scopes(&self) -> Vec<String> {
-        let mut all = self.scopes.clone();
+        let mut all = self.token_scopes();
         if self.profile != Profile::Service {
             for s in crate::scope::OIDC_SCOPES {
                 if !all.iter().any(|a| a == s) {
@@ -181,11 +255,14 @@ impl Application {
 
     /// Whether `uri` is one of the registered redirect URIs: simple string comparison
     /// (RFC 9700 §4.1.3, OIDC Core §3.1.2.1), never normalised. The one exception is RFC
-    /// 8252 §7.3: for a registered loopback URI without a port, any port matches.
+    /// 8252 §7.3, for native applications only (the RFC is OAuth for native apps; a web
+    /// or SPA application's loopback URI is a fixed development address): for a
+    /// registered loopback URI without a port, any TCP port matches.
     pub fn redirect_uri_matches(&self, uri: &str) -> bool {
+        let any_port = self.profile == Profile::Native;
         self.redirect_uris
             .iter()
-            .any(|r| r == uri || loopback_matches(r, uri))
+            .any(|r| r == uri || (any_port && loopback_matches(r, uri)))
     }
 
     /// The origins (`scheme://host[:port]`) of the redirect URIs and the admin-added
@@ -206,8 +283,16 @@ impl Application {
     /// and say what to do, because an admin reads them at the command line.
     pub fn validate(&self) -> Result<(), String> {
         let name = self.name.trim();
-        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > 200 {
             return Err("an application needs a name of 1 to 200 printable characters".into());
+        }
+        // Issue 12, item 16: free text is printable, URIs are ASCII.
+        check_printable("name", &self.name)?;
+        if let Some(d) = &self.description {
+            check_printable("description", d)?;
+        }
+        if let Some(s) = &self.service_subject {
+            check_printable("service user", s)?;
         }
         if self.profile.is_confidential() != self.is_confidential() {
             return Err(format!(
@@ -234,18 +319,22 @@ impl Application {
                 .map_err(|e| e.replace("redirect URI", "post-logout redirect URI"))?;
         }
         for origin in &self.cors_origins {
+            check_uri_chars("CORS origin", origin)?;
             if origin_of(origin).as_deref() != Some(origin.as_str()) {
                 return Err(format!(
                     "CORS origin `{origin}` must look like https://app.example (scheme, host, optional port; lower case)"
                 ));
             }
         }
-        for uri in [&self.website, &self.logo_uri, &self.policy_uri]
-            .into_iter()
-            .flatten()
-        {
-            if !uri.starts_with("https://") || uri.chars().any(|c| c.is_whitespace()) {
-                return Err(format!("`{uri}` must be an https URL"));
+        for (field, uri) in [
+            ("website", &self.website),
+            ("logo_uri", &self.logo_uri),
+            ("policy_uri", &self.policy_uri),
+        ] {
+            let Some(uri) = uri else { continue };
+            check_uri_chars(field, uri)?;
+            if !uri.starts_with("https://") {
+                return Err(format!("the {field} `{uri}` must be an https URL"));
             }
         }
         if self.grant_types.is_empty() {
@@ -259,6 +348,19 @@ impl Application {
         }
         let scope = self.scopes.join(" ");
         Scope::parse(&scope).map_err(|e| e.description().to_owned())?;
+        if self.scopes.iter().any(|s| s == ADMIN_SCOPE) && !self.may_hold_admin_scope() {
+            return Err(format!(
+                "the scope {ADMIN_SCOPE} is only for service applications (--profile service) \
+                 that use the client_credentials grant alone: with a {} application{}, every \
+                 user who signs in to it would become a Valet administrator",
+                self.profile,
+                if self.profile == Profile::Service {
+                    " that also acts for users"
+                } else {
+                    ""
+                }
+            ));
+        }
         Ok(())
     }
 }
@@ -267,6 +369,9 @@ impl Application {
 /// §4.1.3). Matching at the authorization endpoint is exact string comparison, so the only
 /// job here is to refuse URIs that are dangerous or can never match safely.
 pub fn validate_redirect_uri(uri: &str, profile: Profile) -> Result<(), String> {
+    // Issue 12, item 16: ASCII only (an invisible or reordering character would go raw
+    // into `Location`); the messages below may then show the URI as it is.
+    check_uri_chars("redirect URI", uri)?;
     let bad = |why: &str| Err(format!("redirect URI `{uri}` {why}"));
     if uri.len() > 2000 {
         return bad("is too long");
@@ -323,7 +428,9 @@ pub fn validate_redirect_uri(uri: &str, profile: Profile) -> Result<(), String> 
 }
 
 /// RFC 8252 §7.3: `http://127.0.0.1/cb` registered, `http://127.0.0.1:51234/cb` requested.
-/// Everything but the port must be identical, and the request's port must be digits.
+/// Everything but the port must be identical, and the request's port must be a TCP port
+/// (1 to 65535) written canonically: `0`, `65536` or `00080` never match, so one
+/// registration cannot be spelled several ways.
 fn loopback_matches(registered: &str, requested: &str) -> bool {
     for host in ["127.0.0.1", "[::1]"] {
         let prefix = format!("http://{host}");
@@ -341,12 +448,23 @@ fn loopback_matches(registered: &str, requested: &str) -> bool {
             return false;
         };
         let digits = after_colon.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 5 {
+        let port = &after_colon[..digits];
+        if !is_canonical_port(port) {
             return false;
         }
         return &after_colon[digits..] == reg_rest;
     }
     false
+}
+
+/// A TCP port (1 to 65535) in decimal without leading zeros (RFC 3986 §3.2.3 allows any
+/// digits; a listening port is never 0).
+fn is_canonical_port(port: &str) -> bool {
+    !port.is_empty()
+        && port.len() <= 5
+        && !port.starts_with('0')
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p))
 }
 
 /// `https://app.example:8443/cb?x` → `https://app.example:8443`; `None` for URIs that are
@@ -413,6 +531,7 @@ mod tests {
             grant_types: vec![GrantType::AuthorizationCode],
             scopes: vec![],
             token_endpoint_auth_method: AuthMethod::None,
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],
@@ -465,6 +584,93 @@ mod tests {
         }
         let https = app_with(&["https://app.example/cb"]);
         assert!(!https.redirect_uri_matches("http://127.0.0.1:5000/cb"));
+        // Issue 12, item 12: TCP ports only, written canonically.
+        assert!(a.redirect_uri_matches("http://127.0.0.1:1/cb"));
+        assert!(a.redirect_uri_matches("http://127.0.0.1:65535/cb"));
+        for bad in [
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:65536/cb",
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:00080/cb",
+            "http://127.0.0.1:080/cb",
+            "http://[::1]:0/cb",
+        ] {
+            assert!(!a.redirect_uri_matches(bad), "{bad}");
+        }
+        // Only native applications get any port; others match their URI exactly.
+        for profile in [Profile::Web, Profile::Spa] {
+            let mut other = app_with(&["http://127.0.0.1/cb"]);
+            other.profile = profile;
+            assert!(other.redirect_uri_matches("http://127.0.0.1/cb"));
+            assert!(
+                !other.redirect_uri_matches("http://127.0.0.1:51234/cb"),
+                "{profile}"
+            );
+        }
+    }
+
+    #[test]
+    fn valet_admin_only_for_pure_services() {
+        // Issue 12, item 11.
+        let mut svc = app_with(&[]);
+        svc.profile = Profile::Service;
+        svc.token_endpoint_auth_method = AuthMethod::ClientSecretBasic;
+        svc.grant_types = vec![GrantType::ClientCredentials];
+        svc.scopes = vec![ADMIN_SCOPE.into()];
+        assert!(svc.validate().is_ok());
+        assert_eq!(svc.token_scopes(), [ADMIN_SCOPE]);
+        let admin = Scope::parse(ADMIN_SCOPE).unwrap();
+        assert!(svc.check_admin_scope(&admin, false).is_ok());
+        assert!(
+            svc.check_admin_scope(&admin, true).is_err(),
+            "never for a user"
+        );
+
+        svc.grant_types.push(GrantType::Password);
+        assert!(svc.validate().unwrap_err().contains(ADMIN_SCOPE));
+        assert!(svc.token_scopes().is_empty());
+        assert!(svc.check_admin_scope(&admin, false).is_err());
+
+        let mut native = app_with(&["http://127.0.0.1/cb"]);
+        native.scopes = vec![ADMIN_SCOPE.into()];
+        assert!(
+            native
+                .validate()
+                .unwrap_err()
+                .contains("native application")
+        );
+        assert!(!native.allowed_scopes().iter().any(|s| s == ADMIN_SCOPE));
+    }
+
+    #[test]
+    fn an_unchosen_secret_method_accepts_basic_and_post() {
+        // Issue 12, item 18.
+        let mut a = app_with(&["https://app.example/cb"]);
+        a.profile = Profile::Web;
+        a.token_endpoint_auth_method = AuthMethod::ClientSecretBasic;
+        use AuthMethod::{ClientSecretBasic as Basic, ClientSecretPost as Post};
+        assert_eq!(a.accepted_auth_methods(), [Basic, Post]);
+        assert!(!a.accepts_auth_method(AuthMethod::None));
+        a.token_endpoint_auth_method_chosen = true;
+        assert_eq!(a.accepted_auth_methods(), [Basic]);
+        a.token_endpoint_auth_method = Post;
+        assert_eq!(a.accepted_auth_methods(), [Post]);
+        a.token_endpoint_auth_method_chosen = false;
+        assert_eq!(
+            a.accepted_auth_methods(),
+            [Post],
+            "post never widens to basic"
+        );
+        let public = app_with(&["http://127.0.0.1/cb"]);
+        assert_eq!(public.accepted_auth_methods(), [AuthMethod::None]);
+
+        // A registration stored before the field reads as not chosen.
+        let mut v = serde_json::to_value(&a).unwrap();
+        v.as_object_mut()
+            .unwrap()
+            .remove("token_endpoint_auth_method_chosen");
+        let old: Application = serde_json::from_value(v).unwrap();
+        assert!(!old.token_endpoint_auth_method_chosen);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::OAuthError;
 use crate::opaque_token::AccessTokenFormat;
-use crate::scope::Scope;
+use crate::scope::{ADMIN_SCOPE, OIDC_SCOPES, Scope};
+use crate::text::{check_printable, check_uri_chars};
 
 /// An API registered with Valet: its audience and the scopes it defines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,35 @@ pub struct ApiScope {
 impl Api {
     pub fn defines(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s.name == scope)
+    }
+
+    /// Registration rules for an API named `name`, before it is stored: the audience is an
+    /// absolute ASCII URI without a fragment (RFC 8707 §2), each scope one token of RFC
+    /// 6749 §3.3 that is not built in, and the name and the scope descriptions (shown on
+    /// the consent page and by the CLI) printable text (issue 12, item 16).
+    pub fn validate(&self, name: &str) -> Result<(), String> {
+        check_uri_chars("audience", &self.audience)?;
+        if self.audience.contains('#') || !self.audience.contains(':') {
+            return Err(format!(
+                "the audience `{}` must be an absolute URI without a fragment (RFC 8707 §2)",
+                self.audience
+            ));
+        }
+        check_printable("API name", name)?;
+        if self.scopes.is_empty() {
+            return Err("an API needs at least one --scope NAME=DESCRIPTION".into());
+        }
+        for s in &self.scopes {
+            Scope::parse(&s.name).map_err(|e| e.description().to_owned())?;
+            if s.name.contains(' ') || s.name.is_empty() {
+                return Err(format!("scope `{}` must be one word", s.name));
+            }
+            if OIDC_SCOPES.contains(&s.name.as_str()) || s.name == ADMIN_SCOPE {
+                return Err(format!("`{}` is a built-in scope", s.name));
+            }
+            check_printable(&format!("description of scope {}", s.name), &s.description)?;
+        }
+        Ok(())
     }
 }
 

@@ -98,6 +98,7 @@ mod tests {
             grant_types: Profile::Web.default_grant_types(),
             scopes: vec![],
             token_endpoint_auth_method: Profile::Web.default_auth_method(),
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],

@@ -18,6 +18,7 @@ fn app(profile: Profile) -> Application {
         grant_types: profile.default_grant_types(),
         scopes: vec!["contacts.read".into()],
         token_endpoint_auth_method: profile.default_auth_method(),
+        token_endpoint_auth_method_chosen: false,
         trusted: false,
         service_subject: None,
         post_logout_redirect_uris: vec![],

@@ -121,9 +121,11 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
     Ok((id, secret))
 }
 
-/// RFC 7591 §2 / checklist F6: an application authenticates only with its registered method.
+/// RFC 7591 §2 / checklist F6: an application authenticates only with a method its
+/// registration accepts (`Application::accepts_auth_method`). The description says why, for
+/// the log: the server answers every failure with one message.
 pub fn check_method(app: &Application, presented: &Presented) -> Result<(), OAuthError> {
-    if app.token_endpoint_auth_method == presented.method() {
+    if app.accepts_auth_method(presented.method()) {
         return Ok(());
     }
     let how = |m: AuthMethod| match m {

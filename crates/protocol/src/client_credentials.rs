@@ -37,10 +37,11 @@ pub fn decide(
     let selection = audience::select(
         requested.as_ref(),
         &resources,
-        &app.scopes,
+        &app.token_scopes(),
         ctx.apis,
         ctx.default_audience,
     )?;
+    app.check_admin_scope(&selection.scope, false)?;
     let subject = app.service_subject.as_deref().unwrap_or(&app.client_id);
     Ok(AccessTokenClaims::new(Issue {
         issuer: ctx.issuer,
@@ -73,6 +74,7 @@ mod tests {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["api:read".into(), "api:write".into()],
             token_endpoint_auth_method: profile.default_auth_method(),
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],

@@ -23,6 +23,7 @@ pub mod refresh;
 pub mod response;
 pub mod revocation;
 pub mod scope;
+pub mod text;
 pub mod user;
 
 pub use error::{ErrorCode, OAuthError};

@@ -133,6 +133,7 @@ mod tests {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec![],
             token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],

@@ -13,6 +13,11 @@ pub const OIDC_SCOPES: &[&str] = &[
     "offline_access",
 ];
 
+/// The scope of Valet's own admin API. Only a service application (client_credentials
+/// alone) may hold it: a token of a user-facing application would make every user who
+/// signs in to it an administrator (issue 12, item 11).
+pub const ADMIN_SCOPE: &str = "valet:admin";
+
 /// What the consent page says an OpenID Connect scope lets an application do.
 pub fn oidc_scope_description(scope: &str) -> Option<&'static str> {
     Some(match scope {

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::{check_printable, is_forbidden_in_text, visible};
+
 /// Standard profile claims (OIDC Core §5.1). Absent claims are omitted, never empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +27,28 @@ pub struct UserClaims {
     pub locale: Option<String>,
 }
 
+impl UserClaims {
+    /// Registration rules for the claims an admin enters (issue 12, item 16): printable
+    /// text, a plausible e-mail address. Errors name the claim.
+    pub fn validate(&self) -> Result<(), String> {
+        for (field, value) in [
+            ("name", &self.name),
+            ("given_name", &self.given_name),
+            ("family_name", &self.family_name),
+            ("phone_number", &self.phone_number),
+            ("locale", &self.locale),
+        ] {
+            if let Some(v) = value {
+                check_printable(field, v)?;
+            }
+        }
+        if let Some(email) = &self.email {
+            validate_email(email)?;
+        }
+        Ok(())
+    }
+}
+
 /// Registration rules for a login name: what a person types on the login page.
 pub fn validate_username(username: &str) -> Result<(), String> {
     let n = username.chars().count();
@@ -33,9 +57,12 @@ pub fn validate_username(username: &str) -> Result<(), String> {
     }
     if username
         .chars()
-        .any(|c| c.is_whitespace() || c.is_control())
+        .any(|c| c.is_whitespace() || is_forbidden_in_text(c))
     {
-        return Err("a username may not contain spaces or control characters".into());
+        return Err(format!(
+            "the username `{}` may not contain spaces or control characters",
+            visible(username)
+        ));
     }
     Ok(())
 }
@@ -49,11 +76,13 @@ pub fn validate_email(email: &str) -> Result<(), String> {
                 && !domain.is_empty()
                 && !domain.contains('@')
                 && email.len() <= 254
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                && !email
+                    .chars()
+                    .any(|c| c.is_whitespace() || is_forbidden_in_text(c)) =>
         {
             Ok(())
         }
-        _ => Err(format!("`{email}` is not an e-mail address")),
+        _ => Err(format!("`{}` is not an e-mail address", visible(email))),
     }
 }
 
@@ -73,7 +102,15 @@ mod tests {
     #[test]
     fn emails() {
         assert!(validate_email("a@b.example").is_ok());
-        for bad in ["a", "@b", "a@", "a@b@c", "a b@c"] {
+        for bad in [
+            "a",
+            "@b",
+            "a@",
+            "a@b@c",
+            "a b@c",
+            "a@b\u{202e}",
+            "a\u{1b}@b",
+        ] {
             assert!(validate_email(bad).is_err(), "{bad}");
         }
     }

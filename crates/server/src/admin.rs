@@ -6,7 +6,7 @@ use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
 use valet_protocol::audience::{Api, ApiScope};
 use valet_protocol::opaque_token::AccessTokenFormat;
-use valet_protocol::user::{UserClaims, validate_email, validate_username};
+use valet_protocol::user::{UserClaims, validate_username};
 use valet_store::{ApiRecord, ClientRecord, Store, StoreError, UserRecord};
 
 use crate::passwords::Passwords;
@@ -138,6 +138,7 @@ impl Admin {
             token_endpoint_auth_method: new
                 .token_endpoint_auth_method
                 .unwrap_or_else(|| profile.default_auth_method()),
+            token_endpoint_auth_method_chosen: new.token_endpoint_auth_method.is_some(),
             trusted: new.trusted,
             service_subject: new.service_subject,
             post_logout_redirect_uris: new.post_logout_redirect_uris,
@@ -281,35 +282,6 @@ impl Admin {
         access_token_format: AccessTokenFormat,
         now: i64,
     ) -> Result<ApiRecord, AdminError> {
-        if audience.contains('#')
-            || !audience.contains(':')
-            || audience.chars().any(char::is_whitespace)
-        {
-            return Err(AdminError::Invalid(format!(
-                "audience `{audience}` must be an absolute URI without a fragment (RFC 8707 §2)"
-            )));
-        }
-        if scopes.is_empty() {
-            return Err(AdminError::Invalid(
-                "an API needs at least one --scope NAME=DESCRIPTION".into(),
-            ));
-        }
-        for s in &scopes {
-            valet_protocol::scope::Scope::parse(&s.name)
-                .map_err(|e| AdminError::Invalid(e.description().into()))?;
-            if s.name.contains(' ') || s.name.is_empty() {
-                return Err(AdminError::Invalid(format!(
-                    "scope `{}` must be one word",
-                    s.name
-                )));
-            }
-            if OIDC_SCOPES.contains(&s.name.as_str()) || s.name == ADMIN_SCOPE {
-                return Err(AdminError::Invalid(format!(
-                    "`{}` is a built-in scope",
-                    s.name
-                )));
-            }
-        }
         let record = ApiRecord {
             name: name.unwrap_or_else(|| audience.clone()),
             api: Api {
@@ -319,6 +291,10 @@ impl Admin {
             },
             created_at: now,
         };
+        record
+            .api
+            .validate(&record.name)
+            .map_err(AdminError::Invalid)?;
         self.store.create_api(&record).await.map_err(|e| match e {
             StoreError::Conflict(_) => AdminError::Conflict(
                 "an API with this audience, or one of these scope names, already exists".into(),
@@ -365,9 +341,7 @@ impl std::fmt::Debug for NewUser {
 impl Admin {
     pub async fn create_user(&self, new: NewUser, now: i64) -> Result<UserRecord, AdminError> {
         validate_username(&new.username).map_err(AdminError::Invalid)?;
-        if let Some(email) = &new.claims.email {
-            validate_email(email).map_err(AdminError::Invalid)?;
-        }
+        new.claims.validate().map_err(AdminError::Invalid)?;
         Passwords::check_policy(&new.password).map_err(AdminError::Invalid)?;
         let passwords = Passwords::new().map_err(AdminError::Invalid)?;
         let user = UserRecord {

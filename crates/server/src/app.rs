@@ -21,10 +21,13 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// Opens the database that `settings` names.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
     match &settings.database {
-        Database::Sqlite(path) => SqliteStore::open(path)
-            .await
-            .map(|s| Arc::new(s) as Arc<dyn Store>)
-            .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display())),
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(path)
+                .await
+                .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display()))?;
+            warn_if_readable_by_others(path);
+            Ok(Arc::new(store) as Arc<dyn Store>)
+        }
         Database::Postgres(url) => {
             let opts = PostgresOptions {
                 url: url.0.clone(),
@@ -35,6 +38,20 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
                 .await
                 .map(|s| Arc::new(s) as Arc<dyn Store>)
                 .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))
+        }
+    }
+}
+
+/// Valet creates its database 0600 (and SQLite its `-wal` and `-shm` alike); one made by
+/// an older version, or by hand, may be readable by others: say so, as for the master key.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "the database file is readable by other users; run chmod 600 on it (and on its -wal and -shm files)"
+            );
         }
     }
 }

@@ -9,7 +9,7 @@ use valet_protocol::audience::{Api, ApiScope};
 use valet_store::{ClientRecord, Store, StoreError};
 
 /// The scope of Valet's own admin API.
-pub const ADMIN_SCOPE: &str = "valet:admin";
+pub use valet_protocol::scope::ADMIN_SCOPE;
 
 /// Entries beyond this many are dropped wholesale: unknown client ids are never cached,
 /// and the map cannot grow without bound.

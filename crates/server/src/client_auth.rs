@@ -3,48 +3,78 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use valet_protocol::OAuthError;
 use valet_protocol::client_auth::{self, Presented};
+use valet_protocol::{ErrorCode, OAuthError};
 use valet_store::ClientRecord;
 
 use crate::error::ApiError;
 use crate::form::OAuthForm;
 use crate::state::{AppState, now};
 
-/// Same message for every failure, so a caller learns nothing about which part was wrong.
-const FAILED: &str = "client authentication failed";
+/// The one description of every failed client authentication (RFC 6749 §5.2
+/// `invalid_client`, 401 with `WWW-Authenticate: Basic`, error.rs): an unknown client_id,
+/// a wrong secret, another method than the registered one and unreadable credentials all
+/// read the same, so a caller learns neither which part was wrong nor which client_ids
+/// exist (issue 12, item 15). The reason goes to the log.
+const FAILED: &str =
+    "client authentication failed: check the client_id, the secret and the authentication method";
+
+/// Why an authentication failed: for the log, never for the response.
+enum Failure {
+    Refused(String),
+    Other(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Self::Other(e)
+    }
+}
 
 pub async fn authenticate(
     state: &AppState,
     form: &OAuthForm,
     ip: IpAddr,
 ) -> Result<Arc<ClientRecord>, ApiError> {
-    let presented = client_auth::presented(form.authorization.as_deref(), &form.params)?;
+    let presented = match client_auth::presented(form.authorization.as_deref(), &form.params) {
+        Ok(p) => p,
+        Err(e) if e.code == ErrorCode::InvalidClient => {
+            tracing::info!(target: "valet::audit", %ip, reason = e.description(),
+                "client authentication failed");
+            return Err(OAuthError::invalid_client(FAILED).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let client_id = presented.client_id();
     state.throttle.check(client_id, ip).map_err(|secs| {
         ApiError::Throttled(secs, "too many failed client authentications; retry later")
     })?;
-    let result = verify(state, &presented).await;
-    if let Err(ApiError::OAuth(e)) = &result {
-        if e.code == valet_protocol::ErrorCode::InvalidClient {
+    match verify(state, &presented).await {
+        Ok(client) => Ok(client),
+        Err(Failure::Other(e)) => Err(e),
+        Err(Failure::Refused(reason)) => {
             state.throttle.failed(client_id, ip);
             // The id is caller-supplied: quoted (escaped) and cut short in the log.
             let shown: String = client_id.chars().take(64).collect();
-            tracing::info!(target: "valet::audit", client_id = ?shown, %ip, "client authentication failed");
+            tracing::info!(target: "valet::audit", client_id = ?shown, %ip, %reason,
+                "client authentication failed");
+            Err(OAuthError::invalid_client(FAILED).into())
         }
     }
-    result
 }
 
-async fn verify(state: &AppState, presented: &Presented) -> Result<Arc<ClientRecord>, ApiError> {
-    let Some(client) = state.catalog.client(presented.client_id()).await? else {
+async fn verify(state: &AppState, presented: &Presented) -> Result<Arc<ClientRecord>, Failure> {
+    let found = state.catalog.client(presented.client_id()).await;
+    let Some(client) = found.map_err(ApiError::from)? else {
         // Spend the same HMAC as a real check so unknown ids do not answer faster.
         if let Some(secret) = presented.secret() {
             let _ = state.hasher.hash(secret);
         }
-        return Err(OAuthError::invalid_client(FAILED).into());
+        return Err(Failure::Refused("no application has this client_id".into()));
     };
-    client_auth::check_method(&client.app, presented)?;
+    if let Err(e) = client_auth::check_method(&client.app, presented) {
+        return Err(Failure::Refused(e.description().to_owned()));
+    }
     if let Presented::Basic { secret, .. } | Presented::Post { secret, .. } = presented {
         let current = client
             .secret
@@ -55,7 +85,7 @@ async fn verify(state: &AppState, presented: &Presented) -> Result<Arc<ClientRec
             .as_ref()
             .is_some_and(|(h, until)| now() < *until && state.hasher.verify(secret, h));
         if !(current || previous) {
-            return Err(OAuthError::invalid_client(FAILED).into());
+            return Err(Failure::Refused("the secret does not match".into()));
         }
     }
     Ok(client)

@@ -67,6 +67,9 @@ pub async fn access_token(
     t: &ForUser<'_>,
     now: UnixTime,
 ) -> Result<(String, AccessTokenClaims), ApiError> {
+    // A user's token never carries valet:admin (issue 12, item 11), even from a code or
+    // registration made before that rule.
+    t.app.check_admin_scope(&t.selection.scope, true)?;
     let mut claims = AccessTokenClaims::new(Issue {
         issuer: &state.settings.issuer,
         subject: &t.user.id,

@@ -240,7 +240,7 @@ pub enum ClientCommand {
         /// First-party application: skips the consent page
         #[arg(long)]
         trusted: bool,
-        /// client_secret_basic or client_secret_post [default: client_secret_basic]
+        /// client_secret_basic or client_secret_post: only that one is accepted [default: none chosen: client_secret_basic, and client_secret_post accepted too]
         #[arg(long, value_name = "METHOD")]
         auth_method: Option<String>,
         /// For a service: the user its tokens act as (their `sub`) [default: the client_id]
@@ -379,22 +379,167 @@ pub enum KeysCommand {
 }
 
 /// Refuses `VALET_*` variables that name no setting, so a typo never silently does nothing.
-pub fn check_environment() -> Result<(), String> {
+/// Kubernetes service links (`is_service_link`) are not settings and are not refused:
+/// their names are returned, for one note in the log once logging is up.
+pub fn check_environment() -> Result<Vec<String>, String> {
     let mut known: Vec<String> = Cli::command()
         .get_arguments()
         .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
         .collect();
     known.extend(["VALET_MASTER_KEY".to_string(), "VALET_LOG".to_string()]);
-    let unknown: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("VALET_") && !known.contains(k))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
+    let mut links = Vec::new();
+    let mut unknown = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let Ok(k) = k.into_string() else { continue };
+        // A real setting always wins, whatever its name looks like.
+        if !k.starts_with("VALET_") || known.contains(&k) {
+            continue;
+        }
+        if v.to_str().is_some_and(|v| is_service_link(&k, v)) {
+            links.push(k);
+        } else {
+            unknown.push(k);
+        }
     }
+    if unknown.is_empty() {
+        links.sort();
+        return Ok(links);
+    }
+    unknown.sort();
+    let hint = if unknown.iter().any(|k| k.contains("PORT")) {
+        " (the address and port to listen on are VALET_LISTEN, e.g. VALET_LISTEN=0.0.0.0:8080)"
+    } else {
+        ""
+    };
     Err(format!(
-        "unknown environment variable(s): {}. Known: {}",
+        "unknown environment variable(s): {}{hint}. Known: {}",
         unknown.join(", "),
         known.join(", ")
     ))
+}
+
+/// Whether `name=value` is a variable Kubernetes injects for a Service whose name starts
+/// with `valet` (https://kubernetes.io/docs/concepts/services-networking/service/#environment-variables).
+/// For `Service valet-db` with port 5432/TCP, named `pg`:
+/// `VALET_DB_SERVICE_HOST=10.0.0.5`, `VALET_DB_SERVICE_PORT=5432`,
+/// `VALET_DB_SERVICE_PORT_PG=5432`, and the Docker-links style `VALET_DB_PORT=tcp://10.0.0.5:5432`,
+/// `VALET_DB_PORT_5432_TCP=tcp://10.0.0.5:5432`, `…_TCP_PROTO=tcp`, `…_TCP_PORT=5432`,
+/// `…_TCP_ADDR=10.0.0.5`. Both the name and the value must have that shape, so a setting
+/// someone guessed (`VALET_PORT=8080`, `VALET_LISTEN_PORT=9000`) is still refused.
+pub fn is_service_link(name: &str, value: &str) -> bool {
+    // The service name, upper-cased with `-` as `_` (a DNS label starting `valet`).
+    let service = |svc: &str| {
+        svc == "VALET"
+            || svc.strip_prefix("VALET_").is_some_and(|rest| {
+                !rest.is_empty()
+                    && !rest.starts_with('_')
+                    && !rest.ends_with('_')
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+    };
+    let port = |v: &str| {
+        !v.is_empty()
+            && !v.starts_with('0')
+            && v.bytes().all(|b| b.is_ascii_digit())
+            && v.parse::<u16>().is_ok()
+    };
+    let ip = |v: &str| v.parse::<std::net::IpAddr>().is_ok();
+    let proto = |p: &str| matches!(p, "TCP" | "UDP" | "SCTP");
+    // `tcp://10.0.0.5:5432`, `tcp://[fd00::5]:5432`.
+    let url = |v: &str, want_proto: Option<&str>, want_port: Option<&str>| {
+        v.split_once("://").is_some_and(|(p, addr)| {
+            matches!(p, "tcp" | "udp" | "sctp")
+                && want_proto.is_none_or(|w| w.eq_ignore_ascii_case(p))
+                && addr
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|a| want_port.is_none_or(|w| a.port().to_string() == w))
+        })
+    };
+    let port_name = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    };
+
+    let service_host = name
+        .strip_suffix("_SERVICE_HOST")
+        .is_some_and(|svc| service(svc) && ip(value));
+    let service_port = name
+        .strip_suffix("_SERVICE_PORT")
+        .is_some_and(|svc| service(svc) && port(value));
+    let named_port = name
+        .match_indices("_SERVICE_PORT_")
+        .any(|(i, m)| service(&name[..i]) && port_name(&name[i + m.len()..]) && port(value));
+    let link = name
+        .strip_suffix("_PORT")
+        .is_some_and(|svc| service(svc) && url(value, None, None));
+    let link_parts = name.match_indices("_PORT_").any(|(i, m)| {
+        if !service(&name[..i]) {
+            return false;
+        }
+        match name[i + m.len()..]
+            .split('_')
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [n, p] => port(n) && proto(p) && url(value, Some(p), Some(n)),
+            [n, p, "PROTO"] => port(n) && proto(p) && value == p.to_ascii_lowercase(),
+            [n, p, "PORT"] => port(n) && proto(p) && value == *n,
+            [n, p, "ADDR"] => port(n) && proto(p) && ip(value),
+            _ => false,
+        }
+    });
+    service_host || service_port || named_port || link || link_parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_service_link;
+
+    #[test]
+    fn kubernetes_service_links_by_name_and_value() {
+        for (k, v) in [
+            ("VALET_SERVICE_HOST", "10.96.0.12"),
+            ("VALET_SERVICE_PORT", "8080"),
+            ("VALET_SERVICE_PORT_HTTP_ALT", "8081"),
+            ("VALET_PORT", "tcp://10.96.0.12:8080"),
+            ("VALET_PORT_8080_TCP", "tcp://10.96.0.12:8080"),
+            ("VALET_PORT_8080_TCP_PROTO", "tcp"),
+            ("VALET_PORT_8080_TCP_PORT", "8080"),
+            ("VALET_PORT_8080_TCP_ADDR", "10.96.0.12"),
+            ("VALET_PORT_53_UDP", "udp://10.96.0.12:53"),
+            ("VALET_PORT_9_SCTP_PROTO", "sctp"),
+            ("VALET_DB_SERVICE_HOST", "fd00::5"),
+            ("VALET_DB_PORT", "tcp://[fd00::5]:5432"),
+            ("VALET_DB_PORT_5432_TCP_ADDR", "fd00::5"),
+            // A Service named `valet-service`: its link is VALET_SERVICE_PORT.
+            ("VALET_SERVICE_PORT", "tcp://10.96.0.13:80"),
+            ("VALET_SERVICE_SERVICE_HOST", "10.96.0.13"),
+        ] {
+            assert!(is_service_link(k, v), "{k}={v}");
+        }
+        for (k, v) in [
+            ("VALET_ISSUR", "https://id.example"),
+            ("VALET_PORT", "8080"),
+            ("VALET_LISTEN_PORT", "9000"),
+            ("VALET_SERVICE_HOST", "valet.example"),
+            ("VALET_SERVICE_PORT", "0"),
+            ("VALET_SERVICE_PORT", "08080"),
+            ("VALET_PORT_8080_TCP", "tcp://10.96.0.12:9090"),
+            ("VALET_PORT_8080_TCP", "http://10.96.0.12:8080"),
+            ("VALET_PORT_8080_TCP_PROTO", "udp"),
+            ("VALET_PORT_8080_TCP_PROTO", "TCP"),
+            ("VALET_PORT_8080_TCP_PORT", "9090"),
+            ("VALET_PORT_8080_HTTP", "tcp://10.96.0.12:8080"),
+            ("VALET_PORT_8080_TCP_HOST", "10.96.0.12"),
+            ("VALET__SERVICE_HOST", "10.96.0.12"),
+            ("VALET_db_SERVICE_HOST", "10.96.0.12"),
+            ("VALETX_SERVICE_HOST", "10.96.0.12"),
+            ("VALET_SERVICE_PORT_", "8080"),
+        ] {
+            assert!(!is_service_link(k, v), "{k}={v}");
+        }
+    }
 }

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use valet_jose::Algorithm;
 use valet_protocol::audience::ApiScope;
 use valet_protocol::keys;
+// Human output escapes control and bidirectional characters, even in records stored
+// before registration refused them (issue 12, item 16); `--json` output is JSON-escaped.
+use valet_protocol::text::visible;
 use valet_protocol::user::UserClaims;
 use valet_server::admin::{Admin, NewClient, NewUser, WithSecret};
 use valet_server::config::{LogFormat, Partial, Settings};
@@ -47,10 +50,19 @@ fn master_key(settings: &Settings) -> Result<MasterKey, String> {
     Ok(key)
 }
 
-pub async fn run(cli: Cli) -> Result<(), String> {
+/// Runs `cli`; `service_links` are the Kubernetes service-link variables
+/// `check_environment` set aside, noted once in the log.
+pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
     let settings = settings(&cli)?;
     let serving = matches!(cli.command, Command::Serve);
     init_logs(settings.log_format, if serving { "info" } else { "warn" });
+    if !service_links.is_empty() {
+        tracing::info!(
+            variables = %service_links.join(" "),
+            "ignoring {} Kubernetes service-link variable(s) (a Service named valet or valet-…; not settings)",
+            service_links.len()
+        );
+    }
     let key = master_key(&settings)?;
     if serving {
         if settings.tls.is_none()
@@ -171,7 +183,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 );
             }
             for a in apps {
-                println!("{:<24} {:<8} {}", a.client_id, a.profile, a.name);
+                println!("{:<24} {:<8} {}", a.client_id, a.profile, visible(&a.name));
             }
             Ok(())
         }
@@ -182,9 +194,25 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             }
             let a = &c.app;
             println!("client_id:     {}", a.client_id);
-            println!("name:          {}", a.name);
+            println!("name:          {}", visible(&a.name));
+            if let Some(d) = &a.description {
+                println!("description:   {}", visible(d));
+            }
             println!("profile:       {}", a.profile);
-            println!("auth method:   {}", a.token_endpoint_auth_method);
+            let methods: Vec<&str> = a
+                .accepted_auth_methods()
+                .iter()
+                .map(|m| m.as_str())
+                .collect();
+            println!(
+                "auth method:   {}{}",
+                methods.join(" or "),
+                match (a.is_confidential(), a.token_endpoint_auth_method_chosen) {
+                    (false, _) => "",
+                    (true, true) => " (chosen at registration)",
+                    (true, false) => " (none chosen at registration)",
+                }
+            );
             println!(
                 "grant types:   {}",
                 a.grant_types
@@ -194,14 +222,17 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                     .join(" ")
             );
             println!("scopes:        {}", a.scopes.join(" "));
-            println!("redirect URIs: {}", a.redirect_uris.join(" "));
+            println!("redirect URIs: {}", visible(&a.redirect_uris.join(" ")));
             if !a.post_logout_redirect_uris.is_empty() {
-                println!("after logout:  {}", a.post_logout_redirect_uris.join(" "));
+                println!(
+                    "after logout:  {}",
+                    visible(&a.post_logout_redirect_uris.join(" "))
+                );
             }
             println!("trusted:       {}", a.trusted);
             println!("access tokens: {}", a.access_token_format);
             if let Some(s) = &a.service_subject {
-                println!("acts as user:  {s}");
+                println!("acts as user:  {}", visible(s));
             }
             Ok(())
         }
@@ -241,7 +272,7 @@ fn show_created(c: &WithSecret, json: bool, verb: &str) -> Result<(), String> {
     if json {
         return print_json(c);
     }
-    println!("{verb} \"{}\" ({})", c.app.name, c.app.profile);
+    println!("{verb} \"{}\" ({})", visible(&c.app.name), c.app.profile);
     println!("  client_id:     {}", c.app.client_id);
     if let Some(secret) = &c.client_secret {
         println!("  client_secret: {}", secret.expose());
@@ -309,10 +340,11 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
             for r in apis {
                 println!(
                     "{} ({} access tokens)",
-                    r.api.audience, r.api.access_token_format
+                    visible(&r.api.audience),
+                    r.api.access_token_format
                 );
                 for s in r.api.scopes {
-                    println!("  {:<24} {}", s.name, s.description);
+                    println!("  {:<24} {}", s.name, visible(&s.description));
                 }
             }
             Ok(())
@@ -391,8 +423,9 @@ async fn keys_cmd(
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+                // "in 10m" or "now": "it starts signing in 10m".
                 println!(
-                    "{alg}: published {} now; it signs from {}.",
+                    "{alg}: published {} now; it starts signing {}.",
                     t.kid,
                     fmt_time(t.activates_at, now())
                 );
@@ -469,7 +502,7 @@ async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> {
             if json {
                 return print_json(&user_json(&u));
             }
-            println!("Created user {} (sub {})", u.username, u.id);
+            println!("Created user {} (sub {})", visible(&u.username), u.id);
             Ok(())
         }
         UserCommand::List { json } => {
@@ -486,8 +519,8 @@ async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> {
                 println!(
                     "{:<24} {:<24} {}",
                     u.id,
-                    u.username,
-                    u.claims.email.as_deref().unwrap_or("")
+                    visible(&u.username),
+                    visible(u.claims.email.as_deref().unwrap_or(""))
                 );
             }
             Ok(())

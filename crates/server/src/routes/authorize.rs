@@ -193,6 +193,19 @@ pub fn login_page(
     req: &AuthorizationRequest,
     error: Option<&str>,
 ) -> Result<Response, ApiError> {
+    login_page_for(state, headers, app, req, error, None)
+}
+
+/// As `login_page`, with the username the person typed filled in (else the request's
+/// `login_hint`), so a wrong password does not make them type it again. Autoescaped.
+pub fn login_page_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &Application,
+    req: &AuthorizationRequest,
+    error: Option<&str>,
+    typed: Option<&str>,
+) -> Result<Response, ApiError> {
     let csrf = LoginCsrf::from_headers(state, headers)?;
     let interaction = session::seal(state, &csrf.binding(), req)?;
     #[derive(Serialize)]
@@ -210,7 +223,9 @@ pub fn login_page(
             client: client_view(app),
             csrf: &csrf.value,
             interaction: &interaction,
-            username: req.login_hint.as_deref(),
+            username: typed
+                .filter(|u| !u.is_empty())
+                .or(req.login_hint.as_deref()),
             error,
         },
     );

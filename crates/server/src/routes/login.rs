@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use valet_protocol::authorize::AuthorizationRequest;
 
-use super::authorize::{login_page, proceed};
+use super::authorize::{login_page_for, proceed};
 
 const WRONG: &str = "The username or password is not right.";
 
@@ -40,7 +40,7 @@ pub async fn check_password(
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
     match Browser::from_headers(&state, &headers).await {
         Ok(Some(_)) => see_other("/account"),
-        Ok(None) => match standalone(&state, &headers, None) {
+        Ok(None) => match standalone(&state, &headers, None, None) {
             Ok(r) => r,
             Err(e) => e.into_page(&state.pages),
         },
@@ -48,16 +48,19 @@ pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
     }
 }
 
+/// `username`: what the person typed, shown again (autoescaped) after a failed attempt.
 fn standalone(
     state: &AppState,
     headers: &HeaderMap,
     error: Option<&str>,
+    username: Option<&str>,
 ) -> Result<Response, ApiError> {
     let csrf = LoginCsrf::from_headers(state, headers)?;
     #[derive(Serialize)]
     struct View<'a> {
         csrf: &'a str,
         error: Option<&'a str>,
+        username: Option<&'a str>,
     }
     let r = state.pages.render(
         StatusCode::OK,
@@ -65,6 +68,7 @@ fn standalone(
         View {
             csrf: &csrf.value,
             error,
+            username: username.filter(|u| !u.is_empty()),
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))
@@ -133,10 +137,15 @@ async fn submit_inner(
             // The form again, saying why, with the status and Retry-After of the outage.
             Err(ApiError::Unavailable(secs)) => {
                 let mut r = match (&app, &request) {
-                    (Some(app), Some(req)) => {
-                        login_page(state, headers, &app.app, req, Some(DIRECTORY_DOWN))?
-                    }
-                    _ => standalone(state, headers, Some(DIRECTORY_DOWN))?,
+                    (Some(app), Some(req)) => login_page_for(
+                        state,
+                        headers,
+                        &app.app,
+                        req,
+                        Some(DIRECTORY_DOWN),
+                        Some(&form.username),
+                    )?,
+                    _ => standalone(state, headers, Some(DIRECTORY_DOWN), Some(&form.username))?,
                 };
                 *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -149,8 +158,15 @@ async fn submit_inner(
     };
     let Some(user) = user else {
         return match (&app, &request) {
-            (Some(app), Some(req)) => login_page(state, headers, &app.app, req, Some(WRONG)),
-            _ => standalone(state, headers, Some(WRONG)),
+            (Some(app), Some(req)) => login_page_for(
+                state,
+                headers,
+                &app.app,
+                req,
+                Some(WRONG),
+                Some(&form.username),
+            ),
+            _ => standalone(state, headers, Some(WRONG), Some(&form.username)),
         };
     };
     let (session, cookie) = session::sign_in(state, headers, &user).await?;

@@ -90,8 +90,21 @@ async fn post_only() -> Response {
     r
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such endpoint".into())
+/// An unknown path: a page for a browser (it asked for HTML), JSON for everything else.
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let wants_html = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    if wants_html {
+        ApiError::NotFound("There is no page at this address.".into()).into_page(&state.pages)
+    } else {
+        ApiError::NotFound("no such endpoint".into()).into_response()
+    }
 }
 
 async fn common_headers(mut r: Response) -> Response {

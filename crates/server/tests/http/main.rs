@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_api;
+mod admin_input;
+mod admin_scope;
 mod authorize;
+mod client_auth;
 mod code_flow;
 mod conformance;
 mod db_trouble;
@@ -14,9 +17,11 @@ mod harness;
 mod introspection;
 mod keys;
 mod ldap;
+mod loopback;
 mod opaque;
 mod pages;
 mod refresh;
 mod revocation;
 mod slapd;
 mod token;
+mod usability;

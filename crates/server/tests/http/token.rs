@@ -205,14 +205,25 @@ async fn token_endpoint_refuses_bad_requests_with_the_right_error() {
     )
     .await;
 
-    // F6: a method other than the registered one.
+    // F6: a method other than the registered one (chosen explicitly: without a choice,
+    // client_secret_post works too, issue 12, item 18).
+    let (basic, basic_secret) = app
+        .client(NewClient {
+            name: "basic only".into(),
+            profile: Some(valet_protocol::application::Profile::Service),
+            token_endpoint_auth_method: Some(
+                valet_protocol::application::AuthMethod::ClientSecretBasic,
+            ),
+            ..Default::default()
+        })
+        .await;
     let r = app
         .http
         .post(app.url("/oauth2/token"))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_id", &id),
-            ("client_secret", &secret),
+            ("client_id", &basic),
+            ("client_secret", &basic_secret),
         ])
         .send()
         .await

@@ -95,6 +95,7 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: PathBuf) -> Result<Self> {
+        create_private(&path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -168,6 +169,32 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || f(&mut lock(&inner.writer)))
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+}
+
+/// Creates the database file, empty, with mode 0600 if it does not exist yet, so that it
+/// is private to the user Valet runs as whatever the umask (issue 12, item 13). SQLite
+/// gives the `-wal` and `-shm` files it creates later the main file's permissions, so
+/// they are 0600 too. An existing file keeps its mode (the server warns if others can
+/// read it). `:memory:` and `file:` URIs are SQLite's to open.
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.as_os_str();
+    if name == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:")) {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
     }
 }
 

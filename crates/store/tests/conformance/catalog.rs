@@ -32,6 +32,15 @@ pub(crate) async fn clients(s: Arc<dyn Store>) {
     ));
     assert_eq!(s.client("c1").await.unwrap().unwrap(), client("c1"));
     assert!(s.client("nope").await.unwrap().is_none());
+    // Whether the authentication method was chosen is part of the registration (issue 12,
+    // item 18): it round-trips.
+    let mut chosen = client("c-chosen");
+    chosen.app.token_endpoint_auth_method_chosen = true;
+    s.create_client(&chosen).await.unwrap();
+    let got = s.client("c-chosen").await.unwrap().unwrap();
+    assert!(got.app.token_endpoint_auth_method_chosen);
+    assert_eq!(got, chosen);
+    assert!(s.delete_client("c-chosen").await.unwrap());
 
     let mut c = client("c1");
     c.app.name = "renamed".into();

@@ -53,6 +53,7 @@ fn client(id: &str) -> ClientRecord {
             grant_types: vec![GrantType::ClientCredentials],
             scopes: vec!["a".into()],
             token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            token_endpoint_auth_method_chosen: false,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],
@@ -307,4 +308,33 @@ async fn postgres_unreachable_is_unavailable_in_bounded_time() {
 fn postgres_options_never_print_the_url() {
     let opts = PostgresOptions::new("postgres://valet:hunter2@db/valet");
     assert!(!format!("{opts:?}").contains("hunter2"));
+}
+
+/// Issue 12, item 13: the database and its `-wal` and `-shm` files are private to the
+/// user Valet runs as, like the master key, however permissive the umask.
+#[tokio::test]
+async fn sqlite_files_are_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("valet.db");
+    let mode = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for round in 0..2 {
+        let s = SqliteStore::open(&path).await.unwrap();
+        s.create_client(&client(&format!("c{round}")))
+            .await
+            .unwrap();
+        for f in ["valet.db", "valet.db-wal", "valet.db-shm"] {
+            assert_eq!(mode(f), 0o600, "{f}, round {round}: {:o}", mode(f));
+        }
+        // Closing the last connection checkpoints and removes -wal and -shm; the next
+        // open creates them again, private too.
+        drop(s);
+    }
 }

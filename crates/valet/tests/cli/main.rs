@@ -6,5 +6,7 @@
 mod support;
 
 mod commands;
+mod environment;
 mod quickstart;
+mod registration;
 mod sign_in;

@@ -121,6 +121,9 @@ fn quickstart_works_and_logs_hold_no_secret() {
         logs.contains("access token revoked"),
         "debug logs were captured"
     );
+    // The answer to a wrong secret says only "failed"; the reason is in the log (issue 12,
+    // item 15).
+    assert!(logs.contains("the secret does not match"), "{logs}");
     for secret_thing in [secret.as_str(), access.as_str(), "wrong-secret-value"] {
         assert!(!logs.contains(secret_thing), "a secret reached the logs");
     }
