@@ -2,7 +2,7 @@
 //! key pinned to its algorithm, then the RFC 9068 checks in `valet_protocol::access_token`.
 //! An opaque token: the claims stored under its hash, then `valet_protocol::opaque_token`.
 
-use valet_protocol::access_token::AccessTokenClaims;
+use valet_protocol::access_token::{AccessTokenClaims, OWN_EXP_LEEWAY};
 use valet_protocol::id_token::HintClaims;
 use valet_protocol::opaque_token;
 use valet_store::StoreError;
@@ -20,7 +20,8 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessTokenC
     let key = keys.verifier(kid, now)?;
     let payload = key.verify(token, &header).ok()?;
     let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
-    match claims.check(header.typ.as_deref(), &state.settings.issuer, now) {
+    // Valet's own clock issued the token: it is dead at `exp`, no leeway (issue 12 item 8).
+    match claims.check(header.typ.as_deref(), &state.settings.issuer, now, OWN_EXP_LEEWAY) {
         Ok(()) => Some(claims),
         Err(why) => {
             tracing::debug!(reason = why, "access token refused");

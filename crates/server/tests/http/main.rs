@@ -9,6 +9,7 @@ mod code_flow;
 mod conformance;
 mod db_trouble;
 mod discovery;
+mod expiry;
 mod flow;
 mod harness;
 mod introspection;
