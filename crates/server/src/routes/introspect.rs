@@ -15,7 +15,7 @@ use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
 use crate::state::{Shared, now};
-use crate::tokens::live_access_token;
+use crate::tokens::{live_access_token, users_token_is_live};
 
 pub async fn introspect(
     State(state): State<Shared>,
@@ -27,11 +27,17 @@ pub async fn introspect(
         .params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    // Fails closed: if the store cannot say, the answer is a 503, never "active".
+    // Fails closed: if the store (or a user's directory) cannot say, the answer is a 503,
+    // never "active".
     let claims = live_access_token(&state, token)
         .await?
         .filter(|c| introspection::may_see(&caller.app, c));
     if let Some(c) = &claims {
+        // A deleted or disabled user's token is dead (issue 12 item 9), and says no more
+        // than any other inactive token.
+        if !users_token_is_live(&state, c).await? {
+            return Ok(inactive());
+        }
         return Ok(no_store(Json(Introspection::Active(c)).into_response()));
     }
     // Not a live access token: perhaps a refresh token (not rotated, grant not revoked).
@@ -51,8 +57,11 @@ pub async fn introspect(
         _ => None,
     };
     let Some(r) = refresh else {
-        return Ok(no_store(Json(Introspection::Inactive).into_response()));
+        return Ok(inactive());
     };
+    if state.users.by_sub(&r.user_id).await?.is_none() {
+        return Ok(inactive());
+    }
     let details: RefreshDetails = serde_json::from_str(&r.details)
         .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
     let scope = details.scope.to_wire();
@@ -64,4 +73,9 @@ pub async fn introspect(
         exp: r.expires_at,
     });
     Ok(no_store(Json(view).into_response()))
+}
+
+/// RFC 7662 §2.2: an inactive token is `{"active":false}` and nothing else.
+fn inactive() -> Response {
+    no_store(Json(Introspection::Inactive).into_response())
 }

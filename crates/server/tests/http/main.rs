@@ -8,6 +8,7 @@ mod authorize;
 mod code_flow;
 mod conformance;
 mod db_trouble;
+mod deleted_users;
 mod discovery;
 mod expiry;
 mod flow;
