@@ -6,6 +6,7 @@
 mod admin_api;
 mod authorize;
 mod code_flow;
+mod code_lifetime;
 mod conformance;
 mod db_trouble;
 mod deleted_users;

@@ -1,11 +1,12 @@
 //! The authorization_code grant (RFC 6749 §4.1.3–§4.1.4, RFC 7636 §4.6). The store redeems
 //! a code once, atomically; a second redemption revokes everything the first one issued
-//! (RFC 6749 §4.1.2, §10.5; checklist D1, D2).
+//! (RFC 6749 §4.1.2, §10.5; checklist D1, D2). A code whose grant was revoked, or whose
+//! browser session ended, before it came back yields nothing (issue 12 item 5).
 
 use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
 use valet_protocol::audience::Selection;
-use valet_protocol::authorization_code::{self, CodeDetails};
+use valet_protocol::authorization_code::{self, CodeDetails, GrantState};
 use valet_protocol::params::Params;
 use valet_store::CodeUse;
 
@@ -50,6 +51,29 @@ pub async fn grant(
     let details: CodeDetails = serde_json::from_str(&record.details)
         .map_err(|e| ApiError::Internal(format!("unreadable code record: {e}")))?;
     authorization_code::check(app, &record.client_id, &details, params, s256)?;
+    // The code is burned; it yields tokens only if its grant and its session still stand.
+    let grant = state.store.grant(&record.grant_id).await?;
+    let standing = match &grant {
+        None => GrantState {
+            exists: false,
+            revoked: false,
+            session_ended: false,
+        },
+        Some(g) => GrantState {
+            exists: true,
+            revoked: state.store.is_grant_revoked(&g.grant_id).await?,
+            session_ended: match &g.session {
+                Some(id_hash) => state.store.session(id_hash, now).await?.is_none(),
+                None => false,
+            },
+        },
+    };
+    if let Err(e) = authorization_code::grant_still_stands(standing) {
+        tracing::info!(target: "valet::audit", client_id = %app.client_id, grant_id = %record.grant_id,
+            revoked = standing.revoked, session_ended = standing.session_ended,
+            "authorization code refused: its grant or session ended before it was redeemed");
+        return Err(e.into());
+    }
     let user = issue::grant_user(state, &details.user_id).await?;
     let selection = Selection {
         scope: details.scope.clone(),
