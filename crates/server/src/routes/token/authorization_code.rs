@@ -6,7 +6,7 @@
 use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
 use valet_protocol::audience::Selection;
-use valet_protocol::authorization_code::{self, CodeDetails, GrantState};
+use valet_protocol::authorization_code::{self, CodeDetails};
 use valet_protocol::params::Params;
 use valet_store::CodeUse;
 
@@ -30,12 +30,12 @@ pub async fn grant(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let now = now();
-    let record = match state
+    let (record, standing) = match state
         .store
         .consume_code(&sha256(code.as_bytes()), now)
         .await?
     {
-        CodeUse::Fresh(r) => r,
+        CodeUse::Fresh(r, standing) => (r, standing),
         CodeUse::Replayed(r) => {
             // Someone holds a copy of a used code: end the whole grant it started.
             state
@@ -51,23 +51,9 @@ pub async fn grant(
     let details: CodeDetails = serde_json::from_str(&record.details)
         .map_err(|e| ApiError::Internal(format!("unreadable code record: {e}")))?;
     authorization_code::check(app, &record.client_id, &details, params, s256)?;
-    // The code is burned; it yields tokens only if its grant and its session still stand.
-    let grant = state.store.grant(&record.grant_id).await?;
-    let standing = match &grant {
-        None => GrantState {
-            exists: false,
-            revoked: false,
-            session_ended: false,
-        },
-        Some(g) => GrantState {
-            exists: true,
-            revoked: state.store.is_grant_revoked(&g.grant_id).await?,
-            session_ended: match &g.session {
-                Some(id_hash) => state.store.session(id_hash, now).await?.is_none(),
-                None => false,
-            },
-        },
-    };
+    // The code is burned; it yields tokens only if its grant and its session still stood
+    // when it was (read in the redemption's own transaction, so a racing replay that
+    // revokes the grant afterwards does not undo the one winner: checklist D2).
     if let Err(e) = authorization_code::grant_still_stands(standing) {
         tracing::info!(target: "valet::audit", client_id = %app.client_id, grant_id = %record.grant_id,
             revoked = standing.revoked, session_ended = standing.session_ended,
