@@ -36,6 +36,7 @@ fn apis() -> Vec<Api> {
             description: "Read your contacts".into(),
         }],
         access_token_format: Default::default(),
+        introspectors: vec![],
     }]
 }
 

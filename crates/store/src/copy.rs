@@ -54,6 +54,7 @@ const TABLES: &[Table] = &[
             ("name", Text),
             ("created_at", Int),
             ("access_token_format", Text),
+            ("introspectors", Text),
         ],
         select: None,
     },

@@ -256,6 +256,7 @@ fn api_json(r: &valet_store::ApiRecord) -> serde_json::Value {
         "audience": r.api.audience,
         "scopes": r.api.scopes,
         "access_token_format": r.api.access_token_format,
+        "introspectors": r.api.introspectors,
     })
 }
 
@@ -266,6 +267,7 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
             scopes,
             name,
             access_token_format,
+            introspectors,
             json,
         } => {
             let scopes = scopes
@@ -281,7 +283,14 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             let r = admin
-                .create_api(name, audience, scopes, access_token_format, now())
+                .create_api(
+                    name,
+                    audience,
+                    scopes,
+                    access_token_format,
+                    introspectors,
+                    now(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
@@ -298,6 +307,9 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                     .collect::<Vec<_>>()
                     .join(" ")
             );
+            if !r.api.introspectors.is_empty() {
+                println!("Introspected by: {}", r.api.introspectors.join(" "));
+            }
             Ok(())
         }
         ApiCommand::List { json } => {
@@ -313,6 +325,9 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                 );
                 for s in r.api.scopes {
                     println!("  {:<24} {}", s.name, s.description);
+                }
+                if !r.api.introspectors.is_empty() {
+                    println!("  introspected by: {}", r.api.introspectors.join(" "));
                 }
             }
             Ok(())

@@ -1,6 +1,8 @@
 //! `POST /oauth2/introspect` (RFC 7662). The caller authenticates; the answer for any
 //! token that is not live, or not the caller's to see, is `{"active":false}` only. Access
-//! tokens and refresh tokens are both understood, whatever `token_type_hint` says.
+//! tokens and refresh tokens are both understood, whatever `token_type_hint` says. Who may
+//! see what is `valet_protocol::introspection`'s: an access token its own application and
+//! the introspectors of the APIs in its `aud`; a refresh token its own application only.
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -29,9 +31,19 @@ pub async fn introspect(
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     // Fails closed: if the store (or a user's directory) cannot say, the answer is a 503,
     // never "active".
-    let claims = live_access_token(&state, token)
-        .await?
-        .filter(|c| introspection::may_see(&caller.app, c));
+    let claims = live_access_token(&state, token).await?;
+    let claims = match claims {
+        Some(c) if c.client_id == caller.app.client_id => Some(c),
+        Some(c) => {
+            // RFC 7662 §2.2, §4: only the token's own application and its audience's
+            // introspectors learn anything about it (issue 12 item 6).
+            let apis = state.catalog.apis().await?;
+            let admin = state.settings.admin_audience();
+            let own = [state.settings.issuer.as_str(), admin.as_str()];
+            introspection::may_see(&caller.app, &c, &apis, &own).then_some(c)
+        }
+        None => None,
+    };
     if let Some(c) = &claims {
         // A deleted or disabled user's token is dead (issue 12 item 9), and says no more
         // than any other inactive token.

@@ -15,6 +15,7 @@ mod expiry;
 mod flow;
 mod harness;
 mod introspection;
+mod introspectors;
 mod keys;
 mod ldap;
 mod opaque;

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_codes.sql"),
     include_str!("../../migrations/sqlite/0004_grants.sql"),
     include_str!("../../migrations/sqlite/0005_access_tokens.sql"),
+    include_str!("../../migrations/sqlite/0007_introspectors_and_used_forms.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

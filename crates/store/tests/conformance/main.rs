@@ -164,7 +164,7 @@ macro_rules! contract_suite {
     ($backend:ident #[$attr:meta]) => {
         backend_suite!(
             $backend #[$attr],
-            catalog::{clients, users, apis, signing_keys},
+            catalog::{clients, users, apis, api_introspectors, signing_keys},
             codes::{
                 codes,
                 racing_redemptions,
