@@ -9,8 +9,15 @@ use crate::audience::Selection;
 /// RFC 9068 §2.1: the JOSE `typ` of an access token.
 pub const TYP: &str = "at+jwt";
 
-/// Clock skew tolerated on `exp`, `nbf` and `iat` (checklist K5: +8 s passes, +60 s fails).
+/// Clock skew tolerated on `nbf` and `iat` (checklist K5: +8 s passes, +60 s fails): a
+/// token may come from another node whose clock runs a little ahead. On `exp` it is only
+/// for a clock other than the issuer's (an API checking tokens locally, `valet-resource`):
+/// at Valet a token is dead at its `exp` (issue 12 item 8), see [`AccessTokenClaims::check`].
 pub const LEEWAY: i64 = 30;
+
+/// The `exp` leeway of Valet's own checks: none. `exp <= now` is expired (RFC 7519 §4.1.4:
+/// "on or after"), exactly when introspection said the token would end.
+pub const OWN_EXP_LEEWAY: i64 = 0;
 
 /// RFC 9068 §2.2 claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,13 +71,16 @@ impl AccessTokenClaims {
     }
 
     /// Checks that a signature-verified token is a live access token of this issuer
-    /// (RFC 9068 §4; RFC 7519 §4.1.4–4.1.6). Returns why not, for logs only: callers
-    /// answer "inactive" or `invalid_token` without detail.
+    /// (RFC 9068 §4; RFC 7519 §4.1.4–4.1.6). `exp_leeway` is how long after `exp` the token
+    /// still passes: [`OWN_EXP_LEEWAY`] (none) wherever Valet checks its own tokens,
+    /// [`LEEWAY`] at most for a reader on another clock. Returns why not, for logs only:
+    /// callers answer "inactive" or `invalid_token` without detail.
     pub fn check(
         &self,
         typ: Option<&str>,
         issuer: &str,
         now: UnixTime,
+        exp_leeway: i64,
     ) -> Result<(), &'static str> {
         // RFC 9068 §4 requires `at+jwt`; also accept the media-type form.
         if !typ.is_some_and(|t| {
@@ -81,7 +91,7 @@ impl AccessTokenClaims {
         if self.iss != issuer {
             return Err("issued by someone else");
         }
-        if self.exp <= now - LEEWAY {
+        if self.exp <= now - exp_leeway.clamp(0, LEEWAY) {
             return Err("expired");
         }
         if self.nbf > now + LEEWAY {
@@ -180,15 +190,25 @@ mod tests {
     fn time_and_type_checks() {
         let c = claims();
         let iss = "https://valet.example";
-        assert!(c.check(Some("at+jwt"), iss, NOW).is_ok());
-        assert!(c.check(Some("JWT"), iss, NOW).is_err());
-        assert!(c.check(None, iss, NOW).is_err());
-        assert!(c.check(Some("at+jwt"), "https://other", NOW).is_err());
-        assert!(c.check(Some("at+jwt"), iss, NOW + 600 + LEEWAY).is_err());
-        assert!(c.check(Some("at+jwt"), iss, NOW + 600 + LEEWAY - 1).is_ok());
-        // nbf 8 s ahead of our clock passes, 60 s ahead fails (checklist K5).
-        assert!(c.check(Some("at+jwt"), iss, NOW - 8).is_ok());
-        assert!(c.check(Some("at+jwt"), iss, NOW - 60).is_err());
+        let own = |now| c.check(Some("at+jwt"), iss, now, OWN_EXP_LEEWAY);
+        assert!(own(NOW).is_ok());
+        assert!(c.check(Some("JWT"), iss, NOW, OWN_EXP_LEEWAY).is_err());
+        assert!(c.check(None, iss, NOW, OWN_EXP_LEEWAY).is_err());
+        assert!(c.check(Some("at+jwt"), "https://other", NOW, 0).is_err());
+        // Valet's own check: dead at exp (issue 12 item 8).
+        assert!(own(NOW + 600 - 1).is_ok());
+        assert!(own(NOW + 600).is_err());
+        assert!(own(NOW + 601).is_err());
+        // Another clock (an API): at most LEEWAY after exp, whatever it asks for.
+        let api = |now, leeway| c.check(Some("at+jwt"), iss, now, leeway);
+        assert!(api(NOW + 600 + LEEWAY - 1, LEEWAY).is_ok());
+        assert!(api(NOW + 600 + LEEWAY, LEEWAY).is_err());
+        assert!(api(NOW + 600 + LEEWAY, 3600).is_err(), "bounded");
+        assert!(api(NOW + 600, -5).is_err(), "never negative");
+        // nbf 8 s ahead of our clock passes, 60 s ahead fails (checklist K5), for both.
+        assert!(own(NOW - 8).is_ok());
+        assert!(own(NOW - 60).is_err());
+        assert!(api(NOW - 60, LEEWAY).is_err());
     }
 
     #[test]

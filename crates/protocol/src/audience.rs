@@ -17,6 +17,11 @@ pub struct Api {
     /// `opaque_token::format_for`).
     #[serde(default, skip_serializing_if = "AccessTokenFormat::is_jwt")]
     pub access_token_format: AccessTokenFormat,
+    /// The applications (client ids, confidential ones) this API introspects tokens as:
+    /// each may look inside any token whose `aud` includes this API (see
+    /// `introspection::may_see`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introspectors: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +175,7 @@ mod tests {
                 })
                 .collect(),
             access_token_format: Default::default(),
+            introspectors: vec![],
         };
         vec![
             api(

@@ -46,6 +46,34 @@ impl CodeDetails {
     }
 }
 
+/// What the store says, when a code is redeemed, about the grant the code started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantState {
+    /// The grant record is still there (it outlives its code: `expires_at` counts the
+    /// code's lifetime and its access token's).
+    pub exists: bool,
+    /// The grant was revoked: consent withdrawn on `/account`, logout (grants without
+    /// `offline_access`), an admin's revocation.
+    pub revoked: bool,
+    /// The browser session the code was issued in has ended (logout, whatever the grant's
+    /// scope; a new sign-in replacing it; expiry).
+    pub session_ended: bool,
+}
+
+/// A code redeems only while its grant stands and the session it was issued in goes on
+/// (issue 12 item 5): what ended the grant or the session before the code came back must
+/// also stop the code, or signing out and removing an application would leave a minute in
+/// which a code still turns into a fresh token set.
+pub fn grant_still_stands(g: GrantState) -> Result<(), OAuthError> {
+    if !g.exists || g.revoked || g.session_ended {
+        return Err(OAuthError::invalid_grant(
+            "the code's authorization has ended (the user signed out or removed the \
+             application's access); start a new authorization request",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a token request against the code it redeems. The code is already burned, so a
 /// failed check (a wrong verifier, say) leaves nothing to retry (checklist E3).
 pub fn check(
@@ -147,6 +175,36 @@ mod tests {
             check_with("a1", &details(true), &format!("{uri}&code_verifier={v}")),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_code_dies_with_its_grant_or_session() {
+        let live = GrantState {
+            exists: true,
+            revoked: false,
+            session_ended: false,
+        };
+        assert_eq!(grant_still_stands(live), Ok(()));
+        for dead in [
+            GrantState {
+                exists: false,
+                ..live
+            },
+            GrantState {
+                revoked: true,
+                ..live
+            },
+            GrantState {
+                session_ended: true,
+                ..live
+            },
+        ] {
+            assert_eq!(
+                grant_still_stands(dead).map_err(|e| e.code),
+                Err(ErrorCode::InvalidGrant),
+                "{dead:?}"
+            );
+        }
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn apis() -> Vec<Api> {
             description: "Read your contacts".into(),
         }],
         access_token_format: Default::default(),
+        introspectors: vec![],
     }]
 }
 

@@ -96,6 +96,7 @@ mod tests {
                 })
                 .collect(),
             access_token_format: Default::default(),
+            introspectors: vec![],
         }]
     }
 

@@ -7,12 +7,35 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::access_token::AccessTokenClaims;
 use crate::application::Application;
+use crate::audience::Api;
 
-/// Who may look inside a token (RFC 7662 §2.1 leaves it to the server): a confidential
-/// application — typically an API's backend — may introspect any token of this issuer; a
-/// public application only its own.
-pub fn may_see(caller: &Application, token: &AccessTokenClaims) -> bool {
-    caller.is_confidential() || caller.client_id == token.client_id
+/// Who may look inside an access token. RFC 7662 §2.2 makes the answer `active: false`
+/// when "the protected resource is not allowed to introspect this particular token", and
+/// §4 warns that an endpoint answering any authenticated caller about any token tells one
+/// service about the tokens meant for another. So a caller may see a token only if
+///
+/// - it is the token's own application (`client_id`), public or confidential; or
+/// - it is a confidential application that an API of the token's `aud` names among its
+///   `introspectors` (`valet api create --introspector CLIENT_ID`): the API's own backend.
+///
+/// `own_audiences` are Valet's own (the issuer, the admin API): they name no
+/// introspectors, whatever a registered API of the same audience would say, so only a
+/// token's own application ever introspects an OpenID-only or an admin token.
+pub fn may_see(
+    caller: &Application,
+    token: &AccessTokenClaims,
+    apis: &[Api],
+    own_audiences: &[&str],
+) -> bool {
+    if caller.client_id == token.client_id {
+        return true;
+    }
+    caller.is_confidential()
+        && apis.iter().any(|api| {
+            !own_audiences.contains(&api.audience.as_str())
+                && token.aud.contains(&api.audience)
+                && api.introspectors.contains(&caller.client_id)
+        })
 }
 
 /// A refresh token is only ever its own application's business: an API has no reason to
@@ -87,6 +110,94 @@ impl Serialize for Introspection<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::application::{AuthMethod, Profile};
+    use crate::audience::ApiScope;
+
+    fn app(id: &str, method: AuthMethod) -> Application {
+        Application {
+            client_id: id.into(),
+            name: id.into(),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile: Profile::Service,
+            redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: vec![],
+            token_endpoint_auth_method: method,
+            trusted: false,
+            service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: false,
+            cors_origins: vec![],
+            access_token_format: Default::default(),
+        }
+    }
+
+    fn api(aud: &str, introspectors: &[&str]) -> Api {
+        Api {
+            audience: aud.into(),
+            scopes: vec![ApiScope {
+                name: format!("{aud}.read"),
+                description: String::new(),
+            }],
+            access_token_format: Default::default(),
+            introspectors: introspectors.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn token(client_id: &str, aud: &[&str]) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://v".into(),
+            sub: "s".into(),
+            aud: aud.iter().map(|s| (*s).to_owned()).collect(),
+            exp: 2,
+            iat: 1,
+            nbf: 1,
+            jti: "j".into(),
+            client_id: client_id.into(),
+            scope: None,
+            auth_time: None,
+            grant_id: None,
+        }
+    }
+
+    #[test]
+    fn the_owner_and_the_audiences_introspectors_see_a_token_nobody_else() {
+        let basic = AuthMethod::ClientSecretBasic;
+        let apis = [
+            api("https://a", &["rs-a", "spa"]),
+            api("https://b", &["rs-b"]),
+            // Registered over Valet's own audiences: names nobody.
+            api("https://v", &["rs-a"]),
+            api("https://v/admin/api", &["rs-a"]),
+        ];
+        let own = ["https://v", "https://v/admin/api"];
+        let sees = |caller: &Application, t: &AccessTokenClaims| may_see(caller, t, &apis, &own);
+        let t = token("svc", &["https://a"]);
+        assert!(sees(&app("svc", basic), &t), "its own application");
+        assert!(
+            sees(&app("svc", AuthMethod::None), &t),
+            "a public one too"
+        );
+        assert!(sees(&app("rs-a", basic), &t), "the audience's introspector");
+        assert!(!sees(&app("rs-b", basic), &t), "another API's introspector");
+        assert!(!sees(&app("other", basic), &t), "any other confidential app");
+        assert!(
+            !sees(&app("spa", AuthMethod::None), &t),
+            "a public app is never an introspector"
+        );
+        // A token for two APIs: either API's introspector.
+        let both = token("svc", &["https://a", "https://b"]);
+        assert!(sees(&app("rs-b", basic), &both));
+        // Valet's own audiences have no introspectors.
+        for aud in own {
+            assert!(!sees(&app("rs-a", basic), &token("svc", &[aud])), "{aud}");
+            assert!(sees(&app("svc", basic), &token("svc", &[aud])), "{aud}");
+        }
+    }
 
     #[test]
     fn inactive_has_no_other_members() {

@@ -152,6 +152,7 @@ mod tests {
                 description: String::new(),
             }],
             access_token_format: format,
+            introspectors: vec![],
         }
     }
 

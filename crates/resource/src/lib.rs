@@ -6,7 +6,11 @@
 //! key pinned to its one algorithm; then `typ: at+jwt`, `iss`, `aud` and the time claims
 //! with `valet_protocol`'s bounded leeway, and remembers a verified token by its hash for
 //! a short time so its next use costs no signature check. In [`Mode::Introspection`] it
-//! asks the issuer (RFC 7662) and caches positive answers for a short, bounded time.
+//! asks the issuer (RFC 7662) and caches positive answers for a short, bounded time; the
+//! API's client credentials must be those of an application the API names as its
+//! introspector (`valet api create --audience … --introspector CLIENT_ID`), because
+//! Valet answers `{"active":false}` about a token to anyone but its own application and
+//! the introspectors of the APIs in its `aud` (RFC 7662 §2.2, §4).
 //!
 //! On the HTTP side, [`RequireToken`] is a tower layer and [`Authenticated`] and
 //! [`Scoped`] are axum extractors; all answer 401 and 403 with RFC 6750

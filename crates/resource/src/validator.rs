@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use valet_jose::JoseError;
 use valet_protocol::UnixTime;
+use valet_protocol::access_token::LEEWAY;
 
 use crate::Claims;
 use crate::cache::{TokenCache, hash};
@@ -34,8 +35,11 @@ pub enum Mode {
     /// JWT access tokens checked locally against the issuer's published keys.
     Local,
     /// Every token is sent to the issuer's introspection endpoint (RFC 7662) with this
-    /// API's own client credentials (a confidential application registered in Valet);
-    /// a positive answer is reused for at most `cache` and never past the token's `exp`.
+    /// API's own client credentials: a confidential application registered in Valet and
+    /// named as this API's introspector (`valet api create --introspector CLIENT_ID`);
+    /// Valet tells any other application nothing about tokens it does not own, so with
+    /// other credentials every token reads inactive. A positive answer is reused for at
+    /// most `cache` and never past the token's `exp`.
     Introspection {
         client_id: String,
         client_secret: String,
@@ -91,8 +95,9 @@ impl Config {
         }
     }
 
-    /// Check every token through introspection with this API's client credentials,
-    /// reusing positive answers for [`DEFAULT_INTROSPECTION_CACHE`].
+    /// Check every token through introspection with this API's client credentials (an
+    /// application the API names as its introspector in Valet), reusing positive answers
+    /// for [`DEFAULT_INTROSPECTION_CACHE`].
     pub fn introspection(
         mut self,
         client_id: impl Into<String>,
@@ -348,8 +353,10 @@ impl Validator {
         })?;
         let claims: Claims =
             serde_json::from_slice(&payload).map_err(|_| Error::InvalidToken("claims"))?;
+        // This API's clock is not the issuer's: `exp` gets the bounded leeway here (Valet's
+        // own checks give none).
         claims
-            .check(header.typ.as_deref(), &self.inner.issuer, unix_now())
+            .check(header.typ.as_deref(), &self.inner.issuer, unix_now(), LEEWAY)
             .map_err(Error::InvalidToken)?;
         if !claims.aud.iter().any(|a| *a == self.inner.audience) {
             return Err(Error::InvalidToken("not for this audience"));

@@ -273,21 +273,45 @@ impl Admin {
     }
 
     /// Registers an API; `access_token_format` `Opaque` makes every token whose audience
-    /// includes it opaque.
+    /// includes it opaque. `introspectors` are the confidential applications (the API's
+    /// own backends) that may introspect tokens whose audience includes it; they must be
+    /// registered already.
     pub async fn create_api(
         &self,
         name: Option<String>,
         audience: String,
         scopes: Vec<ApiScope>,
         access_token_format: AccessTokenFormat,
+        introspectors: Vec<String>,
         now: i64,
     ) -> Result<ApiRecord, AdminError> {
+        let mut named: Vec<String> = Vec::new();
+        for id in introspectors {
+            let Some(client) = self.store.client(&id).await? else {
+                return Err(AdminError::Invalid(format!(
+                    "--introspector {id}: no application with this client_id; register the \
+                     API's own application first (valet client create --profile service)"
+                )));
+            };
+            // A public application authenticates with its client_id alone: anyone could
+            // introspect as it.
+            if !client.app.is_confidential() {
+                return Err(AdminError::Invalid(format!(
+                    "--introspector {id}: a public application cannot introspect; name a \
+                     confidential one (it authenticates with its secret)"
+                )));
+            }
+            if !named.contains(&id) {
+                named.push(id);
+            }
+        }
         let record = ApiRecord {
             name: name.unwrap_or_else(|| audience.clone()),
             api: Api {
                 audience,
                 scopes,
                 access_token_format,
+                introspectors: named,
             },
             created_at: now,
         };
@@ -302,7 +326,8 @@ impl Admin {
             other => AdminError::Store(other),
         })?;
         tracing::info!(target: "valet::audit", audience = %record.api.audience,
-            access_token_format = %record.api.access_token_format, "API created");
+            access_token_format = %record.api.access_token_format,
+            introspectors = ?record.api.introspectors, "API created");
         Ok(record)
     }
 

@@ -36,6 +36,8 @@ impl Catalog {
                     description: "Manage Valet: applications, APIs and keys".into(),
                 }],
                 access_token_format: Default::default(),
+                // Valet's own audience: only a token's own application introspects it.
+                introspectors: vec![],
             },
             clients: RwLock::new(HashMap::new()),
             apis: RwLock::new(None),

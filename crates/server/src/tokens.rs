@@ -2,12 +2,13 @@
 //! key pinned to its algorithm, then the RFC 9068 checks in `valet_protocol::access_token`.
 //! An opaque token: the claims stored under its hash, then `valet_protocol::opaque_token`.
 
-use valet_protocol::access_token::AccessTokenClaims;
+use valet_protocol::access_token::{AccessTokenClaims, OWN_EXP_LEEWAY};
 use valet_protocol::id_token::HintClaims;
 use valet_protocol::opaque_token;
 use valet_store::StoreError;
 
 use crate::crypto::sha256;
+use crate::error::ApiError;
 use crate::state::{AppState, now};
 
 /// The claims of a live access token issued by this Valet, or `None`. Revocation is not
@@ -20,7 +21,8 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessTokenC
     let key = keys.verifier(kid, now)?;
     let payload = key.verify(token, &header).ok()?;
     let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
-    match claims.check(header.typ.as_deref(), &state.settings.issuer, now) {
+    // Valet's own clock issued the token: it is dead at `exp`, no leeway (issue 12 item 8).
+    match claims.check(header.typ.as_deref(), &state.settings.issuer, now, OWN_EXP_LEEWAY) {
         Ok(()) => Some(claims),
         Err(why) => {
             tracing::debug!(reason = why, "access token refused");
@@ -84,6 +86,18 @@ pub async fn live_access_token(
         }
     }
     Ok(Some(claims))
+}
+
+/// Whether the user a live token acts for may still use it. A user's token (it carries a
+/// grant: code, refresh, password or implicit) is live only while its user exists and may
+/// sign in, asked of their store each time, a directory included (ARCHITECTURE invariant
+/// 10; issue 12 item 9). A token without a grant (client_credentials) has no user to ask. A
+/// store that cannot answer is an error (503), never a yes.
+pub async fn users_token_is_live(state: &AppState, claims: &AccessTokenClaims) -> Result<bool, ApiError> {
+    if claims.grant_id.is_none() {
+        return Ok(true);
+    }
+    Ok(state.users.by_sub(&claims.sub).await?.is_some())
 }
 
 /// The claims of an `id_token_hint`: one of this issuer's ID tokens, verified with a

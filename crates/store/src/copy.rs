@@ -65,6 +65,7 @@ const TABLES: &[Table] = &[
             ("name", Text),
             ("created_at", Int),
             ("access_token_format", Text),
+            ("introspectors", Text),
         ],
         select: None,
     },

@@ -26,6 +26,7 @@ pub use model::{
 };
 pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;
+pub use valet_protocol::authorization_code::GrantState;
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -109,7 +110,10 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_grant(&self, grant: &GrantRecord) -> Result<()>;
     async fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>>;
     /// Redeems a code at `now`. One atomic statement decides: of any number of concurrent
-    /// callers on any number of nodes, exactly one ever gets `Fresh`.
+    /// callers on any number of nodes, exactly one ever gets `Fresh`. In the same
+    /// transaction the winner reads its grant's standing at `now` (the grant exists, is
+    /// not revoked, and the session it was made in, if any, is live), so a racing replay
+    /// that revokes the grant afterwards cannot make the winner's own check fail.
     async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse>;
     /// Every token of `grant_id` is dead from now on; the record is kept until `until`.
     async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()>;

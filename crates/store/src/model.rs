@@ -4,6 +4,7 @@ use std::fmt;
 use valet_protocol::UnixTime;
 use valet_protocol::application::Application;
 use valet_protocol::audience::Api;
+use valet_protocol::authorization_code::GrantState;
 use valet_protocol::keys::KeyTimes;
 use valet_protocol::user::UserClaims;
 
@@ -78,8 +79,9 @@ impl fmt::Debug for CodeRecord {
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeUse {
-    /// This call redeemed the code; no other call ever will.
-    Fresh(CodeRecord),
+    /// This call redeemed the code; no other call ever will. The grant's standing was read
+    /// in the same transaction, before any racing replay could revoke the grant.
+    Fresh(CodeRecord, GrantState),
     /// The code was redeemed before: the caller should revoke `grant_id` (RFC 6749 §10.5).
     Replayed(CodeRecord),
     /// No such code, or it expired unused.

@@ -351,6 +351,9 @@ pub enum ApiCommand {
         /// jwt, or opaque: every token whose audience includes this API is opaque (the API must check tokens by introspection)
         #[arg(long, value_name = "FORMAT", default_value = "jwt")]
         access_token_format: AccessTokenFormat,
+        /// A confidential application (the API's own, registered first) that may introspect tokens for this API (repeatable); no other application but a token's own learns anything about it at introspection
+        #[arg(long = "introspector", value_name = "CLIENT_ID")]
+        introspectors: Vec<String>,
         #[arg(long)]
         json: bool,
     },

@@ -287,6 +287,7 @@ fn api_json(r: &valet_store::ApiRecord) -> serde_json::Value {
         "audience": r.api.audience,
         "scopes": r.api.scopes,
         "access_token_format": r.api.access_token_format,
+        "introspectors": r.api.introspectors,
     })
 }
 
@@ -297,6 +298,7 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
             scopes,
             name,
             access_token_format,
+            introspectors,
             json,
         } => {
             let scopes = scopes
@@ -312,7 +314,14 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             let r = admin
-                .create_api(name, audience, scopes, access_token_format, now())
+                .create_api(
+                    name,
+                    audience,
+                    scopes,
+                    access_token_format,
+                    introspectors,
+                    now(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
@@ -329,6 +338,9 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                     .collect::<Vec<_>>()
                     .join(" ")
             );
+            if !r.api.introspectors.is_empty() {
+                println!("Introspected by: {}", r.api.introspectors.join(" "));
+            }
             Ok(())
         }
         ApiCommand::List { json } => {
@@ -345,6 +357,9 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                 );
                 for s in r.api.scopes {
                     println!("  {:<24} {}", s.name, visible(&s.description));
+                }
+                if !r.api.introspectors.is_empty() {
+                    println!("  introspected by: {}", r.api.introspectors.join(" "));
                 }
             }
             Ok(())

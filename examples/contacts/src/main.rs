@@ -2,7 +2,10 @@
 //! `VALET_ISSUER` (default `http://localhost:8080`), `CONTACTS_AUDIENCE` (default
 //! `http://localhost:9090`, as registered with `valet api create --audience`),
 //! `CONTACTS_LISTEN` (default `127.0.0.1:9090`), and for introspection instead of local
-//! JWT checks `CONTACTS_CLIENT_ID` and `CONTACTS_CLIENT_SECRET`. `CONTACTS_JWT_CACHE`
+//! JWT checks `CONTACTS_CLIENT_ID` and `CONTACTS_CLIENT_SECRET`: a confidential
+//! application the API is registered with as its introspector (`valet api create …
+//! --introspector CLIENT_ID`; to any other application Valet says every token for this
+//! API is inactive). `CONTACTS_JWT_CACHE`
 //! (seconds, default 60, 0 for none) is how long a verified JWT is remembered.
 //! `CONTACTS_UNPROTECTED=1` turns the token check off, for the benchmark only.
 

@@ -31,6 +31,9 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub sealer: Sealer,
     pub settings: Settings,
+    /// The API's own confidential application (client_id, secret): named as the
+    /// introspector of `API` and `OTHER_API`, as `valet api create --introspector` does.
+    pub introspector: (String, String),
     _dir: tempfile::TempDir,
 }
 
@@ -71,7 +74,7 @@ pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let app = TestApp {
+    let mut app = TestApp {
         base: format!("https://localhost:{port}"),
         http,
         admin: Admin {
@@ -81,8 +84,10 @@ pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
         store,
         sealer: key.sealer().unwrap(),
         settings,
+        introspector: (String::new(), String::new()),
         _dir: dir,
     };
+    app.introspector = app.service(&[]).await;
     for (audience, scopes) in [
         (API, ["api:read", "api:write"]),
         (OTHER_API, ["other:read", "other:write"]),
@@ -95,7 +100,14 @@ pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
             })
             .collect();
         app.admin
-            .create_api(None, audience.into(), scopes, Default::default(), now())
+            .create_api(
+                None,
+                audience.into(),
+                scopes,
+                Default::default(),
+                vec![app.introspector.0.clone()],
+                now(),
+            )
             .await
             .unwrap();
     }

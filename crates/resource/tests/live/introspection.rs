@@ -11,7 +11,7 @@ use valet_resource::{Error, Validator};
 async fn a_revoked_token_is_refused_within_the_cache_bound() {
     let app = spawn_app().await;
     // The API's own confidential application, used only to introspect.
-    let (api_id, api_secret) = app.service(&[]).await;
+    let (api_id, api_secret) = app.introspector.clone();
     let cache = Duration::from_secs(3);
     let v = Validator::new(
         app.config()
@@ -57,7 +57,7 @@ async fn a_revoked_token_is_refused_within_the_cache_bound() {
 #[tokio::test]
 async fn introspection_checks_audience_and_kind_of_token() {
     let app = spawn_app().await;
-    let (api_id, api_secret) = app.service(&[]).await;
+    let (api_id, api_secret) = app.introspector.clone();
     let v = Validator::new(app.config().introspection(&api_id, &api_secret))
         .await
         .unwrap();
@@ -68,8 +68,8 @@ async fn introspection_checks_audience_and_kind_of_token() {
         v.validate(&other).await,
         Err(Error::InvalidToken("not for this audience"))
     ));
-    // A user's access token passes; their ID token and refresh token do not (Valet
-    // introspects refresh tokens as active, with token_type refresh_token).
+    // A user's access token passes; their ID token and refresh token do not (Valet shows
+    // a refresh token only to its own application, with token_type refresh_token).
     let t = app.user_tokens("openid api:read").await;
     let claims = v
         .validate(t["access_token"].as_str().unwrap())
@@ -99,7 +99,7 @@ async fn introspection_checks_audience_and_kind_of_token() {
 #[tokio::test]
 async fn an_introspection_error_is_never_a_pass() {
     let app = spawn_app().await;
-    let (api_id, _) = app.service(&[]).await;
+    let api_id = app.introspector.0.clone();
     let v = Validator::new(app.config().introspection(&api_id, "wrong-secret"))
         .await
         .unwrap();

@@ -25,7 +25,7 @@ async fn opaque_service(app: &TestApp) -> (String, String) {
 #[tokio::test]
 async fn a_revoked_opaque_token_is_refused_within_the_cache_bound() {
     let app = spawn_app().await;
-    let (api_id, api_secret) = app.service(&[]).await;
+    let (api_id, api_secret) = app.introspector.clone();
     let cache = Duration::from_secs(3);
     let v = Validator::new(
         app.config()
@@ -75,7 +75,7 @@ async fn a_revoked_opaque_token_is_refused_within_the_cache_bound() {
 #[tokio::test]
 async fn without_a_cache_revocation_bites_on_the_next_request() {
     let app = spawn_app().await;
-    let (api_id, api_secret) = app.service(&[]).await;
+    let (api_id, api_secret) = app.introspector.clone();
     let v = Validator::new(
         app.config()
             .introspection(&api_id, &api_secret)

@@ -16,7 +16,7 @@ use crate::admin::{AdminError, ClientChanges, NewClient};
 use crate::catalog::ADMIN_SCOPE;
 use crate::error::ApiError;
 use crate::state::{Shared, now};
-use crate::tokens::live_access_token;
+use crate::tokens::{live_access_token, users_token_is_live};
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -67,6 +67,10 @@ impl FromRequestParts<Shared> for AdminCaller {
                 ),
                 Some(ADMIN_SCOPE),
             ));
+        }
+        // A user's token dies with the user (issue 12 item 9).
+        if !users_token_is_live(state, &claims).await? {
+            return Err(invalid("the access token is not valid"));
         }
         Ok(Self {
             client_id: claims.client_id,

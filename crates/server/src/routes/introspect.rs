@@ -1,6 +1,8 @@
 //! `POST /oauth2/introspect` (RFC 7662). The caller authenticates; the answer for any
 //! token that is not live, or not the caller's to see, is `{"active":false}` only. Access
-//! tokens and refresh tokens are both understood, whatever `token_type_hint` says.
+//! tokens and refresh tokens are both understood, whatever `token_type_hint` says. Who may
+//! see what is `valet_protocol::introspection`'s: an access token its own application and
+//! the introspectors of the APIs in its `aud`; a refresh token its own application only.
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -15,7 +17,7 @@ use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
 use crate::state::{Shared, now};
-use crate::tokens::live_access_token;
+use crate::tokens::{live_access_token, users_token_is_live};
 
 pub async fn introspect(
     State(state): State<Shared>,
@@ -27,11 +29,27 @@ pub async fn introspect(
         .params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    // Fails closed: if the store cannot say, the answer is a 503, never "active".
-    let claims = live_access_token(&state, token)
-        .await?
-        .filter(|c| introspection::may_see(&caller.app, c));
+    // Fails closed: if the store (or a user's directory) cannot say, the answer is a 503,
+    // never "active".
+    let claims = live_access_token(&state, token).await?;
+    let claims = match claims {
+        Some(c) if c.client_id == caller.app.client_id => Some(c),
+        Some(c) => {
+            // RFC 7662 §2.2, §4: only the token's own application and its audience's
+            // introspectors learn anything about it (issue 12 item 6).
+            let apis = state.catalog.apis().await?;
+            let admin = state.settings.admin_audience();
+            let own = [state.settings.issuer.as_str(), admin.as_str()];
+            introspection::may_see(&caller.app, &c, &apis, &own).then_some(c)
+        }
+        None => None,
+    };
     if let Some(c) = &claims {
+        // A deleted or disabled user's token is dead (issue 12 item 9), and says no more
+        // than any other inactive token.
+        if !users_token_is_live(&state, c).await? {
+            return Ok(inactive());
+        }
         return Ok(no_store(Json(Introspection::Active(c)).into_response()));
     }
     // Not a live access token: perhaps a refresh token (not rotated, grant not revoked).
@@ -51,8 +69,11 @@ pub async fn introspect(
         _ => None,
     };
     let Some(r) = refresh else {
-        return Ok(no_store(Json(Introspection::Inactive).into_response()));
+        return Ok(inactive());
     };
+    if state.users.by_sub(&r.user_id).await?.is_none() {
+        return Ok(inactive());
+    }
     let details: RefreshDetails = serde_json::from_str(&r.details)
         .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
     let scope = details.scope.to_wire();
@@ -64,4 +85,9 @@ pub async fn introspect(
         exp: r.expires_at,
     });
     Ok(no_store(Json(view).into_response()))
+}
+
+/// RFC 7662 §2.2: an inactive token is `{"active":false}` and nothing else.
+fn inactive() -> Response {
+    no_store(Json(Introspection::Inactive).into_response())
 }

@@ -107,6 +107,22 @@ impl TestApp {
         .await
     }
 
+    /// Redeems the code in `location` (a redirect to `REDIRECT`) for the application: the
+    /// token endpoint's answer.
+    pub async fn redeem(&self, id: &str, secret: &str, location: &str) -> reqwest::Response {
+        let code = param(location, "code").expect("a code in the redirect");
+        self.post(
+            "/oauth2/token",
+            id,
+            secret,
+            &format!(
+                "grant_type=authorization_code&code={code}\
+                 &redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+            ),
+        )
+        .await
+    }
+
     /// A standard authorization request of `client_id` (code flow, openid profile email).
     pub fn authorize_url(&self, client_id: &str, extra: &str) -> String {
         self.url(&format!(

@@ -123,6 +123,12 @@ impl TestApp {
 
     /// Registers `https://api.example` with scopes `api:read` and `api:write`.
     pub async fn api(&self) {
+        self.api_introspected_by(&[]).await;
+    }
+
+    /// Registers `https://api.example` like `api`, naming these applications its
+    /// introspectors.
+    pub async fn api_introspected_by(&self, introspectors: &[&str]) {
         let scopes = ["api:read", "api:write"]
             .iter()
             .map(|s| ApiScope {
@@ -136,6 +142,7 @@ impl TestApp {
                 "https://api.example".into(),
                 scopes,
                 Default::default(),
+                introspectors.iter().map(|s| (*s).to_owned()).collect(),
                 now(),
             )
             .await

@@ -200,7 +200,9 @@ async fn anything_not_live_is_only_active_false() {
 #[tokio::test]
 async fn public_clients_see_only_their_own_tokens() {
     let app = spawn_app().await;
-    let (svc, secret) = app.service(&[]).await;
+    let (rs, rs_secret) = app.service(&[]).await;
+    app.api_introspected_by(&[&rs]).await;
+    let (svc, secret) = app.service(&["api:read"]).await;
     let token = app.token(&svc, &secret).await;
     let (spa, _) = app
         .client(NewClient {
@@ -219,12 +221,14 @@ async fn public_clients_see_only_their_own_tokens() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
-    // Another confidential application (an API's backend) may look.
+    // A confidential application may look only as the introspector of an API the token
+    // is for (issue 12 item 6, `http::introspectors`).
     let (other, other_secret) = app.service(&[]).await;
     assert_eq!(
-        app.introspect(&other, &other_secret, &token).await["active"],
-        true
+        app.introspect(&other, &other_secret, &token).await,
+        json!({"active": false})
     );
+    assert_eq!(app.introspect(&rs, &rs_secret, &token).await["active"], true);
 }
 
 #[tokio::test]
@@ -257,8 +261,9 @@ pub fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn tokens_of_a_deleted_application_are_inactive() {
     let app = spawn_app().await;
-    let (gone, gone_secret) = app.service(&[]).await;
     let (rs, rs_secret) = app.service(&[]).await;
+    app.api_introspected_by(&[&rs]).await;
+    let (gone, gone_secret) = app.service(&["api:read"]).await;
     let token = app.token(&gone, &gone_secret).await;
     assert_eq!(
         app.introspect(&rs, &rs_secret, &token).await["active"],

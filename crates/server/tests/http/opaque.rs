@@ -30,7 +30,14 @@ async fn opaque_api(app: &TestApp) {
         description: "Read the vault".into(),
     }];
     app.admin
-        .create_api(None, VAULT.into(), scopes, AccessTokenFormat::Opaque, now())
+        .create_api(
+            None,
+            VAULT.into(),
+            scopes,
+            AccessTokenFormat::Opaque,
+            vec![],
+            now(),
+        )
         .await
         .unwrap();
 }

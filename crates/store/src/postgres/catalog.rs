@@ -213,13 +213,14 @@ pub(super) async fn delete_user(db: &PgPool, username: &str) -> Result<bool> {
 pub(super) async fn create_api(db: &PgPool, a: &ApiRecord) -> Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO apis (audience, name, created_at, access_token_format) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO apis (audience, name, created_at, access_token_format, introspectors) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&a.api.audience)
     .bind(&a.name)
     .bind(a.created_at)
     .bind(a.api.access_token_format.as_str())
+    .bind(serde_json::to_string(&a.api.introspectors)?)
     .execute(&mut *tx)
     .await?;
     for (position, s) in a.api.scopes.iter().enumerate() {
@@ -240,7 +241,8 @@ pub(super) async fn create_api(db: &PgPool, a: &ApiRecord) -> Result<()> {
 
 pub(super) async fn apis(db: &PgPool) -> Result<Vec<ApiRecord>> {
     let rows = sqlx::query(
-        "SELECT a.audience, a.name, a.created_at, s.name, s.description, a.access_token_format \
+        "SELECT a.audience, a.name, a.created_at, s.name, s.description, a.access_token_format, \
+                a.introspectors \
          FROM apis a LEFT JOIN api_scopes s ON s.audience = a.audience \
          ORDER BY a.created_at, a.audience, s.position",
     )
@@ -259,6 +261,7 @@ pub(super) async fn apis(db: &PgPool) -> Result<Vec<ApiRecord>> {
                         .try_get::<String, _>(5)?
                         .parse()
                         .map_err(StoreError::Corrupt)?,
+                    introspectors: serde_json::from_str(&r.try_get::<String, _>(6)?)?,
                 },
                 created_at: r.try_get(2)?,
             });

@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::model::{CodeRecord, CodeUse, ConsentRecord, GrantRecord};
-use crate::{Result, UnixTime};
+use crate::{GrantState, Result, UnixTime};
 
 const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, scope, session, created_at, expires_at";
 
@@ -132,7 +132,10 @@ pub(super) async fn grant(db: &PgPool, grant_id: &str) -> Result<Option<GrantRec
 }
 
 pub(super) async fn consume_code(db: &PgPool, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
-    // The single statement that decides who redeems the code.
+    // The single statement that decides who redeems the code. The winner reads its grant's
+    // standing before it commits: a racer's UPDATE waits for this row lock until then, so
+    // a replay can revoke the grant only after the winner has read it.
+    let mut tx = db.begin().await?;
     let fresh = sqlx::query(&format!(
         "UPDATE authorization_codes SET consumed_at = $2 \
          WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
@@ -140,11 +143,31 @@ pub(super) async fn consume_code(db: &PgPool, hash: &[u8], now: UnixTime) -> Res
     ))
     .bind(hash)
     .bind(now)
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?;
     if let Some(r) = fresh {
-        return Ok(CodeUse::Fresh(code_record(&r)?));
+        let code = code_record(&r)?;
+        let s = sqlx::query(
+            "SELECT \
+               EXISTS (SELECT 1 FROM grants WHERE grant_id = $1), \
+               EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = $1), \
+               EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = $1 AND g.session IS NOT NULL \
+                       AND NOT EXISTS (SELECT 1 FROM sessions s \
+                                       WHERE s.id_hash = g.session AND s.expires_at > $2))",
+        )
+        .bind(&code.grant_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let standing = GrantState {
+            exists: s.try_get(0)?,
+            revoked: s.try_get(1)?,
+            session_ended: s.try_get(2)?,
+        };
+        tx.commit().await?;
+        return Ok(CodeUse::Fresh(code, standing));
     }
+    tx.commit().await?;
     let used = sqlx::query(&format!(
         "SELECT {CODE_COLUMNS} FROM authorization_codes \
          WHERE hash = $1 AND consumed_at IS NOT NULL"

@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_access_tokens.sql"),
     include_str!("../../migrations/postgres/0003_throttle.sql"),
+    include_str!("../../migrations/postgres/0004_introspectors_and_used_forms.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

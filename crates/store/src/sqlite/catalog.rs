@@ -203,13 +203,14 @@ pub(super) fn delete_user(c: &Connection, username: &str) -> Result<bool> {
 pub(super) fn create_api(c: &mut Connection, a: &ApiRecord) -> Result<()> {
     let tx = immediate(c)?;
     tx.execute(
-        "INSERT INTO apis (audience, name, created_at, access_token_format) \
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO apis (audience, name, created_at, access_token_format, introspectors) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             a.api.audience,
             a.name,
             a.created_at,
-            a.api.access_token_format.as_str()
+            a.api.access_token_format.as_str(),
+            serde_json::to_string(&a.api.introspectors)?
         ],
     )?;
     for s in &a.api.scopes {
@@ -224,7 +225,8 @@ pub(super) fn create_api(c: &mut Connection, a: &ApiRecord) -> Result<()> {
 
 pub(super) fn apis(c: &Connection) -> Result<Vec<ApiRecord>> {
     let mut stmt = c.prepare_cached(
-        "SELECT a.audience, a.name, a.created_at, s.name, s.description, a.access_token_format \
+        "SELECT a.audience, a.name, a.created_at, s.name, s.description, a.access_token_format, \
+                a.introspectors \
          FROM apis a LEFT JOIN api_scopes s ON s.audience = a.audience \
          ORDER BY a.created_at, a.audience, s.rowid",
     )?;
@@ -242,6 +244,7 @@ pub(super) fn apis(c: &Connection) -> Result<Vec<ApiRecord>> {
                         .get::<_, String>(5)?
                         .parse()
                         .map_err(StoreError::Corrupt)?,
+                    introspectors: serde_json::from_str(&r.get::<_, String>(6)?)?,
                 },
                 created_at: r.get(2)?,
             });

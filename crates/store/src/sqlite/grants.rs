@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::immediate;
 use crate::model::{CodeRecord, CodeUse, ConsentRecord, GrantRecord};
-use crate::{Result, UnixTime};
+use crate::{GrantState, Result, UnixTime};
 
 const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, scope, session, created_at, expires_at";
 
@@ -115,9 +115,20 @@ pub(super) fn grant(c: &Connection, grant_id: &str) -> Result<Option<GrantRecord
     .optional()?)
 }
 
-pub(super) fn consume_code(c: &Connection, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
+/// The standing at `?2` of the grant `?1` names: (exists, revoked, session ended).
+const GRANT_STANDING: &str = "SELECT \
+       EXISTS (SELECT 1 FROM grants WHERE grant_id = ?1), \
+       EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?1), \
+       EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = ?1 AND g.session IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM sessions s \
+                               WHERE s.id_hash = g.session AND s.expires_at > ?2))";
+
+pub(super) fn consume_code(c: &mut Connection, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
+    // The write lock is held from the start, so no replay's revocation (another write)
+    // can come between the redemption and the reading of the grant's standing.
+    let tx = immediate(c)?;
     // The single statement that decides who redeems the code.
-    let fresh = c
+    let fresh = tx
         .prepare_cached(
             "UPDATE authorization_codes SET consumed_at = ?2 \
              WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 \
@@ -126,15 +137,26 @@ pub(super) fn consume_code(c: &Connection, hash: &[u8], now: UnixTime) -> Result
         .query_row(params![hash, now], code_row)
         .optional()?;
     if let Some(code) = fresh {
-        return Ok(CodeUse::Fresh(code));
+        let standing = tx
+            .prepare_cached(GRANT_STANDING)?
+            .query_row(params![code.grant_id, now], |r| {
+                Ok(GrantState {
+                    exists: r.get(0)?,
+                    revoked: r.get(1)?,
+                    session_ended: r.get(2)?,
+                })
+            })?;
+        tx.commit()?;
+        return Ok(CodeUse::Fresh(code, standing));
     }
-    let used = c
+    let used = tx
         .prepare_cached(
             "SELECT hash, client_id, grant_id, details, expires_at \
              FROM authorization_codes WHERE hash = ?1 AND consumed_at IS NOT NULL",
         )?
         .query_row([hash], code_row)
         .optional()?;
+    tx.commit()?;
     Ok(used.map_or(CodeUse::Unknown, CodeUse::Replayed))
 }
 

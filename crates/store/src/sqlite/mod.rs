@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_grants.sql"),
     include_str!("../../migrations/sqlite/0005_access_tokens.sql"),
     include_str!("../../migrations/sqlite/0006_throttle.sql"),
+    include_str!("../../migrations/sqlite/0007_introspectors_and_used_forms.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

@@ -148,6 +148,7 @@ pub(crate) async fn api_access_token_format(s: Arc<dyn Store>) {
                 description: "d".into(),
             }],
             access_token_format: format,
+            introspectors: vec![],
         },
         created_at: 1,
     };

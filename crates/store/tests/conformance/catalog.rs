@@ -156,6 +156,7 @@ pub(crate) async fn apis(s: Arc<dyn Store>) {
                 })
                 .collect(),
             access_token_format: Default::default(),
+            introspectors: vec![],
         },
         created_at: 1,
     };
@@ -238,4 +239,34 @@ pub(crate) async fn signing_keys(s: Arc<dyn Store>) {
             .iter()
             .all(|k| k.times.kid != es.times.kid)
     );
+}
+
+/// The applications an API names as its introspectors are kept, in order, with the API,
+/// and go with it.
+pub(crate) async fn api_introspectors(s: Arc<dyn Store>) {
+    let api = |aud: &str, scope: &str, introspectors: &[&str]| ApiRecord {
+        name: aud.into(),
+        api: Api {
+            audience: aud.into(),
+            scopes: vec![ApiScope {
+                name: scope.into(),
+                description: "d".into(),
+            }],
+            access_token_format: Default::default(),
+            introspectors: introspectors.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        created_at: 1,
+    };
+    let named = api("https://n", "n.read", &["rs-2", "rs-1"]);
+    let none = api("https://z", "z.read", &[]);
+    s.create_api(&named).await.unwrap();
+    s.create_api(&none).await.unwrap();
+    let mut apis = s.apis().await.unwrap();
+    apis.sort_by(|a, b| a.api.audience.cmp(&b.api.audience));
+    assert_eq!(apis, [named.clone(), none]);
+    assert!(s.delete_api("https://n").await.unwrap());
+    s.create_api(&api("https://n", "n.read", &[])).await.unwrap();
+    let again = s.apis().await.unwrap();
+    let n = again.iter().find(|a| a.api.audience == "https://n").unwrap();
+    assert!(n.api.introspectors.is_empty(), "nothing left of the old API");
 }

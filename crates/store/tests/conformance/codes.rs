@@ -1,9 +1,16 @@
 //! Authorization codes, grants and revocations.
 
 use std::sync::Arc;
-use valet_store::{CodeUse, Store, StoreError};
+use valet_store::{CodeUse, GrantState, Store, StoreError};
 
-use super::{code, grant, grant_in};
+use super::{code, grant, grant_in, session};
+
+/// A grant that was never written (codes inserted without one).
+const NO_GRANT: GrantState = GrantState {
+    exists: false,
+    revoked: false,
+    session_ended: false,
+};
 
 pub(crate) async fn codes(s: Arc<dyn Store>) {
     s.insert_code(&code(1, 160), None).await.unwrap();
@@ -13,7 +20,7 @@ pub(crate) async fn codes(s: Arc<dyn Store>) {
     ));
     assert_eq!(
         s.consume_code(&[1; 32], 100).await.unwrap(),
-        CodeUse::Fresh(code(1, 160))
+        CodeUse::Fresh(code(1, 160), NO_GRANT)
     );
     // RFC 6749 §10.5: a second use is recognised, with the grant to revoke.
     assert_eq!(
@@ -45,24 +52,44 @@ pub(crate) async fn codes(s: Arc<dyn Store>) {
 }
 
 pub(crate) async fn racing_redemptions(s: Arc<dyn Store>) {
-    // Checklist D2: 50 concurrent redemptions of one code, exactly one wins.
-    s.insert_code(&code(7, i64::MAX), None).await.unwrap();
+    // Checklist D2: 50 concurrent redemptions of one code, exactly one wins. Each loser
+    // revokes the grant at once, as the token endpoint does on a replay; the winner still
+    // read the grant as standing (issue 12 item 5 must not cost D2 its one winner).
+    s.insert_code(&code(7, i64::MAX), Some(&grant("g7", "u1", "c1", "openid", i64::MAX)))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.consume_code(&[7; 32], 10).await.unwrap()
+            let used = s.consume_code(&[7; 32], 10).await.unwrap();
+            if let CodeUse::Replayed(c) = &used {
+                s.revoke_grant(&c.grant_id, i64::MAX).await.unwrap();
+            }
+            used
         }));
     }
     let mut fresh = 0;
     for t in tasks {
         match t.await.unwrap() {
-            CodeUse::Fresh(_) => fresh += 1,
+            CodeUse::Fresh(_, standing) => {
+                fresh += 1;
+                assert_eq!(
+                    standing,
+                    GrantState {
+                        exists: true,
+                        revoked: false,
+                        session_ended: false
+                    },
+                    "read before any replay revoked it"
+                );
+            }
             CodeUse::Replayed(c) => assert_eq!(c.grant_id, "g7"),
             CodeUse::Unknown => panic!("the code vanished"),
         }
     }
     assert_eq!(fresh, 1);
+    assert!(s.is_grant_revoked("g7").await.unwrap());
 }
 
 pub(crate) async fn grants(s: Arc<dyn Store>) {
@@ -127,4 +154,48 @@ pub(crate) async fn codes_start_grants(s: Arc<dyn Store>) {
             .await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+/// The winner of a redemption learns, from the same transaction, whether the code's grant
+/// still stands at `now`: it exists, is not revoked, and its session (if any) is live.
+pub(crate) async fn redemption_reads_the_grants_standing(s: Arc<dyn Store>) {
+    let standing = |exists, revoked, session_ended| GrantState {
+        exists,
+        revoked,
+        session_ended,
+    };
+    let fresh = |s: Arc<dyn Store>, hash: u8, now: i64| async move {
+        match s.consume_code(&[hash; 32], now).await.unwrap() {
+            CodeUse::Fresh(c, g) => {
+                assert_eq!(c.grant_id, format!("g{hash}"));
+                g
+            }
+            other => panic!("code {hash}: {other:?}"),
+        }
+    };
+    // Sessions 1 (live until 500), 2 (ends at 150).
+    s.create_session(&session(1, "u1", 500), None).await.unwrap();
+    s.create_session(&session(2, "u1", 150), None).await.unwrap();
+    let offline = "openid offline_access";
+    for (hash, g) in [
+        (10, grant_in("g10", "u1", "openid", 1, 900)),
+        (11, grant_in("g11", "u1", "openid", 1, 900)),
+        (12, grant_in("g12", "u1", offline, 2, 900)),
+        (13, grant("g13", "u1", "c1", "openid", 900)),
+        (14, grant_in("g14", "u1", offline, 3, 900)),
+        (15, grant_in("g15", "u1", offline, 1, 900)),
+    ] {
+        s.insert_code(&code(hash, 900), Some(&g)).await.unwrap();
+    }
+    s.revoke_grant("g11", 900).await.unwrap();
+    assert_eq!(fresh(s.clone(), 10, 100).await, standing(true, false, false));
+    assert_eq!(fresh(s.clone(), 11, 100).await, standing(true, true, false));
+    // Session 2 expired by 200; no session at all (the password grant) never ends.
+    assert_eq!(fresh(s.clone(), 12, 200).await, standing(true, false, true));
+    assert_eq!(fresh(s.clone(), 13, 200).await, standing(true, false, false));
+    // Session 3 never existed (or went).
+    assert_eq!(fresh(s.clone(), 14, 100).await, standing(true, false, true));
+    // Logout ends session 1: its offline grant stands, but the session is over.
+    assert!(s.end_session(&[1; 32], 100).await.unwrap());
+    assert_eq!(fresh(s.clone(), 15, 100).await, standing(true, false, true));
 }

@@ -315,3 +315,50 @@ fn user_commands() {
         serde_json::from_slice(&run(d, &["user", "list", "--json"]).stdout).unwrap();
     assert!(listed.as_array().unwrap().is_empty());
 }
+
+// Issue 12 item 6: `api create --introspector CLIENT_ID` (repeatable) names the API's own
+// confidential applications; unknown and public applications are refused by name.
+#[test]
+fn api_create_names_its_introspectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = |args: &[&str]| -> String {
+        let v: Value = serde_json::from_slice(&run(d, args).stdout).unwrap();
+        v["client_id"].as_str().unwrap().to_owned()
+    };
+    let rs = created(&[
+        "client", "create", "--name", "Contacts API", "--profile", "service", "--json",
+    ]);
+    let spa = created(&[
+        "client",
+        "create",
+        "--name",
+        "SPA",
+        "--profile",
+        "spa",
+        "--redirect-uri",
+        "https://spa.example/cb",
+        "--json",
+    ]);
+    let create = |introspector: &str| {
+        valet(d)
+            .args(["api", "create", "--audience", "https://contacts.example"])
+            .args(["--scope", "contacts.read=Read"])
+            .args(["--introspector", introspector, "--introspector", introspector])
+            .output()
+            .unwrap()
+    };
+    for (who, why) in [("nobody", "no application"), (spa.as_str(), "public")] {
+        let out = create(who);
+        assert!(!out.status.success(), "{who}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(who) && err.contains(why), "{err}");
+    }
+    let out = create(&rs);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Introspected by: {rs}")));
+    let listed: Value = serde_json::from_slice(&run(d, &["api", "list", "--json"]).stdout).unwrap();
+    assert_eq!(listed[0]["introspectors"], serde_json::json!([rs]), "once");
+    let text = String::from_utf8_lossy(&run(d, &["api", "list"]).stdout).into_owned();
+    assert!(text.contains(&format!("introspected by: {rs}")), "{text}");
+}

@@ -1,6 +1,7 @@
 //! The authorization_code grant (RFC 6749 §4.1.3–§4.1.4, RFC 7636 §4.6). The store redeems
 //! a code once, atomically; a second redemption revokes everything the first one issued
-//! (RFC 6749 §4.1.2, §10.5; checklist D1, D2).
+//! (RFC 6749 §4.1.2, §10.5; checklist D1, D2). A code whose grant was revoked, or whose
+//! browser session ended, before it came back yields nothing (issue 12 item 5).
 
 use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
@@ -29,12 +30,12 @@ pub async fn grant(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let now = now();
-    let record = match state
+    let (record, standing) = match state
         .store
         .consume_code(&sha256(code.as_bytes()), now)
         .await?
     {
-        CodeUse::Fresh(r) => r,
+        CodeUse::Fresh(r, standing) => (r, standing),
         CodeUse::Replayed(r) => {
             // Someone holds a copy of a used code: end the whole grant it started.
             state
@@ -50,6 +51,15 @@ pub async fn grant(
     let details: CodeDetails = serde_json::from_str(&record.details)
         .map_err(|e| ApiError::Internal(format!("unreadable code record: {e}")))?;
     authorization_code::check(app, &record.client_id, &details, params, s256)?;
+    // The code is burned; it yields tokens only if its grant and its session still stood
+    // when it was (read in the redemption's own transaction, so a racing replay that
+    // revokes the grant afterwards does not undo the one winner: checklist D2).
+    if let Err(e) = authorization_code::grant_still_stands(standing) {
+        tracing::info!(target: "valet::audit", client_id = %app.client_id, grant_id = %record.grant_id,
+            revoked = standing.revoked, session_ended = standing.session_ended,
+            "authorization code refused: its grant or session ended before it was redeemed");
+        return Err(e.into());
+    }
     let user = issue::grant_user(state, &details.user_id).await?;
     let selection = Selection {
         scope: details.scope.clone(),
