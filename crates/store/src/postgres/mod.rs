@@ -40,6 +40,7 @@ use crate::{Result, Store, StoreError, UnixTime};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_access_tokens.sql"),
+    include_str!("../../migrations/postgres/0005_heartbeat.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").
@@ -193,6 +194,10 @@ impl Store for PostgresStore {
             Ok(())
         })
         .await
+    }
+
+    async fn check_writable(&self, now: UnixTime) -> Result<()> {
+        self.timed(housekeeping::heartbeat(&self.pool, now)).await
     }
 
     // ---- applications ----
