@@ -32,7 +32,9 @@ struct Table {
 }
 
 /// Every table, parents before children. A table missing here would not be copied; the
-/// test `copy_covers_every_table` compares this list with the schema.
+/// test `copy_covers_every_table` compares this list with the schema. Not copied:
+/// `heartbeat`, rewritten by every readiness check (it holds nothing, and a node started
+/// on the target may have written it already).
 const TABLES: &[Table] = &[
     Table {
         name: "throttle",
@@ -340,6 +342,8 @@ mod tests {
             .map(|r| r.unwrap())
             .collect();
         let mut listed: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        // Holds nothing worth copying (see TABLES).
+        listed.push("heartbeat");
         listed.sort_unstable();
         assert_eq!(tables, listed);
         for t in TABLES {

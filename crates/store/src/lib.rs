@@ -46,6 +46,12 @@ pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers a trivial query.
     async fn ping(&self) -> Result<()>;
 
+    /// Succeeds when the database accepts a write: one small write that commits (the one
+    /// row of `heartbeat` set to `now`). Readiness asks this rather than `ping`: a
+    /// database that answers reads while refusing writes (read-only, full, a write lock
+    /// held elsewhere for more than about a second) is not ready.
+    async fn check_writable(&self, now: UnixTime) -> Result<()>;
+
     // ---- applications ----
 
     /// Inserts a new application; `Conflict` if its client_id exists.

@@ -27,13 +27,17 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
     Settings::resolve(file.overlay(cli.settings.partial()))
 }
 
+/// Logs go to standard error through `logs::Stderr`: a line that cannot be written is
+/// dropped, never a panic or a wait (issue 12, item 7); tracing-subscriber's own report of
+/// a failed write (an `eprintln!`, which panics on a broken stderr) is off.
 fn init_logs(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VALET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .log_internal_errors(false)
+        .with_writer(crate::logs::Stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -45,7 +49,7 @@ fn master_key(settings: &Settings) -> Result<MasterKey, String> {
     let (key, created) =
         master_key::load_or_create(from_env.as_deref(), &settings.master_key_file)?;
     if created {
-        eprintln!("{}", master_key::backup_note(&settings.master_key_file));
+        crate::logs::print(&master_key::backup_note(&settings.master_key_file));
     }
     Ok(key)
 }

@@ -3,17 +3,28 @@
 
 mod cli;
 mod commands;
+mod logs;
 mod migrate;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let code = run();
+    // The last lines ("Valet stopped", an error) are written, or given up on in bounded
+    // time: a standard error nobody reads never holds the exit.
+    logs::flush(logs::FLUSH_WAIT);
+    code
+}
+
+/// Standard error is written only through `logs`, which never panics nor blocks (issue
+/// 12, item 7): no `eprintln!` here.
+fn run() -> ExitCode {
     let cli = cli::Cli::parse();
     let service_links = match cli::check_environment() {
         Ok(links) => links,
         Err(e) => {
-            eprintln!("error: {e}");
+            logs::print(&format!("error: {e}"));
             return ExitCode::from(2);
         }
     };
@@ -23,14 +34,14 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            logs::print(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(commands::run(cli, service_links)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            logs::print(&format!("error: {e}"));
             ExitCode::FAILURE
         }
     }

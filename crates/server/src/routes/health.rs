@@ -1,4 +1,6 @@
-//! `/health/live` (the process answers) and `/health/ready` (the store answers too).
+//! `/health/live` (the process answers) and `/health/ready` (the store answers and takes
+//! writes: a node whose database is read-only, full or locked elsewhere is not ready,
+//! issue 12, item 14).
 
 use axum::Json;
 use axum::extract::State;
@@ -13,12 +15,12 @@ pub async fn live() -> Json<serde_json::Value> {
 }
 
 pub async fn ready(State(state): State<Shared>) -> Response {
-    match state.store.ping().await {
+    match state.store.check_writable(crate::state::now()).await {
         Ok(()) => {
             Json(json!({ "status": "ready", "store": state.store.backend() })).into_response()
         }
         Err(e) => {
-            tracing::warn!(error = %e, "not ready: the store does not answer");
+            tracing::warn!(error = %e, "not ready: the store does not take writes");
             let mut r = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable", "store": state.store.backend() })),

@@ -24,6 +24,7 @@ mod ldap;
 mod loopback;
 mod opaque;
 mod pages;
+mod readiness;
 mod refresh;
 mod revocation;
 mod slapd;

@@ -50,3 +50,16 @@ pub(super) async fn purge_expired(db: &PgPool, now: UnixTime, batch: u32) -> Res
     .rows_affected();
     Ok(n)
 }
+
+/// Readiness: one committed write (the `heartbeat` row). It fails on a read-only database
+/// (a standby, `default_transaction_read_only`) or one that cannot write (a full disk).
+pub(super) async fn heartbeat(db: &PgPool, now: UnixTime) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO heartbeat (id, at) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    )
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_access_tokens.sql"),
     include_str!("../../migrations/postgres/0003_throttle.sql"),
     include_str!("../../migrations/postgres/0004_introspectors_and_used_forms.sql"),
+    include_str!("../../migrations/postgres/0005_heartbeat.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").
@@ -196,6 +197,10 @@ impl Store for PostgresStore {
             Ok(())
         })
         .await
+    }
+
+    async fn check_writable(&self, now: UnixTime) -> Result<()> {
+        self.timed(housekeeping::heartbeat(&self.pool, now)).await
     }
 
     // ---- applications ----

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{CODE_REPLAY_MEMORY, immediate};
+use super::{BUSY_TIMEOUT, CODE_REPLAY_MEMORY, immediate};
 use crate::{REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
 
 /// Deletes at most `batch` rows per table (signing keys excepted: a handful, all at once)
@@ -45,4 +45,24 @@ pub(super) fn purge_expired(c: &mut Connection, now: UnixTime, batch: u32) -> Re
     )?;
     tx.commit()?;
     Ok(n as u64)
+}
+
+/// How long readiness waits for another connection's write lock: a probe gives up after
+/// about a second, and a node whose writes wait longer is not ready to take traffic.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Readiness: one committed write (the `heartbeat` row). It fails on a read-only or full
+/// database, and when another connection holds the write lock for longer than
+/// `READY_WAIT`.
+pub(super) fn heartbeat(c: &mut Connection, now: UnixTime) -> Result<()> {
+    c.busy_timeout(READY_WAIT)?;
+    let written = c
+        .prepare_cached(
+            "INSERT INTO heartbeat (id, at) VALUES (1, ?1) \
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .and_then(|mut s| s.execute(params![now]));
+    c.busy_timeout(BUSY_TIMEOUT)?;
+    written?;
+    Ok(())
 }

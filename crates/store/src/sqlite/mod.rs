@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_access_tokens.sql"),
     include_str!("../../migrations/sqlite/0006_throttle.sql"),
     include_str!("../../migrations/sqlite/0007_introspectors_and_used_forms.sql"),
+    include_str!("../../migrations/sqlite/0008_heartbeat.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;
@@ -60,13 +61,16 @@ struct Inner {
     next: AtomicUsize,
 }
 
+/// How long a write waits for another connection's write lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // WAL: readers never block the writer. synchronous=NORMAL in WAL mode keeps every
     // committed transaction across a process crash (an OS crash may lose the last few).
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Room for every statement this backend prepares (the default keeps 16).
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
@@ -244,6 +248,10 @@ impl Store for SqliteStore {
                 .map(|_| ())?)
         })
         .await
+    }
+
+    async fn check_writable(&self, now: UnixTime) -> Result<()> {
+        self.write(move |c| housekeeping::heartbeat(c, now)).await
     }
 
     // ---- applications ----

@@ -7,6 +7,7 @@ mod access_tokens;
 mod catalog;
 mod codes;
 mod consent;
+mod health;
 mod housekeeping;
 mod refresh;
 mod sessions;
@@ -180,6 +181,7 @@ macro_rules! contract_suite {
             sessions::{browser_sessions, logout, debug_redacts_hashes},
             housekeeping::{purge},
             throttle::{throttle_counts, racing_throttle, throttle_marks},
+            health::{writable},
             access_tokens::{
                 opaque_access_tokens,
                 opaque_tokens_keep_their_grant_alive,
@@ -344,4 +346,86 @@ async fn sqlite_files_are_created_private() {
         // open creates them again, private too.
         drop(s);
     }
+}
+
+/// Issue 12, item 14: with another connection holding SQLite's write lock (a stuck admin
+/// command, another process), reads still answer but writes cannot: not writable, within
+/// the short wait readiness allows; writable again once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_held_write_lock_is_not_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("valet.db");
+    let s = SqliteStore::open(&path).await.unwrap();
+    s.check_writable(1).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        s.check_writable(2).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "readiness waits briefly for the lock: {:?}",
+        started.elapsed()
+    );
+    s.ping().await.unwrap();
+    other.execute_batch("ROLLBACK").unwrap();
+    s.check_writable(3).await.unwrap();
+}
+
+/// Issue 12, item 14: a PostgreSQL database that turned read-only (a failover to a
+/// standby, `default_transaction_read_only`) answers reads and refuses writes: not
+/// writable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES"
+)]
+async fn postgres_a_read_only_database_is_not_writable() {
+    let db = TestDatabase::create().await.unwrap();
+    let s = PostgresStore::connect(&PostgresOptions::new(&db.url))
+        .await
+        .unwrap();
+    s.check_writable(1).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = on"
+    ))
+    .execute(s.pool())
+    .await
+    .unwrap();
+    // New sessions are read-only; end the store's current ones so that it reconnects.
+    {
+        use sqlx::Connection;
+        let mut other = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&name)
+        .execute(&mut other)
+        .await
+        .unwrap();
+        other.close().await.unwrap();
+    }
+    // A broken connection fails once and is replaced: reads answer again…
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.ping().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reads never came back"
+        );
+    }
+    // …but writes do not.
+    for _ in 0..3 {
+        assert!(matches!(
+            s.check_writable(2).await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+    s.ping().await.unwrap();
 }

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod broken_log;
 mod commands;
 mod environment;
 mod quickstart;
