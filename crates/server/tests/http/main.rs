@@ -26,6 +26,7 @@ mod opaque;
 mod pages;
 mod refresh;
 mod revocation;
+mod sealed_forms;
 mod slapd;
 mod token;
 mod usability;

@@ -7,6 +7,7 @@ mod access_tokens;
 mod catalog;
 mod codes;
 mod consent;
+mod forms;
 mod housekeeping;
 mod refresh;
 mod sessions;
@@ -178,6 +179,7 @@ macro_rules! contract_suite {
             refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
+            forms::{sealed_forms, racing_sealed_forms},
             housekeeping::{purge},
             throttle::{throttle_counts, racing_throttle, throttle_marks},
             access_tokens::{
