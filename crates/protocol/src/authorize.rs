@@ -362,6 +362,58 @@ pub fn validate(
     })
 }
 
+/// Why a request validated earlier no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stale {
+    /// The client or its redirect URI no longer verifies: a page, never a redirect.
+    Page(ErrorPage),
+    /// Anything else: redirected to the (still registered) redirect URI.
+    Redirect(Redirected),
+}
+
+/// Checks a request that `validate` passed earlier — sealed into a login or consent form,
+/// perhaps left open for minutes — against the application's registration as it is now,
+/// before anything is issued (issue 12 item 10), in `validate`'s order: the redirect URI
+/// must still be registered (else a page: there is nowhere safe to send an error), then
+/// the grant must still be allowed, every scope still allowed, and PKCE still satisfy
+/// the application's rules (else the error goes back to the redirect URI).
+pub fn recheck(app: &Application, req: &AuthorizationRequest) -> Result<(), Stale> {
+    if app.client_id != req.client_id || !app.redirect_uri_matches(&req.redirect_uri) {
+        return Err(Stale::Page(ErrorPage(
+            "The application no longer accepts this redirect_uri: its registration changed \
+             after the request was made."
+                .into(),
+        )));
+    }
+    let fail = |e: OAuthError| Err(Stale::Redirect(req.error(e)));
+    let grant = if req.response_type.is_implicit() {
+        GrantType::Implicit
+    } else {
+        GrantType::AuthorizationCode
+    };
+    if !app.allows_grant(grant) {
+        return fail(OAuthError::unauthorized_client(
+            "this application may no longer use this response_type",
+        ));
+    }
+    if let Some(t) = req.scope.first_outside(&app.allowed_scopes()) {
+        return fail(OAuthError::invalid_scope(format!(
+            "this application may no longer request the scope {t}"
+        )));
+    }
+    let plain = req
+        .pkce
+        .as_ref()
+        .is_some_and(|c| c.method == pkce::Method::Plain);
+    let missing = req.response_type == ResponseType::Code && req.pkce.is_none();
+    if (plain && !app.allow_plain_pkce) || (missing && app.requires_pkce()) {
+        return fail(OAuthError::invalid_request(
+            "this application now requires PKCE with S256; start a new authorization request",
+        ));
+    }
+    Ok(())
+}
+
 /// OIDC Core §3.1.2.1: `none` stands alone; `select_account` is treated as `login`.
 fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
     let mut p = Prompt::default();

@@ -319,3 +319,36 @@ fn public_clients_need_no_secret_method() {
     assert_eq!(spa.token_endpoint_auth_method, AuthMethod::None);
     assert!(spa.requires_pkce());
 }
+
+#[test]
+fn a_sealed_request_is_rechecked_against_the_current_registration() {
+    // Issue 12 item 10: the registration changed while the form was open.
+    let a = app(Profile::Web);
+    let req = run(&a, &format!("{OK}&scope=openid+contacts.read&state=s1")).unwrap();
+    assert_eq!(recheck(&a, &req), Ok(()));
+
+    let mut moved = a.clone();
+    moved.redirect_uris = vec!["https://app.example/elsewhere".into()];
+    assert!(matches!(recheck(&moved, &req), Err(Stale::Page(_))));
+    let mut other = a.clone();
+    other.client_id = "app2".into();
+    assert!(matches!(recheck(&other, &req), Err(Stale::Page(_))));
+
+    let redirected = |changed: &Application| match recheck(changed, &req) {
+        Err(Stale::Redirect(r)) => {
+            assert_eq!(r.redirect_uri, "https://app.example/cb");
+            assert_eq!(r.state.as_deref(), Some("s1"));
+            r.error.code
+        }
+        other => panic!("expected a redirected error, got {other:?}"),
+    };
+    let mut narrower = a.clone();
+    narrower.scopes = vec![];
+    assert_eq!(redirected(&narrower), ErrorCode::InvalidScope);
+    let mut no_code = a.clone();
+    no_code.grant_types = vec![GrantType::ClientCredentials];
+    assert_eq!(redirected(&no_code), ErrorCode::UnauthorizedClient);
+    let mut strict = a.clone();
+    strict.require_pkce = true;
+    assert_eq!(redirected(&strict), ErrorCode::InvalidRequest);
+}

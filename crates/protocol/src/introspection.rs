@@ -126,6 +126,7 @@ mod tests {
             grant_types: vec![],
             scopes: vec![],
             token_endpoint_auth_method: method,
+            token_endpoint_auth_method_chosen: true,
             trusted: false,
             service_subject: None,
             post_logout_redirect_uris: vec![],

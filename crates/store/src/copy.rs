@@ -196,6 +196,11 @@ const TABLES: &[Table] = &[
         ],
         select: None,
     },
+    Table {
+        name: "used_forms",
+        columns: &[("id", Text), ("expires_at", Int)],
+        select: None,
+    },
 ];
 
 /// Rows per INSERT (PostgreSQL allows 65535 bound values per statement).

@@ -215,12 +215,21 @@ pub trait Store: Send + Sync + 'static {
     /// Whether `key` is remembered at `now`.
     async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool>;
 
+    // ---- sealed forms ----
+
+    /// Records that the sealed form value `id` (a login or consent form) was submitted,
+    /// kept until `expires_at`, when the value stops opening anyway. One atomic
+    /// insert-if-absent: of any number of concurrent callers on any number of nodes,
+    /// exactly one ever gets `true`; every later call gets `false` until the record is
+    /// purged (after `expires_at`).
+    async fn consume_sealed_form(&self, id: &str, expires_at: UnixTime) -> Result<bool>;
+
     // ---- housekeeping ----
 
     /// Deletes at most `batch` records per table that no longer matter at `now`
     /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
-    /// tokens, sessions and throttle counters, keys no longer published) and forgets successors of refresh
-    /// tokens rotated more than `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many
-    /// went.
+    /// tokens, sessions, throttle counters and used sealed forms, keys no longer published)
+    /// and forgets successors of refresh tokens rotated more than
+    /// `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;
 }

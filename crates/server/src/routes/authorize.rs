@@ -4,7 +4,9 @@
 //! the login page, the consent page, or the response to the application.
 //!
 //! The same continuation serves the login and consent forms, which carry the validated
-//! request sealed and bound to the browser (`session::seal`).
+//! request sealed and bound to the browser (`session::seal`); a submitted form opens once,
+//! within 15 minutes, and its request is checked again against the current registration
+//! (`recheck`) before anything is issued.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -25,7 +27,7 @@ use valet_store::{CodeRecord, GrantRecord};
 use crate::crypto::{random_token, sha256};
 use crate::error::ApiError;
 use crate::issue::{self, ForUser};
-use crate::session::{self, Browser, LoginCsrf, with_cookies};
+use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
 use crate::state::{AppState, Shared, now};
 use crate::tokens::verify_id_token_hint;
 
@@ -164,6 +166,37 @@ pub async fn proceed(
     Ok(with_cookies(r, cookies))
 }
 
+/// A request sealed into a login or consent form, checked again against the
+/// application's registration as it is now, before anything is issued (issue 12 item 10;
+/// `authorize::recheck`): `Err` is what to answer instead, an error page or the error
+/// redirected to the still-registered redirect URI.
+pub fn recheck(
+    state: &AppState,
+    app: &Application,
+    req: &AuthorizationRequest,
+) -> Result<(), Response> {
+    match authorize::recheck(app, req) {
+        Ok(()) => Ok(()),
+        Err(authorize::Stale::Page(page)) => Err(refuse(state, &page.0)),
+        Err(authorize::Stale::Redirect(e)) => Err(deliver(
+            state,
+            response::deliver_error(&e, &state.settings.issuer),
+        )),
+    }
+}
+
+/// The page for a sealed form that does not open here: sealed for another browser,
+/// tampered with, older than 15 minutes, or already submitted once.
+pub fn form_spent(state: &AppState) -> Response {
+    state.pages.error(
+        StatusCode::BAD_REQUEST,
+        "This request has expired",
+        "The form could not be tied to the request that started it: it was sent already, \
+         it is older than 15 minutes, or it was opened in another browser.",
+        Some("Go back to the application and start again."),
+    )
+}
+
 #[derive(Serialize)]
 pub struct ClientView<'a> {
     client_id: &'a str,
@@ -207,7 +240,8 @@ pub fn login_page_for(
     typed: Option<&str>,
 ) -> Result<Response, ApiError> {
     let csrf = LoginCsrf::from_headers(state, headers)?;
-    let interaction = session::seal(state, &csrf.binding(), req)?;
+    // Sealed afresh on every render: after a wrong password the form works again.
+    let interaction = session::seal(state, Purpose::Authorize, &csrf.binding(), req, now())?;
     #[derive(Serialize)]
     struct View<'a> {
         client: ClientView<'a>,
@@ -286,7 +320,7 @@ async fn consent_page(
         },
         scopes: describe(state, &req.scope).await?,
         csrf: b.csrf(state),
-        interaction: session::seal(state, &b.binding(), req)?,
+        interaction: session::seal(state, Purpose::Authorize, &b.binding(), req, now())?,
     };
     Ok(state.pages.render(StatusCode::OK, "consent.html", view))
 }

@@ -1,7 +1,9 @@
 //! `POST /consent`: the user's answer on the consent page. The form carries the request
-//! sealed to this browser's session and a CSRF token bound to it (checklist C1, C2);
-//! "Deny" sends `access_denied` back (C8); "Allow" remembers the consent (the union with
-//! what the user allowed before) and issues the response.
+//! sealed to this browser's session and a CSRF token bound to it (checklist C1, C2); it
+//! is answered once, within 15 minutes, and only while the application's registration
+//! still allows the request (issue 12 item 10). "Deny" sends `access_denied` back (C8);
+//! "Allow" remembers the consent (the union with what the user allowed before) and
+//! issues the response.
 
 use axum::Form;
 use axum::extract::State;
@@ -13,10 +15,10 @@ use valet_protocol::scope::Scope;
 use valet_store::ConsentRecord;
 
 use crate::error::ApiError;
-use crate::session::{self, Browser};
+use crate::session::{self, Browser, Opened, Purpose};
 use crate::state::{AppState, Shared, now};
 
-use super::authorize::{denied, respond};
+use super::authorize::{denied, form_spent, recheck, respond};
 
 #[derive(Deserialize)]
 pub struct ConsentForm {
@@ -56,18 +58,19 @@ async fn submit_inner(
             Some("Go back to the application and start again."),
         ));
     }
-    let req: Option<AuthorizationRequest> = form
-        .interaction
-        .as_deref()
-        .and_then(|sealed| session::open(state, &browser.binding(), sealed));
-    let Some(req) = req else {
-        return Ok(state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "This request has expired",
-            "The consent could not be tied to the request that asked for it.",
-            Some("Go back to the application and start again."),
-        ));
+    let opened: Option<Opened<AuthorizationRequest>> =
+        form.interaction.as_deref().and_then(|sealed| {
+            session::open(state, Purpose::Authorize, &browser.binding(), sealed, now())
+        });
+    let Some(opened) = opened else {
+        return Ok(form_spent(state));
     };
+    // One answer per form (issue 12 item 10): a second submit, Allow or Deny, is refused
+    // before anything is recorded or sent.
+    if !opened.consume(state).await? {
+        return Ok(form_spent(state));
+    }
+    let req = opened.value;
     let Some(client) = state.catalog.client(&req.client_id).await? else {
         return Ok(state.pages.error(
             StatusCode::BAD_REQUEST,
@@ -76,6 +79,9 @@ async fn submit_inner(
             None,
         ));
     };
+    if let Err(r) = recheck(state, &client.app, &req) {
+        return Ok(r);
+    }
     match form.decision.as_deref() {
         Some("allow") => {}
         Some("deny") => {

@@ -5,8 +5,8 @@
 //! one message for an unknown user and a wrong password alike, after the same work.
 
 use crate::error::{ApiError, DIRECTORY_DOWN};
-use crate::session::{self, Browser, LoginCsrf, with_cookies};
-use crate::state::{AppState, Shared};
+use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
+use crate::state::{AppState, Shared, now};
 use crate::users::User;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use valet_protocol::authorize::AuthorizationRequest;
 
-use super::authorize::{login_page_for, proceed};
+use super::authorize::{form_spent, login_page_for, proceed, recheck};
 
 const WRONG: &str = "The username or password is not right.";
 
@@ -113,22 +113,38 @@ async fn submit_inner(
         ));
     }
     // The sealed request, if the form came from the authorization endpoint; a value sealed
-    // for another browser does not open (checklist C2).
+    // for another browser (checklist C2), older than 15 minutes or submitted before does
+    // not open (issue 12 item 10). Each submit spends the form; a wrong password gets a
+    // freshly sealed one.
     let request: Option<AuthorizationRequest> =
         match form.interaction.as_deref().filter(|v| !v.is_empty()) {
-            Some(sealed) => match session::open(state, &csrf.binding(), sealed) {
-                Some(r) => Some(r),
-                None => return Ok(expired(state)),
-            },
+            Some(sealed) => {
+                match session::open::<AuthorizationRequest>(
+                    state,
+                    Purpose::Authorize,
+                    &csrf.binding(),
+                    sealed,
+                    now(),
+                ) {
+                    Some(o) if o.consume(state).await? => Some(o.value),
+                    _ => return Ok(form_spent(state)),
+                }
+            }
             None => None,
         };
     let app = match &request {
         Some(r) => match state.catalog.client(&r.client_id).await? {
             Some(c) => Some(c),
-            None => return Ok(expired(state)),
+            None => return Ok(form_spent(state)),
         },
         None => None,
     };
+    // Nobody is signed in on the strength of a request the registration no longer allows.
+    if let (Some(app), Some(req)) = (&app, &request) {
+        if let Err(r) = recheck(state, &app.app, req) {
+            return Ok(r);
+        }
+    }
     let user = if form.username.is_empty() || form.password.is_empty() {
         None
     } else {
@@ -187,15 +203,6 @@ async fn submit_inner(
         }
         _ => Ok(with_cookies(see_other("/account"), vec![cookie])),
     }
-}
-
-fn expired(state: &AppState) -> Response {
-    state.pages.error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in request has expired",
-        "The sign-in could not be tied to the request that started it.",
-        Some("Go back to the application and start again."),
-    )
 }
 
 /// A 303 to a path of Valet's own (never a caller-supplied URL).

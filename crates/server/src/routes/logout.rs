@@ -15,8 +15,8 @@ use valet_protocol::params::Params;
 use valet_protocol::response::encode;
 
 use crate::error::ApiError;
-use crate::session::{self, Browser, with_cookies};
-use crate::state::{AppState, Shared};
+use crate::session::{self, Browser, Purpose, with_cookies};
+use crate::state::{AppState, Shared, now};
 use crate::tokens::verify_id_token_hint;
 
 use super::authorize::client_view;
@@ -71,8 +71,8 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
             ));
         }
         let after: After = match params.get("interaction") {
-            Some(sealed) => match session::open(state, &b.binding(), sealed) {
-                Some(a) => a,
+            Some(sealed) => match session::open(state, Purpose::Logout, &b.binding(), sealed, now()) {
+                Some(a) => a.value,
                 None => return Ok(refuse(state, "The sign-out form could not be verified.")),
             },
             None => After {
@@ -141,7 +141,7 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
         View {
             client: app.as_ref().map(|c| client_view(&c.app)),
             csrf: b.csrf(state),
-            interaction: session::seal(state, &b.binding(), &after)?,
+            interaction: session::seal(state, Purpose::Logout, &b.binding(), &after, now())?,
         },
     ))
 }

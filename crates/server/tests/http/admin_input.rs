@@ -182,7 +182,14 @@ async fn users_and_apis_refuse_control_characters() {
     };
     let api = |name: Option<String>, audience: &str, scopes: Vec<ApiScope>| {
         app.admin
-            .create_api(name, audience.into(), scopes, Default::default(), now())
+            .create_api(
+                name,
+                audience.into(),
+                scopes,
+                Default::default(),
+                vec![],
+                now(),
+            )
     };
     refused(
         api(

@@ -27,6 +27,7 @@ mod pages;
 mod readiness;
 mod refresh;
 mod revocation;
+mod sealed_forms;
 mod slapd;
 mod token;
 mod usability;

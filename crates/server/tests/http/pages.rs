@@ -612,7 +612,8 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     let b = app.browser();
     let login = login_page(&app, &b, &id).await;
     let wrong = b.login(&app, &login, "alice", "not the password").await;
-    let unknown = b.login(&app, &login, "mallory", PASSWORD).await;
+    // Each submit spends its form; the re-rendered one is fresh (issue 12 item 10).
+    let unknown = b.login(&app, &wrong, "mallory", PASSWORD).await;
     // Each page shows back the name that was typed (issue 12, item 19); nothing else differs.
     let strip = |p: &Page| {
         let i = p.field("interaction").unwrap();
@@ -654,13 +655,16 @@ async fn ten_wrong_passwords_lock_the_account_for_a_while() {
     app.user("bob").await;
     let (id, _) = app.web_client().await;
     let b = app.browser();
-    let login = login_page(&app, &b, &id).await;
+    // Each attempt on the form the last one re-rendered (a form is spent once submitted).
+    let mut login = login_page(&app, &b, &id).await;
     for i in 0..10 {
         let p = b.login(&app, &login, "alice", &format!("guess {i}")).await;
         assert_eq!(p.status, 200, "attempt {i}");
         assert!(p.body.contains("The username or password is not right."));
+        login = p;
     }
     for who in ["alice", "ALICE"] {
+        let login = login_page(&app, &b, &id).await;
         let p = b.login(&app, &login, who, PASSWORD).await;
         assert_eq!(p.status, 429, "{who}");
         assert_page_headers(&p, "429");

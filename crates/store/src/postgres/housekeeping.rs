@@ -10,7 +10,7 @@ use crate::{CODE_REPLAY_MEMORY, REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
 pub(super) async fn purge_expired(db: &PgPool, now: UnixTime, batch: u32) -> Result<u64> {
     let batch = i64::from(batch);
     let mut n = 0;
-    let expired: [(&str, &str, UnixTime); 8] = [
+    let expired: [(&str, &str, UnixTime); 9] = [
         ("revoked_tokens", "jti", now),
         ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
         ("revoked_grants", "grant_id", now),
@@ -18,6 +18,7 @@ pub(super) async fn purge_expired(db: &PgPool, now: UnixTime, batch: u32) -> Res
         ("refresh_tokens", "hash", now),
         ("sessions", "id_hash", now),
         ("throttle", "key", now),
+        ("used_forms", "id", now),
         ("opaque_access_tokens", "hash", now),
     ];
     for (table, key, before) in expired {

@@ -42,8 +42,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_access_tokens.sql"),
     include_str!("../../migrations/postgres/0003_throttle.sql"),
-    include_str!("../../migrations/postgres/0004_introspectors_and_used_forms.sql"),
-    include_str!("../../migrations/postgres/0005_heartbeat.sql"),
+    include_str!("../../migrations/postgres/0004_api_introspectors.sql"),
+    include_str!("../../migrations/postgres/0005_used_forms.sql"),
+    include_str!("../../migrations/postgres/0006_heartbeat.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").
@@ -464,6 +465,13 @@ impl Store for PostgresStore {
 
     async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool> {
         self.timed(throttle::marked(&self.pool, key, now)).await
+    }
+
+    // ---- sealed forms ----
+
+    async fn consume_sealed_form(&self, id: &str, expires_at: UnixTime) -> Result<bool> {
+        self.timed(sessions::consume_sealed_form(&self.pool, id, expires_at))
+            .await
     }
 
     // ---- housekeeping ----

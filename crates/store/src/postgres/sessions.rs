@@ -1,4 +1,5 @@
-//! Browser sessions (single sign-on) and logout (PostgreSQL).
+//! Browser sessions (single sign-on), logout, and the sealed forms they submit
+//! (PostgreSQL).
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -70,4 +71,19 @@ pub(super) async fn end(db: &PgPool, id_hash: &[u8], now: UnixTime) -> Result<bo
     revoke_grants_where(&mut tx, GrantsOf::LoggedOutSession(id_hash), now).await?;
     tx.commit().await?;
     Ok(ended)
+}
+
+/// The single statement that decides which submit of a sealed form counts: a racing
+/// insert of the same id waits for the first one's unique-index entry and then does
+/// nothing.
+pub(super) async fn consume_sealed_form(db: &PgPool, id: &str, expires_at: UnixTime) -> Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO used_forms (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(expires_at)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }

@@ -12,7 +12,7 @@ pub(super) fn purge_expired(c: &mut Connection, now: UnixTime, batch: u32) -> Re
     let tx = immediate(c)?;
     let mut n = 0;
     // (table, its key, rows that expired before this go). Each uses its expiry index.
-    let expired: [(&str, &str, UnixTime); 8] = [
+    let expired: [(&str, &str, UnixTime); 9] = [
         ("revoked_tokens", "jti", now),
         ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
         ("revoked_grants", "grant_id", now),
@@ -21,6 +21,7 @@ pub(super) fn purge_expired(c: &mut Connection, now: UnixTime, batch: u32) -> Re
         ("opaque_access_tokens", "hash", now),
         ("sessions", "id_hash", now),
         ("throttle", "key", now),
+        ("used_forms", "id", now),
     ];
     for (table, key, before) in expired {
         n += tx

@@ -42,8 +42,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_grants.sql"),
     include_str!("../../migrations/sqlite/0005_access_tokens.sql"),
     include_str!("../../migrations/sqlite/0006_throttle.sql"),
-    include_str!("../../migrations/sqlite/0007_introspectors_and_used_forms.sql"),
-    include_str!("../../migrations/sqlite/0008_heartbeat.sql"),
+    include_str!("../../migrations/sqlite/0007_api_introspectors.sql"),
+    include_str!("../../migrations/sqlite/0008_used_forms.sql"),
+    include_str!("../../migrations/sqlite/0009_heartbeat.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;
@@ -545,6 +546,14 @@ impl Store for SqliteStore {
     async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool> {
         let key = key.to_owned();
         self.point_read(move |c| throttle::marked(c, &key, now))
+            .await
+    }
+
+    // ---- sealed forms ----
+
+    async fn consume_sealed_form(&self, id: &str, expires_at: UnixTime) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| sessions::consume_sealed_form(c, &id, expires_at))
             .await
     }
 

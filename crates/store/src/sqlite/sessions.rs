@@ -1,4 +1,4 @@
-//! Browser sessions (single sign-on) and logout.
+//! Browser sessions (single sign-on), logout, and the sealed forms they submit.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -63,4 +63,15 @@ pub(super) fn end(c: &mut Connection, id_hash: &[u8], now: UnixTime) -> Result<b
     revoke_grants_where(&tx, ENDED_BY_LOGOUT, params![now, id_hash])?;
     tx.commit()?;
     Ok(ended)
+}
+
+/// The single statement that decides which submit of a sealed form counts.
+pub(super) fn consume_sealed_form(c: &Connection, id: &str, expires_at: UnixTime) -> Result<bool> {
+    let n = c
+        .prepare_cached(
+            "INSERT INTO used_forms (id, expires_at) VALUES (?1, ?2) \
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![id, expires_at])?;
+    Ok(n == 1)
 }

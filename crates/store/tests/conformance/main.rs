@@ -7,6 +7,7 @@ mod access_tokens;
 mod catalog;
 mod codes;
 mod consent;
+mod forms;
 mod health;
 mod housekeeping;
 mod refresh;
@@ -179,6 +180,7 @@ macro_rules! contract_suite {
             refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
+            forms::{sealed_forms, racing_sealed_forms},
             housekeeping::{purge},
             throttle::{throttle_counts, racing_throttle, throttle_marks},
             health::{writable},
