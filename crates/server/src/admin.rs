@@ -123,7 +123,7 @@ impl Admin {
             None => OIDC_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         };
         let app = Application {
-            client_id: random_token(16).map_err(AdminError::Invalid)?,
+            client_id: new_client_id()?,
             name: new.name.trim().to_owned(),
             description: new.description,
             website: new.website,
@@ -403,4 +403,15 @@ impl Admin {
 
 fn not_found(client_id: &str) -> AdminError {
     AdminError::NotFound(format!("no application with client_id {client_id}"))
+}
+
+/// 128 random bits, base64url, never starting with `-` or `_`: a client_id is typed on
+/// command lines (`valet client show ID`), where a leading `-` reads as a flag.
+fn new_client_id() -> Result<String, AdminError> {
+    loop {
+        let id = random_token(16).map_err(AdminError::Invalid)?;
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Ok(id);
+        }
+    }
 }

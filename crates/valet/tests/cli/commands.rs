@@ -344,7 +344,9 @@ fn api_create_names_its_introspectors() {
         valet(d)
             .args(["api", "create", "--audience", "https://contacts.example"])
             .args(["--scope", "contacts.read=Read"])
-            .args(["--introspector", introspector, "--introspector", introspector])
+            // `=`: a client_id may start with `-` (base64url), which clap would read as a flag.
+            .arg(format!("--introspector={introspector}"))
+            .arg(format!("--introspector={introspector}"))
             .output()
             .unwrap()
     };
