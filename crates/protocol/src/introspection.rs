@@ -179,13 +179,13 @@ mod tests {
         let sees = |caller: &Application, t: &AccessTokenClaims| may_see(caller, t, &apis, &own);
         let t = token("svc", &["https://a"]);
         assert!(sees(&app("svc", basic), &t), "its own application");
-        assert!(
-            sees(&app("svc", AuthMethod::None), &t),
-            "a public one too"
-        );
+        assert!(sees(&app("svc", AuthMethod::None), &t), "a public one too");
         assert!(sees(&app("rs-a", basic), &t), "the audience's introspector");
         assert!(!sees(&app("rs-b", basic), &t), "another API's introspector");
-        assert!(!sees(&app("other", basic), &t), "any other confidential app");
+        assert!(
+            !sees(&app("other", basic), &t),
+            "any other confidential app"
+        );
         assert!(
             !sees(&app("spa", AuthMethod::None), &t),
             "a public app is never an introspector"

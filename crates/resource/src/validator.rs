@@ -356,7 +356,12 @@ impl Validator {
         // This API's clock is not the issuer's: `exp` gets the bounded leeway here (Valet's
         // own checks give none).
         claims
-            .check(header.typ.as_deref(), &self.inner.issuer, unix_now(), LEEWAY)
+            .check(
+                header.typ.as_deref(),
+                &self.inner.issuer,
+                unix_now(),
+                LEEWAY,
+            )
             .map_err(Error::InvalidToken)?;
         if !claims.aud.iter().any(|a| *a == self.inner.audience) {
             return Err(Error::InvalidToken("not for this audience"));

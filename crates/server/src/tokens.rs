@@ -22,7 +22,12 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessTokenC
     let payload = key.verify(token, &header).ok()?;
     let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
     // Valet's own clock issued the token: it is dead at `exp`, no leeway (issue 12 item 8).
-    match claims.check(header.typ.as_deref(), &state.settings.issuer, now, OWN_EXP_LEEWAY) {
+    match claims.check(
+        header.typ.as_deref(),
+        &state.settings.issuer,
+        now,
+        OWN_EXP_LEEWAY,
+    ) {
         Ok(()) => Some(claims),
         Err(why) => {
             tracing::debug!(reason = why, "access token refused");
@@ -93,7 +98,10 @@ pub async fn live_access_token(
 /// sign in, asked of their store each time, a directory included (ARCHITECTURE invariant
 /// 10; issue 12 item 9). A token without a grant (client_credentials) has no user to ask. A
 /// store that cannot answer is an error (503), never a yes.
-pub async fn users_token_is_live(state: &AppState, claims: &AccessTokenClaims) -> Result<bool, ApiError> {
+pub async fn users_token_is_live(
+    state: &AppState,
+    claims: &AccessTokenClaims,
+) -> Result<bool, ApiError> {
     if claims.grant_id.is_none() {
         return Ok(true);
     }

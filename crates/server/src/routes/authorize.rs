@@ -168,17 +168,17 @@ pub async fn proceed(
 
 /// A request sealed into a login or consent form, checked again against the
 /// application's registration as it is now, before anything is issued (issue 12 item 10;
-/// `authorize::recheck`): `Err` is what to answer instead, an error page or the error
+/// `authorize::recheck`): `Some` is what to answer instead, an error page or the error
 /// redirected to the still-registered redirect URI.
 pub fn recheck(
     state: &AppState,
     app: &Application,
     req: &AuthorizationRequest,
-) -> Result<(), Response> {
+) -> Option<Response> {
     match authorize::recheck(app, req) {
-        Ok(()) => Ok(()),
-        Err(authorize::Stale::Page(page)) => Err(refuse(state, &page.0)),
-        Err(authorize::Stale::Redirect(e)) => Err(deliver(
+        Ok(()) => None,
+        Err(authorize::Stale::Page(page)) => Some(refuse(state, &page.0)),
+        Err(authorize::Stale::Redirect(e)) => Some(deliver(
             state,
             response::deliver_error(&e, &state.settings.issuer),
         )),

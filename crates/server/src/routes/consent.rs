@@ -79,7 +79,7 @@ async fn submit_inner(
             None,
         ));
     };
-    if let Err(r) = recheck(state, &client.app, &req) {
+    if let Some(r) = recheck(state, &client.app, &req) {
         return Ok(r);
     }
     match form.decision.as_deref() {

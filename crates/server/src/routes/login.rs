@@ -141,7 +141,7 @@ async fn submit_inner(
     };
     // Nobody is signed in on the strength of a request the registration no longer allows.
     if let (Some(app), Some(req)) = (&app, &request) {
-        if let Err(r) = recheck(state, &app.app, req) {
+        if let Some(r) = recheck(state, &app.app, req) {
             return Ok(r);
         }
     }

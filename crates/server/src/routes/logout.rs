@@ -71,10 +71,12 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
             ));
         }
         let after: After = match params.get("interaction") {
-            Some(sealed) => match session::open(state, Purpose::Logout, &b.binding(), sealed, now()) {
-                Some(a) => a.value,
-                None => return Ok(refuse(state, "The sign-out form could not be verified.")),
-            },
+            Some(sealed) => {
+                match session::open(state, Purpose::Logout, &b.binding(), sealed, now()) {
+                    Some(a) => a.value,
+                    None => return Ok(refuse(state, "The sign-out form could not be verified.")),
+                }
+            }
             None => After {
                 redirect: None,
                 state: None,

@@ -181,15 +181,14 @@ async fn users_and_apis_refuse_control_characters() {
         description: description.into(),
     };
     let api = |name: Option<String>, audience: &str, scopes: Vec<ApiScope>| {
-        app.admin
-            .create_api(
-                name,
-                audience.into(),
-                scopes,
-                Default::default(),
-                vec![],
-                now(),
-            )
+        app.admin.create_api(
+            name,
+            audience.into(),
+            scopes,
+            Default::default(),
+            vec![],
+            now(),
+        )
     };
     refused(
         api(

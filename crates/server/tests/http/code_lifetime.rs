@@ -61,7 +61,10 @@ async fn a_code_issued_before_the_application_was_removed_does_not_redeem() {
     let removed = b
         .post_form(
             &app.url("/account/revoke"),
-            &[("csrf", &account.field("csrf").unwrap()), ("client_id", &id)],
+            &[
+                ("csrf", &account.field("csrf").unwrap()),
+                ("client_id", &id),
+            ],
         )
         .await;
     assert!(removed.body.contains("Access removed"), "{}", removed.body);

@@ -80,7 +80,11 @@ async fn a_deleted_or_disabled_users_tokens_are_inactive_at_introspection() {
 
     app.admin.delete_user("alice").await.unwrap();
     assert_eq!(actives(&app, &alice_tokens).await, [false; 4], "deleted");
-    assert_eq!(actives(&app, &bob_tokens).await, [true; 4], "others keep theirs");
+    assert_eq!(
+        actives(&app, &bob_tokens).await,
+        [true; 4],
+        "others keep theirs"
+    );
 
     // Disabled (the database has no command for it yet; a directory has its own flag).
     let db = rusqlite::Connection::open(app.sqlite_path()).unwrap();

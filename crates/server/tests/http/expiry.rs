@@ -80,7 +80,11 @@ async fn valet_tokens_are_dead_at_exp_everywhere_valet_checks_them() {
     };
     for exp in dead {
         let t = signed(&app, &id, &admin(exp)).await;
-        assert_eq!(status(&app, "/admin/api/clients", &t).await, 401, "exp {exp}");
+        assert_eq!(
+            status(&app, "/admin/api/clients", &t).await,
+            401,
+            "exp {exp}"
+        );
     }
     let t = signed(&app, &id, &admin(now + 60)).await;
     assert_eq!(status(&app, "/admin/api/clients", &t).await, 200);

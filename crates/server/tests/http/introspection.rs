@@ -228,7 +228,10 @@ async fn public_clients_see_only_their_own_tokens() {
         app.introspect(&other, &other_secret, &token).await,
         json!({"active": false})
     );
-    assert_eq!(app.introspect(&rs, &rs_secret, &token).await["active"], true);
+    assert_eq!(
+        app.introspect(&rs, &rs_secret, &token).await["active"],
+        true
+    );
 }
 
 #[tokio::test]

@@ -26,7 +26,14 @@ async fn api(
     }];
     let introspectors = introspectors.iter().map(|s| (*s).to_owned()).collect();
     app.admin
-        .create_api(None, aud.into(), scopes, Default::default(), introspectors, now())
+        .create_api(
+            None,
+            aud.into(),
+            scopes,
+            Default::default(),
+            introspectors,
+            now(),
+        )
         .await
         .map(|_| ())
 }
@@ -88,8 +95,12 @@ async fn an_apis_introspectors_see_the_tokens_for_that_api() {
     let app = spawn_app().await;
     let (rs_a, rs_a_secret) = app.service(&[]).await;
     let (rs_b, rs_b_secret) = app.service(&[]).await;
-    api(&app, "https://a.example", "a:read", &[&rs_a]).await.unwrap();
-    api(&app, "https://b.example", "b:read", &[&rs_b]).await.unwrap();
+    api(&app, "https://a.example", "a:read", &[&rs_a])
+        .await
+        .unwrap();
+    api(&app, "https://b.example", "b:read", &[&rs_b])
+        .await
+        .unwrap();
     let (svc, svc_secret) = app.service(&["a:read", "b:read"]).await;
     let (opaque, opaque_secret) = app
         .client(NewClient {
@@ -118,15 +129,25 @@ async fn an_apis_introspectors_see_the_tokens_for_that_api() {
     let opaque_for_a = token_for(&app, &opaque, &opaque_secret, "a:read").await;
     assert!(opaque_for_a.starts_with("valet_at_"));
     assert!(sees(&rs_a, &rs_a_secret, &for_a).await);
-    assert!(!sees(&rs_b, &rs_b_secret, &for_a).await, "B's backend, A's token");
+    assert!(
+        !sees(&rs_b, &rs_b_secret, &for_a).await,
+        "B's backend, A's token"
+    );
     assert!(sees(&rs_b, &rs_b_secret, &for_b).await);
     assert!(!sees(&rs_a, &rs_a_secret, &for_b).await);
     assert!(sees(&rs_a, &rs_a_secret, &for_both).await, "aud includes A");
     assert!(sees(&rs_b, &rs_b_secret, &for_both).await, "aud includes B");
-    assert!(sees(&rs_a, &rs_a_secret, &opaque_for_a).await, "opaque alike");
+    assert!(
+        sees(&rs_a, &rs_a_secret, &opaque_for_a).await,
+        "opaque alike"
+    );
     assert!(!sees(&rs_b, &rs_b_secret, &opaque_for_a).await);
     let v = app.introspect(&rs_a, &rs_a_secret, &for_a).await;
-    assert_eq!(v["client_id"], svc.as_str(), "the claims of the token, all of them");
+    assert_eq!(
+        v["client_id"],
+        svc.as_str(),
+        "the claims of the token, all of them"
+    );
     assert_eq!(v["aud"], "https://a.example");
 
     // A user's tokens: the access token to A's backend, the refresh token to nobody but
@@ -145,7 +166,12 @@ async fn an_apis_introspectors_see_the_tokens_for_that_api() {
         .authorize_url(&web, "")
         .replace("scope=openid+profile+email", "scope=openid+a%3Aread");
     let location = app.browser().sign_in(&app, &url, "alice").await;
-    let t: Value = app.redeem(&web, &web_secret, &location).await.json().await.unwrap();
+    let t: Value = app
+        .redeem(&web, &web_secret, &location)
+        .await
+        .json()
+        .await
+        .unwrap();
     let (access, refresh) = (
         t["access_token"].as_str().unwrap(),
         t["refresh_token"].as_str().unwrap(),
@@ -153,7 +179,10 @@ async fn an_apis_introspectors_see_the_tokens_for_that_api() {
     assert!(sees(&rs_a, &rs_a_secret, access).await);
     assert!(!sees(&rs_b, &rs_b_secret, access).await);
     assert!(!sees(&rs_a, &rs_a_secret, refresh).await, "a refresh token");
-    assert!(sees(&web, &web_secret, refresh).await, "its own application");
+    assert!(
+        sees(&web, &web_secret, refresh).await,
+        "its own application"
+    );
     assert!(sees(&web, &web_secret, access).await);
 }
 
@@ -165,8 +194,12 @@ async fn valets_own_audiences_have_no_introspectors() {
     let app = spawn_app().await;
     let (rs, rs_secret) = app.service(&[]).await;
     let admin_audience = app.settings.admin_audience();
-    api(&app, &app.settings.issuer, "squat:read", &[&rs]).await.unwrap();
-    api(&app, &admin_audience, "squat:admin", &[&rs]).await.unwrap();
+    api(&app, &app.settings.issuer, "squat:read", &[&rs])
+        .await
+        .unwrap();
+    api(&app, &admin_audience, "squat:admin", &[&rs])
+        .await
+        .unwrap();
     let (admin, admin_secret) = app.service(&["valet:admin"]).await;
     let admin_token = token_for(&app, &admin, &admin_secret, "valet%3Aadmin").await;
     let (svc, svc_secret) = app.service(&[]).await;

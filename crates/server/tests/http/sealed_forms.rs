@@ -67,7 +67,10 @@ async fn a_consent_form_works_once() {
         param(&denied.location().unwrap(), "error").as_deref(),
         Some("access_denied")
     );
-    assert_refused(&b.consent(&app, &consent, "allow").await, "allow after deny");
+    assert_refused(
+        &b.consent(&app, &consent, "allow").await,
+        "allow after deny",
+    );
     assert_eq!(codes(&app), 1);
 }
 
@@ -229,10 +232,7 @@ async fn an_open_form_is_checked_against_the_current_registration() {
     })
     .await;
     let before = sessions(&app);
-    assert_refused(
-        &other.login(&app, &login, "alice", PASSWORD).await,
-        "login",
-    );
+    assert_refused(&other.login(&app, &login, "alice", PASSWORD).await, "login");
     assert_eq!(sessions(&app), before);
 
     // The consent form, after `api:read` is no longer allowed.

@@ -76,7 +76,11 @@ pub(super) async fn end(db: &PgPool, id_hash: &[u8], now: UnixTime) -> Result<bo
 /// The single statement that decides which submit of a sealed form counts: a racing
 /// insert of the same id waits for the first one's unique-index entry and then does
 /// nothing.
-pub(super) async fn consume_sealed_form(db: &PgPool, id: &str, expires_at: UnixTime) -> Result<bool> {
+pub(super) async fn consume_sealed_form(
+    db: &PgPool,
+    id: &str,
+    expires_at: UnixTime,
+) -> Result<bool> {
     let n = sqlx::query(
         "INSERT INTO used_forms (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
     )

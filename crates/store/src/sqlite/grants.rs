@@ -137,15 +137,15 @@ pub(super) fn consume_code(c: &mut Connection, hash: &[u8], now: UnixTime) -> Re
         .query_row(params![hash, now], code_row)
         .optional()?;
     if let Some(code) = fresh {
-        let standing = tx
-            .prepare_cached(GRANT_STANDING)?
-            .query_row(params![code.grant_id, now], |r| {
-                Ok(GrantState {
-                    exists: r.get(0)?,
-                    revoked: r.get(1)?,
-                    session_ended: r.get(2)?,
-                })
-            })?;
+        let standing =
+            tx.prepare_cached(GRANT_STANDING)?
+                .query_row(params![code.grant_id, now], |r| {
+                    Ok(GrantState {
+                        exists: r.get(0)?,
+                        revoked: r.get(1)?,
+                        session_ended: r.get(2)?,
+                    })
+                })?;
         tx.commit()?;
         return Ok(CodeUse::Fresh(code, standing));
     }

@@ -265,8 +265,16 @@ pub(crate) async fn api_introspectors(s: Arc<dyn Store>) {
     apis.sort_by(|a, b| a.api.audience.cmp(&b.api.audience));
     assert_eq!(apis, [named.clone(), none]);
     assert!(s.delete_api("https://n").await.unwrap());
-    s.create_api(&api("https://n", "n.read", &[])).await.unwrap();
+    s.create_api(&api("https://n", "n.read", &[]))
+        .await
+        .unwrap();
     let again = s.apis().await.unwrap();
-    let n = again.iter().find(|a| a.api.audience == "https://n").unwrap();
-    assert!(n.api.introspectors.is_empty(), "nothing left of the old API");
+    let n = again
+        .iter()
+        .find(|a| a.api.audience == "https://n")
+        .unwrap();
+    assert!(
+        n.api.introspectors.is_empty(),
+        "nothing left of the old API"
+    );
 }

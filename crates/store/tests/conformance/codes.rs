@@ -55,9 +55,12 @@ pub(crate) async fn racing_redemptions(s: Arc<dyn Store>) {
     // Checklist D2: 50 concurrent redemptions of one code, exactly one wins. Each loser
     // revokes the grant at once, as the token endpoint does on a replay; the winner still
     // read the grant as standing (issue 12 item 5 must not cost D2 its one winner).
-    s.insert_code(&code(7, i64::MAX), Some(&grant("g7", "u1", "c1", "openid", i64::MAX)))
-        .await
-        .unwrap();
+    s.insert_code(
+        &code(7, i64::MAX),
+        Some(&grant("g7", "u1", "c1", "openid", i64::MAX)),
+    )
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let s = s.clone();
@@ -174,8 +177,12 @@ pub(crate) async fn redemption_reads_the_grants_standing(s: Arc<dyn Store>) {
         }
     };
     // Sessions 1 (live until 500), 2 (ends at 150).
-    s.create_session(&session(1, "u1", 500), None).await.unwrap();
-    s.create_session(&session(2, "u1", 150), None).await.unwrap();
+    s.create_session(&session(1, "u1", 500), None)
+        .await
+        .unwrap();
+    s.create_session(&session(2, "u1", 150), None)
+        .await
+        .unwrap();
     let offline = "openid offline_access";
     for (hash, g) in [
         (10, grant_in("g10", "u1", "openid", 1, 900)),
@@ -188,11 +195,17 @@ pub(crate) async fn redemption_reads_the_grants_standing(s: Arc<dyn Store>) {
         s.insert_code(&code(hash, 900), Some(&g)).await.unwrap();
     }
     s.revoke_grant("g11", 900).await.unwrap();
-    assert_eq!(fresh(s.clone(), 10, 100).await, standing(true, false, false));
+    assert_eq!(
+        fresh(s.clone(), 10, 100).await,
+        standing(true, false, false)
+    );
     assert_eq!(fresh(s.clone(), 11, 100).await, standing(true, true, false));
     // Session 2 expired by 200; no session at all (the password grant) never ends.
     assert_eq!(fresh(s.clone(), 12, 200).await, standing(true, false, true));
-    assert_eq!(fresh(s.clone(), 13, 200).await, standing(true, false, false));
+    assert_eq!(
+        fresh(s.clone(), 13, 200).await,
+        standing(true, false, false)
+    );
     // Session 3 never existed (or went).
     assert_eq!(fresh(s.clone(), 14, 100).await, standing(true, false, true));
     // Logout ends session 1: its offline grant stands, but the session is over.

@@ -11,7 +11,10 @@ pub(crate) async fn sealed_forms(s: Arc<dyn Store>) {
         !s.consume_sealed_form("f1", 9999).await.unwrap(),
         "another expiry changes nothing"
     );
-    assert!(s.consume_sealed_form("f2", 1000).await.unwrap(), "another form");
+    assert!(
+        s.consume_sealed_form("f2", 1000).await.unwrap(),
+        "another form"
+    );
     // Kept until its expiry (what expires at 1000 stays at 1000), purged after.
     s.purge_expired(1000, 100).await.unwrap();
     assert!(!s.consume_sealed_form("f1", 1000).await.unwrap());

@@ -327,7 +327,13 @@ fn api_create_names_its_introspectors() {
         v["client_id"].as_str().unwrap().to_owned()
     };
     let rs = created(&[
-        "client", "create", "--name", "Contacts API", "--profile", "service", "--json",
+        "client",
+        "create",
+        "--name",
+        "Contacts API",
+        "--profile",
+        "service",
+        "--json",
     ]);
     let spa = created(&[
         "client",
