@@ -248,7 +248,7 @@ impl Settings {
         let max_connections_per_address = count(
             "max_connections_per_address",
             p.max_connections_per_address,
-            64,
+            256,
             0,
             1_000_000,
         )?;

@@ -84,11 +84,14 @@ impl ApiError {
                 "Valet is handling many sign-ins at this moment.".to_owned(),
                 Some("Wait a moment and try again."),
             ),
-            Self::Throttled(..) => (
+            Self::Throttled(secs, _) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                "There were too many failed sign-in attempts.".to_owned(),
-                Some("Wait a minute before trying again."),
+                format!(
+                    "There were too many sign-in attempts. Try again in {}.",
+                    wait(*secs)
+                ),
+                Some("Wait, then sign in again."),
             ),
             Self::OAuth(e) | Self::Bearer(e, _) => (
                 StatusCode::BAD_REQUEST,
@@ -253,5 +256,15 @@ impl IntoResponse for ApiError {
                 )
             }
         }
+    }
+}
+
+/// "5 seconds", "a minute", "2 minutes": how long a person is asked to wait.
+fn wait(secs: u64) -> String {
+    match secs {
+        0 | 1 => "a second".into(),
+        2..=59 => format!("{secs} seconds"),
+        60 => "a minute".into(),
+        _ => format!("{} minutes", secs.div_ceil(60)),
     }
 }

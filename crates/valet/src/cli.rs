@@ -143,7 +143,7 @@ pub struct SettingArgs {
     /// Open client connections accepted at most, 1 to 1000000 [default: 4096]
     #[arg(long, env = "VALET_MAX_CONNECTIONS", global = true, value_name = "N")]
     pub max_connections: Option<i64>,
-    /// Open connections per client address (IPv6: per /64); 0 for none, e.g. behind a proxy [default: 64]
+    /// Open connections per client address (IPv6: per /64); 0 for none, e.g. behind a proxy [default: 256]
     #[arg(
         long,
         env = "VALET_MAX_CONNECTIONS_PER_ADDRESS",
