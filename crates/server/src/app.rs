@@ -9,10 +9,11 @@ use valet_store::postgres::{PostgresOptions, PostgresStore};
 use valet_store::sqlite::SqliteStore;
 
 use crate::catalog::Catalog;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Database, Settings};
 use crate::crypto::MasterKey;
 use crate::keyring::{self, Keyring};
-use crate::state::{AppState, Shared, now};
+use crate::state::{AppState, Shared};
 
 /// Rows the janitor deletes per round, small enough to never hold the writer for long.
 const PURGE_BATCH: u32 = 500;
@@ -77,9 +78,20 @@ impl Valet {
         master_key: MasterKey,
         listener: std::net::TcpListener,
     ) -> Result<Self, String> {
+        Self::build_with_clock(settings, master_key, listener, Arc::new(SystemClock)).await
+    }
+
+    /// As `build_on`, reading time from `clock` instead of the system's (tests pass a
+    /// `ManualClock` and advance it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        master_key: MasterKey,
+        listener: std::net::TcpListener,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
         let store = open_store(&settings).await?;
         let sealer = master_key.sealer()?;
-        let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, now())
+        let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now())
             .await
             .map_err(|e| e.to_string())?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -108,6 +120,7 @@ impl Valet {
             catalog,
             store,
             settings,
+            clock,
         });
         Ok(Self {
             state,
@@ -242,7 +255,7 @@ async fn refresh_keys(state: Shared) {
         tokio::time::sleep(every).await;
         if let Err(e) = state
             .keys
-            .refresh(state.store.as_ref(), &state.sealer, now())
+            .refresh(state.store.as_ref(), &state.sealer, state.clock.now())
             .await
         {
             tracing::warn!(error = %e, "could not refresh signing keys; keeping the current ones");
@@ -255,7 +268,11 @@ async fn purge(state: Shared) {
     loop {
         tokio::time::sleep(PURGE_EVERY).await;
         loop {
-            match state.store.purge_expired(now(), PURGE_BATCH).await {
+            match state
+                .store
+                .purge_expired(state.clock.now(), PURGE_BATCH)
+                .await
+            {
                 Ok(n) if n >= u64::from(PURGE_BATCH) => tokio::task::yield_now().await,
                 Ok(_) => break,
                 Err(e) => {

@@ -9,7 +9,7 @@ use valet_store::ClientRecord;
 
 use crate::error::ApiError;
 use crate::form::OAuthForm;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// The one description of every failed client authentication (RFC 6749 §5.2
 /// `invalid_client`, 401 with `WWW-Authenticate: Basic`, error.rs): an unknown client_id,
@@ -35,6 +35,7 @@ pub async fn authenticate(
     state: &AppState,
     form: &OAuthForm,
     ip: IpAddr,
+    now: i64,
 ) -> Result<Arc<ClientRecord>, ApiError> {
     let presented = match client_auth::presented(form.authorization.as_deref(), &form.params) {
         Ok(p) => p,
@@ -49,7 +50,7 @@ pub async fn authenticate(
     state.throttle.check(client_id, ip).map_err(|secs| {
         ApiError::Throttled(secs, "too many failed client authentications; retry later")
     })?;
-    match verify(state, &presented).await {
+    match verify(state, &presented, now).await {
         Ok(client) => Ok(client),
         Err(Failure::Other(e)) => Err(e),
         Err(Failure::Refused(reason)) => {
@@ -63,7 +64,11 @@ pub async fn authenticate(
     }
 }
 
-async fn verify(state: &AppState, presented: &Presented) -> Result<Arc<ClientRecord>, Failure> {
+async fn verify(
+    state: &AppState,
+    presented: &Presented,
+    now: i64,
+) -> Result<Arc<ClientRecord>, Failure> {
     let found = state.catalog.client(presented.client_id()).await;
     let Some(client) = found.map_err(ApiError::from)? else {
         // Spend the same HMAC as a real check so unknown ids do not answer faster.
@@ -83,7 +88,7 @@ async fn verify(state: &AppState, presented: &Presented) -> Result<Arc<ClientRec
         let previous = client
             .previous_secret
             .as_ref()
-            .is_some_and(|(h, until)| now() < *until && state.hasher.verify(secret, h));
+            .is_some_and(|(h, until)| now < *until && state.hasher.verify(secret, h));
         if !(current || previous) {
             return Err(Failure::Refused("the secret does not match".into()));
         }

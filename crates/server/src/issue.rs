@@ -81,21 +81,23 @@ pub async fn access_token(
     });
     claims.auth_time = Some(t.auth_time);
     claims.grant_id = Some(t.grant_id.to_owned());
-    let token = mint_access_token(state, t.app, &claims).await?;
+    let token = mint_access_token(state, t.app, &claims, now).await?;
     Ok((token, claims))
 }
 
 /// The access token that carries `claims`, in the format `opaque_token::format_for`
 /// picks: a signed JWT (nothing written), or an opaque token whose hash is stored with
-/// the claims (one insert; the token is only returned once it is committed).
+/// the claims (one insert; the token is only returned once it is committed). `now` is the
+/// request's, the one `claims` were made at; it picks the signing key.
 pub async fn mint_access_token(
     state: &AppState,
     app: &Application,
     claims: &AccessTokenClaims,
+    now: UnixTime,
 ) -> Result<String, ApiError> {
     let apis = state.catalog.apis().await?;
     match opaque_token::format_for(app, &claims.aud, &apis) {
-        AccessTokenFormat::Jwt => sign(state, Algorithm::ES256, TYP, claims),
+        AccessTokenFormat::Jwt => sign(state, Algorithm::ES256, TYP, claims, now),
         AccessTokenFormat::Opaque => {
             let random = random_token(opaque_token::RANDOM_BYTES).map_err(ApiError::Internal)?;
             let token = opaque_token::token(&random);
@@ -137,7 +139,7 @@ pub fn id_token(
         c_hash: code.map(half_hash),
         claims,
     });
-    sign(state, Algorithm::RS256, "JWT", &c)
+    sign(state, Algorithm::RS256, "JWT", &c, now)
 }
 
 /// A new refresh token of the grant: the token (for the client) and its record.
@@ -224,13 +226,15 @@ pub async fn response(
     })
 }
 
+/// Signs `claims` with the key that signs for `alg` at `now` (the caller's: signing does
+/// not read the clock again).
 fn sign<T: Serialize>(
     state: &AppState,
     alg: Algorithm,
     typ: &str,
     claims: &T,
+    now: UnixTime,
 ) -> Result<String, ApiError> {
-    let now = crate::state::now();
     let keys = state.keys.snapshot();
     let signer = keys
         .signer(alg, now)

@@ -7,6 +7,7 @@ mod app;
 mod body;
 mod catalog;
 mod client_auth;
+pub mod clock;
 pub mod config;
 mod connections;
 mod cors;
@@ -26,4 +27,4 @@ mod tokens;
 pub mod users;
 
 pub use app::{Valet, open_store};
-pub use state::now;
+pub use clock::{Clock, ManualClock, SystemClock};

@@ -15,7 +15,7 @@ use valet_store::SessionRecord;
 
 use crate::crypto::{b64, random_token, sha256, unb64};
 use crate::error::ApiError;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 use crate::users::User;
 
 const SESSION: &str = "valet-session";
@@ -82,11 +82,12 @@ impl Browser {
     pub async fn from_headers(
         state: &AppState,
         headers: &HeaderMap,
+        now: UnixTime,
     ) -> Result<Option<Self>, ApiError> {
         let Some(id) = cookie(headers, &cookie_name(state, SESSION)) else {
             return Ok(None);
         };
-        let Some(session) = state.store.session(&sha256(id.as_bytes()), now()).await? else {
+        let Some(session) = state.store.session(&sha256(id.as_bytes()), now).await? else {
             return Ok(None);
         };
         // Every store is asked each time: a user disabled or deleted in a directory
@@ -128,9 +129,9 @@ pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
     user: &User,
+    now: UnixTime,
 ) -> Result<(SessionRecord, HeaderValue), ApiError> {
     let id = random_token(32).map_err(ApiError::Internal)?;
-    let now = now();
     let old = cookie(headers, &cookie_name(state, SESSION)).map(|v| sha256(v.as_bytes()));
     let session = SessionRecord {
         id_hash: sha256(id.as_bytes()),
@@ -145,12 +146,13 @@ pub async fn sign_in(
 }
 
 /// Ends the browser's session (if any); returns the cookie that clears it.
-pub async fn sign_out(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
+pub async fn sign_out(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<HeaderValue, ApiError> {
     if let Some(id) = cookie(headers, &cookie_name(state, SESSION)) {
-        state
-            .store
-            .end_session(&sha256(id.as_bytes()), now())
-            .await?;
+        state.store.end_session(&sha256(id.as_bytes()), now).await?;
     }
     Ok(set_cookie(state, SESSION, "", 0))
 }

@@ -1,9 +1,10 @@
-//! What every handler shares, and the one place the server reads the clock.
+//! What every handler shares, the clock included.
 
 use std::sync::Arc;
 use valet_store::Store;
 
 use crate::catalog::Catalog;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::{Sealer, SecretHasher};
 use crate::keyring::Keyring;
@@ -26,17 +27,11 @@ pub struct AppState {
     /// Seals authorization requests into forms and refresh responses kept for retries.
     pub interactions: Sealer,
     pub pages: crate::pages::Pages,
+    /// The node's one clock: a handler reads it once per request and passes `now` down.
+    pub clock: Arc<dyn Clock>,
 }
 
 pub type Shared = Arc<AppState>;
-
-/// Now, in Unix seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 impl AppState {
     pub fn admin(&self) -> crate::admin::Admin {

@@ -9,14 +9,13 @@ use valet_store::StoreError;
 
 use crate::crypto::sha256;
 use crate::error::ApiError;
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 /// The claims of a live access token issued by this Valet, or `None`. Revocation is not
 /// checked here: callers that need it ask the store.
-pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessTokenClaims> {
+pub fn verify_access_token(state: &AppState, token: &str, now: i64) -> Option<AccessTokenClaims> {
     let header = valet_jose::header(token).ok()?;
     let kid = header.kid.as_deref()?;
-    let now = now();
     let keys = state.keys.snapshot();
     let key = keys.verifier(kid, now)?;
     let payload = key.verify(token, &header).ok()?;
@@ -42,11 +41,11 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Option<AccessTokenC
 pub async fn opaque_access_token(
     state: &AppState,
     token: &str,
+    now: i64,
 ) -> Result<Option<AccessTokenClaims>, StoreError> {
     if !opaque_token::looks_opaque(token) {
         return Ok(None);
     }
-    let now = now();
     let Some(record) = state
         .store
         .opaque_access_token(&sha256(token.as_bytes()), now)
@@ -66,12 +65,13 @@ pub async fn opaque_access_token(
 pub async fn live_access_token(
     state: &AppState,
     token: &str,
+    now: i64,
 ) -> Result<Option<AccessTokenClaims>, StoreError> {
     let opaque = opaque_token::looks_opaque(token);
     let claims = if opaque {
-        opaque_access_token(state, token).await?
+        opaque_access_token(state, token, now).await?
     } else {
-        verify_access_token(state, token)
+        verify_access_token(state, token, now)
     };
     let Some(claims) = claims else {
         return Ok(None);
@@ -112,11 +112,11 @@ pub async fn users_token_is_live(
 /// published key pinned to its algorithm (so `alg: none`, a foreign key or a tampered
 /// token fail; a rotated-out key still published works). Expiry does not matter for a
 /// hint (OIDC Core §3.1.2.1).
-pub fn verify_id_token_hint(state: &AppState, token: &str) -> Option<HintClaims> {
+pub fn verify_id_token_hint(state: &AppState, token: &str, now: i64) -> Option<HintClaims> {
     let header = valet_jose::header(token).ok()?;
     let kid = header.kid.as_deref()?;
     let keys = state.keys.snapshot();
-    let key = keys.verifier(kid, now())?;
+    let key = keys.verifier(kid, now)?;
     let payload = key.verify(token, &header).ok()?;
     let claims: HintClaims = serde_json::from_slice(&payload).ok()?;
     claims

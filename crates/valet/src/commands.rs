@@ -14,10 +14,15 @@ use valet_protocol::user::UserClaims;
 use valet_server::admin::{Admin, NewClient, NewUser, WithSecret};
 use valet_server::config::{LogFormat, Partial, Settings};
 use valet_server::crypto::MasterKey;
-use valet_server::{Valet, keyring, master_key, now, open_store};
+use valet_server::{Clock, SystemClock, Valet, keyring, master_key, open_store};
 use valet_store::Store;
 
 use crate::cli::{ApiCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand};
+
+/// The CLI's time, in Unix seconds: the system clock, as a node's (`valet serve`).
+fn now() -> i64 {
+    SystemClock.now()
+}
 
 fn settings(cli: &Cli) -> Result<Settings, String> {
     let file = match &cli.settings.config {

@@ -17,7 +17,7 @@ use valet_resource::{Authenticated, Config, ScopeName, Scoped, Validator};
 use valet_server::admin::{Admin, NewClient, NewUser};
 use valet_server::config::{Partial, Settings};
 use valet_server::crypto::{MasterKey, Sealer};
-use valet_server::{Valet, keyring, now, open_store};
+use valet_server::{Clock, SystemClock, Valet, keyring, open_store};
 use valet_store::Store;
 
 pub const API: &str = "https://api.example";
@@ -35,6 +35,11 @@ pub struct TestApp {
     /// introspector of `API` and `OTHER_API`, as `valet api create --introspector` does.
     pub introspector: (String, String),
     _dir: tempfile::TempDir,
+}
+
+/// Now, in Unix seconds: the node here runs on the system clock (`Valet::build_on`).
+pub fn now() -> i64 {
+    SystemClock.now()
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -1,14 +1,13 @@
 //! Local JWT validation refuses everything that is not a live access token of this
 //! issuer for this API (checklist K1–K3, K5, K6, K10, K11; RFC 9068 §4).
 
-use crate::harness::{API, OTHER_API, TestApp, call_with, spawn_app};
+use crate::harness::{API, OTHER_API, TestApp, call_with, now, spawn_app};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 use valet_jose::{Algorithm, SigningKey};
 use valet_resource::{Error, Validator};
-use valet_server::now;
 
 fn b64json(v: &Value) -> String {
     B64.encode(serde_json::to_vec(v).unwrap())

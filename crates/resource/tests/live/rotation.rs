@@ -1,14 +1,14 @@
 //! A key rotation in Valet reaches a running API without a restart (checklist K9, from
 //! the relying side): through the unknown-`kid` refetch, and through the periodic one.
 
-use crate::harness::spawn_with;
+use crate::harness::{now, spawn_with};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use valet_jose::Algorithm;
 use valet_resource::{Error, Validator};
-use valet_server::{keyring, now};
+use valet_server::keyring;
 
 fn kid(token: &str) -> String {
     let h: Value =

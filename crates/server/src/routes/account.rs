@@ -11,13 +11,13 @@ use valet_protocol::scope::Scope;
 
 use crate::error::ApiError;
 use crate::session::Browser;
-use crate::state::{AppState, Shared, now};
+use crate::state::{AppState, Shared};
 
 use super::authorize::{ScopeView, describe};
 use super::login::see_other;
 
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    show_inner(&state, &headers, None)
+    show_inner(&state, &headers, None, state.clock.now())
         .await
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
@@ -26,8 +26,9 @@ async fn show_inner(
     state: &AppState,
     headers: &HeaderMap,
     notice: Option<String>,
+    now: i64,
 ) -> Result<Response, ApiError> {
-    let Some(b) = Browser::from_headers(state, headers).await? else {
+    let Some(b) = Browser::from_headers(state, headers, now).await? else {
         return Ok(see_other("/login"));
     };
     #[derive(Serialize)]
@@ -105,7 +106,8 @@ async fn revoke_inner(
     headers: &HeaderMap,
     form: RevokeForm,
 ) -> Result<Response, ApiError> {
-    let Some(b) = Browser::from_headers(state, headers).await? else {
+    let now = state.clock.now();
+    let Some(b) = Browser::from_headers(state, headers, now).await? else {
         return Ok(see_other("/login"));
     };
     if !b.check_csrf(state, form.csrf.as_deref()) {
@@ -121,7 +123,7 @@ async fn revoke_inner(
         .ok_or_else(|| ApiError::BadInput("which application?".into()))?;
     let revoked = state
         .store
-        .revoke_consent(&b.user.id, &client_id, now())
+        .revoke_consent(&b.user.id, &client_id, now)
         .await?;
     tracing::info!(target: "valet::audit", sub = %b.user.id, client_id = %client_id,
         grants = revoked, "consent revoked by the user");
@@ -130,7 +132,13 @@ async fn revoke_inner(
         .client(&client_id)
         .await?
         .map_or_else(|| "the application".to_owned(), |c| c.app.name.clone());
-    show_inner(state, headers, Some(format!("Access removed for {name}."))).await
+    show_inner(
+        state,
+        headers,
+        Some(format!("Access removed for {name}.")),
+        now,
+    )
+    .await
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time, for people (civil-from-days, H. Hinnant).

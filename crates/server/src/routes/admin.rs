@@ -15,7 +15,7 @@ use valet_protocol::{ErrorCode, OAuthError};
 use crate::admin::{AdminError, ClientChanges, NewClient};
 use crate::catalog::ADMIN_SCOPE;
 use crate::error::ApiError;
-use crate::state::{Shared, now};
+use crate::state::Shared;
 use crate::tokens::{live_access_token, users_token_is_live};
 
 pub fn router() -> Router<Shared> {
@@ -32,9 +32,11 @@ pub fn router() -> Router<Shared> {
         )
 }
 
-/// Proof that the request carries an admin token. Holds who made the call, for the log.
+/// Proof that the request carries an admin token. Holds who made the call, for the log,
+/// and the request's `now` (the clock is read once, here).
 pub struct AdminCaller {
     pub client_id: String,
+    pub now: i64,
 }
 
 impl FromRequestParts<Shared> for AdminCaller {
@@ -55,7 +57,8 @@ impl FromRequestParts<Shared> for AdminCaller {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, t)| t.trim())
             .ok_or_else(|| invalid("use the Bearer scheme"))?;
-        let claims = live_access_token(state, token)
+        let now = state.clock.now();
+        let claims = live_access_token(state, token, now)
             .await?
             .ok_or_else(|| invalid("the access token is not valid"))?;
         let admin_aud = state.settings.admin_audience();
@@ -74,6 +77,7 @@ impl FromRequestParts<Shared> for AdminCaller {
         }
         Ok(Self {
             client_id: claims.client_id,
+            now,
         })
     }
 }
@@ -103,7 +107,7 @@ async fn create(
     caller: AdminCaller,
     b: Result<Json<NewClient>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let created = s.admin().create_client(body(b)?, now()).await?;
+    let created = s.admin().create_client(body(b)?, caller.now).await?;
     tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %created.app.client_id, "admin API: application created");
     Ok(crate::error::no_store(
         (StatusCode::CREATED, Json(created)).into_response(),
@@ -124,7 +128,7 @@ async fn update(
     Path(id): Path<String>,
     b: Result<Json<ClientChanges>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let app = s.admin().update_client(&id, body(b)?, now()).await?;
+    let app = s.admin().update_client(&id, body(b)?, caller.now).await?;
     s.catalog.forget_client(&id);
     tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: application updated");
     Ok(Json(app).into_response())
@@ -154,7 +158,7 @@ async fn rotate_secret(
     b: Option<Json<Rotate>>,
 ) -> Result<Response, ApiError> {
     let grace = b.map(|Json(r)| r).unwrap_or_default().grace_seconds;
-    let rotated = s.admin().rotate_secret(&id, grace, now()).await?;
+    let rotated = s.admin().rotate_secret(&id, grace, caller.now).await?;
     s.catalog.forget_client(&id);
     tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: client secret rotated");
     Ok(crate::error::no_store(Json(rotated).into_response()))
@@ -167,7 +171,7 @@ async fn revoke_grants(
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let n = s.admin().revoke_grants(&id, now()).await?;
+    let n = s.admin().revoke_grants(&id, caller.now).await?;
     tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, grants = n, "admin API: grants revoked");
     Ok(Json(serde_json::json!({ "revoked": n })).into_response())
 }

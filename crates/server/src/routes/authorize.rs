@@ -13,7 +13,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
 use valet_protocol::audience::Selection;
 use valet_protocol::authorization_code::{CODE_TTL, CodeDetails};
@@ -22,13 +21,14 @@ use valet_protocol::error::ErrorCode;
 use valet_protocol::params::Params;
 use valet_protocol::response::{self, Delivery};
 use valet_protocol::scope::{Scope, oidc_scope_description};
+use valet_protocol::{OAuthError, UnixTime};
 use valet_store::{CodeRecord, GrantRecord};
 
 use crate::crypto::{random_token, sha256};
 use crate::error::ApiError;
 use crate::issue::{self, ForUser};
 use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
-use crate::state::{AppState, Shared, now};
+use crate::state::{AppState, Shared};
 use crate::tokens::verify_id_token_hint;
 
 pub async fn get(
@@ -101,12 +101,25 @@ async fn authorize(
             ));
         }
     };
-    let browser = Browser::from_headers(state, headers).await?;
-    proceed(state, headers, &client.app, req, browser, false, vec![]).await
+    let now = state.clock.now();
+    let browser = Browser::from_headers(state, headers, now).await?;
+    proceed(
+        state,
+        headers,
+        &client.app,
+        req,
+        browser,
+        false,
+        vec![],
+        now,
+    )
+    .await
 }
 
 /// Takes a validated request as far as it can go for this browser: to the login page, the
-/// consent page, or the application. `just_signed_in` is true right after the login form.
+/// consent page, or the application. `just_signed_in` is true right after the login form;
+/// `now` is the request's.
+#[allow(clippy::too_many_arguments)]
 pub async fn proceed(
     state: &AppState,
     headers: &HeaderMap,
@@ -115,10 +128,11 @@ pub async fn proceed(
     browser: Option<Browser>,
     just_signed_in: bool,
     cookies: Vec<HeaderValue>,
+    now: UnixTime,
 ) -> Result<Response, ApiError> {
     let hint_subject = match &req.id_token_hint {
         None => None,
-        Some(hint) => match verify_id_token_hint(state, hint) {
+        Some(hint) => match verify_id_token_hint(state, hint, now) {
             Some(h) => Some(h.sub),
             None => {
                 let e = req.error(OAuthError::invalid_request(
@@ -150,18 +164,18 @@ pub async fn proceed(
         hint_subject.as_deref(),
         consented.as_ref(),
         app.trusted,
-        now(),
+        now,
     );
     let r = match (decision, browser) {
-        (Decision::Login, _) => login_page(state, headers, app, &req, None)?,
-        (Decision::Consent, Some(b)) => consent_page(state, app, &req, &b).await?,
-        (Decision::Issue, Some(b)) => respond(state, app, &req, &b).await?,
+        (Decision::Login, _) => login_page(state, headers, app, &req, None, now)?,
+        (Decision::Consent, Some(b)) => consent_page(state, app, &req, &b, now).await?,
+        (Decision::Issue, Some(b)) => respond(state, app, &req, &b, now).await?,
         (Decision::Error(e), _) => deliver(
             state,
             response::deliver_error(&req.error(e), &state.settings.issuer),
         ),
         // `decide` asks for consent or issues only for a signed-in user.
-        (_, None) => login_page(state, headers, app, &req, None)?,
+        (_, None) => login_page(state, headers, app, &req, None, now)?,
     };
     Ok(with_cookies(r, cookies))
 }
@@ -225,8 +239,9 @@ pub fn login_page(
     app: &Application,
     req: &AuthorizationRequest,
     error: Option<&str>,
+    now: UnixTime,
 ) -> Result<Response, ApiError> {
-    login_page_for(state, headers, app, req, error, None)
+    login_page_for(state, headers, app, req, error, None, now)
 }
 
 /// As `login_page`, with the username the person typed filled in (else the request's
@@ -238,10 +253,11 @@ pub fn login_page_for(
     req: &AuthorizationRequest,
     error: Option<&str>,
     typed: Option<&str>,
+    now: UnixTime,
 ) -> Result<Response, ApiError> {
     let csrf = LoginCsrf::from_headers(state, headers)?;
     // Sealed afresh on every render: after a wrong password the form works again.
-    let interaction = session::seal(state, Purpose::Authorize, &csrf.binding(), req, now())?;
+    let interaction = session::seal(state, Purpose::Authorize, &csrf.binding(), req, now)?;
     #[derive(Serialize)]
     struct View<'a> {
         client: ClientView<'a>,
@@ -300,6 +316,7 @@ async fn consent_page(
     app: &Application,
     req: &AuthorizationRequest,
     b: &Browser,
+    now: UnixTime,
 ) -> Result<Response, ApiError> {
     #[derive(Serialize)]
     struct UserView<'a> {
@@ -320,7 +337,7 @@ async fn consent_page(
         },
         scopes: describe(state, &req.scope).await?,
         csrf: b.csrf(state),
-        interaction: session::seal(state, Purpose::Authorize, &b.binding(), req, now())?,
+        interaction: session::seal(state, Purpose::Authorize, &b.binding(), req, now)?,
     };
     Ok(state.pages.render(StatusCode::OK, "consent.html", view))
 }
@@ -331,8 +348,8 @@ pub async fn respond(
     app: &Application,
     req: &AuthorizationRequest,
     b: &Browser,
+    now: UnixTime,
 ) -> Result<Response, ApiError> {
-    let now = now();
     let grant_id = random_token(16).map_err(ApiError::Internal)?;
     let grant = GrantRecord {
         grant_id: grant_id.clone(),

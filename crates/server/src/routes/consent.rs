@@ -16,7 +16,7 @@ use valet_store::ConsentRecord;
 
 use crate::error::ApiError;
 use crate::session::{self, Browser, Opened, Purpose};
-use crate::state::{AppState, Shared, now};
+use crate::state::{AppState, Shared};
 
 use super::authorize::{denied, form_spent, recheck, respond};
 
@@ -42,7 +42,8 @@ async fn submit_inner(
     headers: &HeaderMap,
     form: ConsentForm,
 ) -> Result<Response, ApiError> {
-    let Some(browser) = Browser::from_headers(state, headers).await? else {
+    let now = state.clock.now();
+    let Some(browser) = Browser::from_headers(state, headers, now).await? else {
         return Ok(state.pages.error(
             StatusCode::BAD_REQUEST,
             "You are no longer signed in",
@@ -60,7 +61,7 @@ async fn submit_inner(
     }
     let opened: Option<Opened<AuthorizationRequest>> =
         form.interaction.as_deref().and_then(|sealed| {
-            session::open(state, Purpose::Authorize, &browser.binding(), sealed, now())
+            session::open(state, Purpose::Authorize, &browser.binding(), sealed, now)
         });
     let Some(opened) = opened else {
         return Ok(form_spent(state));
@@ -91,7 +92,6 @@ async fn submit_inner(
         }
         _ => return Err(ApiError::BadInput("choose Allow or Deny".into())),
     }
-    let now = now();
     let before = state
         .store
         .consent(&browser.user.id, &client.app.client_id)
@@ -112,5 +112,5 @@ async fn submit_inner(
         .await?;
     tracing::info!(target: "valet::audit", client_id = %client.app.client_id,
         sub = %browser.user.id, scope = %scope.to_wire(), "consent given");
-    respond(state, &client.app, &req, &browser).await
+    respond(state, &client.app, &req, &browser, now).await
 }

@@ -15,7 +15,7 @@ pub async fn live() -> Json<serde_json::Value> {
 }
 
 pub async fn ready(State(state): State<Shared>) -> Response {
-    match state.store.check_writable(crate::state::now()).await {
+    match state.store.check_writable(state.clock.now()).await {
         Ok(()) => {
             Json(json!({ "status": "ready", "store": state.store.backend() })).into_response()
         }

@@ -16,7 +16,7 @@ use crate::client_auth::authenticate;
 use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
-use crate::state::{Shared, now};
+use crate::state::Shared;
 use crate::tokens::{live_access_token, users_token_is_live};
 
 pub async fn introspect(
@@ -24,14 +24,15 @@ pub async fn introspect(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &form, peer.ip()).await?;
+    let now = state.clock.now();
+    let caller = authenticate(&state, &form, peer.ip(), now).await?;
     let token = form
         .params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     // Fails closed: if the store (or a user's directory) cannot say, the answer is a 503,
     // never "active".
-    let claims = live_access_token(&state, token).await?;
+    let claims = live_access_token(&state, token, now).await?;
     let claims = match claims {
         Some(c) if c.client_id == caller.app.client_id => Some(c),
         Some(c) => {
@@ -53,7 +54,6 @@ pub async fn introspect(
         return Ok(no_store(Json(Introspection::Active(c)).into_response()));
     }
     // Not a live access token: perhaps a refresh token (not rotated, grant not revoked).
-    let now = now();
     let refresh = match state
         .store
         .refresh_token(&sha256(token.as_bytes()), now)

@@ -6,7 +6,7 @@
 
 use crate::error::{ApiError, DIRECTORY_DOWN};
 use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
-use crate::state::{AppState, Shared, now};
+use crate::state::{AppState, Shared};
 use crate::users::User;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
@@ -29,16 +29,17 @@ pub async fn check_password(
     username: &str,
     password: &str,
     ip: IpAddr,
+    now: i64,
 ) -> Result<Option<User>, ApiError> {
     state
         .sign_ins
-        .check(&state.users, username, password, ip, crate::state::now())
+        .check(&state.users, username, password, ip, now)
         .await
 }
 
 /// `GET /login`: signing in without an application, on the way to `/account`.
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    match Browser::from_headers(&state, &headers).await {
+    match Browser::from_headers(&state, &headers, state.clock.now()).await {
         Ok(Some(_)) => see_other("/account"),
         Ok(None) => match standalone(&state, &headers, None, None) {
             Ok(r) => r,
@@ -102,6 +103,7 @@ async fn submit_inner(
     headers: &HeaderMap,
     form: LoginForm,
 ) -> Result<Response, ApiError> {
+    let now = state.clock.now();
     let csrf = LoginCsrf::from_headers(state, headers)?;
     // Checklist C1: no valid CSRF token, nothing happens.
     if !csrf.check(form.csrf.as_deref()) {
@@ -124,7 +126,7 @@ async fn submit_inner(
                     Purpose::Authorize,
                     &csrf.binding(),
                     sealed,
-                    now(),
+                    now,
                 ) {
                     Some(o) if o.consume(state).await? => Some(o.value),
                     _ => return Ok(form_spent(state)),
@@ -148,7 +150,7 @@ async fn submit_inner(
     let user = if form.username.is_empty() || form.password.is_empty() {
         None
     } else {
-        match check_password(state, &form.username, &form.password, ip).await {
+        match check_password(state, &form.username, &form.password, ip, now).await {
             Ok(user) => user,
             // The form again, saying why, with the status and Retry-After of the outage.
             Err(ApiError::Unavailable(secs)) => {
@@ -160,6 +162,7 @@ async fn submit_inner(
                         req,
                         Some(DIRECTORY_DOWN),
                         Some(&form.username),
+                        now,
                     )?,
                     _ => standalone(state, headers, Some(DIRECTORY_DOWN), Some(&form.username))?,
                 };
@@ -181,11 +184,12 @@ async fn submit_inner(
                 req,
                 Some(WRONG),
                 Some(&form.username),
+                now,
             ),
             _ => standalone(state, headers, Some(WRONG), Some(&form.username)),
         };
     };
-    let (session, cookie) = session::sign_in(state, headers, &user).await?;
+    let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
     match (app, request) {
         (Some(app), Some(req)) => {
@@ -198,6 +202,7 @@ async fn submit_inner(
                 Some(browser),
                 true,
                 vec![cookie],
+                now,
             )
             .await
         }

@@ -16,7 +16,7 @@ use valet_protocol::response::encode;
 
 use crate::error::ApiError;
 use crate::session::{self, Browser, Purpose, with_cookies};
-use crate::state::{AppState, Shared, now};
+use crate::state::{AppState, Shared};
 use crate::tokens::verify_id_token_hint;
 
 use super::authorize::client_view;
@@ -56,7 +56,8 @@ fn refuse(state: &AppState, message: &str) -> Response {
 
 async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
     let params = Params::parse(raw, &[]).map_err(ApiError::OAuth)?;
-    let browser = Browser::from_headers(state, headers).await?;
+    let now = state.clock.now();
+    let browser = Browser::from_headers(state, headers, now).await?;
     // Our own forms (the confirmation page, the account page) carry a CSRF token.
     if let Some(csrf) = params.get("csrf") {
         let Some(b) = browser else {
@@ -72,7 +73,7 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
         }
         let after: After = match params.get("interaction") {
             Some(sealed) => {
-                match session::open(state, Purpose::Logout, &b.binding(), sealed, now()) {
+                match session::open(state, Purpose::Logout, &b.binding(), sealed, now) {
                     Some(a) => a.value,
                     None => return Ok(refuse(state, "The sign-out form could not be verified.")),
                 }
@@ -82,7 +83,7 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
                 state: None,
             },
         };
-        let cookie = session::sign_out(state, headers).await?;
+        let cookie = session::sign_out(state, headers, now).await?;
         tracing::info!(target: "valet::audit", sub = %b.user.id, "signed out");
         return Ok(with_cookies(finish(state, after), vec![cookie]));
     }
@@ -90,7 +91,7 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
     // An application's request (RP-Initiated Logout §2).
     let hint = match params.get("id_token_hint") {
         None => None,
-        Some(h) => match verify_id_token_hint(state, h) {
+        Some(h) => match verify_id_token_hint(state, h, now) {
             Some(c) => Some(c),
             None => {
                 return Ok(refuse(
@@ -143,7 +144,7 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
         View {
             client: app.as_ref().map(|c| client_view(&c.app)),
             csrf: b.csrf(state),
-            interaction: session::seal(state, Purpose::Logout, &b.binding(), &after, now())?,
+            interaction: session::seal(state, Purpose::Logout, &b.binding(), &after, now)?,
         },
     ))
 }

@@ -14,7 +14,7 @@ use crate::client_auth::authenticate;
 use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
-use crate::state::{Shared, now};
+use crate::state::Shared;
 use crate::tokens::{opaque_access_token, verify_access_token};
 
 pub async fn revoke(
@@ -22,7 +22,8 @@ pub async fn revoke(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &form, peer.ip()).await?;
+    let now = state.clock.now();
+    let caller = authenticate(&state, &form, peer.ip(), now).await?;
     let token = form
         .params
         .get("token")
@@ -31,7 +32,7 @@ pub async fn revoke(
     // The hint only orders the lookups; a wrong hint still finds the token (§2.1). An
     // opaque access token, a JWT and a refresh token never share a shape.
     if valet_protocol::opaque_token::looks_opaque(token) {
-        if let Some(c) = opaque_access_token(&state, token).await? {
+        if let Some(c) = opaque_access_token(&state, token, now).await? {
             if revocation::may_revoke(&caller.app, &c) {
                 state
                     .store
@@ -41,7 +42,7 @@ pub async fn revoke(
                     "opaque access token revoked");
             }
         }
-    } else if let Some(c) = verify_access_token(&state, token) {
+    } else if let Some(c) = verify_access_token(&state, token, now) {
         if revocation::may_revoke(&caller.app, &c) {
             // The response waits for the commit: a 200 means the revocation is durable.
             state.store.revoke_access_token(&c.jti, c.exp).await?;
@@ -49,13 +50,13 @@ pub async fn revoke(
         }
     } else if let Some(r) = state
         .store
-        .refresh_token(&sha256(token.as_bytes()), now())
+        .refresh_token(&sha256(token.as_bytes()), now)
         .await?
     {
         if r.client_id == caller.app.client_id {
             state
                 .store
-                .revoke_grant(&r.grant_id, crate::issue::grant_until(&state, now()))
+                .revoke_grant(&r.grant_id, crate::issue::grant_until(&state, now))
                 .await?;
             tracing::info!(target: "valet::audit", client_id = %r.client_id, grant_id = %r.grant_id,
                 "refresh token revoked with its grant");

@@ -84,7 +84,7 @@ async fn userinfo(
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => return Err(invalid_token("an access token is required")),
     };
-    let Some(claims) = live_access_token(state, &token).await? else {
+    let Some(claims) = live_access_token(state, &token, state.clock.now()).await? else {
         return Err(invalid_token(
             "the access token is invalid, expired or revoked; get a new one with the refresh \
              token or by signing the user in again",

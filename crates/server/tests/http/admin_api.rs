@@ -3,7 +3,6 @@
 use crate::harness::{spawn_app, spawn_sharing, spawn_with};
 use serde_json::{Value, json};
 use std::time::Duration;
-use valet_server::now;
 
 #[tokio::test]
 async fn admin_api_needs_an_admin_token() {
@@ -225,7 +224,11 @@ async fn admin_api_manages_applications() {
 async fn a_secret_rotated_with_grace_keeps_the_old_one_for_a_while() {
     let app = spawn_app().await;
     let (id, old) = app.service(&[]).await;
-    let rotated = app.admin.rotate_secret(&id, Some(60), now()).await.unwrap();
+    let rotated = app
+        .admin
+        .rotate_secret(&id, Some(60), app.now())
+        .await
+        .unwrap();
     let new = rotated.client_secret.unwrap().expose().to_owned();
     assert_eq!(
         app.post("/oauth2/token", &id, &old, "grant_type=client_credentials")
@@ -239,7 +242,7 @@ async fn a_secret_rotated_with_grace_keeps_the_old_one_for_a_while() {
             .status(),
         200
     );
-    app.admin.rotate_secret(&id, None, now()).await.unwrap();
+    app.admin.rotate_secret(&id, None, app.now()).await.unwrap();
     assert_eq!(
         app.post("/oauth2/token", &id, &new, "grant_type=client_credentials")
             .await

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use valet_protocol::audience::ApiScope;
 use valet_protocol::user::UserClaims;
 use valet_server::admin::{AdminError, NewUser};
-use valet_server::now;
 
 use crate::flow::REDIRECT;
 use crate::harness::spawn_app;
@@ -173,7 +172,10 @@ async fn users_and_apis_refuse_control_characters() {
             ),
         ),
     ] {
-        refused(app.admin.create_user(new, now()).await.unwrap_err(), field);
+        refused(
+            app.admin.create_user(new, app.now()).await.unwrap_err(),
+            field,
+        );
     }
 
     let scope = |name: &str, description: &str| ApiScope {
@@ -187,7 +189,7 @@ async fn users_and_apis_refuse_control_characters() {
             scopes,
             Default::default(),
             vec![],
-            now(),
+            app.now(),
         )
     };
     refused(

@@ -7,7 +7,6 @@ use oauth2::reqwest::Method;
 use serde_json::{Value, json};
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
 use valet_server::admin::{AdminError, ClientChanges, NewClient};
-use valet_server::now;
 use valet_store::ClientRecord;
 
 use crate::flow::{REDIRECT, param};
@@ -37,7 +36,7 @@ async fn only_service_applications_may_hold_valet_admin() {
                     scopes: admin_scope.clone(),
                     ..Default::default()
                 },
-                now(),
+                app.now(),
             )
             .await
             .unwrap_err();
@@ -54,7 +53,7 @@ async fn only_service_applications_may_hold_valet_admin() {
                 grant_types: Some(vec![GrantType::ClientCredentials, GrantType::Password]),
                 ..Default::default()
             },
-            now(),
+            app.now(),
         )
         .await
         .unwrap_err();
@@ -70,7 +69,7 @@ async fn only_service_applications_may_hold_valet_admin() {
                 grant_types: Some(vec![GrantType::ClientCredentials, GrantType::Password]),
                 ..Default::default()
             },
-            now(),
+            app.now(),
         )
         .await
         .unwrap_err();
@@ -84,7 +83,7 @@ async fn only_service_applications_may_hold_valet_admin() {
                 scopes: Some(vec!["openid".into(), "valet:admin".into()]),
                 ..Default::default()
             },
-            now(),
+            app.now(),
         )
         .await
         .unwrap_err();

@@ -1262,7 +1262,8 @@ async fn prompt_login_forces_a_new_sign_in() {
             .as_str()
             .unwrap(),
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // auth_time has a resolution of one second.
+    app.clock.advance(1);
     let p = b
         .get(&url(&app, &code_request(&id, &[("prompt", "login")])))
         .await;
@@ -1304,7 +1305,7 @@ async fn max_age_decides_whether_to_sign_in_again() {
     );
     assert_eq!(same["auth_time"], one["auth_time"]);
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.clock.advance(1);
     let silent = b
         .get(&url(
             &app,

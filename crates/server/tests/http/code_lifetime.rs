@@ -2,8 +2,6 @@
 //! in. A code issued before the user signed out, or before they removed the application on
 //! `/account`, is `invalid_grant` at the token endpoint and yields nothing.
 
-use valet_server::now;
-
 use crate::flow::{Browser, Page};
 use crate::harness::{TestApp, assert_oauth_error, spawn_app};
 
@@ -77,7 +75,7 @@ async fn a_code_issued_before_the_application_was_removed_does_not_redeem() {
 async fn a_code_whose_grant_an_admin_revoked_does_not_redeem() {
     let app = spawn_app().await;
     let (id, secret, _b, location) = code_in_hand(&app, "openid").await;
-    app.admin.revoke_grants(&id, now()).await.unwrap();
+    app.admin.revoke_grants(&id, app.now()).await.unwrap();
     let r = app.redeem(&id, &secret, &location).await;
     assert_oauth_error(r, 400, "invalid_grant").await;
 }

@@ -30,11 +30,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Url;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 use valet_protocol::application::{AuthMethod, Profile};
 use valet_protocol::user::UserClaims;
 use valet_server::admin::{NewClient, NewUser};
-use valet_server::now;
 
 use crate::flow::{Browser, PASSWORD, Page, REDIRECT};
 use crate::harness::{TestApp, spawn_app};
@@ -116,7 +114,7 @@ async fn op() -> (Op, Client) {
                     locale: Some("en-GB".into()),
                 },
             },
-            now(),
+            app.now(),
         )
         .await
         .unwrap()
@@ -636,7 +634,7 @@ fn check_id_token(op: &Op, client_id: &str, jwt: &str, nonce: Option<&str>) -> V
             .unwrap_or_else(|e| panic!("the ID token does not verify: {e}"))
             .claims;
 
-    let now = now();
+    let now = op.app.now();
     assert_eq!(claims["iss"], op.issuer());
     match &claims["aud"] {
         Value::String(a) => assert_eq!(a, client_id),
@@ -1074,7 +1072,7 @@ async fn oidcc_prompt_login() {
     let b = op.app.browser();
     let one = happy(&op, &client, &b, &AuthRequest::code(&client.id, SCOPE)).await;
     // auth_time has a resolution of one second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    op.app.clock.advance(1);
     let req = AuthRequest::code(&client.id, SCOPE).set("prompt", "login");
     let two = happy(&op, &client, &b, &req).await;
     assert!(two.auth.saw_login, "prompt=login must re-authenticate");
@@ -1129,7 +1127,7 @@ async fn oidcc_max_age_1() {
     let (op, client) = op().await;
     let b = op.app.browser();
     let one = happy(&op, &client, &b, &AuthRequest::code(&client.id, SCOPE)).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    op.app.clock.advance(1);
     let req = AuthRequest::code(&client.id, SCOPE).set("max_age", "1");
     let two = happy(&op, &client, &b, &req).await;
     assert!(
@@ -1143,7 +1141,7 @@ async fn oidcc_max_age_1() {
         .as_i64()
         .expect("auth_time with max_age");
     assert!(t2 > t1);
-    assert!((now() - t2).abs() <= SKEW);
+    assert!((op.app.now() - t2).abs() <= SKEW);
 }
 
 // 21. max_age=10000: no new sign-in; auth_time present and unchanged, the same sub.
@@ -1257,14 +1255,14 @@ async fn oidcc_codereuse() {
 
 // 29. The code used again after 30 seconds: 400 invalid_grant, and then the first
 // access token no longer works at UserInfo (RFC 6749 §4.1.2 SHOULD; a warning otherwise).
-// The module really waits 30 s.
+// The module really waits 30 s; here the node's clock moves 30 s on.
 #[tokio::test]
 async fn oidcc_codereuse_30seconds() {
     let (op, client) = op().await;
     let b = op.app.browser();
     let req = AuthRequest::code(&client.id, SCOPE);
     let f = happy(&op, &client, &b, &req).await;
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    op.app.clock.advance(30);
     let again = redeem_again(&op, &client, &req, &f).await;
     check_token_error(again, 400, "invalid_grant").await;
     // CallProtectedResourceWithBearerTokenExpectingError
@@ -1474,8 +1472,8 @@ async fn oidcc_refresh_token() {
             .expect("a refresh token (else the module is skipped)")
             .to_owned();
         check_token_value("refresh_token", &rt); // EnsureRefreshTokenContainsAllowedCharactersOnly
-        // WaitForOneSecond, so that iat differs.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // WaitForOneSecond, so that iat differs (on the node's clock).
+        op.app.clock.advance(1);
         let r = token_request(
             &op,
             c,

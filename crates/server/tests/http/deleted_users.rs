@@ -9,7 +9,6 @@ use valet_protocol::application::Profile;
 use valet_protocol::opaque_token::AccessTokenFormat;
 use valet_server::admin::NewClient;
 use valet_server::config::Partial;
-use valet_server::now;
 
 use crate::flow::REDIRECT;
 use crate::harness::{TestApp, spawn_app, spawn_with};
@@ -125,7 +124,7 @@ async fn a_directory_that_does_not_answer_fails_introspection_closed() {
     let (id, secret) = app.service(&["api:read"]).await;
     let mut claims = app.claims(&id);
     claims["sub"] = json!("staff:0f8fad5b-d9cb-469f-a165-70867728950e");
-    claims["grant_id"] = json!(format!("g{}", now()));
+    claims["grant_id"] = json!(format!("g{}", app.now()));
     let users_token = app.sign_with_valet_key("at+jwt", &claims).await;
 
     let started = Instant::now();

@@ -4,14 +4,13 @@
 //! the server that issued it.
 
 use serde_json::{Value, json};
-use valet_server::now;
 
 use crate::harness::{TestApp, spawn_app};
 
 /// Valet's claims for `client_id`, changed by `set`, signed with Valet's own key.
 async fn signed(app: &TestApp, client_id: &str, set: &[(&str, Value)]) -> String {
     let mut c = app.claims(client_id);
-    let now = now();
+    let now = app.now();
     c["iat"] = json!(now - 600);
     c["nbf"] = json!(now - 600);
     for (k, v) in set {
@@ -37,7 +36,7 @@ async fn valet_tokens_are_dead_at_exp_everywhere_valet_checks_them() {
     app.api().await;
     let sub = app.user("alice").await;
     let (id, secret) = app.service(&["api:read", "valet:admin"]).await;
-    let now = now();
+    let now = app.now();
     // Within the old 30 s leeway: exactly at `exp`, and a few seconds after it.
     let dead = [now, now - 1, now - 29];
 

@@ -5,7 +5,6 @@
 use oauth2::reqwest;
 use std::net::SocketAddr;
 use valet_server::admin::{NewClient, NewUser};
-use valet_server::now;
 
 use crate::harness::TestApp;
 
@@ -88,7 +87,7 @@ impl TestApp {
                     password: PASSWORD.into(),
                     claims,
                 },
-                now(),
+                self.now(),
             )
             .await
             .unwrap()

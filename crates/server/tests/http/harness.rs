@@ -10,7 +10,7 @@ use valet_protocol::audience::ApiScope;
 use valet_server::admin::{Admin, NewClient};
 use valet_server::config::{Partial, Settings};
 use valet_server::crypto::{MasterKey, Sealer};
-use valet_server::{Valet, keyring, now, open_store};
+use valet_server::{Clock, ManualClock, Valet, keyring, open_store};
 use valet_store::Store;
 
 pub struct TestApp {
@@ -23,10 +23,18 @@ pub struct TestApp {
     pub master_key: MasterKey,
     pub cert_pem: String,
     pub port: u16,
+    /// The node's clock: it stands still unless a test sets or advances it (a second node
+    /// from `spawn_sharing` shares it).
+    pub clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
 impl TestApp {
+    /// Now on the node's clock, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     /// The node's SQLite file (these tests run on SQLite; PostgreSQL has its own suites).
     pub fn sqlite_path(&self) -> &std::path::Path {
         match &self.settings.database {
@@ -78,7 +86,11 @@ async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&Te
         Some(o) => o.master_key.clone(),
         None => MasterKey::generate().unwrap(),
     };
-    let valet = Valet::build_on(settings.clone(), key.clone(), listener)
+    let clock = match sharing {
+        Some(o) => o.clock.clone(),
+        None => Arc::new(ManualClock::at_system_time()),
+    };
+    let valet = Valet::build_with_clock(settings.clone(), key.clone(), listener, clock.clone())
         .await
         .unwrap();
     tokio::spawn(valet.run());
@@ -102,6 +114,7 @@ async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&Te
         master_key: key,
         cert_pem,
         port,
+        clock,
         _dir: dir,
     }
 }
@@ -143,7 +156,7 @@ impl TestApp {
                 scopes,
                 Default::default(),
                 introspectors.iter().map(|s| (*s).to_owned()).collect(),
-                now(),
+                self.now(),
             )
             .await
             .unwrap();
@@ -161,7 +174,7 @@ impl TestApp {
     }
 
     pub async fn client(&self, new: NewClient) -> (String, String) {
-        let c = self.admin.create_client(new, now()).await.unwrap();
+        let c = self.admin.create_client(new, self.now()).await.unwrap();
         let secret = c
             .client_secret
             .map(|s| s.expose().to_owned())
@@ -203,11 +216,11 @@ impl TestApp {
     /// Signs arbitrary claims with Valet's own current ES256 key, to build tokens a bug
     /// or an attacker might present.
     pub async fn sign_with_valet_key(&self, typ: &str, claims: &Value) -> String {
-        let snapshot = keyring::load_or_generate(self.store.as_ref(), &self.sealer, now())
+        let snapshot = keyring::load_or_generate(self.store.as_ref(), &self.sealer, self.now())
             .await
             .unwrap();
         snapshot
-            .signer(Algorithm::ES256, now())
+            .signer(Algorithm::ES256, self.now())
             .unwrap()
             .sign(typ, claims)
             .unwrap()
@@ -215,7 +228,7 @@ impl TestApp {
 
     /// The claims Valet itself would issue to `client_id` now.
     pub fn claims(&self, client_id: &str) -> Value {
-        let now = now();
+        let now = self.now();
         serde_json::json!({
             "iss": self.settings.issuer, "sub": client_id, "aud": "https://api.example",
             "exp": now + 600, "iat": now, "nbf": now, "jti": format!("j{now}{client_id}"),

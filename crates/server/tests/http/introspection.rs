@@ -65,7 +65,7 @@ async fn anything_not_live_is_only_active_false() {
     app.api().await;
     let (id, secret) = app.service(&["api:read"]).await;
     let good = app.token(&id, &secret).await;
-    let now = valet_server::now();
+    let now = app.now();
     let claims = app.claims(&id);
     let with = |k: &str, v: Value| {
         let mut c = claims.clone();

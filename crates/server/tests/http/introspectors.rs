@@ -8,7 +8,6 @@ use valet_protocol::application::Profile;
 use valet_protocol::audience::ApiScope;
 use valet_protocol::opaque_token::AccessTokenFormat;
 use valet_server::admin::{AdminError, NewClient};
-use valet_server::now;
 
 use crate::flow::REDIRECT;
 use crate::harness::{TestApp, spawn_app};
@@ -32,7 +31,7 @@ async fn api(
             scopes,
             Default::default(),
             introspectors,
-            now(),
+            app.now(),
         )
         .await
         .map(|_| ())

@@ -5,7 +5,7 @@ use crate::harness::spawn_with;
 use serde_json::Value;
 use std::time::Duration;
 use valet_jose::Algorithm;
-use valet_server::{keyring, now};
+use valet_server::keyring;
 
 fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
@@ -28,7 +28,7 @@ async fn a_rotated_key_is_published_before_it_signs() {
         app.store.as_ref(),
         &app.sealer,
         Algorithm::ES256,
-        now(),
+        app.now(),
         app.settings.key_activation_delay,
         app.settings.key_retention(),
     )
@@ -56,20 +56,22 @@ async fn a_rotated_key_is_published_before_it_signs() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let signed_now = app.token(&id, &secret).await;
-    if now() < new.activates_at {
-        assert_eq!(
-            kid_of(&signed_now),
-            old_kid,
-            "published, but not signing yet"
-        );
-    }
+    // The node's clock stands still until the test moves it: up to the second before
+    // activation the old key signs, from `activates_at` the new one.
+    assert_eq!(
+        kid_of(&app.token(&id, &secret).await),
+        old_kid,
+        "published, but not signing yet"
+    );
+    app.clock.set(new.activates_at - 1);
+    assert_eq!(
+        kid_of(&app.token(&id, &secret).await),
+        old_kid,
+        "not signing a second before activation"
+    );
 
     // After the activation delay the new key signs; the old key and its token still verify.
-    while now() < new.activates_at {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.clock.set(new.activates_at);
     assert_eq!(kid_of(&app.token(&id, &secret).await), new.kid);
     let jwks: Value = app.jwks().await;
     assert!(
@@ -125,13 +127,15 @@ async fn an_id_token_hint_signed_by_a_rotated_out_key_still_works() {
         app.store.as_ref(),
         &app.sealer,
         Algorithm::RS256,
-        now(),
+        app.now(),
         app.settings.key_activation_delay,
         app.settings.key_retention(),
     )
     .await
     .unwrap();
-    // Wait until the node signs ID tokens with the new key.
+    // Once the activation time is reached on the node's clock, wait until the node has
+    // reloaded its keys (every second, a background task) and signs ID tokens with the new one.
+    app.clock.set(new.activates_at);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let fresh = id_token(

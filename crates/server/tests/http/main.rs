@@ -8,6 +8,7 @@ mod admin_input;
 mod admin_scope;
 mod authorize;
 mod client_auth;
+mod clock;
 mod code_flow;
 mod code_lifetime;
 mod conformance;

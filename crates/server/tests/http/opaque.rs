@@ -8,7 +8,6 @@ use valet_protocol::application::{GrantType, Profile};
 use valet_protocol::audience::ApiScope;
 use valet_protocol::opaque_token::{AccessTokenFormat, PREFIX};
 use valet_server::admin::NewClient;
-use valet_server::now;
 
 use crate::flow::{PASSWORD, REDIRECT, param};
 use crate::harness::{TestApp, spawn_app, spawn_sharing};
@@ -36,7 +35,7 @@ async fn opaque_api(app: &TestApp) {
             scopes,
             AccessTokenFormat::Opaque,
             vec![],
-            now(),
+            app.now(),
         )
         .await
         .unwrap();
@@ -335,7 +334,7 @@ async fn withdrawn_consent_and_a_revoked_refresh_token_end_opaque_tokens() {
         true
     );
     // An admin revoking the application's grants ends the rest.
-    app.admin.revoke_grants(&id, now()).await.unwrap();
+    app.admin.revoke_grants(&id, app.now()).await.unwrap();
     assert_eq!(
         app.introspect(&id, &secret, &tokens[1].0).await["active"],
         false

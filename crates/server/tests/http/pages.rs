@@ -393,7 +393,7 @@ async fn reflected_values_are_escaped() {
                     logo_uri: Some(bad.into()),
                     ..Default::default()
                 },
-                valet_server::now(),
+                app.now(),
             )
             .await;
         assert!(refused.is_err(), "{bad}");

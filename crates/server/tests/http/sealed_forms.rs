@@ -8,7 +8,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use valet_server::admin::{ClientChanges, NewClient};
-use valet_server::now;
 
 use crate::flow::{PASSWORD, Page, REDIRECT, param};
 use crate::harness::{TestApp, spawn_app};
@@ -140,7 +139,7 @@ async fn a_sealed_form_expires_15_minutes_after_it_was_sealed() {
         .decode(login.field("interaction").unwrap())
         .unwrap();
     let mut v: Value = serde_json::from_slice(&sealer.open(&aad, &sealed).unwrap()).unwrap();
-    let now = now();
+    let now = app.now();
     let expires_at = v["expires_at"].as_i64().unwrap();
     assert!(
         (now + 15 * 60 - 5..=now + 15 * 60).contains(&expires_at),
@@ -200,7 +199,12 @@ async fn an_open_form_is_checked_against_the_current_registration() {
     let change = |changes: ClientChanges| {
         let app = &app;
         let id = id.clone();
-        async move { app.admin.update_client(&id, changes, now()).await.unwrap() }
+        async move {
+            app.admin
+                .update_client(&id, changes, app.now())
+                .await
+                .unwrap()
+        }
     };
 
     // The consent form, after the redirect URI is gone.

@@ -13,7 +13,7 @@ use valet_store::CodeUse;
 use crate::crypto::{s256, sha256};
 use crate::error::ApiError;
 use crate::issue::{self, ForUser, TokenResponse};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 const INVALID: &str = "the authorization code is invalid, expired or already used (a code \
                        works once, within 60 seconds, and reusing it revokes the tokens it \
@@ -25,11 +25,11 @@ pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    now: i64,
 ) -> Result<TokenResponse, ApiError> {
     let code = params
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let now = now();
     let (record, standing) = match state
         .store
         .consume_code(&sha256(code.as_bytes()), now)

@@ -7,15 +7,15 @@ use valet_protocol::params::Params;
 use crate::crypto::random_token;
 use crate::error::ApiError;
 use crate::issue::{self, TokenResponse};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    now: i64,
 ) -> Result<TokenResponse, ApiError> {
     let apis = state.catalog.apis().await?;
-    let now = now();
     let ctx = Context {
         issuer: &state.settings.issuer,
         default_audience: &state.settings.issuer,
@@ -25,7 +25,7 @@ pub async fn grant(
     };
     let jti = random_token(16).map_err(ApiError::Internal)?;
     let claims = client_credentials::decide(app, params, &ctx, jti)?;
-    let access_token = issue::mint_access_token(state, app, &claims).await?;
+    let access_token = issue::mint_access_token(state, app, &claims, now).await?;
     tracing::debug!(client_id = %claims.client_id, jti = %claims.jti, "issued access token");
     Ok(TokenResponse {
         access_token,

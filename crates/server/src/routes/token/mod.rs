@@ -25,7 +25,8 @@ pub async fn token(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    let client = authenticate(&state, &form, peer.ip()).await?;
+    let now = state.clock.now();
+    let client = authenticate(&state, &form, peer.ip(), now).await?;
     let grant = form
         .params
         .get("grant_type")
@@ -42,16 +43,16 @@ pub async fn token(
     }
     let response: TokenResponse = match grant.parse::<GrantType>() {
         Ok(GrantType::ClientCredentials) => {
-            client_credentials::grant(&state, &client.app, &form.params).await?
+            client_credentials::grant(&state, &client.app, &form.params, now).await?
         }
         Ok(GrantType::AuthorizationCode) => {
-            authorization_code::grant(&state, &client.app, &form.params).await?
+            authorization_code::grant(&state, &client.app, &form.params, now).await?
         }
         Ok(GrantType::RefreshToken) => {
-            refresh_token::grant(&state, &client.app, &form.params).await?
+            refresh_token::grant(&state, &client.app, &form.params, now).await?
         }
         Ok(GrantType::Password) => {
-            password::grant(&state, &client.app, &form.params, peer.ip()).await?
+            password::grant(&state, &client.app, &form.params, peer.ip(), now).await?
         }
         Ok(GrantType::Implicit) | Err(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(

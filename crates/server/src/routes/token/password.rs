@@ -14,13 +14,14 @@ use valet_store::GrantRecord;
 use crate::crypto::random_token;
 use crate::error::ApiError;
 use crate::issue::{self, ForUser, TokenResponse};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
     ip: IpAddr,
+    now: i64,
 ) -> Result<TokenResponse, ApiError> {
     if !app.is_confidential() || !app.allows_grant(GrantType::Password) {
         return Err(OAuthError::unauthorized_client(
@@ -41,10 +42,9 @@ pub async fn grant(
         &apis,
         &state.settings.issuer,
     )?;
-    let user = crate::routes::login::check_password(state, username, password, ip)
+    let user = crate::routes::login::check_password(state, username, password, ip, now)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
-    let now = now();
     let grant_id = random_token(16).map_err(ApiError::Internal)?;
     state
         .store

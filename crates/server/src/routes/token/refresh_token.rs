@@ -13,7 +13,7 @@ use valet_store::{RefreshTokenRecord, Rotation};
 use crate::crypto::{b64, sha256};
 use crate::error::ApiError;
 use crate::issue::{self, ForUser, TokenResponse};
-use crate::state::{AppState, now};
+use crate::state::AppState;
 
 const INVALID: &str = "the refresh token is invalid, expired, revoked or was issued to another \
                        application; sign the user in again to get a new one";
@@ -22,12 +22,12 @@ pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    now: i64,
 ) -> Result<TokenResponse, ApiError> {
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let hash = sha256(token.as_bytes());
-    let now = now();
     let Some(record) = state.store.refresh_token(&hash, now).await? else {
         return Err(OAuthError::invalid_grant(INVALID).into());
     };
