@@ -24,7 +24,7 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub const MIN_PASSWORD_LEN: usize = 8;
 
 /// Callers that may wait for a hashing slot, per slot.
-const QUEUE_PER_SLOT: usize = 4;
+const QUEUE_PER_SLOT: usize = 16;
 /// Longest wait in the queue before the caller is told to come back.
 const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
