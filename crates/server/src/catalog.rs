@@ -73,6 +73,14 @@ impl Catalog {
         }
     }
 
+    /// Drops the cached APIs: the next request reads them again (an API was registered
+    /// through this node).
+    pub fn forget_apis(&self) {
+        if let Ok(mut guard) = self.apis.write() {
+            *guard = None;
+        }
+    }
+
     /// Whether browsers at `origin` may call Valet's API endpoints: the origin of some
     /// application's redirect URI, or one an admin added (CORS).
     pub async fn is_web_origin(&self, origin: &str) -> Result<bool, StoreError> {

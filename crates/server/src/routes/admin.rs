@@ -30,6 +30,7 @@ pub fn router() -> Router<Shared> {
             "/clients/{client_id}/grants",
             axum::routing::delete(revoke_grants),
         )
+        .route("/apis", get(list_apis).post(create_api))
 }
 
 /// Proof that the request carries an admin token. Holds who made the call, for the log,
@@ -174,4 +175,76 @@ async fn revoke_grants(
     let n = s.admin().revoke_grants(&id, caller.now).await?;
     tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, grants = n, "admin API: grants revoked");
     Ok(Json(serde_json::json!({ "revoked": n })).into_response())
+}
+
+/// An API as the admin API shows it.
+#[derive(serde::Serialize)]
+struct ApiView {
+    name: String,
+    audience: String,
+    scopes: Vec<valet_protocol::audience::ApiScope>,
+    access_token_format: valet_protocol::opaque_token::AccessTokenFormat,
+    /// The confidential applications that may introspect tokens for this API (issue 12
+    /// item 6; RFC 7662 §4).
+    introspectors: Vec<String>,
+    created_at: i64,
+}
+
+impl From<valet_store::ApiRecord> for ApiView {
+    fn from(r: valet_store::ApiRecord) -> Self {
+        Self {
+            name: r.name,
+            audience: r.api.audience,
+            scopes: r.api.scopes,
+            access_token_format: r.api.access_token_format,
+            introspectors: r.api.introspectors,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// `POST /admin/api/apis`: the same as `valet api create`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewApi {
+    name: Option<String>,
+    audience: String,
+    scopes: Vec<valet_protocol::audience::ApiScope>,
+    #[serde(default)]
+    access_token_format: valet_protocol::opaque_token::AccessTokenFormat,
+    #[serde(default)]
+    introspectors: Vec<String>,
+}
+
+async fn list_apis(State(s): State<Shared>, _: AdminCaller) -> Result<Response, ApiError> {
+    let apis: Vec<ApiView> = s
+        .store
+        .apis()
+        .await?
+        .into_iter()
+        .map(ApiView::from)
+        .collect();
+    Ok(Json(apis).into_response())
+}
+
+async fn create_api(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    b: Result<Json<NewApi>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let new = body(b)?;
+    let created = s
+        .admin()
+        .create_api(
+            new.name,
+            new.audience,
+            new.scopes,
+            new.access_token_format,
+            new.introspectors,
+            caller.now,
+        )
+        .await?;
+    s.catalog.forget_apis();
+    tracing::info!(target: "valet::audit", by = %caller.client_id, audience = %created.api.audience, "admin API: API created");
+    Ok((StatusCode::CREATED, Json(ApiView::from(created))).into_response())
 }

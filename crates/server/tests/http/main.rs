@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin_api;
+mod admin_apis;
 mod admin_input;
 mod admin_scope;
 mod authorize;
