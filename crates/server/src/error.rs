@@ -260,7 +260,7 @@ impl IntoResponse for ApiError {
 }
 
 /// "5 seconds", "a minute", "2 minutes": how long a person is asked to wait.
-fn wait(secs: u64) -> String {
+pub fn wait(secs: u64) -> String {
     match secs {
         0 | 1 => "a second".into(),
         2..=59 => format!("{secs} seconds"),

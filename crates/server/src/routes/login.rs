@@ -152,21 +152,44 @@ async fn submit_inner(
     } else {
         match check_password(state, &form.username, &form.password, ip, now).await {
             Ok(user) => user,
-            // The form again, saying why, with the status and Retry-After of the outage.
-            Err(ApiError::Unavailable(secs)) => {
+            // The form again (freshly sealed, so the person can simply retry), saying why,
+            // with the status and Retry-After: a directory outage, too many attempts, or
+            // too many password checks at once on this node.
+            Err(e @ (ApiError::Unavailable(_) | ApiError::Throttled(..) | ApiError::Busy(_))) => {
+                let (status, secs, message) = match &e {
+                    ApiError::Unavailable(secs) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        *secs,
+                        DIRECTORY_DOWN.to_owned(),
+                    ),
+                    ApiError::Throttled(secs, _) => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        *secs,
+                        format!(
+                            "There were too many sign-in attempts. Try again in {}.",
+                            crate::error::wait(*secs)
+                        ),
+                    ),
+                    _ => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        1,
+                        "Valet is handling many sign-ins at this moment. Try again in a second."
+                            .to_owned(),
+                    ),
+                };
                 let mut r = match (&app, &request) {
                     (Some(app), Some(req)) => login_page_for(
                         state,
                         headers,
                         &app.app,
                         req,
-                        Some(DIRECTORY_DOWN),
+                        Some(&message),
                         Some(&form.username),
                         now,
                     )?,
-                    _ => standalone(state, headers, Some(DIRECTORY_DOWN), Some(&form.username))?,
+                    _ => standalone(state, headers, Some(&message), Some(&form.username))?,
                 };
-                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                *r.status_mut() = status;
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
                 }

@@ -671,6 +671,10 @@ async fn ten_wrong_passwords_lock_the_account_for_a_while() {
         let wait: u64 = p.headers["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&wait));
         assert!(set_cookie(&p, SESSION).is_none());
+        // The form again, freshly sealed, saying how long to wait: retrying later needs
+        // no new trip through the application.
+        assert!(p.body.contains("too many sign-in attempts"), "{}", p.body);
+        assert!(p.field("interaction").is_some_and(|v| !v.is_empty()));
     }
     assert_eq!(rows(&app, "sessions"), 0);
     let other = app.browser();
