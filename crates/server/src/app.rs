@@ -163,7 +163,7 @@ impl Valet {
         let client_timeout = Duration::from_secs(settings.client_timeout as u64);
         let capped = crate::connections::Capped {
             limits: crate::connections::Limits::new(
-                settings.max_connections,
+                crate::connections::fitted_to_file_limit(settings.max_connections),
                 settings.max_connections_per_address,
             ),
         };

@@ -27,6 +27,42 @@ use crate::throttle::address_key;
 
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
+/// File descriptors kept for everything but client connections: the database, a
+/// directory's connections, the listener, logs.
+const RESERVED_FILES: u32 = 128;
+
+/// `max_connections`, lowered to what the process's open-file limit allows (with room
+/// for everything else), with a warning when it had to be: past the limit, `accept`
+/// fails instead, and the node stops taking anyone, not just the connection over the
+/// cap. The limit is read from `/proc/self/limits` (Linux); elsewhere the setting stands.
+pub fn fitted_to_file_limit(max_connections: u32) -> u32 {
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(3)
+                        .and_then(|n| n.parse::<u32>().ok())
+                })
+        });
+    match soft {
+        Some(soft) if max_connections.saturating_add(RESERVED_FILES) > soft => {
+            let fitted = soft.saturating_sub(RESERVED_FILES).max(1);
+            tracing::warn!(
+                max_connections,
+                open_file_limit = soft,
+                using = fitted,
+                "max_connections is more than the open-file limit allows; raise the limit \
+                 (ulimit -n, LimitNOFILE=) or lower max_connections"
+            );
+            fitted
+        }
+        _ => max_connections,
+    }
+}
+
 pub struct Limits {
     max_total: u32,
     /// 0: no per-address cap.
@@ -207,6 +243,14 @@ impl<S: Send + 'static> Accept<TcpStream, S> for Capped {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_fits_the_open_file_limit() {
+        // This process's limit is whatever it is; a cap far above any limit is lowered,
+        // and a small one stands.
+        assert!(fitted_to_file_limit(u32::MAX) < u32::MAX);
+        assert_eq!(fitted_to_file_limit(10), 10);
+    }
 
     #[test]
     fn caps_hold_per_address_and_in_all_and_places_come_back() {
