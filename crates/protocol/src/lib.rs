@@ -18,6 +18,7 @@ pub mod keys;
 pub mod logout;
 pub mod opaque_token;
 pub mod params;
+pub mod password;
 pub mod pkce;
 pub mod refresh;
 pub mod response;

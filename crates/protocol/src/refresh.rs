@@ -81,6 +81,87 @@ pub fn check(
     )
 }
 
+/// What the presented refresh token is, as the store knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// The application it was issued to.
+    pub client_id: &'a str,
+    /// Whether its grant was revoked (consent withdrawn, logout, reuse, an admin).
+    pub grant_revoked: bool,
+    /// When it was rotated, if it was.
+    pub rotated_at: Option<UnixTime>,
+    pub details: &'a RefreshDetails,
+}
+
+/// How this application's refresh tokens behave.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Whether a use rotates the token (`RotationPolicy::rotates`).
+    pub rotates: bool,
+    /// Seconds during which a rotated token's retry gets the same answer; 0: never.
+    pub retry_window: i64,
+}
+
+/// What a refresh-token request comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Another application's token, or its grant ended: `invalid_grant`, nothing changes
+    /// (checklist G4, G7).
+    Reject,
+    /// A rotated token came back outside the retry window, or where tokens do not
+    /// rotate: the token may have been stolen, so its whole family is revoked (RFC 9700
+    /// §4.14.2; checklist G1).
+    Revoke,
+    /// A rotated token came back within the window: the answer is the one the rotation
+    /// stored (the store hands it back when the rotation is attempted again, G3).
+    Retry(Selection),
+    /// A new access token and a successor refresh token; this one is retired, atomically
+    /// (G2).
+    Rotate(Selection),
+    /// A new access token; the refresh token stays valid (confidential applications
+    /// under `RotationPolicy::Public`).
+    Reissue(Selection),
+}
+
+/// The refresh grant's one decision (RFC 6749 §6): in this order, the token's binding and
+/// standing, what a reuse means, then the application's right to the grant and the scope
+/// the new access token gets (`check`).
+pub fn decide(
+    app: &Application,
+    token: &Presented<'_>,
+    params: &Params,
+    apis: &[Api],
+    default_audience: &str,
+    policy: Policy,
+    now: UnixTime,
+) -> Result<Decision, OAuthError> {
+    if token.client_id != app.client_id || token.grant_revoked {
+        return Ok(Decision::Reject);
+    }
+    let retry = match token.rotated_at {
+        Some(at) => {
+            if !policy.rotates || on_reuse(at, now, policy.retry_window) == Reuse::Revoke {
+                return Ok(Decision::Revoke);
+            }
+            true
+        }
+        None => false,
+    };
+    let selection = check(
+        app,
+        token.client_id,
+        token.details,
+        params,
+        apis,
+        default_audience,
+    )?;
+    Ok(match (retry, policy.rotates) {
+        (true, _) => Decision::Retry(selection),
+        (false, true) => Decision::Rotate(selection),
+        (false, false) => Decision::Reissue(selection),
+    })
+}
+
 /// What a second use of a rotated refresh token means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reuse {
@@ -160,6 +241,63 @@ mod tests {
             Err(ErrorCode::InvalidScope)
         );
         assert_eq!(run("a2", ""), Err(ErrorCode::InvalidGrant));
+    }
+
+    #[test]
+    fn decide_in_order_binding_reuse_then_scope() {
+        let d = details();
+        let p = Params::parse(b"", &[]).unwrap();
+        let wide = Params::parse(b"scope=openid+email", &[]).unwrap();
+        let rotating = Policy {
+            rotates: true,
+            retry_window: 10,
+        };
+        let token = |client: &'static str, revoked: bool, rotated_at: Option<i64>| Presented {
+            client_id: client,
+            grant_revoked: revoked,
+            rotated_at,
+            details: &d,
+        };
+        let run = |t: Presented<'_>, params: &Params, policy: Policy| {
+            decide(&app(), &t, params, &[], "https://v", policy, 100)
+        };
+        assert_eq!(
+            run(token("a2", false, None), &p, rotating),
+            Ok(Decision::Reject)
+        );
+        assert_eq!(
+            run(token("a1", true, None), &p, rotating),
+            Ok(Decision::Reject)
+        );
+        // A reuse is decided before the scope is looked at.
+        assert_eq!(
+            run(token("a1", false, Some(80),), &wide, rotating),
+            Ok(Decision::Revoke)
+        );
+        assert!(matches!(
+            run(token("a1", false, Some(95)), &p, rotating),
+            Ok(Decision::Retry(_))
+        ));
+        let fixed = Policy {
+            rotates: false,
+            retry_window: 10,
+        };
+        assert_eq!(
+            run(token("a1", false, Some(95)), &p, fixed),
+            Ok(Decision::Revoke)
+        );
+        assert!(matches!(
+            run(token("a1", false, None), &p, rotating),
+            Ok(Decision::Rotate(_))
+        ));
+        assert!(matches!(
+            run(token("a1", false, None), &p, fixed),
+            Ok(Decision::Reissue(_))
+        ));
+        assert_eq!(
+            run(token("a1", false, None), &wide, rotating).map_err(|e| e.code),
+            Err(ErrorCode::InvalidScope)
+        );
     }
 
     #[test]

@@ -5,10 +5,9 @@
 
 use std::net::IpAddr;
 use valet_protocol::OAuthError;
-use valet_protocol::application::{Application, GrantType};
-use valet_protocol::audience;
+use valet_protocol::application::Application;
 use valet_protocol::params::Params;
-use valet_protocol::scope::Scope;
+use valet_protocol::password;
 use valet_store::GrantRecord;
 
 use crate::crypto::random_token;
@@ -23,28 +22,13 @@ pub async fn grant(
     ip: IpAddr,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
-    if !app.is_confidential() || !app.allows_grant(GrantType::Password) {
-        return Err(OAuthError::unauthorized_client(
-            "this application may not use the password grant",
-        )
-        .into());
-    }
-    let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
-        return Err(OAuthError::invalid_request("username and password are required").into());
-    };
-    let requested = params.get("scope").map(Scope::parse).transpose()?;
     let apis = state.catalog.apis().await?;
-    let resources: Vec<&str> = params.all("resource").collect();
-    let selection = audience::select(
-        requested.as_ref(),
-        &resources,
-        &app.allowed_scopes(),
-        &apis,
-        &state.settings.issuer,
-    )?;
-    let user = crate::routes::login::check_password(state, username, password, ip, now)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
+    let request = password::decide(app, params, &apis, &state.settings.issuer)?;
+    let user =
+        crate::routes::login::check_password(state, request.username, request.password(), ip, now)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
+    let selection = request.selection;
     let grant_id = random_token(16).map_err(ApiError::Internal)?;
     state
         .store

@@ -7,7 +7,7 @@
 use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
 use valet_protocol::params::Params;
-use valet_protocol::refresh::{self, RefreshDetails, Reuse};
+use valet_protocol::refresh::{self, Decision, RefreshDetails, Reuse};
 use valet_store::{RefreshTokenRecord, Rotation};
 
 use crate::crypto::{b64, sha256};
@@ -31,33 +31,40 @@ pub async fn grant(
     let Some(record) = state.store.refresh_token(&hash, now).await? else {
         return Err(OAuthError::invalid_grant(INVALID).into());
     };
-    // Bound to its client before anything else: another client learns nothing and can
-    // neither rotate nor revoke it (checklist G4).
-    if record.client_id != app.client_id || state.store.is_grant_revoked(&record.grant_id).await? {
-        return Err(OAuthError::invalid_grant(INVALID).into());
-    }
-    let rotates = state.settings.refresh_token_rotation.rotates(app);
-    if let Some(at) = record.rotated_at {
-        // Outside the retry window (or without rotation) a reuse is answered at once,
-        // without minting tokens that could never be sent.
-        let retry = refresh::on_reuse(at, now, state.settings.refresh_retry_window);
-        if !rotates || retry == Reuse::Revoke {
-            return reused(state, &record, at, None, now).await;
-        }
-    }
-    // A token rotated within the retry window goes on below all the same: the rotation
-    // statement will refuse it and hand back the winner's response.
     let details: RefreshDetails = serde_json::from_str(&record.details)
         .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
     let apis = state.catalog.apis().await?;
-    let selection = refresh::check(
+    let presented = refresh::Presented {
+        client_id: &record.client_id,
+        grant_revoked: state.store.is_grant_revoked(&record.grant_id).await?,
+        rotated_at: record.rotated_at,
+        details: &details,
+    };
+    let policy = refresh::Policy {
+        rotates: state.settings.refresh_token_rotation.rotates(app),
+        retry_window: state.settings.refresh_retry_window,
+    };
+    let (selection, rotates) = match refresh::decide(
         app,
-        &record.client_id,
-        &details,
+        &presented,
         params,
         &apis,
         &state.settings.issuer,
-    )?;
+        policy,
+        now,
+    )? {
+        // Another client learns nothing and can neither rotate nor revoke it (G4).
+        Decision::Reject => return Err(OAuthError::invalid_grant(INVALID).into()),
+        // Answered at once, without minting tokens that could never be sent.
+        Decision::Revoke => {
+            let at = record.rotated_at.unwrap_or(now);
+            return reused(state, &record, at, None, now).await;
+        }
+        // A retry goes on below all the same: the rotation statement refuses it and
+        // hands back the winner's response.
+        Decision::Retry(s) | Decision::Rotate(s) => (s, true),
+        Decision::Reissue(s) => (s, false),
+    };
     let user = issue::grant_user(state, &record.user_id).await?;
     let t = ForUser {
         app,
