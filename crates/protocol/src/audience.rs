@@ -72,6 +72,25 @@ pub struct Selection {
     pub audience: Vec<String>,
 }
 
+/// `select` for a token-endpoint request: its `scope` (RFC 6749 §3.3) and repeated
+/// `resource` (RFC 8707 §2) parameters, within `allowed`.
+pub fn select_requested(
+    params: &crate::params::Params,
+    allowed: &[String],
+    apis: &[Api],
+    default_audience: &str,
+) -> Result<Selection, OAuthError> {
+    let requested = params.get("scope").map(Scope::parse).transpose()?;
+    let resources: Vec<&str> = params.all("resource").collect();
+    select(
+        requested.as_ref(),
+        &resources,
+        allowed,
+        apis,
+        default_audience,
+    )
+}
+
 /// Chooses scopes and audience for a token request.
 ///
 /// - No `scope` → the application's allowed scopes (its defaults).

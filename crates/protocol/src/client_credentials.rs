@@ -5,7 +5,6 @@ use crate::access_token::{AccessTokenClaims, Issue};
 use crate::application::{Application, GrantType};
 use crate::audience::{self, Api};
 use crate::params::Params;
-use crate::scope::Scope;
 use crate::{OAuthError, UnixTime};
 
 /// Server-wide inputs of a token decision.
@@ -32,15 +31,8 @@ pub fn decide(
             "this application may not use the client_credentials grant",
         ));
     }
-    let requested = params.get("scope").map(Scope::parse).transpose()?;
-    let resources: Vec<&str> = params.all("resource").collect();
-    let selection = audience::select(
-        requested.as_ref(),
-        &resources,
-        &app.token_scopes(),
-        ctx.apis,
-        ctx.default_audience,
-    )?;
+    let selection =
+        audience::select_requested(params, &app.token_scopes(), ctx.apis, ctx.default_audience)?;
     app.check_admin_scope(&selection.scope, false)?;
     let subject = app.service_subject.as_deref().unwrap_or(&app.client_id);
     Ok(AccessTokenClaims::new(Issue {

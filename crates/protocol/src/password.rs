@@ -7,7 +7,6 @@ use crate::OAuthError;
 use crate::application::{Application, GrantType};
 use crate::audience::{self, Api, Selection};
 use crate::params::Params;
-use crate::scope::Scope;
 
 /// A password-grant request that may go on to the password check.
 pub struct PasswordRequest<'a> {
@@ -52,15 +51,8 @@ pub fn decide<'a>(
             "username and password are required",
         ));
     };
-    let requested = params.get("scope").map(Scope::parse).transpose()?;
-    let resources: Vec<&str> = params.all("resource").collect();
-    let selection = audience::select(
-        requested.as_ref(),
-        &resources,
-        &app.allowed_scopes(),
-        apis,
-        default_audience,
-    )?;
+    let selection =
+        audience::select_requested(params, &app.allowed_scopes(), apis, default_audience)?;
     Ok(PasswordRequest {
         username,
         password,
