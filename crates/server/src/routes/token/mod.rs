@@ -54,7 +54,7 @@ pub async fn token(
         Ok(GrantType::Password) => {
             password::grant(&state, &client.app, &form.params, peer.ip(), now).await?
         }
-        Ok(GrantType::Implicit) | Err(_) => {
+        Ok(GrantType::Implicit | GrantType::DeviceCode) | Err(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "this server does not support the {grant} grant at the token endpoint"
             ))
