@@ -2,20 +2,27 @@
 //! code and a user code. The application authenticates as at the token endpoint (public
 //! ones with `none`); `scope` and `resource` select as for the other grants. The device
 //! code (256 bits) is stored as its SHA-256, the user code as an HMAC; the answer is JSON
-//! with `Cache-Control: no-store`.
+//! with `Cache-Control: no-store`. A public application's client_id is no secret and each
+//! request writes a row, so requests are counted per address in the store (60 in 10
+//! minutes), before anything is written.
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use valet_protocol::device;
-use valet_store::{DeviceCodeRecord, DeviceStatus, StoreError};
+use valet_store::{DeviceCodeRecord, DeviceStatus, StoreError, ThrottleDecision, ThrottleRule};
 
 use crate::client_auth::authenticate;
-use crate::crypto::{random_bytes, random_token, sha256};
+use crate::crypto::{b64, random_bytes, random_token, sha256};
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
 use crate::state::{AppState, Shared};
+use crate::throttle::address_key;
+
+/// Device authorizations one address may start per window, and the window (seconds).
+pub const PER_ADDRESS: u32 = 60;
+pub const WINDOW: i64 = 600;
 
 /// Draws of a user code before giving up: a collision with a live code is rare (20^8
 /// codes), several in a row mean something is wrong.
@@ -31,6 +38,29 @@ pub async fn device_authorization(
     let app = &client.app;
     let apis = state.catalog.apis().await?;
     let details = device::request(app, &form.params, &apis, &state.settings.issuer)?;
+    let rule = ThrottleRule {
+        key: b64(&state
+            .user_codes
+            .hash(&format!(
+                "device-authorization\u{0}{}",
+                address_key(peer.ip())
+            ))
+            .0),
+        window: WINDOW,
+        limit: PER_ADDRESS,
+        free: u32::MAX,
+        max_spacing: 0,
+    };
+    if let ThrottleDecision::Refused { retry_after } =
+        state.store.throttle_attempt(&[rule], now).await?
+    {
+        tracing::info!(target: "valet::audit", client_id = %app.client_id, ip = %peer.ip(),
+            retry_after, "device authorizations throttled");
+        return Err(ApiError::Throttled(
+            u64::try_from(retry_after).unwrap_or(1),
+            "too many device authorizations from this address; retry later",
+        ));
+    }
     let device_code = random_token(device::DEVICE_CODE_BYTES).map_err(ApiError::Internal)?;
     let mut record = DeviceCodeRecord {
         device_hash: sha256(device_code.as_bytes()),

@@ -561,3 +561,53 @@ async fn a_signed_in_user_confirms_and_the_link_alone_approves_nothing() {
     app.clock.advance(5);
     assert_eq!(poll(&app, &id, &s(&d, "device_code")).await.status(), 200);
 }
+
+#[tokio::test]
+async fn device_authorizations_are_counted_per_address() {
+    // Each request writes a row and a public client_id is no secret: 60 per address in
+    // 10 minutes, then 429 with Retry-After, counted in the store.
+    let app = spawn_app().await;
+    let id = device_client(&app).await;
+    for _ in 0..60 {
+        start(&app, &id, "openid").await;
+    }
+    let r = app
+        .http
+        .post(app.url("/oauth2/device_authorization"))
+        .form(&[("client_id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    app.clock.advance(600);
+    start(&app, &id, "openid").await;
+}
+
+#[tokio::test]
+async fn a_withdrawn_approval_issues_nothing() {
+    // Allowed, then withdrawn (the account page, an admin) before the device polls: the
+    // grant is revoked and the poll gets nothing.
+    let app = spawn_app().await;
+    let sub = app.user("gina").await;
+    let id = device_client(&app).await;
+    let d = start(&app, &id, "openid").await;
+    answer(&app, &app.browser(), &s(&d, "user_code"), "gina", "allow").await;
+    // Allowing is remembered as a consent, so it can be withdrawn like any other.
+    assert!(app.store.consent(&sub, &id).await.unwrap().is_some());
+    assert_eq!(
+        app.store
+            .revoke_consent(&sub, &id, app.now())
+            .await
+            .unwrap(),
+        1
+    );
+    app.clock.advance(5);
+    let e = assert_oauth_error(
+        poll(&app, &id, &s(&d, "device_code")).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(s(&e, "error_description").contains("withdrew"), "{e}");
+}
