@@ -102,24 +102,31 @@ async fn device_flow_end_to_end_with_the_oauth2_crate() {
     let sub = app.user("alice").await;
     let id = device_client(&app).await;
 
-    // Discovery advertises the endpoint and the grant (RFC 8628 §4).
-    let meta: Value = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let endpoint = s(&meta, "device_authorization_endpoint");
-    assert_eq!(endpoint, app.url("/oauth2/device_authorization"));
-    assert!(
-        meta["grant_types_supported"]
-            .as_array()
+    // Both discovery documents advertise the endpoint and the grant (RFC 8628 §4).
+    let mut endpoint = String::new();
+    for doc in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let meta: Value = app
+            .http
+            .get(app.url(doc))
+            .send()
+            .await
             .unwrap()
-            .contains(&DEVICE_GRANT.into())
-    );
+            .json()
+            .await
+            .unwrap();
+        endpoint = s(&meta, "device_authorization_endpoint");
+        assert_eq!(endpoint, app.url("/oauth2/device_authorization"), "{doc}");
+        assert!(
+            meta["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&DEVICE_GRANT.into()),
+            "{doc}"
+        );
+    }
 
     let client = BasicClient::new(ClientId::new(id.clone()))
         .set_token_uri(TokenUrl::new(app.url("/oauth2/token")).unwrap())
