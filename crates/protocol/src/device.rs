@@ -382,6 +382,52 @@ mod tests {
     }
 
     #[test]
+    fn requests_need_the_grant_and_select_like_other_grants() {
+        use crate::application::{AuthMethod, Profile};
+        let mut app = Application {
+            client_id: "tv".into(),
+            name: "TV".into(),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile: Profile::Device,
+            redirect_uris: vec![],
+            grant_types: Profile::Device.default_grant_types(),
+            scopes: vec![],
+            token_endpoint_auth_method: AuthMethod::None,
+            token_endpoint_auth_method_chosen: false,
+            trusted: false,
+            service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: false,
+            cors_origins: vec![],
+            access_token_format: Default::default(),
+        };
+        assert!(app.validate().is_ok());
+        let params = |q: &str| Params::parse(q.as_bytes(), &["resource"]).unwrap();
+        let d = request(
+            &app,
+            &params("scope=openid+offline_access"),
+            &[],
+            "https://id",
+        )
+        .unwrap();
+        assert_eq!(d.scope.to_wire(), "openid offline_access");
+        assert_eq!(d.audience, ["https://id"]);
+        let e = request(&app, &params("scope=reports.read"), &[], "https://id").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+        app.grant_types = vec![GrantType::RefreshToken];
+        let e = request(&app, &params("scope=openid"), &[], "https://id").unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+        // A device application has no redirect URI.
+        app.grant_types = Profile::Device.default_grant_types();
+        app.redirect_uris = vec!["https://app.example/cb".into()];
+        assert!(app.validate().unwrap_err().contains("no redirect URI"));
+    }
+
+    #[test]
     fn the_response_points_at_the_page() {
         let r = response("https://id.example", "d".repeat(43), "BCDFGHJK");
         assert_eq!(r.user_code, "BCDF-GHJK");

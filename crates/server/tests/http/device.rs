@@ -618,3 +618,23 @@ async fn a_withdrawn_approval_issues_nothing() {
     .await;
     assert!(s(&e, "error_description").contains("withdrew"), "{e}");
 }
+
+#[tokio::test]
+async fn what_the_link_carries_is_escaped_and_cut_short() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    let page =
+        b.get(&app.url(
+            "/device?user_code=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E-and-a-lot-more-text",
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("<script>"), "{}", page.body);
+    assert_eq!(
+        page.field("user_code").as_deref(),
+        Some("\"><script>alert(")
+    );
+    // A well-formed code is shown in its usual form, however it was typed.
+    let page = b.get(&app.url("/device?user_code=bcdf+ghjk")).await;
+    assert_eq!(page.field("user_code").as_deref(), Some("BCDF-GHJK"));
+}
