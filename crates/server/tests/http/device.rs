@@ -638,3 +638,38 @@ async fn what_the_link_carries_is_escaped_and_cut_short() {
     let page = b.get(&app.url("/device?user_code=bcdf+ghjk")).await;
     assert_eq!(page.field("user_code").as_deref(), Some("BCDF-GHJK"));
 }
+
+#[tokio::test]
+async fn signing_out_where_it_was_approved_leaves_the_device_signed_in() {
+    // The grant belongs to the device: the phone's session ending (without
+    // offline_access in the scope) does not revoke it.
+    let app = spawn_app().await;
+    app.user("hank").await;
+    let id = device_client(&app).await;
+    let d = start(&app, &id, "openid").await;
+    let b = app.browser();
+    answer(&app, &b, &s(&d, "user_code"), "hank", "allow").await;
+    app.clock.advance(5);
+    let r = poll(&app, &id, &s(&d, "device_code")).await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let confirm = b.get(&app.url("/oauth2/logout")).await;
+    let csrf = confirm.field("csrf").unwrap();
+    let out = b
+        .post_form(&app.url("/oauth2/logout"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out.body.contains("You are signed out"), "{}", out.body);
+    let r = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", id.as_str()),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
