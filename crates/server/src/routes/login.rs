@@ -159,7 +159,7 @@ async fn submit_inner(
             return Ok(r);
         }
     }
-    let again = |error: &'static str| -> Result<Response, ApiError> {
+    let again = |error: &str| -> Result<Response, ApiError> {
         match (&app, &request) {
             (Some(app), Some(Continues::Authorize(req))) => login_page_for(
                 state,
