@@ -8,10 +8,15 @@
 // the authorization code flow (PKCE S256) in headless Chromium: login page, consent page,
 // callback; redeems the code, reads /userinfo, removes the application's access on
 // /account and checks the token died, signs out and checks the next authorization asks
-// for a password again. One line per step; exits 1 with the reason on the first failure.
+// for a password again. Then the device flow (RFC 8628) of a `device` application: the
+// complete verification URI prefills the one code field, Enter continues to the login
+// page, then the confirmation page (the code to compare, Allow / Deny), then "go back to
+// your device", while the script polls the token endpoint as the device until it gets
+// tokens. One line per step; exits 1 with the reason on the first failure.
 //
 // Environment: VALET_BIN (required), CHROMIUM (default /usr/bin/chromium),
-// SCREENSHOT_DIR (optional: login.png and consent.png, and failure.png on a failure).
+// SCREENSHOT_DIR (optional: login.png, consent.png, device-code.png, device-confirm.png,
+// and failure.png on a failure).
 
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -30,6 +35,8 @@ const TOTAL_TIMEOUT_MS = 120_000; // the whole run, as a last resort against a h
 
 const USER = { username: 'alice', email: 'alice@example.com', name: 'Alice Example', password: 'correct horse battery staple' };
 const APP_NAME = 'Browser Test App';
+const DEVICE_NAME = 'Browser Test TV';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const SCOPE = 'openid profile email';
 const SCOPE_DESCRIPTIONS = [
   'Know who you are (your account identifier)',
@@ -353,6 +360,18 @@ async function main() {
     return c;
   });
 
+  const tv = await step('device application registered (no redirect URI)', () => {
+    const out = valetAdmin(['client', 'create', '--name', DEVICE_NAME, '--profile', 'device', '--json'], '', dataArgs);
+    let c;
+    try {
+      c = JSON.parse(out);
+    } catch {
+      fail(`client create --profile device --json printed no JSON: ${out}`);
+    }
+    check(c.client_id && !c.client_secret, `a device application is public: ${out}`);
+    return c;
+  });
+
   const { issuer } = await step('Valet serving', () => startValet(tmp, dataArgs));
 
   const discovery = await step('discovery document', async () => {
@@ -513,6 +532,82 @@ async function main() {
     await expectVisible(page.getByRole('heading', { name: 'Sign in', level: 1 }), `the login page after signing out, at ${await whereIs(page)}`);
     await expectVisible(page.getByLabel('Password'), 'field labelled "Password" after signing out');
     equal(cb.hits.length, before, 'callbacks received after signing out');
+  });
+
+  // The device flow: the script is the device, Chromium the person's phone.
+  const pollDevice = (deviceCode) => http_('POST', discovery.token_endpoint, {
+    form: { grant_type: DEVICE_GRANT, device_code: deviceCode, client_id: tv.client_id },
+  });
+  const device = await step('device authorization: a user code and the verification URIs', async () => {
+    check(discovery.device_authorization_endpoint, `discovery lacks device_authorization_endpoint: ${JSON.stringify(discovery)}`);
+    check(discovery.grant_types_supported.includes(DEVICE_GRANT), 'discovery lacks the device grant');
+    const r = await http_('POST', discovery.device_authorization_endpoint, {
+      form: { client_id: tv.client_id, scope: 'openid profile' },
+    });
+    check(r.status === 200 && r.json, `device authorization failed: ${r.describe()}`);
+    check(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/.test(r.json.user_code), `user_code ${r.json.user_code}`);
+    equal(r.json.verification_uri, `${issuer}/device`, 'verification_uri');
+    equal(r.json.interval, 5, 'interval');
+    return { ...r.json, interval: r.json.interval };
+  });
+
+  await step('the complete URI prefills the one code field and approves nothing', async () => {
+    const resp = await page.goto(device.verification_uri_complete);
+    check(resp && resp.ok(), `GET ${device.verification_uri_complete} -> ${resp && resp.status()}`);
+    await expectVisible(page.getByRole('heading', { name: 'Connect a device', level: 1 }), `"Connect a device" at ${await whereIs(page)}`);
+    equal(await page.getByLabel('Code').inputValue(), device.user_code, 'the prefilled code');
+    equal(await page.locator('input:not([type=hidden])').count(), 1, 'visible fields on the code page');
+    await shoot(page, 'device-code.png');
+    const r = await pollDevice(device.device_code);
+    check(r.status === 400 && ['authorization_pending', 'slow_down'].includes(r.json?.error), `a poll before any answer: ${r.describe()}`);
+    if (r.json.error === 'slow_down') device.interval += 5;
+    device.lastPoll = Date.now();
+  });
+
+  await step('Enter on the code page leads to sign-in, then the confirmation', async () => {
+    await page.getByLabel('Code').press('Enter');
+    await expectVisible(page.getByRole('heading', { name: 'Sign in', level: 1 }), `the login page for the device, at ${await whereIs(page)}`);
+    await expectVisible(page.getByText(DEVICE_NAME), `"${DEVICE_NAME}" on the login page`);
+    await page.getByLabel('Username').fill(USER.username);
+    await page.getByLabel('Password').fill(USER.password);
+    await page.getByLabel('Password').press('Enter');
+    await expectVisible(page.getByRole('button', { name: 'Allow' }), `"Allow" on the device confirmation, at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('button', { name: 'Deny' }), '"Deny" on the device confirmation');
+    await expectVisible(page.getByRole('heading', { name: DEVICE_NAME, level: 1 }), `"${DEVICE_NAME}" as the heading`);
+    await expectVisible(page.getByText(device.user_code), 'the code to compare with the device');
+    await expectVisible(page.getByText(/matches the one on your device/), 'the "make sure the code matches" warning');
+    await shoot(page, 'device-confirm.png');
+  });
+
+  await step('Allow says to go back to the device', async () => {
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'You are all set', level: 1 }), `"You are all set" at ${await whereIs(page)}`);
+    await expectVisible(page.getByText(/Go back to your device/), '"Go back to your device"');
+  });
+
+  await step('the device polls and gets tokens once', async () => {
+    const deadline = Date.now() + 60_000;
+    let tokens;
+    while (!tokens) {
+      check(Date.now() < deadline, 'no tokens within a minute of polling');
+      const wait = device.lastPoll + device.interval * 1000 + 200 - Date.now();
+      if (wait > 0) await sleep(wait);
+      const r = await pollDevice(device.device_code);
+      device.lastPoll = Date.now();
+      if (r.status === 200) {
+        tokens = r.json;
+      } else if (r.json?.error === 'slow_down') {
+        device.interval += 5;
+      } else {
+        check(r.json?.error === 'authorization_pending', `an unexpected poll answer: ${r.describe()}`);
+      }
+    }
+    check(tokens.access_token && tokens.refresh_token && tokens.id_token, `device tokens lack something: ${JSON.stringify(Object.keys(tokens))}`);
+    const who = await http_('GET', discovery.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    equal(who.json?.sub, idToken.sub, 'the device acts as the user who allowed it');
+    await sleep(device.interval * 1000 + 200);
+    const again = await pollDevice(device.device_code);
+    check(again.status === 400 && again.json?.error === 'invalid_grant', `a poll after redemption: ${again.describe()}`);
   });
 }
 

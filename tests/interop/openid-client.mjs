@@ -8,8 +8,8 @@
 // (tests/interop/run.sh makes the certificate authority and sets all that.)
 //
 // Starts Valet over HTTPS in a fresh temporary folder with --refresh-retry-window 0,
-// registers a user, an API, a `service`, a `web` (client_secret_basic) and a `spa`
-// (public, PKCE, rotating refresh tokens) application, and walks, through openid-client:
+// registers a user, an API, a `service`, a `web` (client_secret_basic), a `spa`
+// (public, PKCE, rotating refresh tokens) and a `device` application, and walks, through openid-client:
 //   - discovery (OpenID Connect and RFC 8414 documents);
 //   - client_credentials for the service, its introspection and revocation;
 //   - for `web` and for `spa`: authorization code + PKCE with state and nonce in the
@@ -25,7 +25,10 @@
 //     origin (code grant, ID token signature, UserInfo, introspection, rotation,
 //     revocation), so every call crosses origins under the browser's CORS rules; and the
 //     same call from an origin nobody registered cannot read the answer;
-//   - Valet's cookies on an https issuer: __Host-, Secure, HttpOnly, SameSite=Lax.
+//   - Valet's cookies on an https issuer: __Host-, Secure, HttpOnly, SameSite=Lax;
+//   - for a `device` application (public, no redirect URI): the device authorization
+//     grant (RFC 8628): initiateDeviceAuthorization, the person allowing it on /device in
+//     Chromium, pollDeviceAuthorizationGrant (ID token checked), a rotating refresh.
 // One line per step; exits 1 with the reason on the first failure.
 //
 // Environment: VALET_BIN (required), INTEROP_TLS_CERT / INTEROP_TLS_KEY (PEM files for
@@ -59,6 +62,7 @@ const APPS = {
   web: { name: 'Interop Web App', profile: 'web' },
   spa: { name: 'Interop Single-Page App', profile: 'spa' },
   service: { name: 'Interop Service', profile: 'service' },
+  device: { name: 'Interop TV', profile: 'device' },
 };
 
 // ---------------------------------------------------------------------------------------
@@ -425,10 +429,13 @@ async function main() {
     valetAdmin(['api', 'create', '--audience', API.audience, '--scope', `${API.scope}=Read reports`], '', dataArgs);
     const registered = {};
     for (const [key, app] of Object.entries(APPS)) {
+      const plain = key === 'service' || key === 'device';
       const extra = key === 'service'
         ? ['--scope', API.scope]
-        : ['--redirect-uri', uris(key).redirect, '--post-logout-redirect-uri', uris(key).postLogout];
-      registered[key] = { ...app, ...registerClient(app, extra, dataArgs), ...(key === 'service' ? {} : uris(key)) };
+        : key === 'device'
+          ? []
+          : ['--redirect-uri', uris(key).redirect, '--post-logout-redirect-uri', uris(key).postLogout];
+      registered[key] = { ...app, ...registerClient(app, extra, dataArgs), ...(plain ? {} : uris(key)) };
     }
     check(registered.web.client_secret && registered.service.client_secret, 'a confidential application got no client_secret');
     check(!registered.spa.client_secret, 'the spa application got a client_secret');
@@ -839,6 +846,46 @@ async function main() {
       return;
     }
     fail(`prompt=none after logout got a code: ${callback.href}`);
+  });
+
+  // ----- device: the device authorization grant (RFC 8628), openid-client as the device
+
+  const tv = apps.device;
+  const tvDevice = await step('device: openid-client discovers the device endpoint and starts a device authorization', async () => {
+    configs.device = await rp('discovery', () => oidc.discovery(new URL(issuer), tv.client_id, undefined, oidc.None(), rpOptions));
+    const m = configs.device.serverMetadata();
+    equal(m.device_authorization_endpoint, `${issuer}/oauth2/device_authorization`, 'device_authorization_endpoint');
+    check(m.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:device_code'), 'grant_types_supported lacks the device grant');
+    const d = await rp('the device authorization request', () => oidc.initiateDeviceAuthorization(configs.device, { scope: 'openid profile' }));
+    check(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/.test(d.user_code), `user_code ${d.user_code}`);
+    equal(d.verification_uri, `${issuer}/device`, 'verification_uri');
+    equal(d.interval, 5, 'interval');
+    return d;
+  });
+
+  await step('device: the person allows it in Chromium (code prefilled, sign-in, confirmation)', async () => {
+    await page.goto(tvDevice.verification_uri_complete);
+    await expectVisible(page.getByRole('heading', { name: 'Connect a device' }), `the code page, at ${await whereIs(page)}`);
+    equal(await page.getByLabel('Code').inputValue(), tvDevice.user_code, 'the prefilled code');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await expectVisible(page.getByLabel('Password'), `the login page for the device, at ${await whereIs(page)}`);
+    await page.getByLabel('Username').fill(USER.username);
+    await page.getByLabel('Password').fill(USER.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expectVisible(page.getByText(tvDevice.user_code), `the code to compare, at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('heading', { name: tv.name }), `"${tv.name}" on the confirmation`);
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'You are all set' }), `"You are all set", at ${await whereIs(page)}`);
+  });
+
+  await step('device: openid-client polls until it gets tokens (ID token checked), then refreshes (rotating)', async () => {
+    const t = await rp('the device code grant', () => oidc.pollDeviceAuthorizationGrant(configs.device, tvDevice));
+    check(t.access_token && t.refresh_token && t.id_token, `device grant lacks a token: ${Object.keys(t)}`);
+    equal(t.claims().sub, sub, 'the device acts as the user who allowed it');
+    const u = await rp('UserInfo for the device', () => oidc.fetchUserInfo(configs.device, t.access_token, sub));
+    equal(u.sub, sub, 'UserInfo sub for the device');
+    const r = await rp('the device\'s refresh', () => oidc.refreshTokenGrant(configs.device, t.refresh_token));
+    check(r.refresh_token && r.refresh_token !== t.refresh_token, 'a device application\'s refresh token did not rotate');
   });
 }
 

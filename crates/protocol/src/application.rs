@@ -22,6 +22,9 @@ pub enum Profile {
     Native,
     /// Headless backend: confidential, client_credentials.
     Service,
+    /// A TV, a CLI, an SSH session: public, the device authorization grant (RFC 8628) and
+    /// rotating refresh, no redirect URI.
+    Device,
 }
 
 impl Profile {
@@ -36,6 +39,7 @@ impl Profile {
                 vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
             }
             Self::Service => vec![GrantType::ClientCredentials],
+            Self::Device => vec![GrantType::DeviceCode, GrantType::RefreshToken],
         }
     }
 
@@ -48,7 +52,7 @@ impl Profile {
     }
 
     pub fn needs_redirect_uri(self) -> bool {
-        !matches!(self, Self::Service)
+        !matches!(self, Self::Service | Self::Device)
     }
 }
 
@@ -61,6 +65,9 @@ pub enum GrantType {
     ClientCredentials,
     Password,
     Implicit,
+    /// RFC 8628 §3.4.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 /// Client authentication methods at the token endpoint (RFC 7591 §2).
@@ -100,13 +107,15 @@ macro_rules! wire_names {
     };
 }
 
-wire_names!(Profile, "profile", Web => "web", Spa => "spa", Native => "native", Service => "service");
+wire_names!(Profile, "profile", Web => "web", Spa => "spa", Native => "native", Service => "service",
+    Device => "device");
 wire_names!(GrantType, "grant type",
     AuthorizationCode => "authorization_code",
     RefreshToken => "refresh_token",
     ClientCredentials => "client_credentials",
     Password => "password",
     Implicit => "implicit",
+    DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
 );
 wire_names!(AuthMethod, "authentication method",
     ClientSecretBasic => "client_secret_basic",
@@ -310,6 +319,13 @@ impl Application {
                 "a {} application needs at least one --redirect-uri",
                 self.profile
             ));
+        }
+        if self.profile == Profile::Device && !self.redirect_uris.is_empty() {
+            return Err(
+                "a device application has no redirect URI: people sign in on another device \
+                 (RFC 8628); drop --redirect-uri"
+                    .into(),
+            );
         }
         for uri in &self.redirect_uris {
             validate_redirect_uri(uri, self.profile)?;
@@ -689,6 +705,12 @@ mod tests {
             assert_eq!(g.parse::<GrantType>().unwrap().as_str(), g);
         }
         let e = "bogus".parse::<Profile>().unwrap_err();
-        assert!(e.contains("web, spa, native, service"));
+        assert!(e.contains("web, spa, native, service, device"));
+        let d = "urn:ietf:params:oauth:grant-type:device_code";
+        assert_eq!(d.parse::<GrantType>().unwrap(), GrantType::DeviceCode);
+        assert_eq!(
+            serde_json::to_value(GrantType::DeviceCode).unwrap(),
+            serde_json::json!(d)
+        );
     }
 }

@@ -13,6 +13,8 @@ pub struct Metadata {
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
     pub end_session_endpoint: String,
+    /// RFC 8628 §4.
+    pub device_authorization_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -54,6 +56,7 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
         introspection_endpoint: url("/oauth2/introspect"),
         revocation_endpoint: url("/oauth2/revoke"),
         end_session_endpoint: url("/oauth2/logout"),
+        device_authorization_endpoint: url("/oauth2/device_authorization"),
         // `token` and `id_token token` exist only for applications an admin enabled them
         // for; discovery lists what the server supports.
         response_types_supported: vec!["code", "token", "id_token token", "id_token"],
@@ -64,6 +67,7 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
             "client_credentials",
             "password",
             "implicit",
+            crate::device::GRANT_TYPE,
         ],
         subject_types_supported: vec!["public"],
         id_token_signing_alg_values_supported: vec!["RS256"],
@@ -120,6 +124,16 @@ mod tests {
             serde_json::json!(["S256"])
         );
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            m["device_authorization_endpoint"],
+            "https://id.example/oauth2/device_authorization"
+        );
+        assert!(
+            m["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&crate::device::GRANT_TYPE.into())
+        );
         assert!(
             m["scopes_supported"]
                 .as_array()

@@ -114,6 +114,7 @@ impl Valet {
             ),
             users,
             csrf: master_key.csrf_hasher(),
+            user_codes: master_key.device_hasher(),
             interactions: master_key.interaction_sealer()?,
             pages,
             keys: Keyring::new(snapshot),

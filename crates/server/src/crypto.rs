@@ -79,6 +79,16 @@ impl MasterKey {
         ))
     }
 
+    /// Keys the stored form of device user codes and the throttle counters of the device
+    /// page: a user code has ~34 bits, so a plain hash in a database dump would give it
+    /// away; an HMAC under this key does not.
+    pub fn device_hasher(&self) -> SecretHasher {
+        SecretHasher(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            &self.derive("valet device user-code hmac v1"),
+        ))
+    }
+
     /// Keys the CSRF tokens of the pages (bound to a browser session).
     pub fn csrf_hasher(&self) -> SecretHasher {
         SecretHasher(hmac::Key::new(
@@ -207,6 +217,13 @@ pub fn random_token(bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
     rand::fill(&mut buf).map_err(|_| "the system random generator failed".to_string())?;
     Ok(B64.encode(buf))
+}
+
+/// `bytes` of CSPRNG output, raw (user codes are drawn from these).
+pub fn random_bytes(bytes: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; bytes];
+    rand::fill(&mut buf).map_err(|_| "the system random generator failed".to_string())?;
+    Ok(buf)
 }
 
 /// SHA-256: how codes, refresh tokens and session ids are stored (256-bit random values

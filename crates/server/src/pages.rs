@@ -13,6 +13,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
+    ("device.html", include_str!("../templates/device.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("account.html", include_str!("../templates/account.html")),
     ("logout.html", include_str!("../templates/logout.html")),

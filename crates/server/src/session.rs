@@ -214,6 +214,8 @@ pub enum Purpose {
     Authorize,
     /// Where to go after signing out, in the logout confirmation form.
     Logout,
+    /// The device code a person entered on `/device`, in its login and Allow/Deny forms.
+    Device,
 }
 
 impl Purpose {
@@ -221,6 +223,7 @@ impl Purpose {
         match self {
             Self::Authorize => "authorize",
             Self::Logout => "logout",
+            Self::Device => "device",
         }
     }
 }

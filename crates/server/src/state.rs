@@ -22,6 +22,8 @@ pub struct AppState {
     pub sign_ins: crate::users::signin::SignIns,
     /// The user stores, in their configured order (`users/`).
     pub users: crate::users::Users,
+    /// Keys the stored form of device user codes and the device page's throttle counters.
+    pub user_codes: SecretHasher,
     /// Keys CSRF tokens of session-bound forms.
     pub csrf: SecretHasher,
     /// Seals authorization requests into forms and refresh responses kept for retries.

@@ -201,6 +201,25 @@ const TABLES: &[Table] = &[
         columns: &[("id", Text), ("expires_at", Int)],
         select: None,
     },
+    Table {
+        name: "device_codes",
+        columns: &[
+            ("device_hash", Blob),
+            ("user_code_hash", Blob),
+            ("client_id", Text),
+            ("details", Text),
+            ("status", Text),
+            ("user_id", Text),
+            ("auth_time", Int),
+            ("grant_id", Text),
+            ("poll_interval", Int),
+            ("last_poll_at", Int),
+            ("created_at", Int),
+            ("expires_at", Int),
+            ("redeemed_at", Int),
+        ],
+        select: None,
+    },
 ];
 
 /// Rows per INSERT (PostgreSQL allows 65535 bound values per statement).

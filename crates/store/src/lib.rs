@@ -20,9 +20,9 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord,
-    OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
-    SigningKeyRecord, UserRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
+    DeviceStatus, GrantRecord, OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation,
+    SecretHash, SessionRecord, SigningKeyRecord, UserRecord,
 };
 pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;
@@ -33,6 +33,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// How long a consumed or expired code is kept, so that a late replay is still recognised
 /// as one (and the grant it produced revoked) rather than looking unknown.
 pub const CODE_REPLAY_MEMORY: i64 = 600;
+
+/// How long a device code is kept past its expiry, so that a late poll still reads
+/// `expired_token` (and a poll after redemption `invalid_grant`) rather than unknown.
+pub const DEVICE_CODE_MEMORY: i64 = 600;
 
 /// How long the response of a refresh-token rotation is kept (sealed) so that a retry of
 /// the same token can be answered with the same pair. The retry window is at most this.
@@ -224,11 +228,60 @@ pub trait Store: Send + Sync + 'static {
     /// purged (after `expires_at`).
     async fn consume_sealed_form(&self, id: &str, expires_at: UnixTime) -> Result<bool>;
 
+    // ---- device codes (RFC 8628) ----
+
+    /// Inserts a device code; `Conflict` if its device hash or its user-code hash is
+    /// taken (by any row not purged yet: the caller draws another user code and retries).
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<()>;
+    /// The device code of `device_hash` in whatever state, until it is purged
+    /// (`DEVICE_CODE_MEMORY` after it expired).
+    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>>;
+    /// The device code of `user_code_hash` if it is still pending and not expired at `now`
+    /// (`expires_at <= now` is expired); an answered or expired code reads as `None`.
+    async fn pending_device_code(
+        &self,
+        user_code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>>;
+    /// Records a user's answer to the pending device code of `user_code_hash` and
+    /// `client_id`: one atomic `UPDATE … WHERE status = 'pending' AND expires_at > now`, so
+    /// of any number of answers (two tabs, two nodes) exactly one counts; an approval
+    /// inserts its grant in the same transaction. `false`, and nothing written, if the
+    /// code is not pending any more, expired, or of another client.
+    async fn decide_device_code(
+        &self,
+        user_code_hash: &[u8],
+        client_id: &str,
+        decision: &DeviceDecision,
+        now: UnixTime,
+    ) -> Result<bool>;
+    /// Records a poll at `now` that redeems nothing (`authorization_pending`, `slow_down`):
+    /// `last_poll_at = now` and the gap becomes `interval`, in one atomic statement that
+    /// matches only while `last_poll_at` is still `seen` and the code is not redeemed.
+    /// `false` if another poll was recorded in between (the caller answers `slow_down`).
+    async fn record_device_poll(
+        &self,
+        device_hash: &[u8],
+        seen: UnixTime,
+        interval: i64,
+        now: UnixTime,
+    ) -> Result<bool>;
+    /// Redeems an approved device code at `now`: one atomic `UPDATE … WHERE status =
+    /// 'approved' AND redeemed_at IS NULL AND expires_at > now … RETURNING`. Of any number
+    /// of concurrent callers on any number of nodes exactly one gets the record; every
+    /// other call, then and later, gets `None`.
+    async fn redeem_device_code(
+        &self,
+        device_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>>;
+
     // ---- housekeeping ----
 
     /// Deletes at most `batch` records per table that no longer matter at `now`
     /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
-    /// tokens, sessions, throttle counters and used sealed forms, keys no longer published)
+    /// tokens, sessions, throttle counters and used sealed forms, keys no longer published,
+    /// device codes `DEVICE_CODE_MEMORY` after they expired)
     /// and forgets successors of refresh tokens rotated more than
     /// `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;

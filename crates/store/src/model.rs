@@ -265,3 +265,59 @@ impl fmt::Debug for OpaqueAccessTokenRecord {
             .finish()
     }
 }
+
+/// A device code of the device authorization grant (RFC 8628) as stored: the SHA-256 of
+/// the device code (256 random bits) and a keyed hash of the user code (its ~34 bits
+/// would fall to a brute force of a plain hash; an HMAC under a key the database does
+/// not hold makes a dump alone useless), never either code itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceCodeRecord {
+    pub device_hash: Vec<u8>,
+    pub user_code_hash: Vec<u8>,
+    pub client_id: String,
+    /// The protocol's JSON: the scope and audience selected at the request.
+    pub details: String,
+    pub status: DeviceStatus,
+    /// Set at approval: who allowed it, when they signed in, the grant it started.
+    pub user_id: Option<String>,
+    pub auth_time: Option<UnixTime>,
+    pub grant_id: Option<String>,
+    /// The minimum gap between polls, seconds; a `slow_down` raises it.
+    pub interval: i64,
+    /// The last poll, or the device authorization response before the first one.
+    pub last_poll_at: UnixTime,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Set by the one statement that redeems an approved code.
+    pub redeemed_at: Option<UnixTime>,
+}
+
+pub use valet_protocol::device::Status as DeviceStatus;
+
+impl fmt::Debug for DeviceCodeRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceCodeRecord")
+            .field("device_hash", &"[redacted]")
+            .field("user_code_hash", &"[redacted]")
+            .field("client_id", &self.client_id)
+            .field("status", &self.status)
+            .field("user_id", &self.user_id)
+            .field("grant_id", &self.grant_id)
+            .field("interval", &self.interval)
+            .field("last_poll_at", &self.last_poll_at)
+            .field("expires_at", &self.expires_at)
+            .field("redeemed_at", &self.redeemed_at)
+            .finish()
+    }
+}
+
+/// A user's answer to a device code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceDecision {
+    /// Allowed: the grant starts now (inserted with the approval, in one transaction).
+    Approve {
+        grant: GrantRecord,
+        auth_time: UnixTime,
+    },
+    Deny,
+}

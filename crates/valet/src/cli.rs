@@ -225,7 +225,7 @@ pub enum ClientCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// web, spa, native or service
+        /// web, spa, native, service or device
         #[arg(long)]
         profile: String,
         /// Allowed redirect URI (repeatable); matched byte for byte
@@ -234,7 +234,7 @@ pub enum ClientCommand {
         /// Scope the application may request (repeatable); web, spa and native applications may always request the OpenID Connect scopes
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
-        /// Grant type (repeatable) [default: from the profile]
+        /// Grant type to add to the profile's (repeatable), e.g. password or urn:ietf:params:oauth:grant-type:device_code
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,
         /// First-party application: skips the consent page

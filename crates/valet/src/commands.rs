@@ -145,6 +145,17 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             access_token_format,
             json,
         } => {
+            let profile: valet_protocol::application::Profile = profile.parse()?;
+            // `--grant` adds to the profile's grants (the contract of issue 13).
+            let grant_types = parse_list(&grants)?.map(|added| {
+                let mut all = profile.default_grant_types();
+                for g in added {
+                    if !all.contains(&g) {
+                        all.push(g);
+                    }
+                }
+                all
+            });
             let new = NewClient {
                 access_token_format,
                 post_logout_redirect_uris,
@@ -152,7 +163,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 require_pkce,
                 cors_origins,
                 name,
-                profile: Some(profile.parse()?),
+                profile: Some(profile),
                 redirect_uris,
                 scopes: if scopes.is_empty() {
                     None
@@ -166,7 +177,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                             .collect(),
                     )
                 },
-                grant_types: parse_list(&grants)?,
+                grant_types,
                 token_endpoint_auth_method: auth_method.map(|m| m.parse()).transpose()?,
                 trusted,
                 description,

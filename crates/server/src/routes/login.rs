@@ -2,7 +2,9 @@
 //! authorization endpoint with the request sealed into it, or on its own (then it leads
 //! to `/account`). A correct password starts a new session (a new id, always) and the
 //! authorization continues in the same response; a wrong one re-renders the form with
-//! one message for an unknown user and a wrong password alike, after the same work.
+//! one message for an unknown user and a wrong password alike, after the same work. The
+//! device page (`device.rs`) shows this form too, with the entered code sealed into it;
+//! then a correct password continues to its Allow / Deny step.
 
 use crate::error::{ApiError, DIRECTORY_DOWN};
 use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
@@ -17,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use valet_protocol::authorize::AuthorizationRequest;
 
 use super::authorize::{form_spent, login_page_for, proceed, recheck};
+use super::device::DeviceInteraction;
 
 const WRONG: &str = "The username or password is not right.";
 
@@ -114,39 +117,71 @@ async fn submit_inner(
             Some("Go back to the application and start signing in again."),
         ));
     }
-    // The sealed request, if the form came from the authorization endpoint; a value sealed
-    // for another browser (checklist C2), older than 15 minutes or submitted before does
-    // not open (issue 12 item 10). Each submit spends the form; a wrong password gets a
-    // freshly sealed one.
-    let request: Option<AuthorizationRequest> =
-        match form.interaction.as_deref().filter(|v| !v.is_empty()) {
-            Some(sealed) => {
-                match session::open::<AuthorizationRequest>(
-                    state,
-                    Purpose::Authorize,
-                    &csrf.binding(),
-                    sealed,
-                    now,
-                ) {
-                    Some(o) if o.consume(state).await? => Some(o.value),
-                    _ => return Ok(form_spent(state)),
-                }
+    // The sealed request, if the form came from the authorization endpoint (or the
+    // device page); a value sealed for another browser (checklist C2), older than 15
+    // minutes or submitted before does not open (issue 12 item 10). Each submit spends
+    // the form; a wrong password gets a freshly sealed one.
+    let request: Option<Continues> = match form.interaction.as_deref().filter(|v| !v.is_empty()) {
+        Some(sealed) => {
+            let binding = csrf.binding();
+            let opened = if let Some(o) = session::open::<AuthorizationRequest>(
+                state,
+                Purpose::Authorize,
+                &binding,
+                sealed,
+                now,
+            ) {
+                Some((o.consume(state).await?, Continues::Authorize(o.value)))
+            } else if let Some(o) =
+                session::open::<DeviceInteraction>(state, Purpose::Device, &binding, sealed, now)
+            {
+                Some((o.consume(state).await?, Continues::Device(o.value)))
+            } else {
+                None
+            };
+            match opened {
+                Some((true, c)) => Some(c),
+                _ => return Ok(form_spent(state)),
             }
-            None => None,
-        };
+        }
+        None => None,
+    };
     let app = match &request {
-        Some(r) => match state.catalog.client(&r.client_id).await? {
+        Some(r) => match state.catalog.client(r.client_id()).await? {
             Some(c) => Some(c),
             None => return Ok(form_spent(state)),
         },
         None => None,
     };
     // Nobody is signed in on the strength of a request the registration no longer allows.
-    if let (Some(app), Some(req)) = (&app, &request) {
+    if let (Some(app), Some(Continues::Authorize(req))) = (&app, &request) {
         if let Some(r) = recheck(state, &app.app, req) {
             return Ok(r);
         }
     }
+    let again = |error: &str| -> Result<Response, ApiError> {
+        match (&app, &request) {
+            (Some(app), Some(Continues::Authorize(req))) => login_page_for(
+                state,
+                headers,
+                &app.app,
+                req,
+                Some(error),
+                Some(&form.username),
+                now,
+            ),
+            (Some(app), Some(Continues::Device(d))) => super::device::login_page(
+                state,
+                headers,
+                &app.app,
+                d,
+                Some(error),
+                Some(&form.username),
+                now,
+            ),
+            _ => standalone(state, headers, Some(error), Some(&form.username)),
+        }
+    };
     let user = if form.username.is_empty() || form.password.is_empty() {
         None
     } else {
@@ -177,18 +212,7 @@ async fn submit_inner(
                             .to_owned(),
                     ),
                 };
-                let mut r = match (&app, &request) {
-                    (Some(app), Some(req)) => login_page_for(
-                        state,
-                        headers,
-                        &app.app,
-                        req,
-                        Some(&message),
-                        Some(&form.username),
-                        now,
-                    )?,
-                    _ => standalone(state, headers, Some(&message), Some(&form.username))?,
-                };
+                let mut r = again(&message)?;
                 *r.status_mut() = status;
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -199,23 +223,12 @@ async fn submit_inner(
         }
     };
     let Some(user) = user else {
-        return match (&app, &request) {
-            (Some(app), Some(req)) => login_page_for(
-                state,
-                headers,
-                &app.app,
-                req,
-                Some(WRONG),
-                Some(&form.username),
-                now,
-            ),
-            _ => standalone(state, headers, Some(WRONG), Some(&form.username)),
-        };
+        return again(WRONG);
     };
     let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
     match (app, request) {
-        (Some(app), Some(req)) => {
+        (Some(app), Some(Continues::Authorize(req))) => {
             let browser = Browser { session, user };
             proceed(
                 state,
@@ -229,7 +242,29 @@ async fn submit_inner(
             )
             .await
         }
+        (Some(app), Some(Continues::Device(d))) => {
+            let browser = Browser { session, user };
+            let r = super::device::confirm(state, &app.app, &d, &browser, now).await?;
+            Ok(with_cookies(r, vec![cookie]))
+        }
         _ => Ok(with_cookies(see_other("/account"), vec![cookie])),
+    }
+}
+
+/// What a login form continues once the password is right.
+enum Continues {
+    /// An authorization request (the authorization endpoint's login page).
+    Authorize(AuthorizationRequest),
+    /// A device code entered on `/device`.
+    Device(DeviceInteraction),
+}
+
+impl Continues {
+    fn client_id(&self) -> &str {
+        match self {
+            Self::Authorize(r) => &r.client_id,
+            Self::Device(d) => &d.client_id,
+        }
     }
 }
 

@@ -4,6 +4,8 @@ mod account;
 mod admin;
 mod authorize;
 mod consent;
+mod device;
+mod device_authorization;
 mod discovery;
 mod health;
 mod introspect;
@@ -38,6 +40,10 @@ pub fn router(state: Shared) -> Router {
         .route("/oauth2/jwks", get(discovery::jwks))
         .route("/oauth2/token", post(token::token).fallback(post_only))
         .route(
+            "/oauth2/device_authorization",
+            post(device_authorization::device_authorization).fallback(post_only),
+        )
+        .route(
             "/oauth2/introspect",
             post(introspect::introspect).fallback(post_only),
         )
@@ -55,6 +61,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/login", get(login::show).post(login::submit))
         .route("/consent", post(consent::submit))
+        .route("/device", get(device::show).post(device::submit))
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
         .route("/oauth2/logout", get(logout::get).post(logout::post))

@@ -15,6 +15,7 @@ mod code_lifetime;
 mod conformance;
 mod db_trouble;
 mod deleted_users;
+mod device;
 mod discovery;
 mod expiry;
 mod flow;

@@ -5,12 +5,12 @@
 
 use sqlx::PgPool;
 
-use crate::{CODE_REPLAY_MEMORY, REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
+use crate::{CODE_REPLAY_MEMORY, DEVICE_CODE_MEMORY, REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
 
 pub(super) async fn purge_expired(db: &PgPool, now: UnixTime, batch: u32) -> Result<u64> {
     let batch = i64::from(batch);
     let mut n = 0;
-    let expired: [(&str, &str, UnixTime); 9] = [
+    let expired: [(&str, &str, UnixTime); 10] = [
         ("revoked_tokens", "jti", now),
         ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
         ("revoked_grants", "grant_id", now),
@@ -19,6 +19,7 @@ pub(super) async fn purge_expired(db: &PgPool, now: UnixTime, batch: u32) -> Res
         ("sessions", "id_hash", now),
         ("throttle", "key", now),
         ("used_forms", "id", now),
+        ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
         ("opaque_access_tokens", "hash", now),
     ];
     for (table, key, before) in expired {

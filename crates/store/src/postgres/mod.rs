@@ -15,6 +15,7 @@
 
 mod access_tokens;
 mod catalog;
+mod device;
 mod grants;
 mod housekeeping;
 mod refresh;
@@ -31,8 +32,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord,
-    OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
+    GrantRecord, OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
     SigningKeyRecord, UserRecord,
 };
 use crate::{Result, Store, StoreError, UnixTime};
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_api_introspectors.sql"),
     include_str!("../../migrations/postgres/0005_used_forms.sql"),
     include_str!("../../migrations/postgres/0006_heartbeat.sql"),
+    include_str!("../../migrations/postgres/0007_device_codes.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").
@@ -471,6 +473,68 @@ impl Store for PostgresStore {
 
     async fn consume_sealed_form(&self, id: &str, expires_at: UnixTime) -> Result<bool> {
         self.timed(sessions::consume_sealed_form(&self.pool, id, expires_at))
+            .await
+    }
+
+    // ---- device codes ----
+
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<()> {
+        self.timed(device::insert(&self.pool, code)).await
+    }
+
+    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
+        self.timed(device::get(&self.pool, device_hash)).await
+    }
+
+    async fn pending_device_code(
+        &self,
+        user_code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        self.timed(device::pending(&self.pool, user_code_hash, now))
+            .await
+    }
+
+    async fn decide_device_code(
+        &self,
+        user_code_hash: &[u8],
+        client_id: &str,
+        decision: &DeviceDecision,
+        now: UnixTime,
+    ) -> Result<bool> {
+        self.timed(device::decide(
+            &self.pool,
+            user_code_hash,
+            client_id,
+            decision,
+            now,
+        ))
+        .await
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_hash: &[u8],
+        seen: UnixTime,
+        interval: i64,
+        now: UnixTime,
+    ) -> Result<bool> {
+        self.timed(device::record_poll(
+            &self.pool,
+            device_hash,
+            seen,
+            interval,
+            now,
+        ))
+        .await
+    }
+
+    async fn redeem_device_code(
+        &self,
+        device_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        self.timed(device::redeem(&self.pool, device_hash, now))
             .await
     }
 

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, params};
 
 use super::{BUSY_TIMEOUT, CODE_REPLAY_MEMORY, immediate};
-use crate::{REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
+use crate::{DEVICE_CODE_MEMORY, REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
 
 /// Deletes at most `batch` rows per table (signing keys excepted: a handful, all at once)
 /// and forgets at most `batch` successors. The count includes the forgotten successors, so
@@ -12,7 +12,7 @@ pub(super) fn purge_expired(c: &mut Connection, now: UnixTime, batch: u32) -> Re
     let tx = immediate(c)?;
     let mut n = 0;
     // (table, its key, rows that expired before this go). Each uses its expiry index.
-    let expired: [(&str, &str, UnixTime); 9] = [
+    let expired: [(&str, &str, UnixTime); 10] = [
         ("revoked_tokens", "jti", now),
         ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
         ("revoked_grants", "grant_id", now),
@@ -22,6 +22,7 @@ pub(super) fn purge_expired(c: &mut Connection, now: UnixTime, batch: u32) -> Re
         ("sessions", "id_hash", now),
         ("throttle", "key", now),
         ("used_forms", "id", now),
+        ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
     ];
     for (table, key, before) in expired {
         n += tx

@@ -15,6 +15,7 @@
 
 mod access_tokens;
 mod catalog;
+mod device;
 mod grants;
 mod housekeeping;
 mod refresh;
@@ -28,8 +29,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, GrantRecord,
-    OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
+    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
+    GrantRecord, OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
     SigningKeyRecord, UserRecord,
 };
 use crate::{Result, Store, StoreError, UnixTime};
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_api_introspectors.sql"),
     include_str!("../../migrations/sqlite/0008_used_forms.sql"),
     include_str!("../../migrations/sqlite/0009_heartbeat.sql"),
+    include_str!("../../migrations/sqlite/0010_device_codes.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;
@@ -555,6 +557,63 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.write(move |c| sessions::consume_sealed_form(c, &id, expires_at))
             .await
+    }
+
+    // ---- device codes ----
+
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<()> {
+        let code = code.clone();
+        self.write(move |c| device::insert(c, &code)).await
+    }
+
+    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
+        let hash = device_hash.to_vec();
+        self.point_read(move |c| device::get(c, &hash)).await
+    }
+
+    async fn pending_device_code(
+        &self,
+        user_code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        let hash = user_code_hash.to_vec();
+        self.point_read(move |c| device::pending(c, &hash, now))
+            .await
+    }
+
+    async fn decide_device_code(
+        &self,
+        user_code_hash: &[u8],
+        client_id: &str,
+        decision: &DeviceDecision,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let hash = user_code_hash.to_vec();
+        let client = client_id.to_owned();
+        let decision = decision.clone();
+        self.write(move |c| device::decide(c, &hash, &client, &decision, now))
+            .await
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_hash: &[u8],
+        seen: UnixTime,
+        interval: i64,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let hash = device_hash.to_vec();
+        self.write(move |c| device::record_poll(c, &hash, seen, interval, now))
+            .await
+    }
+
+    async fn redeem_device_code(
+        &self,
+        device_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        let hash = device_hash.to_vec();
+        self.write(move |c| device::redeem(c, &hash, now)).await
     }
 
     // ---- housekeeping ----

@@ -7,6 +7,7 @@ mod access_tokens;
 mod catalog;
 mod codes;
 mod consent;
+mod device;
 mod forms;
 mod health;
 mod housekeeping;
@@ -181,6 +182,7 @@ macro_rules! contract_suite {
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
             forms::{sealed_forms, racing_sealed_forms},
+            device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},
             throttle::{throttle_counts, racing_throttle, throttle_marks},
             health::{writable},

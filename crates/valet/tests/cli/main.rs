@@ -7,6 +7,7 @@ mod support;
 
 mod broken_log;
 mod commands;
+mod device;
 mod environment;
 mod quickstart;
 mod registration;

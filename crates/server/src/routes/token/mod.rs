@@ -4,6 +4,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod password;
 mod refresh_token;
 
@@ -53,6 +54,9 @@ pub async fn token(
         }
         Ok(GrantType::Password) => {
             password::grant(&state, &client.app, &form.params, peer.ip(), now).await?
+        }
+        Ok(GrantType::DeviceCode) => {
+            device_code::grant(&state, &client.app, &form.params, now).await?
         }
         Ok(GrantType::Implicit) | Err(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(

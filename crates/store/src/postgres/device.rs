@@ -1,0 +1,177 @@
+//! Device codes of the device authorization grant (PostgreSQL). Same rules as
+//! `sqlite/device`; a racing `UPDATE … WHERE redeemed_at IS NULL` waits for the winner's
+//! row lock, re-reads the row (READ COMMITTED) and matches nothing.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use crate::model::{DeviceCodeRecord, DeviceDecision, DeviceStatus};
+use crate::{Result, StoreError, UnixTime};
+
+const COLUMNS: &str = "device_hash, user_code_hash, client_id, details, status, user_id, \
+                       auth_time, grant_id, poll_interval, last_poll_at, created_at, \
+                       expires_at, redeemed_at";
+
+fn record(r: &PgRow) -> Result<DeviceCodeRecord> {
+    let status: String = r.try_get(4)?;
+    Ok(DeviceCodeRecord {
+        device_hash: r.try_get(0)?,
+        user_code_hash: r.try_get(1)?,
+        client_id: r.try_get(2)?,
+        details: r.try_get(3)?,
+        status: DeviceStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("device code status `{status}`")))?,
+        user_id: r.try_get(5)?,
+        auth_time: r.try_get(6)?,
+        grant_id: r.try_get(7)?,
+        interval: r.try_get(8)?,
+        last_poll_at: r.try_get(9)?,
+        created_at: r.try_get(10)?,
+        expires_at: r.try_get(11)?,
+        redeemed_at: r.try_get(12)?,
+    })
+}
+
+pub(super) async fn insert(db: &PgPool, d: &DeviceCodeRecord) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO device_codes ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(&d.device_hash)
+    .bind(&d.user_code_hash)
+    .bind(&d.client_id)
+    .bind(&d.details)
+    .bind(d.status.as_str())
+    .bind(&d.user_id)
+    .bind(d.auth_time)
+    .bind(&d.grant_id)
+    .bind(d.interval)
+    .bind(d.last_poll_at)
+    .bind(d.created_at)
+    .bind(d.expires_at)
+    .bind(d.redeemed_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn get(db: &PgPool, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1"
+    ))
+    .bind(device_hash)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(record)
+    .transpose()
+}
+
+pub(super) async fn pending(
+    db: &PgPool,
+    user_code_hash: &[u8],
+    now: UnixTime,
+) -> Result<Option<DeviceCodeRecord>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM device_codes \
+         WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2"
+    ))
+    .bind(user_code_hash)
+    .bind(now)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(record)
+    .transpose()
+}
+
+pub(super) async fn decide(
+    db: &PgPool,
+    user_code_hash: &[u8],
+    client_id: &str,
+    decision: &DeviceDecision,
+    now: UnixTime,
+) -> Result<bool> {
+    let mut tx = db.begin().await?;
+    let changed = match decision {
+        DeviceDecision::Approve { grant, auth_time } => {
+            let n = sqlx::query(
+                "UPDATE device_codes SET status = 'approved', user_id = $3, \
+                 auth_time = $4, grant_id = $5 \
+                 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 \
+                 AND client_id = $6",
+            )
+            .bind(user_code_hash)
+            .bind(now)
+            .bind(&grant.user_id)
+            .bind(auth_time)
+            .bind(&grant.grant_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                super::grants::insert_grant(&mut tx, grant).await?;
+            }
+            n == 1
+        }
+        DeviceDecision::Deny => {
+            sqlx::query(
+                "UPDATE device_codes SET status = 'denied' \
+                 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 \
+                 AND client_id = $3",
+            )
+            .bind(user_code_hash)
+            .bind(now)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1
+        }
+    };
+    tx.commit().await?;
+    Ok(changed)
+}
+
+pub(super) async fn record_poll(
+    db: &PgPool,
+    device_hash: &[u8],
+    seen: UnixTime,
+    interval: i64,
+    now: UnixTime,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE device_codes SET last_poll_at = $3, poll_interval = $4 \
+         WHERE device_hash = $1 AND last_poll_at = $2 AND redeemed_at IS NULL",
+    )
+    .bind(device_hash)
+    .bind(seen)
+    .bind(now)
+    .bind(interval)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub(super) async fn redeem(
+    db: &PgPool,
+    device_hash: &[u8],
+    now: UnixTime,
+) -> Result<Option<DeviceCodeRecord>> {
+    // The single statement that decides who redeems the device code.
+    sqlx::query(&format!(
+        "UPDATE device_codes SET redeemed_at = $2, last_poll_at = $2 \
+         WHERE device_hash = $1 AND status = 'approved' AND redeemed_at IS NULL \
+         AND expires_at > $2 \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(device_hash)
+    .bind(now)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(record)
+    .transpose()
+}
