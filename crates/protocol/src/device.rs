@@ -100,15 +100,8 @@ pub fn request(
             "this application may not use the device authorization grant",
         ));
     }
-    let requested = params.get("scope").map(Scope::parse).transpose()?;
-    let resources: Vec<&str> = params.all("resource").collect();
-    let selection = audience::select(
-        requested.as_ref(),
-        &resources,
-        &app.allowed_scopes(),
-        apis,
-        default_audience,
-    )?;
+    let selection =
+        audience::select_requested(params, &app.allowed_scopes(), apis, default_audience)?;
     app.check_admin_scope(&selection.scope, true)?;
     Ok(DeviceDetails {
         scope: selection.scope,
