@@ -16,6 +16,7 @@ mod conformance;
 mod db_trouble;
 mod deleted_users;
 mod device;
+mod device_abuse;
 mod discovery;
 mod expiry;
 mod flow;
