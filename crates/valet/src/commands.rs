@@ -103,7 +103,7 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), String> {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(v).map_err(|e| e.to_string())?
     );
@@ -198,12 +198,12 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 return print_json(&apps);
             }
             if apps.is_empty() {
-                println!(
+                out!(
                     "No applications yet. Create one with: valet client create --name NAME --profile service"
                 );
             }
             for a in apps {
-                println!("{:<24} {:<8} {}", a.client_id, a.profile, visible(&a.name));
+                out!("{:<24} {:<8} {}", a.client_id, a.profile, visible(&a.name));
             }
             Ok(())
         }
@@ -213,18 +213,18 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 return print_json(&c.app);
             }
             let a = &c.app;
-            println!("client_id:     {}", a.client_id);
-            println!("name:          {}", visible(&a.name));
+            out!("client_id:     {}", a.client_id);
+            out!("name:          {}", visible(&a.name));
             if let Some(d) = &a.description {
-                println!("description:   {}", visible(d));
+                out!("description:   {}", visible(d));
             }
-            println!("profile:       {}", a.profile);
+            out!("profile:       {}", a.profile);
             let methods: Vec<&str> = a
                 .accepted_auth_methods()
                 .iter()
                 .map(|m| m.as_str())
                 .collect();
-            println!(
+            out!(
                 "auth method:   {}{}",
                 methods.join(" or "),
                 match (a.is_confidential(), a.token_endpoint_auth_method_chosen) {
@@ -233,7 +233,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                     (true, false) => " (none chosen at registration)",
                 }
             );
-            println!(
+            out!(
                 "grant types:   {}",
                 a.grant_types
                     .iter()
@@ -241,18 +241,18 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
-            println!("scopes:        {}", a.scopes.join(" "));
-            println!("redirect URIs: {}", visible(&a.redirect_uris.join(" ")));
+            out!("scopes:        {}", a.scopes.join(" "));
+            out!("redirect URIs: {}", visible(&a.redirect_uris.join(" ")));
             if !a.post_logout_redirect_uris.is_empty() {
-                println!(
+                out!(
                     "after logout:  {}",
                     visible(&a.post_logout_redirect_uris.join(" "))
                 );
             }
-            println!("trusted:       {}", a.trusted);
-            println!("access tokens: {}", a.access_token_format);
+            out!("trusted:       {}", a.trusted);
+            out!("access tokens: {}", a.access_token_format);
             if let Some(s) = &a.service_subject {
-                println!("acts as user:  {}", visible(s));
+                out!("acts as user:  {}", visible(s));
             }
             Ok(())
         }
@@ -261,9 +261,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 .revoke_grants(&client_id, now())
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "Revoked {n} grant(s) of {client_id}; its users will be asked to consent again."
-            );
+            out!("Revoked {n} grant(s) of {client_id}; its users will be asked to consent again.");
             Ok(())
         }
         ClientCommand::Delete { client_id } => {
@@ -271,7 +269,7 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 .delete_client(&client_id)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("Deleted {client_id}.");
+            out!("Deleted {client_id}.");
             Ok(())
         }
         ClientCommand::RotateSecret {
@@ -292,11 +290,11 @@ fn show_created(c: &WithSecret, json: bool, verb: &str) -> Result<(), String> {
     if json {
         return print_json(c);
     }
-    println!("{verb} \"{}\" ({})", visible(&c.app.name), c.app.profile);
-    println!("  client_id:     {}", c.app.client_id);
+    out!("{verb} \"{}\" ({})", visible(&c.app.name), c.app.profile);
+    out!("  client_id:     {}", c.app.client_id);
     if let Some(secret) = &c.client_secret {
-        println!("  client_secret: {}", secret.expose());
-        println!("Store the secret now: Valet keeps only a keyed hash and cannot show it again.");
+        out!("  client_secret: {}", secret.expose());
+        out!("Store the secret now: Valet keeps only a keyed hash and cannot show it again.");
     }
     Ok(())
 }
@@ -347,7 +345,7 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
             if json {
                 return print_json(&api_json(&r));
             }
-            println!(
+            out!(
                 "Created API {} ({} access tokens) with scopes: {}",
                 r.api.audience,
                 r.api.access_token_format,
@@ -359,7 +357,7 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                     .join(" ")
             );
             if !r.api.introspectors.is_empty() {
-                println!("Introspected by: {}", r.api.introspectors.join(" "));
+                out!("Introspected by: {}", r.api.introspectors.join(" "));
             }
             Ok(())
         }
@@ -370,16 +368,16 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
                 return print_json(&v);
             }
             for r in apis {
-                println!(
+                out!(
                     "{} ({} access tokens)",
                     visible(&r.api.audience),
                     r.api.access_token_format
                 );
                 for s in r.api.scopes {
-                    println!("  {:<24} {}", s.name, visible(&s.description));
+                    out!("  {:<24} {}", s.name, visible(&s.description));
                 }
                 if !r.api.introspectors.is_empty() {
-                    println!("  introspected by: {}", r.api.introspectors.join(" "));
+                    out!("  introspected by: {}", r.api.introspectors.join(" "));
                 }
             }
             Ok(())
@@ -392,7 +390,7 @@ async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), St
             {
                 return Err(format!("no API with audience {audience}"));
             }
-            println!("Deleted API {audience}.");
+            out!("Deleted API {audience}.");
             Ok(())
         }
     }
@@ -435,7 +433,7 @@ async fn keys_cmd(
                 let until = t.publish_until.map_or(String::new(), |u| {
                     format!(", published until {}", fmt_time(u, now))
                 });
-                println!("{:<6} {}  {}{}", t.alg, t.kid, state(t), until);
+                out!("{:<6} {}  {}{}", t.alg, t.kid, state(t), until);
             }
             Ok(())
         }
@@ -459,7 +457,7 @@ async fn keys_cmd(
                 .await
                 .map_err(|e| e.to_string())?;
                 // "in 10m" or "now": "it starts signing in 10m".
-                println!(
+                out!(
                     "{alg}: published {} now; it starts signing {}.",
                     t.kid,
                     fmt_time(t.activates_at, now())
@@ -537,7 +535,7 @@ async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> {
             if json {
                 return print_json(&user_json(&u));
             }
-            println!("Created user {} (sub {})", visible(&u.username), u.id);
+            out!("Created user {} (sub {})", visible(&u.username), u.id);
             Ok(())
         }
         UserCommand::List { json } => {
@@ -546,12 +544,12 @@ async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> {
                 return print_json(&users.iter().map(user_json).collect::<Vec<_>>());
             }
             if users.is_empty() {
-                println!(
+                out!(
                     "No users yet. Add one with: valet user create --username NAME --password-stdin"
                 );
             }
             for u in users {
-                println!(
+                out!(
                     "{:<24} {:<24} {}",
                     u.id,
                     visible(&u.username),
@@ -565,7 +563,7 @@ async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> {
                 .delete_user(&username)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("Deleted user {username}.");
+            out!("Deleted user {username}.");
             Ok(())
         }
     }

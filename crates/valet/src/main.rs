@@ -1,6 +1,16 @@
 //! The `valet` binary: `serve`, and the admin commands that act on the same database
 //! whether a server is running or not.
 
+/// `println!` that never panics: an admin command whose standard output was closed (`valet
+/// client list | head -1`) stops writing instead of panicking with "failed printing to
+/// stdout".
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 mod logs;

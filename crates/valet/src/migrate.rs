@@ -34,9 +34,9 @@ pub async fn to_postgres(settings: &Settings, to: &str) -> Result<(), String> {
         .map_err(|e| format!("nothing was copied: {e}"))?;
     let total: u64 = copied.iter().map(|(_, n)| n).sum();
     for (table, n) in &copied {
-        println!("{table:<22} {n:>10}");
+        out!("{table:<22} {n:>10}");
     }
-    println!(
+    out!(
         "copied {total} rows from {} to PostgreSQL; start every node with \
          --database <that URL> and the same master key as before",
         source.display()

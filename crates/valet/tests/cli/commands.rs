@@ -370,3 +370,35 @@ fn api_create_names_its_introspectors() {
     let text = String::from_utf8_lossy(&run(d, &["api", "list"]).stdout).into_owned();
     assert!(text.contains(&format!("introspected by: {rs}")), "{text}");
 }
+
+#[test]
+fn a_closed_standard_output_does_not_crash_an_admin_command() {
+    // `valet client list | head -1` with the reader gone before anything is written: the
+    // command stops writing, it does not panic ("failed printing to stdout", exit 101).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for i in 0..3 {
+        run(
+            d,
+            &[
+                "client",
+                "create",
+                "--name",
+                &format!("App {i}"),
+                "--profile",
+                "service",
+            ],
+        );
+    }
+    let mut child = valet(d)
+        .args(["client", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
