@@ -117,6 +117,7 @@ impl Valet {
             user_codes: master_key.device_hasher(),
             interactions: master_key.interaction_sealer()?,
             pages,
+            readiness: Default::default(),
             keys: Keyring::new(snapshot),
             catalog,
             store,

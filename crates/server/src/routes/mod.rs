@@ -7,7 +7,7 @@ mod consent;
 mod device;
 mod device_authorization;
 mod discovery;
-mod health;
+pub(crate) mod health;
 mod introspect;
 pub(crate) mod login;
 mod logout;

@@ -130,8 +130,15 @@ impl Server {
         kb * 1024
     }
 
+    /// The log so far. Lines go through a queue in the server (`valet/src/logs.rs`):
+    /// `stop` first to read every line.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap()
+    }
+
+    /// SIGTERM and a bounded wait: every log line is written by then.
+    pub fn stop(&mut self) {
+        crate::support::stop(&mut self.child);
     }
 }
 

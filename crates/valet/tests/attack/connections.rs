@@ -114,7 +114,7 @@ fn a_flood_from_one_address_leaves_room_for_others() {
     // 1,000 idle connections from one address; another address is still served at once,
     // and the flooding address keeps at most its share open.
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &["--client-timeout", "60"]);
+    let mut server = Server::start(dir.path(), &["--client-timeout", "60"]);
     let port = server.port;
     // 1,000 where the file limit allows (this process and the server each need one per
     // socket); fewer on a machine whose limit is low, still over the cap of 256.
@@ -143,10 +143,11 @@ fn a_flood_from_one_address_leaves_room_for_others() {
         }
     }
     assert!(closed >= n - 256, "{closed} of {n} closed");
+    drop(flood);
+    server.stop();
     assert!(
         server
             .logs()
             .contains("refusing connections over the connection limits")
     );
-    drop(flood);
 }

@@ -136,7 +136,7 @@ fn parallel_guesses_check_no_more_passwords_than_the_limit() {
     user(d, "alice");
     user(d, "bob");
     let client = password_client(d);
-    let server = Server::start(d, &[]);
+    let mut server = Server::start(d, &[]);
     let port = server.port;
     let csrf = login_form(port);
 
@@ -167,6 +167,7 @@ fn parallel_guesses_check_no_more_passwords_than_the_limit() {
     );
 
     // Each checked password left one audit line; none was checked uncounted.
+    server.stop();
     let failed = server.logs().matches("sign-in failed").count();
     assert_eq!(failed, checked + checked_grant, "{}", server.logs());
 }

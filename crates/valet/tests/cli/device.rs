@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{run, valet};
+use crate::support::{run, stop, valet};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -143,8 +143,7 @@ fn device_codes_and_user_codes_never_reach_the_log() {
         assert_eq!(status, 400);
         assert!(body.contains(expected), "{body}");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("device authorization started"), "{logs}");
     for secret_text in [

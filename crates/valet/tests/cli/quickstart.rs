@@ -4,7 +4,7 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{post, run, valet, wait_for_port};
+use crate::support::{post, run, stop, valet, wait_for_port};
 
 #[test]
 fn quickstart_works_and_logs_hold_no_secret() {
@@ -242,8 +242,7 @@ fn opaque_access_tokens_from_the_cli() {
     );
     assert_eq!(status, 200);
     assert_eq!(introspect(&access), r#"{"active":false}"#);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
 
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(logs.contains("opaque access token revoked"), "{logs}");

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 
-use crate::support::{post, run, run_with_stdin, valet, wait_for_port};
+use crate::support::{post, run, run_with_stdin, stop, valet, wait_for_port};
 
 /// A minimal HTTP/1.1 request; returns (status, headers, body).
 fn request(
@@ -162,8 +162,7 @@ fn a_user_sign_in_leaves_no_secret_in_the_logs() {
         &format!("grant_type=refresh_token&refresh_token={refresh}"),
     );
     assert_eq!(status, 200);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
 
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(
@@ -252,8 +251,7 @@ fn a_directory_sign_in_leaves_no_secret_in_the_logs() {
     );
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("temporarily_unavailable"), "{body}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    stop(&mut child);
     let logs = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         logs.contains("the directory is unavailable"),

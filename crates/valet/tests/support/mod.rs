@@ -87,3 +87,23 @@ pub fn run_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// Stops a `valet serve` the way an operator does (SIGTERM) and waits, bounded, for it to
+/// exit with success. Unlike a SIGKILL this lets the process write its last log lines
+/// (they go through a queue, `valet/src/logs.rs`), so a test may read them afterwards.
+pub fn stop(child: &mut std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "valet did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
