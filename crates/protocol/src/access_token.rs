@@ -39,6 +39,15 @@ pub struct AccessTokenClaims {
     /// replayed, refresh token reused) makes the token inactive at introspection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// The key a sender-constrained token is bound to (RFC 7800 §3.1; RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
+}
+
+/// RFC 7800 `cnf` of a DPoP-bound token: the JWK SHA-256 thumbprint (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cnf {
+    pub jkt: String,
 }
 
 /// What the issuing flow decided; `jti` is fresh randomness supplied by the caller.
@@ -67,6 +76,7 @@ impl AccessTokenClaims {
             scope,
             auth_time: None,
             grant_id: None,
+            cnf: None,
         }
     }
 

@@ -5,10 +5,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::application::{Application, GrantType};
+use crate::audience::Selection;
 use crate::authorize::AuthorizationRequest;
 use crate::params::Params;
 use crate::pkce::{self, Challenge};
 use crate::scope::Scope;
+use crate::token::{Authentication, Issuance};
 use crate::{OAuthError, UnixTime};
 
 /// Default code lifetime (RFC 6749 §4.1.2: "a maximum lifetime of 10 minutes is
@@ -105,6 +107,23 @@ pub fn check(
         }
     }
     pkce::verify(code.pkce.as_ref(), params.get("code_verifier"), s256)
+}
+
+/// What a redeemed code yields (RFC 6749 §4.1.4; OIDC Core §3.1.3.3): the tokens of the
+/// grant it started, for the scope and audience the user consented to, with the nonce of
+/// the authorization request in the ID token.
+pub fn issuance(app: &Application, details: &CodeDetails, grant_id: &str) -> Issuance {
+    Issuance::for_user(
+        app,
+        &details.user_id,
+        grant_id,
+        Authentication::password(details.auth_time),
+        Selection {
+            scope: details.scope.clone(),
+            audience: details.audience.clone(),
+        },
+        details.nonce.clone(),
+    )
 }
 
 #[cfg(test)]

@@ -1,30 +1,20 @@
 //! The client_credentials grant (RFC 6749 §4.4): a confidential application gets an access
 //! token for itself. No refresh token is issued (RFC 6749 §4.4.3).
 
-use crate::access_token::{AccessTokenClaims, Issue};
+use crate::OAuthError;
 use crate::application::{Application, GrantType};
 use crate::audience::{self, Api};
 use crate::params::Params;
-use crate::{OAuthError, UnixTime};
+use crate::token::Issuance;
 
-/// Server-wide inputs of a token decision.
-pub struct Context<'a> {
-    pub issuer: &'a str,
-    /// `aud` of a token that selects no API (RFC 9068 §3).
-    pub default_audience: &'a str,
-    pub apis: &'a [Api],
-    pub now: UnixTime,
-    pub access_token_ttl: i64,
-}
-
-/// Decides the claims of a client_credentials token for an already authenticated
-/// application. `jti` is a fresh random identifier.
+/// Decides the issuance of a client_credentials request of an already authenticated
+/// application: its scope and audience (RFC 8707), for the application itself.
 pub fn decide(
     app: &Application,
     params: &Params,
-    ctx: &Context<'_>,
-    jti: String,
-) -> Result<AccessTokenClaims, OAuthError> {
+    apis: &[Api],
+    default_audience: &str,
+) -> Result<Issuance, OAuthError> {
     // RFC 6749 §4.4: confidential clients only (checklist H2).
     if !app.is_confidential() || !app.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client(
@@ -32,18 +22,9 @@ pub fn decide(
         ));
     }
     let selection =
-        audience::select_requested(params, &app.token_scopes(), ctx.apis, ctx.default_audience)?;
+        audience::select_requested(params, &app.token_scopes(), apis, default_audience)?;
     app.check_admin_scope(&selection.scope, false)?;
-    let subject = app.service_subject.as_deref().unwrap_or(&app.client_id);
-    Ok(AccessTokenClaims::new(Issue {
-        issuer: ctx.issuer,
-        subject,
-        client_id: &app.client_id,
-        selection: &selection,
-        now: ctx.now,
-        ttl: ctx.access_token_ttl,
-        jti,
-    }))
+    Ok(Issuance::for_client(app, selection))
 }
 
 #[cfg(test)]
@@ -92,26 +73,18 @@ mod tests {
         }]
     }
 
-    fn ctx(apis: &[Api]) -> Context<'_> {
-        Context {
-            issuer: "https://valet.example",
-            default_audience: "https://valet.example",
-            apis,
-            now: 1_700_000_000,
-            access_token_ttl: 600,
-        }
-    }
+    const ISSUER: &str = "https://valet.example";
 
     #[test]
     fn issues_token_for_requested_scope() {
         let apis = apis();
         let p = Params::parse(b"grant_type=client_credentials&scope=api%3Aread", &[]).unwrap();
-        let c = decide(&app(Profile::Service), &p, &ctx(&apis), "jti".into()).unwrap();
-        assert_eq!(c.sub, "svc1");
+        let c = decide(&app(Profile::Service), &p, &apis, ISSUER).unwrap();
+        assert_eq!(c.sub(), "svc1");
         assert_eq!(c.client_id, "svc1");
-        assert_eq!(c.scope.as_deref(), Some("api:read"));
-        assert_eq!(c.aud, ["https://api.example"]);
-        assert_eq!(c.exp - c.iat, 600);
+        assert_eq!(c.selection.scope.to_wire(), "api:read");
+        assert_eq!(c.selection.audience, ["https://api.example"]);
+        assert_eq!(c.refresh, crate::token::Refresh::None);
     }
 
     #[test]
@@ -120,16 +93,16 @@ mod tests {
         let mut a = app(Profile::Service);
         a.service_subject = Some("user-42".into());
         let p = Params::parse(b"grant_type=client_credentials", &[]).unwrap();
-        let c = decide(&a, &p, &ctx(&apis), "jti".into()).unwrap();
-        assert_eq!(c.sub, "user-42");
-        assert_eq!(c.scope.as_deref(), Some("api:read api:write"));
+        let c = decide(&a, &p, &apis, ISSUER).unwrap();
+        assert_eq!(c.sub(), "user-42");
+        assert_eq!(c.selection.scope.to_wire(), "api:read api:write");
     }
 
     #[test]
     fn wider_scope_is_invalid_scope() {
         let apis = apis();
         let p = Params::parse(b"scope=api%3Aadmin", &[]).unwrap();
-        let e = decide(&app(Profile::Service), &p, &ctx(&apis), "j".into()).unwrap_err();
+        let e = decide(&app(Profile::Service), &p, &apis, ISSUER).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidScope);
     }
 
@@ -139,11 +112,11 @@ mod tests {
         let p = Params::parse(b"", &[]).unwrap();
         let mut spa = app(Profile::Spa);
         spa.token_endpoint_auth_method = AuthMethod::None;
-        let e = decide(&spa, &p, &ctx(&apis), "j".into()).unwrap_err();
+        let e = decide(&spa, &p, &apis, ISSUER).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnauthorizedClient);
         let mut web = app(Profile::Web);
         web.grant_types = vec![GrantType::AuthorizationCode];
-        let e = decide(&web, &p, &ctx(&apis), "j".into()).unwrap_err();
+        let e = decide(&web, &p, &apis, ISSUER).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnauthorizedClient);
     }
 }

@@ -8,6 +8,7 @@ use crate::application::{Application, GrantType};
 use crate::audience::{self, Api, Selection};
 use crate::params::Params;
 use crate::scope::Scope;
+use crate::token::{Authentication, Issuance};
 use crate::{ErrorCode, OAuthError, UnixTime};
 
 /// The grant type at the token endpoint (RFC 8628 §3.4).
@@ -82,6 +83,27 @@ impl DeviceDetails {
             scope: self.scope.clone(),
             audience: self.audience.clone(),
         }
+    }
+
+    /// What a redeemed device code yields (§3.5): the tokens of the grant the user
+    /// approved, a refresh token where the application may refresh (a `device`
+    /// application's `openid` alone is enough). No nonce: there was no authorization
+    /// request to carry one.
+    pub fn issuance(
+        &self,
+        app: &Application,
+        user_id: &str,
+        grant_id: &str,
+        auth_time: UnixTime,
+    ) -> Issuance {
+        Issuance::for_user(
+            app,
+            user_id,
+            grant_id,
+            Authentication::password(auth_time),
+            self.selection(),
+            None,
+        )
     }
 }
 

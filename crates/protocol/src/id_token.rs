@@ -43,6 +43,8 @@ pub struct IdToken<'a> {
     pub now: UnixTime,
     pub ttl: i64,
     pub auth_time: UnixTime,
+    pub acr: &'a str,
+    pub amr: &'a [String],
     pub nonce: Option<&'a str>,
     /// `at_hash` and `c_hash`: the left half of the SHA-256 of the token, base64url
     /// (OIDC Core §3.1.3.6), computed by the caller.
@@ -80,8 +82,8 @@ impl IdTokenClaims {
             iat: t.now,
             auth_time: t.auth_time,
             nonce: t.nonce.map(str::to_owned),
-            acr: ACR_PASSWORD.to_owned(),
-            amr: vec!["pwd".into()],
+            acr: t.acr.to_owned(),
+            amr: t.amr.to_vec(),
             azp: t.client_id.to_owned(),
             at_hash: t.at_hash,
             c_hash: t.c_hash,
@@ -196,6 +198,8 @@ mod tests {
             now: 100,
             ttl: 600,
             auth_time: 90,
+            acr: ACR_PASSWORD,
+            amr: &["pwd".to_owned()],
             nonce: Some("n"),
             at_hash: Some("h".into()),
             c_hash: None,
@@ -206,6 +210,8 @@ mod tests {
         assert_eq!(v["azp"], "c1");
         assert_eq!(v["nonce"], "n");
         assert_eq!(v["exp"], 700);
+        assert_eq!(v["acr"], ACR_PASSWORD);
+        assert_eq!(v["amr"], serde_json::json!(["pwd"]));
         assert!(v.get("c_hash").is_none());
     }
 
@@ -224,6 +230,8 @@ mod tests {
             now: 100,
             ttl: 600,
             auth_time: 90,
+            acr: ACR_PASSWORD,
+            amr: &["pwd".to_owned()],
             nonce: None,
             at_hash: None,
             c_hash: None,

@@ -76,7 +76,11 @@ impl Serialize for Introspection<'_> {
                     m.serialize_entry("scope", scope)?;
                 }
                 m.serialize_entry("client_id", &c.client_id)?;
-                m.serialize_entry("token_type", "Bearer")?;
+                // RFC 9449 §6.2: a DPoP-bound token introspects as `DPoP`, with its `cnf`.
+                m.serialize_entry(
+                    "token_type",
+                    if c.cnf.is_some() { "DPoP" } else { "Bearer" },
+                )?;
                 m.serialize_entry("exp", &c.exp)?;
                 m.serialize_entry("iat", &c.iat)?;
                 m.serialize_entry("nbf", &c.nbf)?;
@@ -89,6 +93,9 @@ impl Serialize for Introspection<'_> {
                 m.serialize_entry("jti", &c.jti)?;
                 if let Some(t) = c.auth_time {
                     m.serialize_entry("auth_time", &t)?;
+                }
+                if let Some(cnf) = &c.cnf {
+                    m.serialize_entry("cnf", cnf)?;
                 }
                 m.end()
             }
@@ -162,6 +169,7 @@ mod tests {
             scope: None,
             auth_time: None,
             grant_id: None,
+            cnf: None,
         }
     }
 
@@ -220,6 +228,7 @@ mod tests {
             scope: Some("a b".into()),
             auth_time: None,
             grant_id: None,
+            cnf: None,
         };
         let v = serde_json::to_value(Introspection::Active(&c)).unwrap();
         assert_eq!(v["active"], true);

@@ -14,6 +14,7 @@ pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod id_token;
+pub mod implicit;
 pub mod introspection;
 pub mod keys;
 pub mod logout;
@@ -26,6 +27,7 @@ pub mod response;
 pub mod revocation;
 pub mod scope;
 pub mod text;
+pub mod token;
 pub mod user;
 
 pub use error::{ErrorCode, OAuthError};

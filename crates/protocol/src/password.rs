@@ -7,6 +7,7 @@ use crate::OAuthError;
 use crate::application::{Application, GrantType};
 use crate::audience::{self, Api, Selection};
 use crate::params::Params;
+use crate::token::{Authentication, Issuance};
 
 /// A password-grant request that may go on to the password check.
 pub struct PasswordRequest<'a> {
@@ -29,6 +30,25 @@ impl std::fmt::Debug for PasswordRequest<'_> {
 impl<'a> PasswordRequest<'a> {
     pub fn password(&self) -> &'a str {
         self.password
+    }
+
+    /// Once the password was right: the tokens of a new grant (`grant_id`) of the user,
+    /// who authenticated just now.
+    pub fn issuance(
+        self,
+        app: &Application,
+        user_id: &str,
+        grant_id: &str,
+        now: crate::UnixTime,
+    ) -> Issuance {
+        Issuance::for_user(
+            app,
+            user_id,
+            grant_id,
+            Authentication::password(now),
+            self.selection,
+            None,
+        )
     }
 }
 

@@ -7,6 +7,7 @@ use crate::application::{Application, GrantType};
 use crate::audience::{self, Api, Selection};
 use crate::params::Params;
 use crate::scope::Scope;
+use crate::token::{Authentication, Issuance, Refresh};
 use crate::{OAuthError, UnixTime};
 
 /// Stored as JSON beside the token's hash.
@@ -86,6 +87,9 @@ pub fn check(
 pub struct Presented<'a> {
     /// The application it was issued to.
     pub client_id: &'a str,
+    /// The user and the grant it belongs to.
+    pub user_id: &'a str,
+    pub grant_id: &'a str,
     /// Whether its grant was revoked (consent withdrawn, logout, reuse, an admin).
     pub grant_revoked: bool,
     /// When it was rotated, if it was.
@@ -114,13 +118,13 @@ pub enum Decision {
     Revoke,
     /// A rotated token came back within the window: the answer is the one the rotation
     /// stored (the store hands it back when the rotation is attempted again, G3).
-    Retry(Selection),
+    Retry(Issuance),
     /// A new access token and a successor refresh token; this one is retired, atomically
     /// (G2).
-    Rotate(Selection),
+    Rotate(Issuance),
     /// A new access token; the refresh token stays valid (confidential applications
     /// under `RotationPolicy::Public`).
-    Reissue(Selection),
+    Reissue(Issuance),
 }
 
 /// The refresh grant's one decision (RFC 6749 §6): in this order, the token's binding and
@@ -155,10 +159,25 @@ pub fn decide(
         apis,
         default_audience,
     )?;
+    // An ID token again when the scope has `openid` (OIDC Core §12.2), without a nonce
+    // (§12.2: none was sent). A successor remembers the grant's original scope.
+    let mut issuance = Issuance::for_user(
+        app,
+        token.user_id,
+        token.grant_id,
+        Authentication::password(token.details.auth_time),
+        selection,
+        None,
+    );
+    issuance.refresh = if policy.rotates {
+        Refresh::Rotate(token.details.clone())
+    } else {
+        Refresh::Keep
+    };
     Ok(match (retry, policy.rotates) {
-        (true, _) => Decision::Retry(selection),
-        (false, true) => Decision::Rotate(selection),
-        (false, false) => Decision::Reissue(selection),
+        (true, _) => Decision::Retry(issuance),
+        (false, true) => Decision::Rotate(issuance),
+        (false, false) => Decision::Reissue(issuance),
     })
 }
 
@@ -254,6 +273,8 @@ mod tests {
         };
         let token = |client: &'static str, revoked: bool, rotated_at: Option<i64>| Presented {
             client_id: client,
+            user_id: "u1",
+            grant_id: "g1",
             grant_revoked: revoked,
             rotated_at,
             details: &d,
@@ -286,14 +307,25 @@ mod tests {
             run(token("a1", false, Some(95)), &p, fixed),
             Ok(Decision::Revoke)
         );
-        assert!(matches!(
-            run(token("a1", false, None), &p, rotating),
-            Ok(Decision::Rotate(_))
-        ));
-        assert!(matches!(
-            run(token("a1", false, None), &p, fixed),
-            Ok(Decision::Reissue(_))
-        ));
+        let Ok(Decision::Rotate(i)) = run(token("a1", false, None), &p, rotating) else {
+            panic!("a fresh token of a rotating application rotates");
+        };
+        assert_eq!(
+            i.refresh,
+            Refresh::Rotate(d.clone()),
+            "the original details"
+        );
+        assert_eq!((i.sub(), i.grant_id()), ("u1", Some("g1")));
+        assert!(
+            i.id_token.is_some_and(|t| t.nonce.is_none()),
+            "OIDC Core §12.2"
+        );
+        let narrowed = Params::parse(b"scope=profile", &[]).unwrap();
+        let Ok(Decision::Reissue(i)) = run(token("a1", false, None), &narrowed, fixed) else {
+            panic!("a fixed token is reissued");
+        };
+        assert_eq!(i.refresh, Refresh::Keep);
+        assert!(i.id_token.is_none(), "no openid in the narrowed scope");
         assert_eq!(
             run(token("a1", false, None), &wide, rotating).map_err(|e| e.code),
             Err(ErrorCode::InvalidScope)

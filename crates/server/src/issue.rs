@@ -1,22 +1,24 @@
-//! Minting tokens: access tokens, as JWTs (RFC 9068, ES256) or opaque (stored only as
-//! SHA-256) as the application and the APIs of the audience want; ID tokens (OIDC Core
-//! §2, RS256 as §15.1 requires support for) and opaque refresh tokens (stored only as
-//! SHA-256). Shared by the token endpoint and the authorization endpoint (implicit
-//! responses). Issuing a JWT access token or an ID token writes nothing; an opaque access
-//! token is one insert.
+//! Minting tokens: the one place an [`Issuance`] (every grant's decision, see
+//! `protocol::token`) becomes tokens and a response. Access tokens are JWTs (RFC 9068,
+//! ES256) or opaque (stored only as SHA-256) as the application and the APIs of the
+//! audience want; ID tokens follow OIDC Core §2 (RS256, as §15.1 requires support for);
+//! refresh tokens are opaque and stored only as SHA-256. Used by the token endpoint and
+//! the authorization endpoint (implicit responses). A JWT access token or an ID token
+//! writes nothing; an opaque access token is one insert, a refresh token one insert (or
+//! one rotation).
 
 use serde::{Deserialize, Serialize};
 use valet_jose::Algorithm;
-use valet_protocol::UnixTime;
-use valet_protocol::access_token::{AccessTokenClaims, Issue, TYP};
-use valet_protocol::application::{Application, GrantType};
-use valet_protocol::audience::Selection;
+use valet_protocol::access_token::{AccessTokenClaims, Cnf, Issue, TYP};
+use valet_protocol::application::Application;
 use valet_protocol::id_token::{IdToken, IdTokenClaims};
 use valet_protocol::opaque_token::{self, AccessTokenFormat};
 use valet_protocol::refresh::RefreshDetails;
-use valet_store::{OpaqueAccessTokenRecord, RefreshTokenRecord};
+use valet_protocol::token::{Confirmation, IdTokenPlan, Issuance, Refresh, Subject};
+use valet_protocol::{OAuthError, UnixTime};
+use valet_store::{OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation};
 
-use crate::crypto::{half_hash, random_token, sha256};
+use crate::crypto::{b64, half_hash, random_token, sha256};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::users::User;
@@ -51,37 +53,187 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-/// Who gets what: the decided grant.
-pub struct ForUser<'a> {
-    pub app: &'a Application,
-    pub user: &'a User,
-    pub grant_id: &'a str,
-    pub selection: &'a Selection,
-    pub auth_time: UnixTime,
-    pub nonce: Option<&'a str>,
+/// What was issued, committed.
+pub struct Issued {
+    access: Option<(String, AccessTokenClaims)>,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
 }
 
-/// A user's access token and its claims.
-pub async fn access_token(
+impl Issued {
+    /// The token endpoint's answer (RFC 6749 §5.1; OIDC Core §3.1.3.3). Every token
+    /// endpoint issuance has an access token.
+    pub fn response(&self) -> Result<TokenResponse, ApiError> {
+        let Some((token, claims)) = &self.access else {
+            return Err(ApiError::Internal(
+                "a token response without an access token".into(),
+            ));
+        };
+        Ok(TokenResponse {
+            access_token: token.clone(),
+            token_type: token_type(claims).into(),
+            expires_in: claims.exp - claims.iat,
+            scope: claims.scope.clone(),
+            refresh_token: self.refresh_token.clone(),
+            id_token: self.id_token.clone(),
+        })
+    }
+
+    /// The parameters of an authorization response that carries tokens (OIDC Core
+    /// §3.2.2.5: `access_token`, `token_type`, `expires_in`, `scope`, `id_token`).
+    pub fn authorization_response(self) -> Vec<(String, String)> {
+        let mut params = Vec::new();
+        if let Some((token, claims)) = self.access {
+            params.push(("access_token".into(), token));
+            params.push(("token_type".into(), token_type(&claims).into()));
+            params.push(("expires_in".into(), (claims.exp - claims.iat).to_string()));
+            if let Some(s) = claims.scope {
+                params.push(("scope".into(), s));
+            }
+        }
+        if let Some(jwt) = self.id_token {
+            params.push(("id_token".into(), jwt));
+        }
+        params
+    }
+}
+
+/// RFC 6750 `Bearer`, or RFC 9449 §5 `DPoP` for a token bound to a key.
+fn token_type(claims: &AccessTokenClaims) -> &'static str {
+    if claims.cnf.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    }
+}
+
+/// How an issuance ended.
+pub enum Executed {
+    Issued(Box<Issued>),
+    /// The presented refresh token was rotated first by another request, at `at`; its
+    /// response is `successor` (sealed) while the store keeps it. The caller decides
+    /// between a retry and revoking the family (RFC 9700 §4.14.2).
+    AlreadyRotated {
+        at: UnixTime,
+        successor: Option<Vec<u8>>,
+    },
+    /// The presented refresh token is gone (expired or purged in the meantime).
+    RefreshTokenGone,
+}
+
+impl Executed {
+    /// The tokens of an issuance that rotates nothing.
+    pub fn issued(self) -> Result<Issued, ApiError> {
+        match self {
+            Self::Issued(i) => Ok(*i),
+            _ => Err(ApiError::Internal(
+                "a rotation where none was asked for".into(),
+            )),
+        }
+    }
+}
+
+/// Turns `issuance` into tokens, at `now` (the request's: nothing here reads the clock).
+/// `presented` is the refresh token of the request, for `Refresh::Keep` (sent back) and
+/// `Refresh::Rotate` (replaced: one atomic statement decides, after the response is
+/// sealed for the retry window). Writes happen in this order: an opaque access token,
+/// then the refresh token, so a response is only ever returned once all it carries is
+/// committed; should a rotation be lost, the access token stored before it was never sent
+/// and simply expires unused.
+pub async fn execute(
     state: &AppState,
-    t: &ForUser<'_>,
+    app: &Application,
+    i: &Issuance,
+    presented: Option<&str>,
+    now: UnixTime,
+) -> Result<Executed, ApiError> {
+    let access = if i.access_token {
+        Some(access_token(state, app, i, now).await?)
+    } else {
+        None
+    };
+    let id_token = match (&i.id_token, &i.subject) {
+        (Some(plan), Subject::User { .. }) => Some(id_token(
+            state,
+            i,
+            plan,
+            access.as_ref().map(|(t, _)| t.as_str()),
+            now,
+        )?),
+        _ => None,
+    };
+    let presented =
+        || presented.ok_or_else(|| ApiError::Internal("no refresh token was presented".into()));
+    let mut rotation = None;
+    let refresh_token = match (&i.refresh, &i.subject) {
+        (Refresh::None, _) | (_, Subject::Client { .. }) => None,
+        (Refresh::Keep, _) => Some(presented()?.to_owned()),
+        (Refresh::New(details), Subject::User { .. }) => {
+            let (token, record) = refresh_token(state, i, details, now)?;
+            state
+                .store
+                .insert_refresh_token(&record, grant_until(state, now))
+                .await?;
+            Some(token)
+        }
+        (Refresh::Rotate(details), Subject::User { .. }) => {
+            let (token, record) = refresh_token(state, i, details, now)?;
+            rotation = Some(record);
+            Some(token)
+        }
+    };
+    let issued = Issued {
+        access,
+        id_token,
+        refresh_token,
+    };
+    if let Some(successor) = rotation {
+        let hash = sha256(presented()?.as_bytes());
+        let sealed = seal_response(state, &hash, &issued.response()?)?;
+        match state
+            .store
+            .rotate_refresh_token(&hash, &successor, &sealed, grant_until(state, now), now)
+            .await?
+        {
+            Rotation::Rotated => {}
+            Rotation::AlreadyRotated { at, successor } => {
+                return Ok(Executed::AlreadyRotated { at, successor });
+            }
+            Rotation::Unknown => return Ok(Executed::RefreshTokenGone),
+        }
+    }
+    Ok(Executed::Issued(Box::new(issued)))
+}
+
+/// The access token of an issuance and its claims.
+async fn access_token(
+    state: &AppState,
+    app: &Application,
+    i: &Issuance,
     now: UnixTime,
 ) -> Result<(String, AccessTokenClaims), ApiError> {
-    // A user's token never carries valet:admin (issue 12, item 11), even from a code or
-    // registration made before that rule.
-    t.app.check_admin_scope(&t.selection.scope, true)?;
+    if let Subject::User { .. } = i.subject {
+        // A user's token never carries valet:admin (issue 12, item 11), even from a code
+        // or registration made before that rule.
+        app.check_admin_scope(&i.selection.scope, true)?;
+    }
     let mut claims = AccessTokenClaims::new(Issue {
         issuer: &state.settings.issuer,
-        subject: &t.user.id,
-        client_id: &t.app.client_id,
-        selection: t.selection,
+        subject: i.sub(),
+        client_id: &i.client_id,
+        selection: &i.selection,
         now,
         ttl: state.settings.access_token_ttl,
         jti: random_token(16).map_err(ApiError::Internal)?,
     });
-    claims.auth_time = Some(t.auth_time);
-    claims.grant_id = Some(t.grant_id.to_owned());
-    let token = mint_access_token(state, t.app, &claims, now).await?;
+    claims.auth_time = i.authentication().map(|a| a.time);
+    claims.grant_id = i.grant_id().map(str::to_owned);
+    claims.cnf = i
+        .cnf
+        .as_ref()
+        .map(|Confirmation::Jkt(jkt)| Cnf { jkt: jkt.clone() });
+    let token = mint_access_token(state, app, &claims, now).await?;
+    tracing::debug!(client_id = %claims.client_id, jti = %claims.jti, "issued access token");
     Ok((token, claims))
 }
 
@@ -89,7 +241,7 @@ pub async fn access_token(
 /// picks: a signed JWT (nothing written), or an opaque token whose hash is stored with
 /// the claims (one insert; the token is only returned once it is committed). `now` is the
 /// request's, the one `claims` were made at; it picks the signing key.
-pub async fn mint_access_token(
+async fn mint_access_token(
     state: &AppState,
     app: &Application,
     claims: &AccessTokenClaims,
@@ -117,48 +269,52 @@ pub async fn mint_access_token(
     }
 }
 
-/// An ID token; `access_token` and `code` give `at_hash` and `c_hash`, and `claims` are
-/// user claims to embed (only when no access token can fetch them from UserInfo).
-pub fn id_token(
+/// The ID token of a user's issuance; `access_token` gives `at_hash` (OIDC Core
+/// §3.1.3.6, §3.2.2.10).
+fn id_token(
     state: &AppState,
-    t: &ForUser<'_>,
-    now: UnixTime,
+    i: &Issuance,
+    plan: &IdTokenPlan,
     access_token: Option<&str>,
-    code: Option<&str>,
-    claims: serde_json::Map<String, serde_json::Value>,
+    now: UnixTime,
 ) -> Result<String, ApiError> {
+    let Some(auth) = i.authentication() else {
+        return Err(ApiError::Internal("an ID token without a user".into()));
+    };
     let c = IdTokenClaims::new(IdToken {
         issuer: &state.settings.issuer,
-        subject: &t.user.id,
-        client_id: &t.app.client_id,
+        subject: i.sub(),
+        client_id: &i.client_id,
         now,
         ttl: state.settings.access_token_ttl,
-        auth_time: t.auth_time,
-        nonce: t.nonce,
+        auth_time: auth.time,
+        acr: &auth.acr,
+        amr: &auth.amr,
+        nonce: plan.nonce.as_deref(),
         at_hash: access_token.map(half_hash),
-        c_hash: code.map(half_hash),
-        claims,
+        c_hash: None,
+        claims: plan.claims.clone(),
     });
     sign(state, Algorithm::RS256, "JWT", &c, now)
 }
 
-/// A new refresh token of the grant: the token (for the client) and its record.
-pub fn refresh_token(
+/// A new refresh token of a user's grant: the token (for the client) and its record.
+fn refresh_token(
     state: &AppState,
-    t: &ForUser<'_>,
+    i: &Issuance,
+    details: &RefreshDetails,
     now: UnixTime,
 ) -> Result<(String, RefreshTokenRecord), ApiError> {
-    let token = random_token(32).map_err(ApiError::Internal)?;
-    let details = RefreshDetails {
-        scope: t.selection.scope.clone(),
-        auth_time: t.auth_time,
+    let (Some(grant_id), Subject::User { user_id, .. }) = (i.grant_id(), &i.subject) else {
+        return Err(ApiError::Internal("a refresh token without a grant".into()));
     };
+    let token = random_token(32).map_err(ApiError::Internal)?;
     let record = RefreshTokenRecord {
         hash: sha256(token.as_bytes()),
-        grant_id: t.grant_id.to_owned(),
-        client_id: t.app.client_id.clone(),
-        user_id: t.user.id.clone(),
-        details: serde_json::to_string(&details).map_err(|e| ApiError::Internal(e.to_string()))?,
+        grant_id: grant_id.to_owned(),
+        client_id: i.client_id.clone(),
+        user_id: user_id.clone(),
+        details: serde_json::to_string(details).map_err(|e| ApiError::Internal(e.to_string()))?,
         issued_at: now,
         expires_at: now + state.settings.refresh_token_ttl,
         rotated_at: None,
@@ -172,58 +328,28 @@ pub fn refresh_token(
 pub async fn grant_user(state: &AppState, user_id: &str) -> Result<User, ApiError> {
     match state.users.by_sub(user_id).await? {
         Some(u) => Ok(u),
-        None => Err(valet_protocol::OAuthError::invalid_grant(
-            "the user no longer exists or is disabled",
-        )
-        .into()),
+        None => Err(OAuthError::invalid_grant("the user no longer exists or is disabled").into()),
     }
 }
 
-/// A refresh token for a grant whose application may refresh, stored; `None` otherwise.
-pub async fn stored_refresh_token(
-    state: &AppState,
-    t: &ForUser<'_>,
-    now: UnixTime,
-) -> Result<Option<String>, ApiError> {
-    if !t.app.allows_grant(GrantType::RefreshToken) {
-        return Ok(None);
-    }
-    let (token, record) = refresh_token(state, t, now)?;
+/// The response a rotation stored for the retry window, sealed under the rotated
+/// token's hash: only a request presenting that very token can open it.
+fn binding(hash: &[u8]) -> String {
+    format!("refresh:{}", b64(hash))
+}
+
+fn seal_response(state: &AppState, hash: &[u8], r: &TokenResponse) -> Result<Vec<u8>, ApiError> {
+    let json = serde_json::to_vec(r).map_err(|e| ApiError::Internal(e.to_string()))?;
     state
-        .store
-        .insert_refresh_token(&record, grant_until(state, now))
-        .await?;
-    Ok(Some(token))
+        .interactions
+        .seal(&binding(hash), &json)
+        .map_err(ApiError::Internal)
 }
 
-/// The access token and, for OpenID requests, the ID token of a token response.
-pub async fn response(
-    state: &AppState,
-    t: &ForUser<'_>,
-    now: UnixTime,
-    refresh_token: Option<String>,
-) -> Result<TokenResponse, ApiError> {
-    let (access, claims) = access_token(state, t, now).await?;
-    let id = if t.selection.scope.contains("openid") {
-        Some(id_token(
-            state,
-            t,
-            now,
-            Some(&access),
-            None,
-            serde_json::Map::new(),
-        )?)
-    } else {
-        None
-    };
-    Ok(TokenResponse {
-        access_token: access,
-        token_type: "Bearer".into(),
-        expires_in: claims.exp - claims.iat,
-        scope: claims.scope,
-        refresh_token,
-        id_token: id,
-    })
+/// The response a rotation of the token of `hash` stored, if it opens.
+pub fn open_response(state: &AppState, hash: &[u8], sealed: &[u8]) -> Option<TokenResponse> {
+    let json = state.interactions.open(&binding(hash), sealed).ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 /// Signs `claims` with the key that signs for `alg` at `now` (the caller's: signing does

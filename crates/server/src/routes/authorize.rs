@@ -14,10 +14,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use valet_protocol::application::Application;
-use valet_protocol::audience::Selection;
 use valet_protocol::authorization_code::{CODE_TTL, CodeDetails};
 use valet_protocol::authorize::{self, AuthorizationRequest, Decision, ResponseType, SignedIn};
 use valet_protocol::error::ErrorCode;
+use valet_protocol::implicit;
 use valet_protocol::params::Params;
 use valet_protocol::response::{self, Delivery};
 use valet_protocol::scope::{Scope, oidc_scope_description};
@@ -26,7 +26,7 @@ use valet_store::{CodeRecord, GrantRecord};
 
 use crate::crypto::{random_token, sha256};
 use crate::error::ApiError;
-use crate::issue::{self, ForUser};
+use crate::issue;
 use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
 use crate::state::{AppState, Shared};
 use crate::tokens::verify_id_token_hint;
@@ -379,40 +379,18 @@ pub async fn respond(
         // Implicit (OIDC Core §3.2.2.5): tokens in the fragment or a form post, never a
         // refresh token (RFC 6749 §4.2.2; checklist G9, I1).
         state.store.insert_grant(&grant).await?;
-        let selection = Selection {
-            scope: req.scope.clone(),
-            audience: req.audience.clone(),
-        };
-        let t = ForUser {
+        let issuance = implicit::issuance(
             app,
-            user: &b.user,
-            grant_id: &grant_id,
-            selection: &selection,
-            auth_time: b.session.auth_time,
-            nonce: req.nonce.as_deref(),
-        };
-        let mut access = None;
-        if req.response_type.has_access_token() {
-            let (token, claims) = issue::access_token(state, &t, now).await?;
-            params.push(("access_token".into(), token.clone()));
-            params.push(("token_type".into(), "Bearer".into()));
-            params.push(("expires_in".into(), (claims.exp - claims.iat).to_string()));
-            if let Some(s) = claims.scope {
-                params.push(("scope".into(), s));
-            }
-            access = Some(token);
-        }
-        if req.response_type.has_id_token() {
-            // With no access token the client cannot call UserInfo: the claims go into
-            // the ID token (OIDC Core §5.4; checklist J9).
-            let claims = if access.is_none() {
-                b.user.claims_for(&req.scope)
-            } else {
-                serde_json::Map::new()
-            };
-            let jwt = issue::id_token(state, &t, now, access.as_deref(), None, claims)?;
-            params.push(("id_token".into(), jwt));
-        }
+            req,
+            &b.user.id,
+            &grant_id,
+            b.session.auth_time,
+            b.user.claims_for(&req.scope),
+        );
+        let issued = issue::execute(state, app, &issuance, None, now)
+            .await?
+            .issued()?;
+        params.extend(issued.authorization_response());
     }
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %b.user.id,
         grant_id = %grant_id, scope = %req.scope.to_wire(), "authorization granted");

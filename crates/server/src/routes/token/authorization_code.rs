@@ -5,14 +5,13 @@
 
 use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
-use valet_protocol::audience::Selection;
 use valet_protocol::authorization_code::{self, CodeDetails};
 use valet_protocol::params::Params;
 use valet_store::CodeUse;
 
 use crate::crypto::{s256, sha256};
 use crate::error::ApiError;
-use crate::issue::{self, ForUser, TokenResponse};
+use crate::issue::{self, TokenResponse};
 use crate::state::AppState;
 
 const INVALID: &str = "the authorization code is invalid, expired or already used (a code \
@@ -61,20 +60,11 @@ pub async fn grant(
         return Err(e.into());
     }
     let user = issue::grant_user(state, &details.user_id).await?;
-    let selection = Selection {
-        scope: details.scope.clone(),
-        audience: details.audience.clone(),
-    };
-    let t = ForUser {
-        app,
-        user: &user,
-        grant_id: &record.grant_id,
-        selection: &selection,
-        auth_time: details.auth_time,
-        nonce: details.nonce.as_deref(),
-    };
-    let refresh = issue::stored_refresh_token(state, &t, now).await?;
+    let issuance = authorization_code::issuance(app, &details, &record.grant_id);
+    let issued = issue::execute(state, app, &issuance, None, now)
+        .await?
+        .issued()?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
         grant_id = %record.grant_id, "authorization code redeemed");
-    issue::response(state, &t, now, refresh).await
+    issued.response()
 }

@@ -11,7 +11,7 @@ use valet_protocol::params::Params;
 
 use crate::crypto::sha256;
 use crate::error::ApiError;
-use crate::issue::{self, ForUser, TokenResponse};
+use crate::issue::{self, TokenResponse};
 use crate::state::AppState;
 
 pub async fn grant(
@@ -94,17 +94,11 @@ pub async fn grant(
         .into());
     }
     let user = issue::grant_user(state, user_id).await?;
-    let selection = details.selection();
-    let t = ForUser {
-        app,
-        user: &user,
-        grant_id,
-        selection: &selection,
-        auth_time,
-        nonce: None,
-    };
-    let refresh = issue::stored_refresh_token(state, &t, now).await?;
+    let issuance = details.issuance(app, &user.id, grant_id, auth_time);
+    let issued = issue::execute(state, app, &issuance, None, now)
+        .await?
+        .issued()?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
         grant_id = %grant_id, "device code redeemed");
-    issue::response(state, &t, now, refresh).await
+    issued.response()
 }

@@ -12,7 +12,7 @@ use valet_store::GrantRecord;
 
 use crate::crypto::random_token;
 use crate::error::ApiError;
-use crate::issue::{self, ForUser, TokenResponse};
+use crate::issue::{self, TokenResponse};
 use crate::state::AppState;
 
 pub async fn grant(
@@ -28,7 +28,6 @@ pub async fn grant(
         crate::routes::login::check_password(state, request.username, request.password(), ip, now)
             .await?
             .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
-    let selection = request.selection;
     let grant_id = random_token(16).map_err(ApiError::Internal)?;
     state
         .store
@@ -36,21 +35,16 @@ pub async fn grant(
             grant_id: grant_id.clone(),
             client_id: app.client_id.clone(),
             user_id: user.id.clone(),
-            scope: selection.scope.to_wire(),
+            scope: request.selection.scope.to_wire(),
             session: None,
             created_at: now,
             expires_at: issue::grant_until(state, now),
         })
         .await?;
-    let t = ForUser {
-        app,
-        user: &user,
-        grant_id: &grant_id,
-        selection: &selection,
-        auth_time: now,
-        nonce: None,
-    };
-    let refresh = issue::stored_refresh_token(state, &t, now).await?;
+    let issuance = request.issuance(app, &user.id, &grant_id, now);
+    let issued = issue::execute(state, app, &issuance, None, now)
+        .await?
+        .issued()?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id, "password grant");
-    issue::response(state, &t, now, refresh).await
+    issued.response()
 }

@@ -8,11 +8,11 @@ use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
 use valet_protocol::params::Params;
 use valet_protocol::refresh::{self, Decision, RefreshDetails, Reuse};
-use valet_store::{RefreshTokenRecord, Rotation};
+use valet_store::RefreshTokenRecord;
 
-use crate::crypto::{b64, sha256};
+use crate::crypto::sha256;
 use crate::error::ApiError;
-use crate::issue::{self, ForUser, TokenResponse};
+use crate::issue::{self, Executed, TokenResponse};
 use crate::state::AppState;
 
 const INVALID: &str = "the refresh token is invalid, expired, revoked or was issued to another \
@@ -36,6 +36,8 @@ pub async fn grant(
     let apis = state.catalog.apis().await?;
     let presented = refresh::Presented {
         client_id: &record.client_id,
+        user_id: &record.user_id,
+        grant_id: &record.grant_id,
         grant_revoked: state.store.is_grant_revoked(&record.grant_id).await?,
         rotated_at: record.rotated_at,
         details: &details,
@@ -44,7 +46,7 @@ pub async fn grant(
         rotates: state.settings.refresh_token_rotation.rotates(app),
         retry_window: state.settings.refresh_retry_window,
     };
-    let (selection, rotates) = match refresh::decide(
+    let issuance = match refresh::decide(
         app,
         &presented,
         params,
@@ -62,50 +64,15 @@ pub async fn grant(
         }
         // A retry goes on below all the same: the rotation statement refuses it and
         // hands back the winner's response.
-        Decision::Retry(s) | Decision::Rotate(s) => (s, true),
-        Decision::Reissue(s) => (s, false),
+        Decision::Retry(i) | Decision::Rotate(i) | Decision::Reissue(i) => i,
     };
-    let user = issue::grant_user(state, &record.user_id).await?;
-    let t = ForUser {
-        app,
-        user: &user,
-        grant_id: &record.grant_id,
-        selection: &selection,
-        auth_time: details.auth_time,
-        nonce: None,
-    };
-    if !rotates {
-        // Not rotating: the same refresh token stays valid; echo it so clients that
-        // replace their whole token set keep it.
-        return issue::response(state, &t, now, Some(token.to_owned())).await;
-    }
-    let (next, next_record) = issue::refresh_token(state, &t, now)?;
-    // The successor keeps the grant's original scope, so a narrowed refresh can later be
-    // widened back to what the user granted (RFC 6749 §6).
-    let next_record = RefreshTokenRecord {
-        details: record.details.clone(),
-        ..next_record
-    };
-    // An opaque access token is stored here, before the rotation: should the rotation be
-    // lost to a concurrent one, that token was never sent and simply expires unused.
-    let response = issue::response(state, &t, now, Some(next)).await?;
-    let sealed = seal_response(state, &hash, &response)?;
-    match state
-        .store
-        .rotate_refresh_token(
-            &hash,
-            &next_record,
-            &sealed,
-            issue::grant_until(state, now),
-            now,
-        )
-        .await?
-    {
-        Rotation::Rotated => Ok(response),
-        Rotation::AlreadyRotated { at, successor } => {
+    issue::grant_user(state, &record.user_id).await?;
+    match issue::execute(state, app, &issuance, Some(token), now).await? {
+        Executed::Issued(issued) => issued.response(),
+        Executed::AlreadyRotated { at, successor } => {
             reused(state, &record, at, successor, now).await
         }
-        Rotation::Unknown => Err(OAuthError::invalid_grant(INVALID).into()),
+        Executed::RefreshTokenGone => Err(OAuthError::invalid_grant(INVALID).into()),
     }
 }
 
@@ -119,7 +86,9 @@ async fn reused(
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
     if refresh::on_reuse(rotated_at, now, state.settings.refresh_retry_window) == Reuse::Retry {
-        if let Some(response) = successor.and_then(|s| open_response(state, &record.hash, &s)) {
+        if let Some(response) =
+            successor.and_then(|s| issue::open_response(state, &record.hash, &s))
+        {
             tracing::info!(client_id = %record.client_id, grant_id = %record.grant_id,
                 "refresh token retried within the window; same pair returned");
             return Ok(response);
@@ -132,21 +101,4 @@ async fn reused(
     tracing::warn!(target: "valet::audit", client_id = %record.client_id, sub = %record.user_id,
         grant_id = %record.grant_id, "rotated refresh token reused; its whole family is revoked");
     Err(OAuthError::invalid_grant(INVALID).into())
-}
-
-fn binding(hash: &[u8]) -> String {
-    format!("refresh:{}", b64(hash))
-}
-
-fn seal_response(state: &AppState, hash: &[u8], r: &TokenResponse) -> Result<Vec<u8>, ApiError> {
-    let json = serde_json::to_vec(r).map_err(|e| ApiError::Internal(e.to_string()))?;
-    state
-        .interactions
-        .seal(&binding(hash), &json)
-        .map_err(ApiError::Internal)
-}
-
-fn open_response(state: &AppState, hash: &[u8], sealed: &[u8]) -> Option<TokenResponse> {
-    let json = state.interactions.open(&binding(hash), sealed).ok()?;
-    serde_json::from_slice(&json).ok()
 }
