@@ -27,6 +27,8 @@ pub enum AdminError {
     Conflict(String),
     #[error(transparent)]
     Store(StoreError),
+    #[error(transparent)]
+    Internal(#[from] crate::fault::Fault),
 }
 
 impl From<StoreError> for AdminError {
@@ -149,7 +151,7 @@ impl Admin {
         };
         self.check(&app).await?;
         let secret = if app.is_confidential() {
-            Some(new_client_secret().map_err(AdminError::Invalid)?)
+            Some(new_client_secret()?)
         } else {
             None
         };
@@ -218,7 +220,7 @@ impl Admin {
                 "{client_id} is a public application and has no secret"
             )));
         }
-        let secret = new_client_secret().map_err(AdminError::Invalid)?;
+        let secret = new_client_secret()?;
         let until = grace.filter(|g| *g > 0).map(|g| now + g);
         if !self
             .store
@@ -370,7 +372,7 @@ impl Admin {
         Passwords::check_policy(&new.password).map_err(AdminError::Invalid)?;
         let passwords = Passwords::new().map_err(AdminError::Invalid)?;
         let user = UserRecord {
-            id: random_token(16).map_err(AdminError::Invalid)?,
+            id: random_token(16)?,
             username: new.username,
             claims: new.claims,
             password_hash: Some(passwords.hash(&new.password).map_err(AdminError::Invalid)?),
@@ -409,7 +411,7 @@ fn not_found(client_id: &str) -> AdminError {
 /// command lines (`valet client show ID`), where a leading `-` reads as a flag.
 fn new_client_id() -> Result<String, AdminError> {
     loop {
-        let id = random_token(16).map_err(AdminError::Invalid)?;
+        let id = random_token(16)?;
         if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return Ok(id);
         }

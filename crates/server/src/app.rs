@@ -90,7 +90,7 @@ impl Valet {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
         let store = open_store(&settings).await?;
-        let sealer = master_key.sealer()?;
+        let sealer = master_key.sealer().map_err(|e| e.to_string())?;
         let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now())
             .await
             .map_err(|e| e.to_string())?;
@@ -115,7 +115,7 @@ impl Valet {
             users,
             csrf: master_key.csrf_hasher(),
             user_codes: master_key.device_hasher(),
-            interactions: master_key.interaction_sealer()?,
+            interactions: master_key.interaction_sealer().map_err(|e| e.to_string())?,
             pages,
             readiness: Default::default(),
             keys: Keyring::new(snapshot),

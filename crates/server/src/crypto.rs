@@ -7,6 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use std::fmt;
 use valet_store::SecretHash;
 
+use crate::fault::Fault;
+
 /// 256 bits from the environment or the key file. Everything sealed or hashed at rest
 /// depends on it: losing it loses every signing key and client secret.
 #[derive(Clone)]
@@ -19,9 +21,9 @@ impl fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    pub fn generate() -> Result<Self, String> {
+    pub fn generate() -> Result<Self, Fault> {
         let mut k = [0u8; 32];
-        rand::fill(&mut k).map_err(|_| "the system random generator failed".to_string())?;
+        rand::fill(&mut k).map_err(|_| Fault::Random)?;
         Ok(Self(k))
     }
 
@@ -100,17 +102,17 @@ impl MasterKey {
     /// Seals authorization requests carried through the login and consent forms, and the
     /// responses kept for refresh-token retries. A key apart from the one sealing signing
     /// keys, so neither can be swapped for the other.
-    pub fn interaction_sealer(&self) -> Result<Sealer, String> {
+    pub fn interaction_sealer(&self) -> Result<Sealer, Fault> {
         self.sealer_for("valet interaction seal v1")
     }
 
-    pub fn sealer(&self) -> Result<Sealer, String> {
+    pub fn sealer(&self) -> Result<Sealer, Fault> {
         self.sealer_for("valet key seal v1")
     }
 
-    fn sealer_for(&self, purpose: &'static str) -> Result<Sealer, String> {
+    fn sealer_for(&self, purpose: &'static str) -> Result<Sealer, Fault> {
         let key = aead::UnboundKey::new(&aead::AES_256_GCM, &self.derive(purpose))
-            .map_err(|_| "AES-256-GCM key setup failed".to_string())?;
+            .map_err(|_| Fault::Seal)?;
         Ok(Sealer(aead::LessSafeKey::new(key)))
     }
 }
@@ -159,9 +161,9 @@ impl fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, Fault> {
         let mut nonce = [0u8; aead::NONCE_LEN];
-        rand::fill(&mut nonce).map_err(|_| "random generator failed".to_string())?;
+        rand::fill(&mut nonce).map_err(|_| Fault::Random)?;
         let mut buf = plaintext.to_vec();
         self.0
             .seal_in_place_append_tag(
@@ -169,28 +171,23 @@ impl Sealer {
                 aead::Aad::from(aad.as_bytes()),
                 &mut buf,
             )
-            .map_err(|_| "sealing failed".to_string())?;
+            .map_err(|_| Fault::Seal)?;
         let mut out = nonce.to_vec();
         out.extend(buf);
         Ok(out)
     }
 
-    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
-        let wrong = || {
-            "a signing key cannot be unsealed: the master key differs from the one the \
-             database was created with"
-                .to_string()
-        };
+    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, Fault> {
         if sealed.len() < aead::NONCE_LEN {
-            return Err(wrong());
+            return Err(Fault::Unseal);
         }
         let (nonce, ct) = sealed.split_at(aead::NONCE_LEN);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| Fault::Unseal)?;
         let mut buf = ct.to_vec();
         let plain = self
             .0
             .open_in_place(nonce, aead::Aad::from(aad.as_bytes()), &mut buf)
-            .map_err(|_| wrong())?;
+            .map_err(|_| Fault::Unseal)?;
         Ok(plain.to_vec())
     }
 }
@@ -213,16 +210,16 @@ impl fmt::Debug for Secret {
 
 /// `bytes` of CSPRNG output as base64url: the form of client ids, secrets and `jti`s
 /// (VSCHAR only; checklist F14).
-pub fn random_token(bytes: usize) -> Result<String, String> {
+pub fn random_token(bytes: usize) -> Result<String, Fault> {
     let mut buf = vec![0u8; bytes];
-    rand::fill(&mut buf).map_err(|_| "the system random generator failed".to_string())?;
+    rand::fill(&mut buf).map_err(|_| Fault::Random)?;
     Ok(B64.encode(buf))
 }
 
 /// `bytes` of CSPRNG output, raw (user codes are drawn from these).
-pub fn random_bytes(bytes: usize) -> Result<Vec<u8>, String> {
+pub fn random_bytes(bytes: usize) -> Result<Vec<u8>, Fault> {
     let mut buf = vec![0u8; bytes];
-    rand::fill(&mut buf).map_err(|_| "the system random generator failed".to_string())?;
+    rand::fill(&mut buf).map_err(|_| Fault::Random)?;
     Ok(buf)
 }
 
@@ -255,7 +252,7 @@ pub fn unb64(text: &str) -> Option<Vec<u8>> {
 }
 
 /// A new client secret: 256 bits.
-pub fn new_client_secret() -> Result<Secret, String> {
+pub fn new_client_secret() -> Result<Secret, Fault> {
     random_token(32).map(Secret)
 }
 
@@ -296,6 +293,7 @@ mod tests {
             other
                 .open("kid1", &sealed)
                 .unwrap_err()
+                .to_string()
                 .contains("master key")
         );
     }

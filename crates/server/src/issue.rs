@@ -20,6 +20,7 @@ use valet_store::{OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation};
 
 use crate::crypto::{b64, half_hash, random_token, sha256};
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::state::AppState;
 use crate::users::User;
 
@@ -65,8 +66,8 @@ impl Issued {
     /// endpoint issuance has an access token.
     pub fn response(&self) -> Result<TokenResponse, ApiError> {
         let Some((token, claims)) = &self.access else {
-            return Err(ApiError::Internal(
-                "a token response without an access token".into(),
+            return Err(ApiError::invariant(
+                "a token response without an access token",
             ));
         };
         Ok(TokenResponse {
@@ -126,9 +127,7 @@ impl Executed {
     pub fn issued(self) -> Result<Issued, ApiError> {
         match self {
             Self::Issued(i) => Ok(*i),
-            _ => Err(ApiError::Internal(
-                "a rotation where none was asked for".into(),
-            )),
+            _ => Err(ApiError::invariant("a rotation where none was asked for")),
         }
     }
 }
@@ -163,7 +162,7 @@ pub async fn execute(
         _ => None,
     };
     let presented =
-        || presented.ok_or_else(|| ApiError::Internal("no refresh token was presented".into()));
+        || presented.ok_or_else(|| ApiError::invariant("no refresh token was presented"));
     let mut rotation = None;
     let refresh_token = match (&i.refresh, &i.subject) {
         (Refresh::None, _) | (_, Subject::Client { .. }) => None,
@@ -224,7 +223,7 @@ async fn access_token(
         selection: &i.selection,
         now,
         ttl: state.settings.access_token_ttl,
-        jti: random_token(16).map_err(ApiError::Internal)?,
+        jti: random_token(16)?,
     });
     claims.auth_time = i.authentication().map(|a| a.time);
     claims.grant_id = i.grant_id().map(str::to_owned);
@@ -251,7 +250,7 @@ async fn mint_access_token(
     match opaque_token::format_for(app, &claims.aud, &apis) {
         AccessTokenFormat::Jwt => sign(state, Algorithm::ES256, TYP, claims, now),
         AccessTokenFormat::Opaque => {
-            let random = random_token(opaque_token::RANDOM_BYTES).map_err(ApiError::Internal)?;
+            let random = random_token(opaque_token::RANDOM_BYTES)?;
             let token = opaque_token::token(&random);
             let record = OpaqueAccessTokenRecord {
                 hash: sha256(token.as_bytes()),
@@ -259,7 +258,7 @@ async fn mint_access_token(
                 subject: claims.sub.clone(),
                 grant_id: claims.grant_id.clone(),
                 claims: serde_json::to_string(claims)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                    .map_err(Fault::encode("access token claims"))?,
                 issued_at: claims.iat,
                 expires_at: claims.exp,
             };
@@ -279,7 +278,7 @@ fn id_token(
     now: UnixTime,
 ) -> Result<String, ApiError> {
     let Some(auth) = i.authentication() else {
-        return Err(ApiError::Internal("an ID token without a user".into()));
+        return Err(ApiError::invariant("an ID token without a user"));
     };
     let c = IdTokenClaims::new(IdToken {
         issuer: &state.settings.issuer,
@@ -306,15 +305,15 @@ fn refresh_token(
     now: UnixTime,
 ) -> Result<(String, RefreshTokenRecord), ApiError> {
     let (Some(grant_id), Subject::User { user_id, .. }) = (i.grant_id(), &i.subject) else {
-        return Err(ApiError::Internal("a refresh token without a grant".into()));
+        return Err(ApiError::invariant("a refresh token without a grant"));
     };
-    let token = random_token(32).map_err(ApiError::Internal)?;
+    let token = random_token(32)?;
     let record = RefreshTokenRecord {
         hash: sha256(token.as_bytes()),
         grant_id: grant_id.to_owned(),
         client_id: i.client_id.clone(),
         user_id: user_id.clone(),
-        details: serde_json::to_string(details).map_err(|e| ApiError::Internal(e.to_string()))?,
+        details: serde_json::to_string(details).map_err(Fault::encode("refresh token details"))?,
         issued_at: now,
         expires_at: now + state.settings.refresh_token_ttl,
         rotated_at: None,
@@ -339,11 +338,8 @@ fn binding(hash: &[u8]) -> String {
 }
 
 fn seal_response(state: &AppState, hash: &[u8], r: &TokenResponse) -> Result<Vec<u8>, ApiError> {
-    let json = serde_json::to_vec(r).map_err(|e| ApiError::Internal(e.to_string()))?;
-    state
-        .interactions
-        .seal(&binding(hash), &json)
-        .map_err(ApiError::Internal)
+    let json = serde_json::to_vec(r).map_err(Fault::encode("token response"))?;
+    Ok(state.interactions.seal(&binding(hash), &json)?)
 }
 
 /// The response a rotation of the token of `hash` stored, if it opens.
@@ -362,12 +358,8 @@ fn sign<T: Serialize>(
     now: UnixTime,
 ) -> Result<String, ApiError> {
     let keys = state.keys.snapshot();
-    let signer = keys
-        .signer(alg, now)
-        .ok_or_else(|| ApiError::Internal(format!("no {alg} signing key is active")))?;
-    signer
-        .sign(typ, claims)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    let signer = keys.signer(alg, now).ok_or(Fault::NoSigningKey(alg))?;
+    signer.sign(typ, claims).map_err(|e| Fault::Sign(e).into())
 }
 
 /// The grant's tokens outlive it by no more than this: the refresh token's lifetime plus

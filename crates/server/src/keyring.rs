@@ -14,8 +14,12 @@ use crate::crypto::Sealer;
 pub enum KeyError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Sealed(String),
+    #[error(transparent)]
+    Sealed(#[from] crate::fault::Fault),
+    #[error("signing key {kid}: unknown alg {alg}")]
+    UnknownAlg { kid: String, alg: String },
+    #[error("signing key {0}: kid does not match the key")]
+    KidMismatch(String),
     #[error("signing key {kid}: {source}")]
     Key { kid: String, source: JoseError },
 }
@@ -99,20 +103,17 @@ impl Keyring {
 
 fn load(sealer: &Sealer, r: &SigningKeyRecord) -> Result<KeyMaterial, KeyError> {
     let kid = &r.times.kid;
-    let alg = Algorithm::parse(&r.times.alg).ok_or_else(|| {
-        KeyError::Sealed(format!("signing key {kid}: unknown alg {}", r.times.alg))
+    let alg = Algorithm::parse(&r.times.alg).ok_or_else(|| KeyError::UnknownAlg {
+        kid: kid.clone(),
+        alg: r.times.alg.clone(),
     })?;
-    let der = sealer
-        .open(kid, &r.sealed_private)
-        .map_err(KeyError::Sealed)?;
+    let der = sealer.open(kid, &r.sealed_private)?;
     let signer = SigningKey::from_pkcs8(alg, &der).map_err(|source| KeyError::Key {
         kid: kid.clone(),
         source,
     })?;
     if signer.kid() != kid {
-        return Err(KeyError::Sealed(format!(
-            "signing key {kid}: kid does not match the key"
-        )));
+        return Err(KeyError::KidMismatch(kid.clone()));
     }
     let verifier = VerifyingKey::from_jwk(signer.jwk()).map_err(|source| KeyError::Key {
         kid: kid.clone(),
@@ -188,9 +189,9 @@ fn new_record(
     })?;
     let kid = key.kid().to_owned();
     let public_jwk =
-        serde_json::to_string(key.jwk()).map_err(|e| KeyError::Sealed(e.to_string()))?;
+        serde_json::to_string(key.jwk()).map_err(crate::fault::Fault::encode("public JWK"))?;
     Ok(SigningKeyRecord {
-        sealed_private: sealer.seal(&kid, &der).map_err(KeyError::Sealed)?,
+        sealed_private: sealer.seal(&kid, &der)?,
         public_jwk,
         times: KeyTimes {
             kid,

@@ -13,6 +13,7 @@ mod connections;
 mod cors;
 pub mod crypto;
 mod error;
+pub mod fault;
 mod form;
 mod issue;
 pub mod keyring;

@@ -30,7 +30,7 @@ pub fn load_or_create(from_env: Option<&str>, file: &Path) -> Result<(MasterKey,
                 .map_err(|e| format!("master key file {}: {e}", file.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = MasterKey::generate()?;
+            let key = MasterKey::generate().map_err(|e| e.to_string())?;
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

@@ -15,6 +15,7 @@ use valet_store::SessionRecord;
 
 use crate::crypto::{b64, random_token, sha256, unb64};
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::state::AppState;
 use crate::users::User;
 
@@ -131,7 +132,7 @@ pub async fn sign_in(
     user: &User,
     now: UnixTime,
 ) -> Result<(SessionRecord, HeaderValue), ApiError> {
-    let id = random_token(32).map_err(ApiError::Internal)?;
+    let id = random_token(32)?;
     let old = cookie(headers, &cookie_name(state, SESSION)).map(|v| sha256(v.as_bytes()));
     let session = SessionRecord {
         id_hash: sha256(id.as_bytes()),
@@ -172,7 +173,7 @@ impl LoginCsrf {
                 fresh: false,
             }),
             None => Ok(Self {
-                value: random_token(32).map_err(ApiError::Internal)?,
+                value: random_token(32)?,
                 fresh: true,
             }),
         }
@@ -268,15 +269,14 @@ pub fn seal<T: Serialize>(
     now: UnixTime,
 ) -> Result<String, ApiError> {
     let envelope = Envelope {
-        id: random_token(16).map_err(ApiError::Internal)?,
+        id: random_token(16)?,
         expires_at: now + SEALED_FORM_TTL,
         value,
     };
-    let json = serde_json::to_vec(&envelope).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let json = serde_json::to_vec(&envelope).map_err(Fault::encode("sealed form"))?;
     let sealed = state
         .interactions
-        .seal(&associated_data(purpose, binding), &json)
-        .map_err(ApiError::Internal)?;
+        .seal(&associated_data(purpose, binding), &json)?;
     Ok(b64(&sealed))
 }
 

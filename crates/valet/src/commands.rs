@@ -402,7 +402,7 @@ async fn keys_cmd(
     key: &MasterKey,
     store: Arc<dyn Store>,
 ) -> Result<(), String> {
-    let sealer = key.sealer()?;
+    let sealer = key.sealer().map_err(|e| e.to_string())?;
     // Creates the first keys if the server never ran, and checks the master key opens them.
     let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, now())
         .await

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use valet_protocol::scope::Scope;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FormKind, Page};
 use crate::session::Browser;
 use crate::state::{AppState, Shared};
 
@@ -111,12 +111,7 @@ async fn revoke_inner(
         return Ok(see_other("/login"));
     };
     if !b.check_csrf(state, form.csrf.as_deref()) {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The request could not be verified.",
-            Some("Open your account page again and retry."),
-        ));
+        return Ok(ApiError::from(Page::FormUnverified(FormKind::Account)).into_page(&state.pages));
     }
     let client_id = form
         .client_id

@@ -90,6 +90,7 @@ impl From<AdminError> for ApiError {
             AdminError::NotFound(m) => ApiError::NotFound(m),
             AdminError::Conflict(m) => ApiError::Conflict(m),
             AdminError::Store(e) => ApiError::Store(e),
+            AdminError::Internal(f) => ApiError::Internal(f),
         }
     }
 }

@@ -25,7 +25,8 @@ use valet_protocol::{OAuthError, UnixTime};
 use valet_store::{CodeRecord, GrantRecord};
 
 use crate::crypto::{random_token, sha256};
-use crate::error::ApiError;
+use crate::error::{ApiError, Page};
+use crate::fault::Fault;
 use crate::issue;
 use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
 use crate::state::{AppState, Shared};
@@ -52,16 +53,7 @@ pub async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) 
 /// An error page for a request whose client or redirect URI could not be verified
 /// (checklist A1-A7): nothing is redirected.
 fn refuse(state: &AppState, message: &str) -> Response {
-    state.pages.error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in request is not valid",
-        message,
-        Some(
-            "Nothing was sent back to the application. If you followed a link, go back to \
-             the application and start again; if you build the application, check the \
-             client_id and redirect_uri it sends.",
-        ),
-    )
+    ApiError::from(Page::BadSignInRequest(message.to_owned())).into_page(&state.pages)
 }
 
 async fn authorize(
@@ -202,13 +194,7 @@ pub fn recheck(
 /// The page for a sealed form that does not open here: sealed for another browser,
 /// tampered with, older than 15 minutes, or already submitted once.
 pub fn form_spent(state: &AppState) -> Response {
-    state.pages.error(
-        StatusCode::BAD_REQUEST,
-        "This request has expired",
-        "The form could not be tied to the request that started it: it was sent already, \
-         it is older than 15 minutes, or it was opened in another browser.",
-        Some("Go back to the application and start again."),
-    )
+    ApiError::from(Page::FormSpent).into_page(&state.pages)
 }
 
 #[derive(Serialize)]
@@ -350,7 +336,7 @@ pub async fn respond(
     b: &Browser,
     now: UnixTime,
 ) -> Result<Response, ApiError> {
-    let grant_id = random_token(16).map_err(ApiError::Internal)?;
+    let grant_id = random_token(16)?;
     let grant = GrantRecord {
         grant_id: grant_id.clone(),
         client_id: app.client_id.clone(),
@@ -363,14 +349,13 @@ pub async fn respond(
     };
     let mut params: Vec<(String, String)> = Vec::new();
     if req.response_type == ResponseType::Code {
-        let code = random_token(32).map_err(ApiError::Internal)?;
+        let code = random_token(32)?;
         let details = CodeDetails::new(req, &b.user.id, b.session.auth_time);
         let record = CodeRecord {
             hash: sha256(code.as_bytes()),
             client_id: app.client_id.clone(),
             grant_id: grant_id.clone(),
-            details: serde_json::to_string(&details)
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
+            details: serde_json::to_string(&details).map_err(Fault::encode("code details"))?,
             expires_at: now + CODE_TTL,
         };
         state.store.insert_code(&record, Some(&grant)).await?;
@@ -425,7 +410,9 @@ pub fn deliver(state: &AppState, d: Delivery) -> Response {
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 r
             }
-            Err(_) => ApiError::Internal("unencodable redirect".into()).into_page(&state.pages),
+            Err(_) => {
+                ApiError::invariant("a redirect that is not a valid header").into_page(&state.pages)
+            }
         },
         Delivery::FormPost {
             redirect_uri,

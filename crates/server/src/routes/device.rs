@@ -26,6 +26,7 @@ use super::authorize::{ClientView, ScopeView, client_view, describe, form_spent}
 use super::device_authorization::user_code_hash;
 use crate::crypto::{b64, random_token, unb64};
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::issue;
 use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
 use crate::state::{AppState, Shared};
@@ -265,8 +266,8 @@ pub async fn confirm(
     let Some(record) = record.filter(|r| r.client_id == app.client_id) else {
         return Ok(no_longer_pending(state));
     };
-    let details: DeviceDetails = serde_json::from_str(&record.details)
-        .map_err(|e| ApiError::Internal(format!("unreadable device code record: {e}")))?;
+    let details: DeviceDetails =
+        serde_json::from_str(&record.details).map_err(Fault::corrupt("device code"))?;
     #[derive(Serialize)]
     struct UserView<'a> {
         display: &'a str,
@@ -360,9 +361,9 @@ async fn answer(
             "device authorization denied");
         return Ok(done(state, app, false));
     }
-    let details: DeviceDetails = serde_json::from_str(&record.details)
-        .map_err(|e| ApiError::Internal(format!("unreadable device code record: {e}")))?;
-    let grant_id = random_token(16).map_err(ApiError::Internal)?;
+    let details: DeviceDetails =
+        serde_json::from_str(&record.details).map_err(Fault::corrupt("device code"))?;
+    let grant_id = random_token(16)?;
     // The grant belongs to the device, not to this browser: signing out here does not
     // sign the device out (no session recorded).
     let grant = GrantRecord {

@@ -16,6 +16,7 @@ use valet_store::{DeviceCodeRecord, DeviceStatus, StoreError, ThrottleDecision, 
 use crate::client_auth::authenticate;
 use crate::crypto::{b64, random_bytes, random_token, sha256};
 use crate::error::{ApiError, no_store};
+use crate::fault::Fault;
 use crate::form::OAuthForm;
 use crate::state::{AppState, Shared};
 use crate::throttle::address_key;
@@ -61,12 +62,12 @@ pub async fn device_authorization(
             "too many device authorizations from this address; retry later",
         ));
     }
-    let device_code = random_token(device::DEVICE_CODE_BYTES).map_err(ApiError::Internal)?;
+    let device_code = random_token(device::DEVICE_CODE_BYTES)?;
     let mut record = DeviceCodeRecord {
         device_hash: sha256(device_code.as_bytes()),
         user_code_hash: vec![],
         client_id: app.client_id.clone(),
-        details: serde_json::to_string(&details).map_err(|e| ApiError::Internal(e.to_string()))?,
+        details: serde_json::to_string(&details).map_err(Fault::encode("device details"))?,
         status: DeviceStatus::Pending,
         user_id: None,
         auth_time: None,
@@ -92,7 +93,7 @@ async fn insert_with_fresh_user_code(
     record: &mut DeviceCodeRecord,
 ) -> Result<String, ApiError> {
     for draw in 1..=DRAWS {
-        let random = random_bytes(device::USER_CODE_RANDOM_BYTES).map_err(ApiError::Internal)?;
+        let random = random_bytes(device::USER_CODE_RANDOM_BYTES)?;
         let Some(user_code) = device::user_code(&random) else {
             continue;
         };
@@ -103,9 +104,7 @@ async fn insert_with_fresh_user_code(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::Internal(
-        "could not draw a unique user code".into(),
-    ))
+    Err(ApiError::invariant("could not draw a unique user code"))
 }
 
 /// The stored form of a user code (normalised: `device::normalize`).

@@ -8,6 +8,7 @@ use valet_protocol::discovery;
 
 use crate::catalog::ADMIN_SCOPE;
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::state::Shared;
 
 pub async fn metadata(State(state): State<Shared>) -> Result<Response, ApiError> {
@@ -18,7 +19,7 @@ pub async fn metadata(State(state): State<Shared>) -> Result<Response, ApiError>
         .filter(|s| s != ADMIN_SCOPE)
         .collect();
     let mut body = serde_json::to_value(discovery::metadata(&state.settings.issuer, scopes))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(Fault::encode("discovery metadata"))?;
     // Claims a user store adds (a directory's groups) are supported too: the metadata
     // tells the truth (OIDC Discovery §3).
     if let Some(list) = body

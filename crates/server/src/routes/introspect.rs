@@ -15,6 +15,7 @@ use valet_protocol::refresh::RefreshDetails;
 use crate::client_auth::authenticate;
 use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
+use crate::fault::Fault;
 use crate::form::OAuthForm;
 use crate::state::Shared;
 use crate::tokens::{live_access_token, users_token_is_live};
@@ -74,8 +75,8 @@ pub async fn introspect(
     if state.users.by_sub(&r.user_id).await?.is_none() {
         return Ok(inactive());
     }
-    let details: RefreshDetails = serde_json::from_str(&r.details)
-        .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
+    let details: RefreshDetails =
+        serde_json::from_str(&r.details).map_err(Fault::corrupt("refresh token"))?;
     let scope = details.scope.to_wire();
     let view = Introspection::Refresh(RefreshView {
         scope: &scope,

@@ -72,23 +72,16 @@ pub enum Found {
     Unknown,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum UsersError {
-    Store(StoreError),
+    #[error("the store failed")]
+    Store(#[from] StoreError),
     /// A directory did not answer in time; retry after so many seconds.
-    Unavailable {
-        store: String,
-        retry_after: u64,
-    },
+    #[error("user store {store} is not answering")]
+    Unavailable { store: String, retry_after: u64 },
     /// Too many password checks at once on this node (`passwords.rs`); retry shortly.
+    #[error("too many password checks at once")]
     Busy,
-    Internal(String),
-}
-
-impl From<StoreError> for UsersError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
 }
 
 impl From<UsersError> for ApiError {
@@ -97,7 +90,6 @@ impl From<UsersError> for ApiError {
             UsersError::Store(e) => ApiError::Store(e),
             UsersError::Unavailable { retry_after, .. } => ApiError::Unavailable(retry_after),
             UsersError::Busy => ApiError::Busy(1),
-            UsersError::Internal(m) => ApiError::Internal(m),
         }
     }
 }

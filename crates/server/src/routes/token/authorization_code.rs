@@ -11,6 +11,7 @@ use valet_store::CodeUse;
 
 use crate::crypto::{s256, sha256};
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::issue::{self, TokenResponse};
 use crate::state::AppState;
 
@@ -47,8 +48,8 @@ pub async fn grant(
         }
         CodeUse::Unknown => return Err(OAuthError::invalid_grant(INVALID).into()),
     };
-    let details: CodeDetails = serde_json::from_str(&record.details)
-        .map_err(|e| ApiError::Internal(format!("unreadable code record: {e}")))?;
+    let details: CodeDetails =
+        serde_json::from_str(&record.details).map_err(Fault::corrupt("code"))?;
     authorization_code::check(app, &record.client_id, &details, params, s256)?;
     // The code is burned; it yields tokens only if its grant and its session still stood
     // when it was (read in the redemption's own transaction, so a racing replay that

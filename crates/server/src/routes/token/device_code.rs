@@ -11,6 +11,7 @@ use valet_protocol::params::Params;
 
 use crate::crypto::sha256;
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::issue::{self, TokenResponse};
 use crate::state::AppState;
 
@@ -76,16 +77,16 @@ pub async fn grant(
     let (Some(user_id), Some(grant_id), Some(auth_time)) =
         (&record.user_id, &record.grant_id, record.auth_time)
     else {
-        return Err(ApiError::Internal(
-            "an approved device code without its user or grant".into(),
+        return Err(ApiError::invariant(
+            "an approved device code without its user or grant",
         ));
     };
     // Withdrawn in the meantime (the account page, an admin): nothing is issued.
     if state.store.is_grant_revoked(grant_id).await? {
         return Err(OAuthError::invalid_grant("the user withdrew this authorization").into());
     }
-    let details: DeviceDetails = serde_json::from_str(&record.details)
-        .map_err(|e| ApiError::Internal(format!("unreadable device code record: {e}")))?;
+    let details: DeviceDetails =
+        serde_json::from_str(&record.details).map_err(Fault::corrupt("device code"))?;
     // The registration may have narrowed since the request.
     if let Some(s) = details.scope.first_outside(&app.allowed_scopes()) {
         return Err(OAuthError::invalid_scope(format!(

@@ -28,7 +28,7 @@ pub async fn grant(
         crate::routes::login::check_password(state, request.username, request.password(), ip, now)
             .await?
             .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
-    let grant_id = random_token(16).map_err(ApiError::Internal)?;
+    let grant_id = random_token(16)?;
     state
         .store
         .insert_grant(&GrantRecord {

@@ -12,6 +12,7 @@ use valet_store::RefreshTokenRecord;
 
 use crate::crypto::sha256;
 use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::issue::{self, Executed, TokenResponse};
 use crate::state::AppState;
 
@@ -31,8 +32,8 @@ pub async fn grant(
     let Some(record) = state.store.refresh_token(&hash, now).await? else {
         return Err(OAuthError::invalid_grant(INVALID).into());
     };
-    let details: RefreshDetails = serde_json::from_str(&record.details)
-        .map_err(|e| ApiError::Internal(format!("unreadable refresh token record: {e}")))?;
+    let details: RefreshDetails =
+        serde_json::from_str(&record.details).map_err(Fault::corrupt("refresh token"))?;
     let apis = state.catalog.apis().await?;
     let presented = refresh::Presented {
         client_id: &record.client_id,

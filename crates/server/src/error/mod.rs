@@ -6,47 +6,105 @@
 //! (RFC 6750 §3). A store that cannot answer is 503 with `Retry-After`, never 500 and
 //! never a success (checklist L8).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use valet_protocol::{ErrorCode, OAuthError};
 use valet_store::StoreError;
 
+use crate::fault::{Fault, chain};
+
+mod page;
+pub use page::{FormKind, Page};
+
 /// What a person is told when a directory does not answer.
 pub const DIRECTORY_DOWN: &str = "The directory that holds your account is not answering right now, so Valet cannot check your password.";
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// An error at an endpoint where clients authenticate (token, introspect, revoke).
-    OAuth(OAuthError),
+    #[error("{0}")]
+    OAuth(#[from] OAuthError),
     /// An error at a bearer-protected endpoint (RFC 6750 §3.1).
+    #[error("{0}")]
     Bearer(OAuthError, Option<&'static str>),
-    Store(StoreError),
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    #[error("the request body is too large")]
     PayloadTooLarge,
     /// The request body did not arrive within `client_timeout` (issue 12.3).
+    #[error("the request body did not arrive in time")]
     BodyTimeout,
     /// Too many failed authentications from this caller; retry after so many seconds.
+    #[error("throttled for {0} s: {1}")]
     Throttled(u64, &'static str),
     /// A user store (a directory) is not answering; retry after so many seconds.
+    #[error("a user store is not answering")]
     Unavailable(u64),
     /// This node is checking as many passwords as it may at once; retry after so many
     /// seconds (issue 12.2).
+    #[error("too many password checks at once")]
     Busy(u64),
+    #[error("not found: {0}")]
     NotFound(String),
+    #[error("conflict: {0}")]
     Conflict(String),
+    #[error("bad input: {0}")]
     BadInput(String),
-    Internal(String),
+    /// A page a person's browser gets when a form cannot go on (`Page`).
+    #[error("{0:?}")]
+    Page(Page),
+    #[error("internal error")]
+    Internal(#[from] Fault),
+    /// Another error, with response headers of its own (a `DPoP-Nonce`, a challenge):
+    /// `ApiError::with_header`. Set after the error's own headers, so they win.
+    #[error("{error}")]
+    WithHeaders {
+        #[source]
+        error: Box<ApiError>,
+        headers: HeaderMap,
+    },
 }
 
-impl From<OAuthError> for ApiError {
-    fn from(e: OAuthError) -> Self {
-        Self::OAuth(e)
+impl From<Page> for ApiError {
+    fn from(p: Page) -> Self {
+        Self::Page(p)
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
+impl ApiError {
+    /// A rule of Valet's own that did not hold.
+    pub fn invariant(what: &'static str) -> Self {
+        Self::Internal(Fault::Invariant(what))
     }
+
+    /// This error with one more response header.
+    pub fn with_header(self, name: HeaderName, value: HeaderValue) -> Self {
+        match self {
+            Self::WithHeaders { error, mut headers } => {
+                headers.append(name, value);
+                Self::WithHeaders { error, headers }
+            }
+            error => {
+                let mut headers = HeaderMap::new();
+                headers.append(name, value);
+                Self::WithHeaders {
+                    error: Box::new(error),
+                    headers,
+                }
+            }
+        }
+    }
+}
+
+/// `headers` over the response's own: a name they carry replaces the response's.
+fn add_headers(mut r: Response, headers: HeaderMap) -> Response {
+    for name in headers.keys() {
+        r.headers_mut().remove(name);
+    }
+    for (name, value) in &headers {
+        r.headers_mut().append(name, value.clone());
+    }
+    r
 }
 
 pub fn no_store(mut r: Response) -> Response {
@@ -65,7 +123,18 @@ impl ApiError {
     /// The same error for a person in a browser: a page, never JSON (the authorization
     /// endpoint, login, consent, account and logout pages).
     pub fn into_page(self, pages: &crate::pages::Pages) -> Response {
+        if let Self::WithHeaders { error, headers } = self {
+            return add_headers(error.into_page(pages), headers);
+        }
         let (status, title, message, hint) = match &self {
+            Self::Page(p) => p.parts(),
+            // Unwrapped above; never reached.
+            Self::WithHeaders { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Valet could not complete the request.".to_owned(),
+                None,
+            ),
             Self::Store(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
@@ -119,8 +188,8 @@ impl ApiError {
                 Some("Try again."),
             ),
             Self::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m.clone(), None),
-            Self::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
+            Self::Internal(fault) => {
+                tracing::error!(error = %chain(fault), "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",
@@ -130,7 +199,7 @@ impl ApiError {
             }
         };
         if let Self::Store(e) = &self {
-            tracing::error!(error = %e, "store failure");
+            tracing::error!(error = %chain(e), "store failure");
         }
         let mut r = pages.error(status, title, &message, hint);
         match self {
@@ -187,7 +256,7 @@ impl IntoResponse for ApiError {
                 "the record already exists",
             ),
             Self::Store(e) => {
-                tracing::error!(error = %e, "store failure");
+                tracing::error!(error = %chain(&e), "store failure");
                 let mut r = json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     ErrorCode::TemporarilyUnavailable.as_str(),
@@ -247,8 +316,14 @@ impl IntoResponse for ApiError {
                 ErrorCode::InvalidRequest.as_str(),
                 &what,
             ),
-            Self::Internal(what) => {
-                tracing::error!(error = %what, "internal error");
+            Self::Page(p) => {
+                // A page error reached an API: answer it as JSON all the same.
+                let (status, _, message, _) = p.parts();
+                json(status, ErrorCode::InvalidRequest.as_str(), &message)
+            }
+            Self::WithHeaders { error, headers } => add_headers(error.into_response(), headers),
+            Self::Internal(fault) => {
+                tracing::error!(error = %chain(&fault), "internal error");
                 json(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "server_error",
@@ -266,5 +341,56 @@ pub fn wait(secs: u64) -> String {
         2..=59 => format!("{secs} seconds"),
         60 => "a minute".into(),
         _ => format!("{} minutes", secs.div_ceil(60)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_carries_its_own_headers_over_its_own() {
+        let e = ApiError::from(OAuthError::invalid_client("who are you"))
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("DPoP algs=\"ES256\""),
+            )
+            .with_header(
+                HeaderName::from_static("dpop-nonce"),
+                HeaderValue::from_static("n-1"),
+            );
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let challenges: Vec<_> = r
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .collect();
+        assert_eq!(
+            challenges,
+            ["DPoP algs=\"ES256\""],
+            "replaces the Basic challenge"
+        );
+        assert_eq!(r.headers()["dpop-nonce"], "n-1");
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_of_their_cause() {
+        let e = ApiError::from(Fault::Invariant("a secret detail"));
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = futures_body(r);
+        assert!(!body.contains("secret detail"), "{body}");
+    }
+
+    fn futures_body(r: Response) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt
+            .block_on(axum::body::to_bytes(r.into_body(), 1 << 16))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }
