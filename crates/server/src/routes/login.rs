@@ -4,12 +4,13 @@
 //! authorization continues in the same response; a wrong one re-renders the form with
 //! one message for an unknown user and a wrong password alike, after the same work. The
 //! device page (`device.rs`) shows this form too, with the entered code sealed into it;
-//! then a correct password continues to its Allow / Deny step.
+//! then a correct password continues to its Allow / Deny step. The password itself is
+//! checked in `users/` (`users::check_password`), as for the password grant.
 
 use crate::error::{ApiError, DIRECTORY_DOWN};
 use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
 use crate::state::{AppState, Shared};
-use crate::users::User;
+use crate::users::check_password;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,23 +23,6 @@ use super::authorize::{form_spent, login_page_for, proceed, recheck};
 use super::device::DeviceInteraction;
 
 const WRONG: &str = "The username or password is not right.";
-
-/// Checks a password against the user stores (`users/`: the database and directories,
-/// in their configured order), throttled before any hashing (`users/signin.rs`), the same
-/// for every store. `Ok(None)` for a wrong password, an unknown or disabled user; a
-/// directory that does not answer is `ApiError::Unavailable`, not a failed attempt.
-pub async fn check_password(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    ip: IpAddr,
-    now: i64,
-) -> Result<Option<User>, ApiError> {
-    state
-        .sign_ins
-        .check(&state.users, username, password, ip, now)
-        .await
-}
 
 /// `GET /login`: signing in without an application, on the way to `/account`.
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
