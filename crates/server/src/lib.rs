@@ -14,6 +14,7 @@ mod cors;
 pub mod crypto;
 mod error;
 mod form;
+mod interaction;
 mod issue;
 pub mod keyring;
 pub mod master_key;

@@ -10,15 +10,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use valet_protocol::authorize::AuthorizationRequest;
 use valet_protocol::scope::Scope;
 use valet_store::ConsentRecord;
 
 use crate::error::ApiError;
-use crate::session::{self, Browser, Opened, Purpose};
+use crate::interaction::{self, Interaction, Kind, form_spent};
+use crate::session::Browser;
 use crate::state::{AppState, Shared};
 
-use super::authorize::{denied, form_spent, recheck, respond};
+use super::authorize::{denied, recheck, respond};
 
 #[derive(Deserialize)]
 pub struct ConsentForm {
@@ -59,11 +59,9 @@ async fn submit_inner(
             Some("Go back to the application and start again."),
         ));
     }
-    let opened: Option<Opened<AuthorizationRequest>> =
-        form.interaction.as_deref().and_then(|sealed| {
-            session::open(state, Purpose::Authorize, &browser.binding(), sealed, now)
-        });
-    let Some(opened) = opened else {
+    let Some(opened) = form.interaction.as_deref().and_then(|sealed| {
+        interaction::open(state, &[Kind::Authorize], &browser.binding(), sealed, now)
+    }) else {
         return Ok(form_spent(state));
     };
     // One answer per form (issue 12 item 10): a second submit, Allow or Deny, is refused
@@ -71,7 +69,9 @@ async fn submit_inner(
     if !opened.consume(state).await? {
         return Ok(form_spent(state));
     }
-    let req = opened.value;
+    let Interaction::Authorize(req) = opened.interaction else {
+        return Ok(form_spent(state));
+    };
     let Some(client) = state.catalog.client(&req.client_id).await? else {
         return Ok(state.pages.error(
             StatusCode::BAD_REQUEST,
