@@ -15,6 +15,7 @@ pub mod crypto;
 mod error;
 pub mod fault;
 mod form;
+mod interaction;
 mod issue;
 pub mod keyring;
 pub mod master_key;

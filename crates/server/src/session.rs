@@ -1,21 +1,17 @@
 //! The browser's side of sign-in: the session cookie (single sign-on), the CSRF cookie of
-//! the login form, CSRF tokens bound to a session, and authorization requests sealed into
-//! forms so they come back unaltered and only from the browser they were given to
-//! (checklist C1, C2, C6), within 15 minutes, and once (issue 12 item 10).
+//! the login form, CSRF tokens bound to a session, and the bindings that tie a sealed
+//! interaction (`interaction.rs`) to the browser it was given to (checklist C1, C2, C6).
 //!
 //! Cookies: `__Host-` prefixed, `Secure`, `HttpOnly`, `SameSite=Lax`, `Path=/` when the
 //! issuer is https; without the prefix and `Secure` on a plain-http issuer (a laptop).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use valet_protocol::UnixTime;
 use valet_store::SessionRecord;
 
-use crate::crypto::{b64, random_token, sha256, unb64};
+use crate::crypto::{b64, random_token, sha256};
 use crate::error::ApiError;
-use crate::fault::Fault;
 use crate::state::AppState;
 use crate::users::User;
 
@@ -109,7 +105,7 @@ impl Browser {
         presented.is_some_and(|p| constant_eq(p.as_bytes(), self.csrf(state).as_bytes()))
     }
 
-    /// The associated data that binds a sealed form value to this session.
+    /// What binds a sealed interaction to this session (part of its associated data).
     pub fn binding(&self) -> String {
         format!("session:{}", b64(&self.session.id_hash))
     }
@@ -184,6 +180,8 @@ impl LoginCsrf {
         !self.fresh && presented.is_some_and(|p| constant_eq(p.as_bytes(), self.value.as_bytes()))
     }
 
+    /// What binds a sealed interaction to this browser before sign-in (part of its
+    /// associated data).
     pub fn binding(&self) -> String {
         format!("login:{}", self.value)
     }
@@ -201,110 +199,6 @@ impl LoginCsrf {
             vec![]
         }
     }
-}
-
-/// How long a sealed form value opens after it was sealed (issue 12 item 10): a login or
-/// consent form left open longer has to be started again from the application.
-pub const SEALED_FORM_TTL: i64 = 15 * 60;
-
-/// What a sealed form value is for. It is part of the associated data, so a value sealed
-/// for one form never opens in another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// The validated authorization request, in the login and consent forms.
-    Authorize,
-    /// Where to go after signing out, in the logout confirmation form.
-    Logout,
-    /// The device code a person entered on `/device`, in its login and Allow/Deny forms.
-    Device,
-}
-
-impl Purpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Authorize => "authorize",
-            Self::Logout => "logout",
-            Self::Device => "device",
-        }
-    }
-}
-
-/// What a form carries sealed: the value, a random id (recorded when the form is
-/// submitted, so it counts once) and when it stops opening.
-#[derive(Serialize, Deserialize)]
-struct Envelope<T> {
-    id: String,
-    expires_at: UnixTime,
-    value: T,
-}
-
-/// A sealed form value that opened: bound to this browser, of this purpose, not expired.
-pub struct Opened<T> {
-    pub value: T,
-    id: String,
-    expires_at: UnixTime,
-}
-
-impl<T> Opened<T> {
-    /// Records the submit of this form in the store (one atomic insert-if-absent): `true`
-    /// the first time, `false` for every later submit of the same form, on any node. A
-    /// GET writes nothing; only a submit records its id, kept until the value expires.
-    pub async fn consume(&self, state: &AppState) -> Result<bool, ApiError> {
-        Ok(state
-            .store
-            .consume_sealed_form(&self.id, self.expires_at)
-            .await?)
-    }
-}
-
-/// Seals `value` for a hidden form field, bound to `binding` and `purpose` (AES-256-GCM,
-/// both as associated data): tampering, replay from another browser or in another form
-/// fails to open. The value carries a fresh random id and expires `SEALED_FORM_TTL` from
-/// `now`.
-pub fn seal<T: Serialize>(
-    state: &AppState,
-    purpose: Purpose,
-    binding: &str,
-    value: &T,
-    now: UnixTime,
-) -> Result<String, ApiError> {
-    let envelope = Envelope {
-        id: random_token(16)?,
-        expires_at: now + SEALED_FORM_TTL,
-        value,
-    };
-    let json = serde_json::to_vec(&envelope).map_err(Fault::encode("sealed form"))?;
-    let sealed = state
-        .interactions
-        .seal(&associated_data(purpose, binding), &json)?;
-    Ok(b64(&sealed))
-}
-
-/// The value sealed in `text`, if it was sealed for this purpose and binding and has not
-/// expired at `now` (`expires_at <= now` is expired). Whether it was submitted before is
-/// `Opened::consume`'s to say.
-pub fn open<T: DeserializeOwned>(
-    state: &AppState,
-    purpose: Purpose,
-    binding: &str,
-    text: &str,
-    now: UnixTime,
-) -> Option<Opened<T>> {
-    let sealed = unb64(text)?;
-    let json = state
-        .interactions
-        .open(&associated_data(purpose, binding), &sealed)
-        .ok()?;
-    let e: Envelope<T> = serde_json::from_slice(&json).ok()?;
-    (now < e.expires_at).then_some(Opened {
-        value: e.value,
-        id: e.id,
-        expires_at: e.expires_at,
-    })
-}
-
-fn associated_data(purpose: Purpose, binding: &str) -> String {
-    format!("{}|{binding}", purpose.as_str())
 }
 
 #[cfg(test)]

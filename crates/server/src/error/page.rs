@@ -72,6 +72,11 @@ impl FormKind {
 }
 
 impl Page {
+    /// The page, rendered as every error page is (`ApiError::into_page`).
+    pub fn into_page(self, pages: &crate::pages::Pages) -> axum::response::Response {
+        super::ApiError::Page(self).into_page(pages)
+    }
+
     /// Status, title, message and hint.
     pub(super) fn parts(&self) -> (StatusCode, &'static str, String, Option<&'static str>) {
         match self {

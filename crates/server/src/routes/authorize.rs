@@ -3,10 +3,10 @@
 //! then redirect URI, then the rest) and decides the next step; this file renders it:
 //! the login page, the consent page, or the response to the application.
 //!
-//! The same continuation serves the login and consent forms, which carry the validated
-//! request sealed and bound to the browser (`session::seal`); a submitted form opens once,
-//! within 15 minutes, and its request is checked again against the current registration
-//! (`recheck`) before anything is issued.
+//! The same continuation (`proceed`) serves the login and consent forms, which carry the
+//! validated request as an `Interaction::Authorize`, sealed and bound to the browser
+//! (`interaction.rs`); a submitted form opens once, within 15 minutes, and its request is
+//! checked again against the current registration (`recheck`) before anything is issued.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -27,8 +27,9 @@ use valet_store::{CodeRecord, GrantRecord};
 use crate::crypto::{random_token, sha256};
 use crate::error::{ApiError, Page};
 use crate::fault::Fault;
+use crate::interaction::{self, Interaction};
 use crate::issue;
-use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
+use crate::session::{Browser, with_cookies};
 use crate::state::{AppState, Shared};
 use crate::tokens::verify_id_token_hint;
 
@@ -159,7 +160,7 @@ pub async fn proceed(
         now,
     );
     let r = match (decision, browser) {
-        (Decision::Login, _) => login_page(state, headers, app, &req, None, now)?,
+        (Decision::Login, _) => login_page(state, headers, app, req, now)?,
         (Decision::Consent, Some(b)) => consent_page(state, app, &req, &b, now).await?,
         (Decision::Issue, Some(b)) => respond(state, app, &req, &b, now).await?,
         (Decision::Error(e), _) => deliver(
@@ -167,7 +168,7 @@ pub async fn proceed(
             response::deliver_error(&req.error(e), &state.settings.issuer),
         ),
         // `decide` asks for consent or issues only for a signed-in user.
-        (_, None) => login_page(state, headers, app, &req, None, now)?,
+        (_, None) => login_page(state, headers, app, req, now)?,
     };
     Ok(with_cookies(r, cookies))
 }
@@ -191,12 +192,6 @@ pub fn recheck(
     }
 }
 
-/// The page for a sealed form that does not open here: sealed for another browser,
-/// tampered with, older than 15 minutes, or already submitted once.
-pub fn form_spent(state: &AppState) -> Response {
-    ApiError::from(Page::FormSpent).into_page(&state.pages)
-}
-
 #[derive(Serialize)]
 pub struct ClientView<'a> {
     client_id: &'a str,
@@ -218,54 +213,16 @@ pub fn client_view(app: &Application) -> ClientView<'_> {
     }
 }
 
-/// The login page for this request; `error` re-renders it after a failed attempt.
-pub fn login_page(
+/// The login page for this request (`interaction::login_page`).
+fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     app: &Application,
-    req: &AuthorizationRequest,
-    error: Option<&str>,
+    req: AuthorizationRequest,
     now: UnixTime,
 ) -> Result<Response, ApiError> {
-    login_page_for(state, headers, app, req, error, None, now)
-}
-
-/// As `login_page`, with the username the person typed filled in (else the request's
-/// `login_hint`), so a wrong password does not make them type it again. Autoescaped.
-pub fn login_page_for(
-    state: &AppState,
-    headers: &HeaderMap,
-    app: &Application,
-    req: &AuthorizationRequest,
-    error: Option<&str>,
-    typed: Option<&str>,
-    now: UnixTime,
-) -> Result<Response, ApiError> {
-    let csrf = LoginCsrf::from_headers(state, headers)?;
-    // Sealed afresh on every render: after a wrong password the form works again.
-    let interaction = session::seal(state, Purpose::Authorize, &csrf.binding(), req, now)?;
-    #[derive(Serialize)]
-    struct View<'a> {
-        client: ClientView<'a>,
-        csrf: &'a str,
-        interaction: &'a str,
-        username: Option<&'a str>,
-        error: Option<&'a str>,
-    }
-    let r = state.pages.render(
-        StatusCode::OK,
-        "login.html",
-        View {
-            client: client_view(app),
-            csrf: &csrf.value,
-            interaction: &interaction,
-            username: typed
-                .filter(|u| !u.is_empty())
-                .or(req.login_hint.as_deref()),
-            error,
-        },
-    );
-    Ok(with_cookies(r, csrf.cookie(state)))
+    let login = Interaction::Authorize(req);
+    interaction::login_page(state, headers, app, &login, None, None, now)
 }
 
 #[derive(Serialize)]
@@ -323,7 +280,12 @@ async fn consent_page(
         },
         scopes: describe(state, &req.scope).await?,
         csrf: b.csrf(state),
-        interaction: session::seal(state, Purpose::Authorize, &b.binding(), req, now)?,
+        interaction: interaction::seal(
+            state,
+            &b.binding(),
+            &Interaction::Authorize(req.clone()),
+            now,
+        )?,
     };
     Ok(state.pages.render(StatusCode::OK, "consent.html", view))
 }

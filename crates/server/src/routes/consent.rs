@@ -7,18 +7,18 @@
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
-use valet_protocol::authorize::AuthorizationRequest;
 use valet_protocol::scope::Scope;
 use valet_store::ConsentRecord;
 
-use crate::error::ApiError;
-use crate::session::{self, Browser, Opened, Purpose};
+use crate::error::{ApiError, FormKind, Page};
+use crate::interaction::{self, Interaction, Kind, form_spent};
+use crate::session::Browser;
 use crate::state::{AppState, Shared};
 
-use super::authorize::{denied, form_spent, recheck, respond};
+use super::authorize::{denied, recheck, respond};
 
 #[derive(Deserialize)]
 pub struct ConsentForm {
@@ -44,26 +44,14 @@ async fn submit_inner(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let Some(browser) = Browser::from_headers(state, headers, now).await? else {
-        return Ok(state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "You are no longer signed in",
-            "Your session ended before you answered.",
-            Some("Go back to the application and start again."),
-        ));
+        return Ok(Page::SessionEnded(FormKind::Consent).into_page(&state.pages));
     };
     if !browser.check_csrf(state, form.csrf.as_deref()) {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The consent form could not be verified.",
-            Some("Go back to the application and start again."),
-        ));
+        return Ok(Page::FormUnverified(FormKind::Consent).into_page(&state.pages));
     }
-    let opened: Option<Opened<AuthorizationRequest>> =
-        form.interaction.as_deref().and_then(|sealed| {
-            session::open(state, Purpose::Authorize, &browser.binding(), sealed, now)
-        });
-    let Some(opened) = opened else {
+    let Some(opened) = form.interaction.as_deref().and_then(|sealed| {
+        interaction::open(state, &[Kind::Authorize], &browser.binding(), sealed, now)
+    }) else {
         return Ok(form_spent(state));
     };
     // One answer per form (issue 12 item 10): a second submit, Allow or Deny, is refused
@@ -71,14 +59,11 @@ async fn submit_inner(
     if !opened.consume(state).await? {
         return Ok(form_spent(state));
     }
-    let req = opened.value;
+    let Interaction::Authorize(req) = opened.interaction else {
+        return Ok(form_spent(state));
+    };
     let Some(client) = state.catalog.client(&req.client_id).await? else {
-        return Ok(state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "This application is gone",
-            "The application that asked is no longer registered.",
-            None,
-        ));
+        return Ok(Page::ApplicationGone.into_page(&state.pages));
     };
     if let Some(r) = recheck(state, &client.app, &req) {
         return Ok(r);

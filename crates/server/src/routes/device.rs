@@ -8,7 +8,7 @@
 //! Entering codes is throttled per browser (its CSRF cookie) and per address, in the store
 //! (a user code has ~34 bits, §5.1); a wrong, expired, answered or unknown code all get
 //! the same message, so nothing tells whether a code exists for another application.
-//! The entered code travels sealed (`Purpose::Device`, bound to the browser), once.
+//! The entered code travels sealed (`Interaction::Device`, bound to the browser), once.
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
@@ -22,13 +22,14 @@ use valet_protocol::device::{self, DeviceDetails};
 use valet_protocol::scope::Scope;
 use valet_store::{ConsentRecord, DeviceDecision, GrantRecord, ThrottleDecision, ThrottleRule};
 
-use super::authorize::{ClientView, ScopeView, client_view, describe, form_spent};
+use super::authorize::{ClientView, ScopeView, client_view, describe};
 use super::device_authorization::user_code_hash;
 use crate::crypto::{b64, random_token, unb64};
-use crate::error::ApiError;
+use crate::error::{ApiError, FormKind, Page};
 use crate::fault::Fault;
+use crate::interaction::{self, Interaction, Kind, form_spent};
 use crate::issue;
-use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
+use crate::session::{Browser, LoginCsrf, with_cookies};
 use crate::state::{AppState, Shared};
 use crate::throttle::address_key;
 
@@ -42,8 +43,9 @@ pub const WINDOW: i64 = 300;
 const WRONG: &str = "That code is not right, or it has expired. Check the code your device \
                      shows and type it again.";
 
-/// What the forms after the code step carry, sealed: the entered code (its stored hash,
-/// and as shown, to compare with the device) and the application it belongs to.
+/// What the forms after the code step carry, sealed (`Interaction::Device`): the entered
+/// code (its stored hash, and as shown, to compare with the device) and the application
+/// it belongs to.
 #[derive(Serialize, Deserialize, Clone)]
 pub struct DeviceInteraction {
     /// base64url of the user code's HMAC (the store's key for it).
@@ -124,12 +126,7 @@ pub async fn submit(
 }
 
 fn expired_form(state: &AppState) -> Response {
-    state.pages.error(
-        StatusCode::FORBIDDEN,
-        "This form has expired",
-        "The form could not be verified (it may be old, or cookies may be blocked).",
-        Some("Open the address your device shows and enter the code again."),
-    )
+    Page::FormUnverified(FormKind::Device).into_page(&state.pages)
 }
 
 /// The code step's POST: CSRF, the throttle, then the lookup.
@@ -203,50 +200,20 @@ async fn enter(
         tracing::info!(target: "valet::audit", %ip, "wrong device code entered");
         return code_step(state, headers, Some(&shown), Some(WRONG), StatusCode::OK);
     };
-    let interaction = DeviceInteraction {
+    let entered = DeviceInteraction {
         user_code_hash: b64(&record.user_code_hash),
         user_code: device::display(&code),
         client_id: record.client_id.clone(),
     };
     match Browser::from_headers(state, headers, now).await? {
-        Some(browser) => confirm(state, &client.app, &interaction, &browser, now).await,
-        None => login_page(state, headers, &client.app, &interaction, None, None, now),
+        Some(browser) => confirm(state, &client.app, &entered, &browser, now).await,
+        // The login page, the code sealed into it; `POST /login` continues at `confirm`
+        // after a correct password (`interaction::resume`).
+        None => {
+            let login = Interaction::Device(entered);
+            interaction::login_page(state, headers, &client.app, &login, None, None, now)
+        }
     }
-}
-
-/// The login page for a device code: the entered code sealed to this browser's login
-/// CSRF cookie; `POST /login` continues here (`confirm`) after a correct password.
-pub fn login_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    app: &Application,
-    interaction: &DeviceInteraction,
-    error: Option<&str>,
-    typed: Option<&str>,
-    now: UnixTime,
-) -> Result<Response, ApiError> {
-    let csrf = LoginCsrf::from_headers(state, headers)?;
-    let sealed = session::seal(state, Purpose::Device, &csrf.binding(), interaction, now)?;
-    #[derive(Serialize)]
-    struct View<'a> {
-        client: ClientView<'a>,
-        csrf: &'a str,
-        interaction: &'a str,
-        username: Option<&'a str>,
-        error: Option<&'a str>,
-    }
-    let r = state.pages.render(
-        StatusCode::OK,
-        "login.html",
-        View {
-            client: client_view(app),
-            csrf: &csrf.value,
-            interaction: &sealed,
-            username: typed.filter(|u| !u.is_empty()),
-            error,
-        },
-    );
-    Ok(with_cookies(r, csrf.cookie(state)))
 }
 
 /// The confirmation step for a signed-in user: the application, the scopes, the code to
@@ -255,11 +222,11 @@ pub fn login_page(
 pub async fn confirm(
     state: &AppState,
     app: &Application,
-    interaction: &DeviceInteraction,
+    entered: &DeviceInteraction,
     b: &Browser,
     now: UnixTime,
 ) -> Result<Response, ApiError> {
-    let record = match unb64(&interaction.user_code_hash) {
+    let record = match unb64(&entered.user_code_hash) {
         Some(h) => state.store.pending_device_code(&h, now).await?,
         None => None,
     };
@@ -289,20 +256,20 @@ pub async fn confirm(
             display: b.user.claims.name.as_deref().unwrap_or(&b.user.username),
         },
         scopes: describe(state, &details.scope).await?,
-        user_code: &interaction.user_code,
+        user_code: &entered.user_code,
         csrf: b.csrf(state),
-        interaction: session::seal(state, Purpose::Device, &b.binding(), interaction, now)?,
+        interaction: interaction::seal(
+            state,
+            &b.binding(),
+            &Interaction::Device(entered.clone()),
+            now,
+        )?,
     };
     Ok(state.pages.render(StatusCode::OK, "device.html", view))
 }
 
 fn no_longer_pending(state: &AppState) -> Response {
-    state.pages.error(
-        StatusCode::BAD_REQUEST,
-        "This code cannot be used any more",
-        "The code has expired or was answered already.",
-        Some("Start signing in on your device again; it will show a new code."),
-    )
+    Page::DeviceCodeSpent.into_page(&state.pages)
 }
 
 /// Allow / Deny: the session, its CSRF token, the sealed code (once), then one atomic
@@ -314,37 +281,34 @@ async fn answer(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let Some(browser) = Browser::from_headers(state, headers, now).await? else {
-        return Ok(state.pages.error(
-            StatusCode::BAD_REQUEST,
-            "You are no longer signed in",
-            "Your session ended before you answered.",
-            Some("Open the address your device shows and enter the code again."),
-        ));
+        return Ok(Page::SessionEnded(FormKind::Device).into_page(&state.pages));
     };
     if !browser.check_csrf(state, form.csrf.as_deref()) {
         return Ok(expired_form(state));
     }
     let Some(opened) = form.interaction.as_deref().and_then(|sealed| {
-        session::open::<DeviceInteraction>(state, Purpose::Device, &browser.binding(), sealed, now)
+        interaction::open(state, &[Kind::Device], &browser.binding(), sealed, now)
     }) else {
         return Ok(form_spent(state));
     };
     if !opened.consume(state).await? {
         return Ok(form_spent(state));
     }
-    let interaction = opened.value;
+    let Interaction::Device(entered) = opened.interaction else {
+        return Ok(form_spent(state));
+    };
     let allow = match form.decision.as_deref() {
         Some("allow") => true,
         Some("deny") => false,
         _ => return Err(ApiError::BadInput("choose Allow or Deny".into())),
     };
-    let Some(hash) = unb64(&interaction.user_code_hash) else {
+    let Some(hash) = unb64(&entered.user_code_hash) else {
         return Ok(form_spent(state));
     };
     let Some(record) = state.store.pending_device_code(&hash, now).await? else {
         return Ok(no_longer_pending(state));
     };
-    let Some(client) = state.catalog.client(&interaction.client_id).await? else {
+    let Some(client) = state.catalog.client(&entered.client_id).await? else {
         return Ok(no_longer_pending(state));
     };
     let app = &client.app;

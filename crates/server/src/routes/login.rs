@@ -1,44 +1,24 @@
-//! `GET|POST /login`: the sign-in form (checklist C1, C6, C7, C10). It is shown by the
-//! authorization endpoint with the request sealed into it, or on its own (then it leads
-//! to `/account`). A correct password starts a new session (a new id, always) and the
-//! authorization continues in the same response; a wrong one re-renders the form with
-//! one message for an unknown user and a wrong password alike, after the same work. The
-//! device page (`device.rs`) shows this form too, with the entered code sealed into it;
-//! then a correct password continues to its Allow / Deny step.
+//! `GET|POST /login`: the sign-in form (checklist C1, C6, C7, C10). It is shown for an
+//! interaction (`interaction::login_page`: the authorization endpoint's request, or the
+//! device page's entered code, sealed into it), or on its own (then it leads to
+//! `/account`). A correct password starts a new session (a new id, always) and the
+//! interaction continues in the same response (`interaction::resume`); a wrong one
+//! re-renders the form with one message for an unknown user and a wrong password alike,
+//! after the same work (`users::check_password`).
 
-use crate::error::{ApiError, DIRECTORY_DOWN};
-use crate::session::{self, Browser, LoginCsrf, Purpose, with_cookies};
+use crate::error::{ApiError, DIRECTORY_DOWN, FormKind, Page};
+use crate::interaction::{self, Kind, form_spent};
+use crate::session::{self, Browser, LoginCsrf, with_cookies};
 use crate::state::{AppState, Shared};
-use crate::users::User;
+use crate::users::check_password;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
-use valet_protocol::authorize::AuthorizationRequest;
-
-use super::authorize::{form_spent, login_page_for, proceed, recheck};
-use super::device::DeviceInteraction;
 
 const WRONG: &str = "The username or password is not right.";
-
-/// Checks a password against the user stores (`users/`: the database and directories,
-/// in their configured order), throttled before any hashing (`users/signin.rs`), the same
-/// for every store. `Ok(None)` for a wrong password, an unknown or disabled user; a
-/// directory that does not answer is `ApiError::Unavailable`, not a failed attempt.
-pub async fn check_password(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    ip: IpAddr,
-    now: i64,
-) -> Result<Option<User>, ApiError> {
-    state
-        .sign_ins
-        .check(&state.users, username, password, ip, now)
-        .await
-}
 
 /// `GET /login`: signing in without an application, on the way to `/account`.
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
@@ -110,76 +90,51 @@ async fn submit_inner(
     let csrf = LoginCsrf::from_headers(state, headers)?;
     // Checklist C1: no valid CSRF token, nothing happens.
     if !csrf.check(form.csrf.as_deref()) {
-        return Ok(state.pages.error(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The sign-in form could not be verified (it may be old, or cookies may be blocked).",
-            Some("Go back to the application and start signing in again."),
-        ));
+        return Ok(Page::FormUnverified(FormKind::SignIn).into_page(&state.pages));
     }
-    // The sealed request, if the form came from the authorization endpoint (or the
-    // device page); a value sealed for another browser (checklist C2), older than 15
+    // The sealed interaction, if the form came from the authorization endpoint or the
+    // device page; a value sealed for another browser (checklist C2), older than 15
     // minutes or submitted before does not open (issue 12 item 10). Each submit spends
     // the form; a wrong password gets a freshly sealed one.
-    let request: Option<Continues> = match form.interaction.as_deref().filter(|v| !v.is_empty()) {
+    let pending = match form.interaction.as_deref().filter(|v| !v.is_empty()) {
         Some(sealed) => {
-            let binding = csrf.binding();
-            let opened = if let Some(o) = session::open::<AuthorizationRequest>(
-                state,
-                Purpose::Authorize,
-                &binding,
-                sealed,
-                now,
-            ) {
-                Some((o.consume(state).await?, Continues::Authorize(o.value)))
-            } else if let Some(o) =
-                session::open::<DeviceInteraction>(state, Purpose::Device, &binding, sealed, now)
-            {
-                Some((o.consume(state).await?, Continues::Device(o.value)))
-            } else {
-                None
+            let Some(opened) =
+                interaction::open(state, Kind::SIGN_IN, &csrf.binding(), sealed, now)
+            else {
+                return Ok(form_spent(state));
             };
-            match opened {
-                Some((true, c)) => Some(c),
-                _ => return Ok(form_spent(state)),
+            if !opened.consume(state).await? {
+                return Ok(form_spent(state));
             }
+            let continues = opened.interaction;
+            let client = match continues.client_id() {
+                Some(id) => state.catalog.client(id).await?,
+                None => None,
+            };
+            let Some(client) = client else {
+                return Ok(form_spent(state));
+            };
+            // Nobody is signed in on the strength of a request the registration no longer
+            // allows.
+            if let Some(r) = interaction::recheck(state, &client.app, &continues) {
+                return Ok(r);
+            }
+            Some((client, continues))
         }
         None => None,
     };
-    let app = match &request {
-        Some(r) => match state.catalog.client(r.client_id()).await? {
-            Some(c) => Some(c),
-            None => return Ok(form_spent(state)),
-        },
-        None => None,
-    };
-    // Nobody is signed in on the strength of a request the registration no longer allows.
-    if let (Some(app), Some(Continues::Authorize(req))) = (&app, &request) {
-        if let Some(r) = recheck(state, &app.app, req) {
-            return Ok(r);
-        }
-    }
     let again = |error: &str| -> Result<Response, ApiError> {
-        match (&app, &request) {
-            (Some(app), Some(Continues::Authorize(req))) => login_page_for(
+        match &pending {
+            Some((client, continues)) => interaction::login_page(
                 state,
                 headers,
-                &app.app,
-                req,
+                &client.app,
+                continues,
                 Some(error),
                 Some(&form.username),
                 now,
             ),
-            (Some(app), Some(Continues::Device(d))) => super::device::login_page(
-                state,
-                headers,
-                &app.app,
-                d,
-                Some(error),
-                Some(&form.username),
-                now,
-            ),
-            _ => standalone(state, headers, Some(error), Some(&form.username)),
+            None => standalone(state, headers, Some(error), Some(&form.username)),
         }
     };
     let user = if form.username.is_empty() || form.password.is_empty() {
@@ -227,44 +182,21 @@ async fn submit_inner(
     };
     let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
-    match (app, request) {
-        (Some(app), Some(Continues::Authorize(req))) => {
+    match pending {
+        Some((client, continues)) => {
             let browser = Browser { session, user };
-            proceed(
+            interaction::resume(
                 state,
                 headers,
-                &app.app,
-                req,
-                Some(browser),
-                true,
+                &client.app,
+                continues,
+                browser,
                 vec![cookie],
                 now,
             )
             .await
         }
-        (Some(app), Some(Continues::Device(d))) => {
-            let browser = Browser { session, user };
-            let r = super::device::confirm(state, &app.app, &d, &browser, now).await?;
-            Ok(with_cookies(r, vec![cookie]))
-        }
-        _ => Ok(with_cookies(see_other("/account"), vec![cookie])),
-    }
-}
-
-/// What a login form continues once the password is right.
-enum Continues {
-    /// An authorization request (the authorization endpoint's login page).
-    Authorize(AuthorizationRequest),
-    /// A device code entered on `/device`.
-    Device(DeviceInteraction),
-}
-
-impl Continues {
-    fn client_id(&self) -> &str {
-        match self {
-            Self::Authorize(r) => &r.client_id,
-            Self::Device(d) => &d.client_id,
-        }
+        None => Ok(with_cookies(see_other("/account"), vec![cookie])),
     }
 }
 

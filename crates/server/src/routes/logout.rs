@@ -14,18 +14,20 @@ use valet_protocol::logout;
 use valet_protocol::params::Params;
 use valet_protocol::response::encode;
 
-use crate::error::ApiError;
-use crate::session::{self, Browser, Purpose, with_cookies};
+use crate::error::{ApiError, FormKind, Page};
+use crate::interaction::{self, Interaction, Kind};
+use crate::session::{self, Browser, with_cookies};
 use crate::state::{AppState, Shared};
 use crate::tokens::verify_id_token_hint;
 
 use super::authorize::client_view;
 
-/// Where to go after signing out, sealed into the confirmation form.
+/// Where to go after signing out, sealed into the confirmation form
+/// (`Interaction::Logout`).
 #[derive(Serialize, Deserialize)]
-struct After {
-    redirect: Option<String>,
-    state: Option<String>,
+pub struct AfterLogout {
+    pub redirect: Option<String>,
+    pub state: Option<String>,
 }
 
 pub async fn get(
@@ -46,12 +48,7 @@ pub async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) 
 }
 
 fn refuse(state: &AppState, message: &str) -> Response {
-    state.pages.error(
-        StatusCode::BAD_REQUEST,
-        "This sign-out request is not valid",
-        message,
-        Some("You are still signed in. Close this page, or sign out from your account page."),
-    )
+    Page::BadSignOutRequest(message.to_owned()).into_page(&state.pages)
 }
 
 async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
@@ -64,21 +61,18 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
             return Ok(state.pages.render(StatusCode::OK, "logged_out.html", ()));
         };
         if !b.check_csrf(state, Some(csrf)) {
-            return Ok(state.pages.error(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "The sign-out form could not be verified.",
-                Some("Open your account page and sign out from there."),
-            ));
+            return Ok(Page::FormUnverified(FormKind::SignOut).into_page(&state.pages));
         }
-        let after: After = match params.get("interaction") {
+        let after = match params.get("interaction") {
             Some(sealed) => {
-                match session::open(state, Purpose::Logout, &b.binding(), sealed, now) {
-                    Some(a) => a.value,
-                    None => return Ok(refuse(state, "The sign-out form could not be verified.")),
+                match interaction::open(state, &[Kind::Logout], &b.binding(), sealed, now)
+                    .map(|o| o.interaction)
+                {
+                    Some(Interaction::Logout(a)) => a,
+                    _ => return Ok(refuse(state, "The sign-out form could not be verified.")),
                 }
             }
-            None => After {
+            None => AfterLogout {
                 redirect: None,
                 state: None,
             },
@@ -124,7 +118,7 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
             "The post_logout_redirect_uri is not registered for this application.",
         ));
     }
-    let after = After {
+    let after = AfterLogout {
         redirect: redirect.map(str::to_owned),
         state: params.get("state").map(str::to_owned),
     };
@@ -144,12 +138,12 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
         View {
             client: app.as_ref().map(|c| client_view(&c.app)),
             csrf: b.csrf(state),
-            interaction: session::seal(state, Purpose::Logout, &b.binding(), &after, now)?,
+            interaction: interaction::seal(state, &b.binding(), &Interaction::Logout(after), now)?,
         },
     ))
 }
 
-fn finish(state: &AppState, after: After) -> Response {
+fn finish(state: &AppState, after: AfterLogout) -> Response {
     let Some(uri) = after.redirect else {
         return state.pages.render(StatusCode::OK, "logged_out.html", ());
     };

@@ -2,15 +2,15 @@
 
 mod account;
 mod admin;
-mod authorize;
+pub(crate) mod authorize;
 mod consent;
-mod device;
+pub(crate) mod device;
 mod device_authorization;
 mod discovery;
 pub(crate) mod health;
 mod introspect;
 pub(crate) mod login;
-mod logout;
+pub(crate) mod logout;
 mod revoke;
 mod token;
 mod userinfo;

@@ -17,6 +17,8 @@ mod local;
 mod pool;
 pub mod signin;
 
+pub use signin::check_password;
+
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use valet_protocol::id_token;

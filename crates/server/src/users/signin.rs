@@ -1,6 +1,6 @@
 //! Checking a password the way an attacker cannot exploit (issue 12.1, 12.4; checklist C10,
 //! H1; RFC 6819 §4.4.3.6, §5.1.4.2.3). The login page and the password grant both come
-//! here; the stores behind `Users` only answer "right or wrong".
+//! here (`check_password`); the stores behind `Users` only answer "right or wrong".
 //!
 //! In order, before any hashing:
 //! 1. At most `IN_FLIGHT_PER_ACCOUNT` checks of one account run at once on this node;
@@ -28,6 +28,7 @@ use valet_store::{Store, ThrottleDecision, ThrottleRule};
 use super::{User, Users};
 use crate::crypto::{SecretHasher, b64};
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::throttle::address_key;
 
 /// Hard limit per (account, address) and window (checklist H1).
@@ -45,6 +46,24 @@ const KNOWN_FOR: i64 = 30 * 86_400;
 pub const IN_FLIGHT_PER_ACCOUNT: u32 = 2;
 
 const THROTTLED: &str = "too many sign-in attempts; retry later";
+
+/// Checks a password against the user stores (`users/`: the database and directories,
+/// in their configured order), throttled before any hashing (`SignIns::check`), the same
+/// for every store: the login page and the password grant both call this. `Ok(None)` for
+/// a wrong password, an unknown or disabled user; a directory that does not answer is
+/// `ApiError::Unavailable`, not a failed attempt.
+pub async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    ip: IpAddr,
+    now: i64,
+) -> Result<Option<User>, ApiError> {
+    state
+        .sign_ins
+        .check(&state.users, username, password, ip, now)
+        .await
+}
 
 pub struct SignIns {
     store: Arc<dyn Store>,

@@ -24,10 +24,9 @@ pub async fn grant(
 ) -> Result<TokenResponse, ApiError> {
     let apis = state.catalog.apis().await?;
     let request = password::decide(app, params, &apis, &state.settings.issuer)?;
-    let user =
-        crate::routes::login::check_password(state, request.username, request.password(), ip, now)
-            .await?
-            .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
+    let user = crate::users::check_password(state, request.username, request.password(), ip, now)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
     let grant_id = random_token(16)?;
     state
         .store

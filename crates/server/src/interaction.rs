@@ -1,0 +1,465 @@
+//! What a browser is in the middle of, carried through Valet's forms: an `Interaction`.
+//! The authorization endpoint's login and consent pages carry the validated request, the
+//! device page's login and Allow / Deny forms the entered code, the logout confirmation
+//! where to go afterwards.
+//!
+//! An interaction travels sealed (checklist C1, C2, C6; issue 12 item 10): AES-256-GCM with
+//! its kind and the browser's binding (the login CSRF cookie before sign-in, the session
+//! after) as associated data, so it cannot be altered, opened in another browser, or opened
+//! as another kind; it expires `TTL` after sealing, and carries a random id that the first
+//! submit records (`Opened::consume`), so a form counts once (the logout form needs no
+//! record: signing out ends the session its value is bound to). Nothing is written when
+//! a form is shown.
+//!
+//! The login form continues every kind in `Kind::SIGN_IN`: `login_page` renders it for an
+//! interaction, and after a correct password `resume` takes the interaction on. A new kind
+//! is a variant of `Interaction` and `Kind` (its name below), and its arms in
+//! `client_id` / `recheck`, `resume` and `login_page`; the compiler lists them.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use valet_protocol::UnixTime;
+use valet_protocol::application::Application;
+use valet_protocol::authorize::AuthorizationRequest;
+
+use crate::crypto::{Sealer, b64, random_token, unb64};
+use crate::error::{ApiError, Page};
+use crate::fault::Fault;
+use crate::routes::authorize::{self, ClientView, client_view};
+use crate::routes::device::{self, DeviceInteraction};
+use crate::routes::login::see_other;
+use crate::routes::logout::AfterLogout;
+use crate::session::{Browser, LoginCsrf, with_cookies};
+use crate::state::AppState;
+
+/// How long a sealed interaction opens after it was sealed: a login or consent form left
+/// open longer has to be started again from the application.
+pub const TTL: i64 = 15 * 60;
+
+/// What a browser is in the middle of. Serialized as its payload alone (`untagged`): the
+/// kind travels in the associated data, so a value of one kind never opens as another.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Interaction {
+    /// The validated authorization request: the login and consent forms.
+    Authorize(AuthorizationRequest),
+    /// The device code a person entered on `/device`: its login and Allow / Deny forms.
+    Device(DeviceInteraction),
+    /// Where to go after signing out: the logout confirmation form.
+    Logout(AfterLogout),
+}
+
+/// The kind of an `Interaction`, part of its associated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Authorize,
+    Device,
+    Logout,
+}
+
+impl Kind {
+    /// The kinds the login form continues (a sign-out is confirmed by a signed-in browser
+    /// and never waits on a sign-in).
+    pub const SIGN_IN: &'static [Kind] = &[Kind::Authorize, Kind::Device];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Authorize => "authorize",
+            Self::Device => "device",
+            Self::Logout => "logout",
+        }
+    }
+
+    /// The payload of this kind, in an envelope that opened under this kind's associated
+    /// data.
+    fn read(self, json: &[u8]) -> Option<Envelope<Interaction>> {
+        fn as_<T: DeserializeOwned>(
+            json: &[u8],
+            wrap: fn(T) -> Interaction,
+        ) -> Option<Envelope<Interaction>> {
+            let e: Envelope<T> = serde_json::from_slice(json).ok()?;
+            Some(Envelope {
+                id: e.id,
+                expires_at: e.expires_at,
+                value: wrap(e.value),
+            })
+        }
+        match self {
+            Self::Authorize => as_(json, Interaction::Authorize),
+            Self::Device => as_(json, Interaction::Device),
+            Self::Logout => as_(json, Interaction::Logout),
+        }
+    }
+}
+
+impl Interaction {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Authorize(_) => Kind::Authorize,
+            Self::Device(_) => Kind::Device,
+            Self::Logout(_) => Kind::Logout,
+        }
+    }
+
+    /// The application this interaction is for; a sign-out may name none.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Authorize(r) => Some(&r.client_id),
+            Self::Device(d) => Some(&d.client_id),
+            Self::Logout(_) => None,
+        }
+    }
+}
+
+/// What a form carries sealed: the value, a random id (recorded when the form is
+/// submitted, so it counts once) and when it stops opening.
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    id: String,
+    expires_at: UnixTime,
+    value: T,
+}
+
+/// A sealed interaction that opened: bound to this browser, of a kind the form takes, not
+/// expired. Whether it was submitted before is `consume`'s to say.
+pub struct Opened {
+    pub interaction: Interaction,
+    id: String,
+    expires_at: UnixTime,
+}
+
+impl Opened {
+    /// Records the submit of this form in the store (one atomic insert-if-absent): `true`
+    /// the first time, `false` for every later submit of the same form, on any node. A
+    /// GET writes nothing; only a submit records its id, kept until the value expires.
+    pub async fn consume(&self, state: &AppState) -> Result<bool, ApiError> {
+        Ok(state
+            .store
+            .consume_sealed_form(&self.id, self.expires_at)
+            .await?)
+    }
+}
+
+/// Seals `interaction` for a hidden form field, bound to `binding` and its kind: tampering,
+/// replay from another browser or in a form of another kind fails to open. The value
+/// carries a fresh random id and expires `TTL` from `now`.
+pub fn seal(
+    state: &AppState,
+    binding: &str,
+    interaction: &Interaction,
+    now: UnixTime,
+) -> Result<String, ApiError> {
+    seal_with(&state.interactions, binding, interaction, now)
+}
+
+/// The interaction sealed in `text`, if it was sealed for `binding` as one of `kinds` and
+/// has not expired at `now` (`expires_at <= now` is expired).
+pub fn open(
+    state: &AppState,
+    kinds: &[Kind],
+    binding: &str,
+    text: &str,
+    now: UnixTime,
+) -> Option<Opened> {
+    open_with(&state.interactions, kinds, binding, text, now)
+}
+
+fn seal_with(
+    sealer: &Sealer,
+    binding: &str,
+    interaction: &Interaction,
+    now: UnixTime,
+) -> Result<String, ApiError> {
+    let envelope = Envelope {
+        id: random_token(16)?,
+        expires_at: now + TTL,
+        value: interaction,
+    };
+    let json = serde_json::to_vec(&envelope).map_err(Fault::encode("sealed form"))?;
+    let sealed = sealer.seal(&associated_data(interaction.kind(), binding), &json)?;
+    Ok(b64(&sealed))
+}
+
+fn open_with(
+    sealer: &Sealer,
+    kinds: &[Kind],
+    binding: &str,
+    text: &str,
+    now: UnixTime,
+) -> Option<Opened> {
+    let sealed = unb64(text)?;
+    let e = kinds.iter().find_map(|&kind| {
+        let json = sealer.open(&associated_data(kind, binding), &sealed).ok()?;
+        kind.read(&json)
+    })?;
+    (now < e.expires_at).then_some(Opened {
+        interaction: e.value,
+        id: e.id,
+        expires_at: e.expires_at,
+    })
+}
+
+fn associated_data(kind: Kind, binding: &str) -> String {
+    format!("{}|{binding}", kind.name())
+}
+
+/// The page for a sealed form that does not open here: sealed for another browser,
+/// tampered with, older than 15 minutes, or already submitted once.
+pub fn form_spent(state: &AppState) -> Response {
+    ApiError::from(Page::FormSpent).into_page(&state.pages)
+}
+
+/// An interaction from a submitted form, checked again against its application's
+/// registration as it is now, before anyone is signed in on its strength (issue 12
+/// item 10): `Some` is what to answer instead.
+pub fn recheck(state: &AppState, app: &Application, interaction: &Interaction) -> Option<Response> {
+    match interaction {
+        Interaction::Authorize(req) => authorize::recheck(state, app, req),
+        // The code is looked up again, for this application, at every step.
+        Interaction::Device(_) => None,
+        Interaction::Logout(_) => None,
+    }
+}
+
+/// The login page for `interaction` of `app`, the interaction sealed afresh to this
+/// browser's login CSRF cookie (after a wrong password the form works again). `error`
+/// re-renders it after a failed attempt; `typed` is the username the person typed, shown
+/// again (autoescaped), else the request's `login_hint`.
+pub fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &Application,
+    interaction: &Interaction,
+    error: Option<&str>,
+    typed: Option<&str>,
+    now: UnixTime,
+) -> Result<Response, ApiError> {
+    let hint = match interaction {
+        Interaction::Authorize(req) => req.login_hint.as_deref(),
+        Interaction::Device(_) | Interaction::Logout(_) => None,
+    };
+    let csrf = LoginCsrf::from_headers(state, headers)?;
+    let sealed = seal(state, &csrf.binding(), interaction, now)?;
+    #[derive(Serialize)]
+    struct View<'a> {
+        client: ClientView<'a>,
+        csrf: &'a str,
+        interaction: &'a str,
+        username: Option<&'a str>,
+        error: Option<&'a str>,
+    }
+    let r = state.pages.render(
+        StatusCode::OK,
+        "login.html",
+        View {
+            client: client_view(app),
+            csrf: &csrf.value,
+            interaction: &sealed,
+            username: typed.filter(|u| !u.is_empty()).or(hint),
+            error,
+        },
+    );
+    Ok(with_cookies(r, csrf.cookie(state)))
+}
+
+/// Continues `interaction` of `app` for a browser that has just signed in (`POST /login`),
+/// in the same response, with `cookies` (the new session's) set on it.
+pub async fn resume(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &Application,
+    interaction: Interaction,
+    browser: Browser,
+    cookies: Vec<HeaderValue>,
+    now: UnixTime,
+) -> Result<Response, ApiError> {
+    match interaction {
+        Interaction::Authorize(req) => {
+            authorize::proceed(state, headers, app, req, Some(browser), true, cookies, now).await
+        }
+        Interaction::Device(d) => {
+            let r = device::confirm(state, app, &d, &browser, now).await?;
+            Ok(with_cookies(r, cookies))
+        }
+        // Not in `Kind::SIGN_IN`: the login form never opens one. Were it to, the person is
+        // signed in as without an application.
+        Interaction::Logout(_) => Ok(with_cookies(see_other("/account"), cookies)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::crypto::MasterKey;
+
+    const BROWSER: &str = "login:one-browser";
+
+    fn sealer() -> Sealer {
+        MasterKey::generate().unwrap().interaction_sealer().unwrap()
+    }
+
+    fn device() -> Interaction {
+        Interaction::Device(DeviceInteraction {
+            user_code_hash: "aGFzaA".into(),
+            user_code: "BCDF-GHJK".into(),
+            client_id: "tv".into(),
+        })
+    }
+
+    fn request() -> AuthorizationRequest {
+        use valet_protocol::authorize::{Prompt, ResponseMode, ResponseType};
+        AuthorizationRequest {
+            client_id: "web".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            redirect_uri_sent: true,
+            response_type: ResponseType::Code,
+            response_mode: ResponseMode::Query,
+            scope: valet_protocol::scope::Scope::parse("openid profile").unwrap(),
+            audience: vec!["https://valet.example".into()],
+            state: Some("st1".into()),
+            nonce: Some("n".into()),
+            pkce: None,
+            prompt: Prompt::default(),
+            max_age: Some(60),
+            login_hint: Some("alice".into()),
+            id_token_hint: None,
+        }
+    }
+
+    fn logout() -> Interaction {
+        Interaction::Logout(AfterLogout {
+            redirect: Some("https://app.example/bye".into()),
+            state: Some("st".into()),
+        })
+    }
+
+    #[test]
+    fn an_interaction_opens_as_it_was_sealed() {
+        let s = sealer();
+        let now = 1_700_000_000;
+        let text = seal_with(&s, BROWSER, &Interaction::Authorize(request()), now).unwrap();
+        let o = open_with(&s, Kind::SIGN_IN, BROWSER, &text, now).unwrap();
+        assert_eq!(o.interaction.kind(), Kind::Authorize);
+        assert_eq!(o.interaction.client_id(), Some("web"));
+        let Interaction::Authorize(r) = o.interaction else {
+            panic!("an authorization request")
+        };
+        assert_eq!(r, request());
+
+        let text = seal_with(&s, BROWSER, &device(), now).unwrap();
+        let o = open_with(&s, Kind::SIGN_IN, BROWSER, &text, now).unwrap();
+        let Interaction::Device(d) = o.interaction else {
+            panic!("a device interaction")
+        };
+        assert_eq!(
+            (
+                d.user_code_hash.as_str(),
+                d.user_code.as_str(),
+                d.client_id.as_str()
+            ),
+            ("aGFzaA", "BCDF-GHJK", "tv")
+        );
+        assert_eq!(o.expires_at, now + TTL);
+
+        let text = seal_with(&s, "session:x", &logout(), now).unwrap();
+        let o = open_with(&s, &[Kind::Logout], "session:x", &text, now).unwrap();
+        let Interaction::Logout(a) = o.interaction else {
+            panic!("a logout interaction")
+        };
+        assert_eq!(a.redirect.as_deref(), Some("https://app.example/bye"));
+        assert_eq!(a.state.as_deref(), Some("st"));
+    }
+
+    // The plaintext is the envelope with the kind's payload alone, the kind in the
+    // associated data: the format forms were sealed in before `Interaction` existed, so a
+    // form shown by an older node still opens on a newer one.
+    #[test]
+    fn the_kind_is_in_the_associated_data() {
+        let s = sealer();
+        let text = seal_with(&s, BROWSER, &device(), 100).unwrap();
+        let raw = unb64(&text).unwrap();
+        assert!(s.open(BROWSER, &raw).is_err());
+        let json = s.open(&format!("device|{BROWSER}"), &raw).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["expires_at"], 100 + TTL);
+        assert_eq!(v["value"]["client_id"], "tv");
+        assert_eq!(v["value"]["user_code"], "BCDF-GHJK");
+        assert!(v["id"].as_str().is_some_and(|id| id.len() >= 16));
+    }
+
+    #[test]
+    fn each_seal_is_fresh() {
+        let s = sealer();
+        let a = seal_with(&s, BROWSER, &device(), 0).unwrap();
+        let b = seal_with(&s, BROWSER, &device(), 0).unwrap();
+        assert_ne!(a, b);
+        let id = |t: &str| open_with(&s, &[Kind::Device], BROWSER, t, 0).unwrap().id;
+        assert_ne!(
+            id(&a),
+            id(&b),
+            "a random id each time: each form counts once"
+        );
+    }
+
+    #[test]
+    fn another_kind_does_not_open() {
+        let s = sealer();
+        let text = seal_with(&s, BROWSER, &device(), 0).unwrap();
+        assert!(open_with(&s, &[Kind::Authorize, Kind::Logout], BROWSER, &text, 0).is_none());
+        assert!(open_with(&s, &[], BROWSER, &text, 0).is_none());
+        let text = seal_with(&s, BROWSER, &logout(), 0).unwrap();
+        assert!(
+            open_with(&s, Kind::SIGN_IN, BROWSER, &text, 0).is_none(),
+            "the login form takes no sign-out"
+        );
+        assert!(open_with(&s, &[Kind::Logout], BROWSER, &text, 0).is_some());
+    }
+
+    #[test]
+    fn another_binding_or_key_does_not_open() {
+        let s = sealer();
+        let text = seal_with(&s, BROWSER, &device(), 0).unwrap();
+        for binding in ["login:another-browser", "session:one-browser", ""] {
+            assert!(
+                open_with(&s, &[Kind::Device], binding, &text, 0).is_none(),
+                "{binding}"
+            );
+        }
+        assert!(open_with(&sealer(), &[Kind::Device], BROWSER, &text, 0).is_none());
+    }
+
+    #[test]
+    fn a_tampered_value_does_not_open() {
+        let s = sealer();
+        let text = seal_with(&s, BROWSER, &device(), 0).unwrap();
+        let mut bytes = unb64(&text).unwrap();
+        for i in [0, bytes.len() / 2, bytes.len() - 1] {
+            bytes[i] ^= 1;
+            assert!(open_with(&s, &[Kind::Device], BROWSER, &b64(&bytes), 0).is_none());
+            bytes[i] ^= 1;
+        }
+        assert!(open_with(&s, &[Kind::Device], BROWSER, &b64(&bytes), 0).is_some());
+        for garbage in ["", "!!", "AAAA", &text[..10]] {
+            assert!(open_with(&s, &[Kind::Device], BROWSER, garbage, 0).is_none());
+        }
+    }
+
+    #[test]
+    fn it_expires_fifteen_minutes_after_sealing() {
+        let s = sealer();
+        let clock = ManualClock::new(1_700_000_000);
+        let text = seal_with(&s, BROWSER, &device(), clock.now()).unwrap();
+        clock.advance(TTL - 1);
+        assert!(open_with(&s, &[Kind::Device], BROWSER, &text, clock.now()).is_some());
+        clock.advance(1);
+        assert!(
+            open_with(&s, &[Kind::Device], BROWSER, &text, clock.now()).is_none(),
+            "expires_at <= now is expired"
+        );
+        clock.advance(86_400);
+        assert!(open_with(&s, &[Kind::Device], BROWSER, &text, clock.now()).is_none());
+    }
+}
