@@ -19,6 +19,7 @@ use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
 use valet_store::postgres::testdb::TestDatabase;
 use valet_store::postgres::{PostgresOptions, PostgresStore};
+use valet_store::prelude::*;
 use valet_store::sqlite::SqliteStore;
 use valet_store::{
     ClientRecord, CodeRecord, CodeUse, GrantRecord, RefreshTokenRecord, Rotation, SecretHash,
