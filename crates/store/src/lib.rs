@@ -34,7 +34,7 @@ pub use error::StoreError;
 pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
     DeviceStatus, GrantRecord, OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation,
-    SecretHash, SessionRecord, SigningKeyRecord, UserRecord,
+    SecretHash, SessionRecord, SigningKeyRecord, TokenHash, UserRecord,
 };
 pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::{OpaqueAccessTokenRecord, Result, UnixTime};
+use crate::{OpaqueAccessTokenRecord, Result, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait AccessTokens {
@@ -24,10 +24,10 @@ pub trait AccessTokens {
     /// now`). Whether its grant is revoked is the caller's to ask (`is_grant_revoked`).
     async fn opaque_access_token(
         &self,
-        hash: &[u8],
+        hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<OpaqueAccessTokenRecord>>;
     /// Revokes the token for every node at once (the row is deleted). `false` if there was
     /// no such token.
-    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool>;
+    async fn revoke_opaque_access_token(&self, hash: &TokenHash) -> Result<bool>;
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{DeviceCodeRecord, DeviceDecision, Result, UnixTime};
+use crate::{DeviceCodeRecord, DeviceDecision, Result, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait DeviceCodes {
@@ -11,12 +11,12 @@ pub trait DeviceCodes {
     async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<()>;
     /// The device code of `device_hash` in whatever state, until it is purged
     /// (`DEVICE_CODE_MEMORY` after it expired).
-    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>>;
+    async fn device_code(&self, device_hash: &TokenHash) -> Result<Option<DeviceCodeRecord>>;
     /// The device code of `user_code_hash` if it is still pending and not expired at `now`
     /// (`expires_at <= now` is expired); an answered or expired code reads as `None`.
     async fn pending_device_code(
         &self,
-        user_code_hash: &[u8],
+        user_code_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<DeviceCodeRecord>>;
     /// Records a user's answer to the pending device code of `user_code_hash` and
@@ -26,7 +26,7 @@ pub trait DeviceCodes {
     /// code is not pending any more, expired, or of another client.
     async fn decide_device_code(
         &self,
-        user_code_hash: &[u8],
+        user_code_hash: &TokenHash,
         client_id: &str,
         decision: &DeviceDecision,
         now: UnixTime,
@@ -37,7 +37,7 @@ pub trait DeviceCodes {
     /// `false` if another poll was recorded in between (the caller answers `slow_down`).
     async fn record_device_poll(
         &self,
-        device_hash: &[u8],
+        device_hash: &TokenHash,
         seen: UnixTime,
         interval: i64,
         now: UnixTime,
@@ -48,7 +48,7 @@ pub trait DeviceCodes {
     /// other call, then and later, gets `None`.
     async fn redeem_device_code(
         &self,
-        device_hash: &[u8],
+        device_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<DeviceCodeRecord>>;
 }

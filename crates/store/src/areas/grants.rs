@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::{CodeRecord, CodeUse, GrantRecord, Result, UnixTime};
+use crate::{CodeRecord, CodeUse, GrantRecord, Result, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait Grants {
@@ -18,7 +18,7 @@ pub trait Grants {
     /// transaction the winner reads its grant's standing at `now` (the grant exists, is
     /// not revoked, and the session it was made in, if any, is live), so a racing replay
     /// that revokes the grant afterwards cannot make the winner's own check fail.
-    async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse>;
+    async fn consume_code(&self, hash: &TokenHash, now: UnixTime) -> Result<CodeUse>;
     /// Every token of `grant_id` is dead from now on; the record is kept until `until`.
     async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()>;
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;

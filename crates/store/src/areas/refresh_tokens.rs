@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{RefreshTokenRecord, Result, Rotation, UnixTime};
+use crate::{RefreshTokenRecord, Result, Rotation, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait RefreshTokens {
@@ -16,8 +16,11 @@ pub trait RefreshTokens {
         grant_until: UnixTime,
     ) -> Result<()>;
     /// The token by hash, rotated or not; `None` if unknown or expired at `now`.
-    async fn refresh_token(&self, hash: &[u8], now: UnixTime)
-    -> Result<Option<RefreshTokenRecord>>;
+    async fn refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<RefreshTokenRecord>>;
     /// Rotates `old_hash` at `now`: one atomic statement marks it rotated (only if it was
     /// not) and stores `successor` (the sealed response, for the retry window); in the same
     /// transaction `new` is inserted and the grant's `expires_at` raised to `grant_until`.
@@ -25,7 +28,7 @@ pub trait RefreshTokens {
     /// `Rotated`; the others get `AlreadyRotated` with the winner's successor.
     async fn rotate_refresh_token(
         &self,
-        old_hash: &[u8],
+        old_hash: &TokenHash,
         new: &RefreshTokenRecord,
         successor: &[u8],
         grant_until: UnixTime,

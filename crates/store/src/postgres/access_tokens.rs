@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
 use crate::model::OpaqueAccessTokenRecord;
-use crate::{AccessTokens, Result, UnixTime};
+use crate::{AccessTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, client_id, subject, grant_id, claims, issued_at, expires_at";
 
@@ -91,7 +91,7 @@ impl AccessTokens for PostgresStore {
 
     async fn opaque_access_token(
         &self,
-        hash: &[u8],
+        hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<OpaqueAccessTokenRecord>> {
         self.timed(async {
@@ -109,7 +109,7 @@ impl AccessTokens for PostgresStore {
         .await
     }
 
-    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool> {
+    async fn revoke_opaque_access_token(&self, hash: &TokenHash) -> Result<bool> {
         self.timed(async {
             let n = sqlx::query("DELETE FROM opaque_access_tokens WHERE hash = $1")
                 .bind(hash)

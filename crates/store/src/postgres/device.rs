@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 
 use super::{PostgresStore, grants};
 use crate::model::{DeviceCodeRecord, DeviceDecision, DeviceStatus};
-use crate::{DeviceCodes, Result, StoreError, UnixTime};
+use crate::{DeviceCodes, Result, StoreError, TokenHash, UnixTime};
 
 const COLUMNS: &str = "device_hash, user_code_hash, client_id, details, status, user_id, \
                        auth_time, grant_id, poll_interval, last_poll_at, created_at, \
@@ -62,7 +62,7 @@ impl DeviceCodes for PostgresStore {
         .await
     }
 
-    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
+    async fn device_code(&self, device_hash: &TokenHash) -> Result<Option<DeviceCodeRecord>> {
         self.timed(async {
             sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1"
@@ -79,7 +79,7 @@ impl DeviceCodes for PostgresStore {
 
     async fn pending_device_code(
         &self,
-        user_code_hash: &[u8],
+        user_code_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<DeviceCodeRecord>> {
         self.timed(async {
@@ -100,7 +100,7 @@ impl DeviceCodes for PostgresStore {
 
     async fn decide_device_code(
         &self,
-        user_code_hash: &[u8],
+        user_code_hash: &TokenHash,
         client_id: &str,
         decision: &DeviceDecision,
         now: UnixTime,
@@ -152,7 +152,7 @@ impl DeviceCodes for PostgresStore {
 
     async fn record_device_poll(
         &self,
-        device_hash: &[u8],
+        device_hash: &TokenHash,
         seen: UnixTime,
         interval: i64,
         now: UnixTime,
@@ -176,7 +176,7 @@ impl DeviceCodes for PostgresStore {
 
     async fn redeem_device_code(
         &self,
-        device_hash: &[u8],
+        device_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<DeviceCodeRecord>> {
         self.timed(async {

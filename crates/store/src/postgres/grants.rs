@@ -9,7 +9,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
 use crate::model::{CodeRecord, CodeUse, GrantRecord};
-use crate::{GrantState, Grants, Result, UnixTime};
+use crate::{GrantState, Grants, Result, TokenHash, UnixTime};
 
 const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, scope, session, created_at, expires_at";
 
@@ -89,7 +89,7 @@ impl Grants for PostgresStore {
         .await
     }
 
-    async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
+    async fn consume_code(&self, hash: &TokenHash, now: UnixTime) -> Result<CodeUse> {
         self.timed(async {
             // The single statement that decides who redeems the code. The winner reads its
             // grant's standing before it commits: a racer's UPDATE waits for this row lock
@@ -200,7 +200,7 @@ pub(super) enum GrantsOf<'a> {
     /// The grants a logout ends: made in the session (its id hash) without
     /// `offline_access`. Scope is space-delimited, so padding it with spaces lets
     /// `strpos` match whole tokens only (not `LIKE`, which reads `_` as any character).
-    LoggedOutSession(&'a [u8]),
+    LoggedOutSession(&'a TokenHash),
 }
 
 /// Revokes every grant `which` selects whose tokens are not all expired at `now`, each

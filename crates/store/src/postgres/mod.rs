@@ -37,7 +37,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, TokenHash};
 
 /// Migrations in order; the one row of `valet_schema` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -187,4 +187,32 @@ async fn migrate(pool: &PgPool) -> Result<()> {
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Token hashes are stored as BYTEA.
+impl sqlx::Type<sqlx::Postgres> for TokenHash {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <Vec<u8> as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <Vec<u8> as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Postgres> for TokenHash {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&[u8] as sqlx::Encode<'q, sqlx::Postgres>>::encode(self.as_bytes(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for TokenHash {
+    fn decode(
+        value: sqlx::postgres::PgValueRef<'r>,
+    ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        <Vec<u8> as sqlx::Decode<'r, sqlx::Postgres>>::decode(value).map(TokenHash::new)
+    }
 }

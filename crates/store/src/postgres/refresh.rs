@@ -6,7 +6,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
 use crate::model::{RefreshTokenRecord, Rotation};
-use crate::{RefreshTokens, Result, UnixTime};
+use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
      rotated_at";
@@ -78,7 +78,7 @@ impl RefreshTokens for PostgresStore {
 
     async fn refresh_token(
         &self,
-        hash: &[u8],
+        hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<RefreshTokenRecord>> {
         self.timed(async {
@@ -98,7 +98,7 @@ impl RefreshTokens for PostgresStore {
 
     async fn rotate_refresh_token(
         &self,
-        old_hash: &[u8],
+        old_hash: &TokenHash,
         new: &RefreshTokenRecord,
         successor: &[u8],
         grant_until: UnixTime,

@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use super::PostgresStore;
 use super::grants::{GrantsOf, revoke_grants_where};
 use crate::model::SessionRecord;
-use crate::{Result, Sessions, UnixTime};
+use crate::{Result, Sessions, TokenHash, UnixTime};
 
 const COLUMNS: &str = "id_hash, user_id, auth_time, created_at, expires_at";
 
@@ -24,7 +24,7 @@ fn record(r: &PgRow) -> Result<SessionRecord> {
 
 #[async_trait]
 impl Sessions for PostgresStore {
-    async fn create_session(&self, s: &SessionRecord, replaces: Option<&[u8]>) -> Result<()> {
+    async fn create_session(&self, s: &SessionRecord, replaces: Option<&TokenHash>) -> Result<()> {
         self.timed(async {
             let mut tx = self.pool.begin().await?;
             if let Some(old) = replaces {
@@ -49,7 +49,7 @@ impl Sessions for PostgresStore {
         .await
     }
 
-    async fn session(&self, id_hash: &[u8], now: UnixTime) -> Result<Option<SessionRecord>> {
+    async fn session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<SessionRecord>> {
         self.timed(async {
             sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"
@@ -65,7 +65,7 @@ impl Sessions for PostgresStore {
         .await
     }
 
-    async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool> {
+    async fn end_session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<bool> {
         self.timed(async {
             let mut tx = self.pool.begin().await?;
             let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")

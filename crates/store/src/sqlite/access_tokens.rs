@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, immediate};
 use crate::model::OpaqueAccessTokenRecord;
-use crate::{AccessTokens, Result, UnixTime};
+use crate::{AccessTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, client_id, subject, grant_id, claims, issued_at, expires_at";
 
@@ -91,10 +91,10 @@ impl AccessTokens for SqliteStore {
 
     async fn opaque_access_token(
         &self,
-        hash: &[u8],
+        hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<OpaqueAccessTokenRecord>> {
-        let hash = hash.to_vec();
+        let hash = hash.clone();
         self.point_read(move |c| {
             Ok(c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM opaque_access_tokens WHERE hash = ?1 AND expires_at > ?2"
@@ -105,8 +105,8 @@ impl AccessTokens for SqliteStore {
         .await
     }
 
-    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool> {
-        let hash = hash.to_vec();
+    async fn revoke_opaque_access_token(&self, hash: &TokenHash) -> Result<bool> {
+        let hash = hash.clone();
         self.write(move |c| {
             Ok(
                 c.prepare_cached("DELETE FROM opaque_access_tokens WHERE hash = ?1")?

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, grants, immediate};
 use crate::model::{DeviceCodeRecord, DeviceDecision, DeviceStatus};
-use crate::{DeviceCodes, Result, StoreError, UnixTime};
+use crate::{DeviceCodes, Result, StoreError, TokenHash, UnixTime};
 
 const COLUMNS: &str = "device_hash, user_code_hash, client_id, details, status, user_id, \
                        auth_time, grant_id, poll_interval, last_poll_at, created_at, \
@@ -67,8 +67,8 @@ impl DeviceCodes for SqliteStore {
         .await
     }
 
-    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
-        let device_hash = device_hash.to_vec();
+    async fn device_code(&self, device_hash: &TokenHash) -> Result<Option<DeviceCodeRecord>> {
+        let device_hash = device_hash.clone();
         self.point_read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM device_codes WHERE device_hash = ?1"
@@ -83,10 +83,10 @@ impl DeviceCodes for SqliteStore {
 
     async fn pending_device_code(
         &self,
-        user_code_hash: &[u8],
+        user_code_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<DeviceCodeRecord>> {
-        let user_code_hash = user_code_hash.to_vec();
+        let user_code_hash = user_code_hash.clone();
         self.point_read(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM device_codes \
@@ -102,12 +102,12 @@ impl DeviceCodes for SqliteStore {
 
     async fn decide_device_code(
         &self,
-        user_code_hash: &[u8],
+        user_code_hash: &TokenHash,
         client_id: &str,
         decision: &DeviceDecision,
         now: UnixTime,
     ) -> Result<bool> {
-        let user_code_hash = user_code_hash.to_vec();
+        let user_code_hash = user_code_hash.clone();
         let client_id = client_id.to_owned();
         let decision = decision.clone();
         self.write(move |c| {
@@ -152,12 +152,12 @@ impl DeviceCodes for SqliteStore {
 
     async fn record_device_poll(
         &self,
-        device_hash: &[u8],
+        device_hash: &TokenHash,
         seen: UnixTime,
         interval: i64,
         now: UnixTime,
     ) -> Result<bool> {
-        let device_hash = device_hash.to_vec();
+        let device_hash = device_hash.clone();
         self.write(move |c| {
             Ok(c.prepare_cached(
                 "UPDATE device_codes SET last_poll_at = ?3, poll_interval = ?4 \
@@ -171,10 +171,10 @@ impl DeviceCodes for SqliteStore {
 
     async fn redeem_device_code(
         &self,
-        device_hash: &[u8],
+        device_hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<DeviceCodeRecord>> {
-        let device_hash = device_hash.to_vec();
+        let device_hash = device_hash.clone();
         self.write(move |c| {
             // The single statement that decides who redeems the device code.
             c.prepare_cached(&format!(

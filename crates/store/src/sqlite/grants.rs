@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, immediate};
 use crate::model::{CodeRecord, CodeUse, GrantRecord};
-use crate::{GrantState, Grants, Result, UnixTime};
+use crate::{GrantState, Grants, Result, TokenHash, UnixTime};
 
 const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, scope, session, created_at, expires_at";
 
@@ -88,8 +88,8 @@ impl Grants for SqliteStore {
         .await
     }
 
-    async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
-        let hash = hash.to_vec();
+    async fn consume_code(&self, hash: &TokenHash, now: UnixTime) -> Result<CodeUse> {
+        let hash = hash.clone();
         self.write(move |c| {
             // The write lock is held from the start, so no replay's revocation (another
             // write) can come between the redemption and the reading of the grant's standing.

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, TokenHash};
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -240,4 +240,17 @@ fn all<R, T>(
         .query_map([], row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(convert).collect()
+}
+
+/// Token hashes are stored as BLOBs.
+impl rusqlite::ToSql for TokenHash {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_bytes().into())
+    }
+}
+
+impl rusqlite::types::FromSql for TokenHash {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Vec::<u8>::column_result(value).map(TokenHash::new)
+    }
 }

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, immediate};
 use crate::model::{RefreshTokenRecord, Rotation};
-use crate::{RefreshTokens, Result, UnixTime};
+use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
      rotated_at";
@@ -69,10 +69,10 @@ impl RefreshTokens for SqliteStore {
 
     async fn refresh_token(
         &self,
-        hash: &[u8],
+        hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<RefreshTokenRecord>> {
-        let hash = hash.to_vec();
+        let hash = hash.clone();
         self.point_read(move |c| {
             Ok(c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM refresh_tokens WHERE hash = ?1 AND expires_at > ?2"
@@ -85,13 +85,13 @@ impl RefreshTokens for SqliteStore {
 
     async fn rotate_refresh_token(
         &self,
-        old_hash: &[u8],
+        old_hash: &TokenHash,
         new: &RefreshTokenRecord,
         successor: &[u8],
         grant_until: UnixTime,
         now: UnixTime,
     ) -> Result<Rotation> {
-        let old_hash = old_hash.to_vec();
+        let old_hash = old_hash.clone();
         let new = new.clone();
         let successor = successor.to_vec();
         self.write(move |c| {

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use super::grants::revoke_grants_where;
 use super::{SqliteStore, immediate};
 use crate::model::SessionRecord;
-use crate::{Result, Sessions, UnixTime};
+use crate::{Result, Sessions, TokenHash, UnixTime};
 
 const COLUMNS: &str = "id_hash, user_id, auth_time, created_at, expires_at";
 
@@ -27,9 +27,13 @@ const ENDED_BY_LOGOUT: &str = "session = ?2 AND instr(' ' || scope || ' ', ' off
 
 #[async_trait]
 impl Sessions for SqliteStore {
-    async fn create_session(&self, session: &SessionRecord, replaces: Option<&[u8]>) -> Result<()> {
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        replaces: Option<&TokenHash>,
+    ) -> Result<()> {
         let s = session.clone();
-        let replaces = replaces.map(<[u8]>::to_vec);
+        let replaces = replaces.cloned();
         self.write(move |c| {
             let tx = immediate(c)?;
             if let Some(old) = &replaces {
@@ -52,8 +56,8 @@ impl Sessions for SqliteStore {
         .await
     }
 
-    async fn session(&self, id_hash: &[u8], now: UnixTime) -> Result<Option<SessionRecord>> {
-        let id_hash = id_hash.to_vec();
+    async fn session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<SessionRecord>> {
+        let id_hash = id_hash.clone();
         self.point_read(move |c| {
             Ok(c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM sessions WHERE id_hash = ?1 AND expires_at > ?2"
@@ -64,8 +68,8 @@ impl Sessions for SqliteStore {
         .await
     }
 
-    async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool> {
-        let id_hash = id_hash.to_vec();
+    async fn end_session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<bool> {
+        let id_hash = id_hash.clone();
         self.write(move |c| {
             let tx = immediate(c)?;
             let ended = tx

@@ -89,7 +89,7 @@ pub async fn grant(
     // An opaque access token is stored here, before the rotation: should the rotation be
     // lost to a concurrent one, that token was never sent and simply expires unused.
     let response = issue::response(state, &t, now, Some(next)).await?;
-    let sealed = seal_response(state, &hash, &response)?;
+    let sealed = seal_response(state, hash.as_bytes(), &response)?;
     match state
         .store
         .rotate_refresh_token(
@@ -119,7 +119,9 @@ async fn reused(
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
     if refresh::on_reuse(rotated_at, now, state.settings.refresh_retry_window) == Reuse::Retry {
-        if let Some(response) = successor.and_then(|s| open_response(state, &record.hash, &s)) {
+        if let Some(response) =
+            successor.and_then(|s| open_response(state, record.hash.as_bytes(), &s))
+        {
             tracing::info!(client_id = %record.client_id, grant_id = %record.grant_id,
                 "refresh token retried within the window; same pair returned");
             return Ok(response);
