@@ -5,7 +5,7 @@ use aws_lc_rs::{aead, hkdf, hmac, rand};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use std::fmt;
-use valet_store::SecretHash;
+use valet_store::{SecretHash, TokenHash};
 
 use crate::fault::Fault;
 
@@ -223,9 +223,14 @@ pub fn random_bytes(bytes: usize) -> Result<Vec<u8>, Fault> {
     Ok(buf)
 }
 
-/// SHA-256: how codes, refresh tokens and session ids are stored (256-bit random values
-/// need no slow hash; a database dump alone does not yield a usable token).
-pub fn sha256(data: &[u8]) -> Vec<u8> {
+/// SHA-256: how codes, refresh tokens, opaque access tokens, session ids and device codes
+/// are stored (256-bit random values need no slow hash; a database dump alone does not
+/// yield a usable token), as the store's `TokenHash`.
+pub fn sha256(data: &[u8]) -> TokenHash {
+    TokenHash::new(digest(data))
+}
+
+fn digest(data: &[u8]) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
         .as_ref()
         .to_vec()
@@ -233,13 +238,13 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
 
 /// BASE64URL(SHA-256(ASCII(verifier))), the PKCE S256 transform (RFC 7636 §4.2).
 pub fn s256(verifier: &str) -> String {
-    B64.encode(sha256(verifier.as_bytes()))
+    B64.encode(digest(verifier.as_bytes()))
 }
 
 /// `at_hash` / `c_hash`: the left half of SHA-256 of the token, base64url (OIDC Core
 /// §3.1.3.6; SHA-256 matches both RS256 and ES256).
 pub fn half_hash(token: &str) -> String {
-    let h = sha256(token.as_bytes());
+    let h = digest(token.as_bytes());
     B64.encode(&h[..16])
 }
 

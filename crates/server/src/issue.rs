@@ -188,7 +188,7 @@ pub async fn execute(
     };
     if let Some(successor) = rotation {
         let hash = sha256(presented()?.as_bytes());
-        let sealed = seal_response(state, &hash, &issued.response()?)?;
+        let sealed = seal_response(state, hash.as_bytes(), &issued.response()?)?;
         match state
             .store
             .rotate_refresh_token(&hash, &successor, &sealed, grant_until(state, now), now)

@@ -98,7 +98,7 @@ impl Browser {
     /// The CSRF token of forms shown to this session: an HMAC of the session id's hash,
     /// so it cannot be forged without the master key and dies with the session.
     pub fn csrf(&self, state: &AppState) -> String {
-        csrf_for(state, &self.session.id_hash)
+        csrf_for(state, self.session.id_hash.as_bytes())
     }
 
     pub fn check_csrf(&self, state: &AppState, presented: Option<&str>) -> bool {
@@ -107,7 +107,7 @@ impl Browser {
 
     /// What binds a sealed interaction to this session (part of its associated data).
     pub fn binding(&self) -> String {
-        format!("session:{}", b64(&self.session.id_hash))
+        format!("session:{}", b64(self.session.id_hash.as_bytes()))
     }
 }
 
@@ -137,7 +137,7 @@ pub async fn sign_in(
         created_at: now,
         expires_at: now + state.settings.session_ttl,
     };
-    state.store.create_session(&session, old.as_deref()).await?;
+    state.store.create_session(&session, old.as_ref()).await?;
     let cookie = set_cookie(state, SESSION, &id, state.settings.session_ttl);
     Ok((session, cookie))
 }

@@ -8,6 +8,35 @@ use valet_protocol::authorization_code::GrantState;
 use valet_protocol::keys::KeyTimes;
 use valet_protocol::user::UserClaims;
 
+/// What the store keys a bearer secret by: the SHA-256 of an authorization code, a refresh
+/// token, an opaque access token, a session cookie or a device code, or the keyed hash
+/// (HMAC) of a device user code. Never the secret itself, but enough to find and use what
+/// it stands for in the database, so `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(Vec<u8>);
+
+impl TokenHash {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for TokenHash {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash([redacted])")
+    }
+}
+
 /// A keyed hash of a client secret (HMAC-SHA-256); see `valet-server`'s secrets module.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretHash(pub Vec<u8>);
@@ -56,7 +85,7 @@ pub struct UserRecord {
 /// An authorization code as stored: its SHA-256, never the code itself.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodeRecord {
-    pub hash: Vec<u8>,
+    pub hash: TokenHash,
     pub client_id: String,
     /// The grant every token issued from this code belongs to.
     pub grant_id: String,
@@ -68,7 +97,7 @@ pub struct CodeRecord {
 impl fmt::Debug for CodeRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CodeRecord")
-            .field("hash", &"[redacted]")
+            .field("hash", &self.hash)
             .field("client_id", &self.client_id)
             .field("grant_id", &self.grant_id)
             .field("expires_at", &self.expires_at)
@@ -126,7 +155,7 @@ pub struct GrantRecord {
     pub scope: String,
     /// SHA-256 of the browser session the grant was made in, if any (logout ends the
     /// grants of its session that lack `offline_access`).
-    pub session: Option<Vec<u8>>,
+    pub session: Option<TokenHash>,
     pub created_at: UnixTime,
     /// When the last token of the grant expires; raised as refresh tokens are issued.
     pub expires_at: UnixTime,
@@ -139,7 +168,7 @@ impl fmt::Debug for GrantRecord {
             .field("client_id", &self.client_id)
             .field("user_id", &self.user_id)
             .field("scope", &self.scope)
-            .field("session", &self.session.as_ref().map(|_| "[redacted]"))
+            .field("session", &self.session)
             .field("expires_at", &self.expires_at)
             .finish()
     }
@@ -160,7 +189,7 @@ pub struct ConsentRecord {
 /// A browser session (single sign-on), stored by the SHA-256 of its cookie value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {
-    pub id_hash: Vec<u8>,
+    pub id_hash: TokenHash,
     pub user_id: String,
     /// When the user last entered their password (OIDC `auth_time`).
     pub auth_time: UnixTime,
@@ -171,7 +200,7 @@ pub struct SessionRecord {
 impl fmt::Debug for SessionRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionRecord")
-            .field("id_hash", &"[redacted]")
+            .field("id_hash", &self.id_hash)
             .field("user_id", &self.user_id)
             .field("auth_time", &self.auth_time)
             .field("expires_at", &self.expires_at)
@@ -182,7 +211,7 @@ impl fmt::Debug for SessionRecord {
 /// A refresh token as stored: its SHA-256, never the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshTokenRecord {
-    pub hash: Vec<u8>,
+    pub hash: TokenHash,
     pub grant_id: String,
     pub client_id: String,
     pub user_id: String,
@@ -197,7 +226,7 @@ pub struct RefreshTokenRecord {
 impl fmt::Debug for RefreshTokenRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshTokenRecord")
-            .field("hash", &"[redacted]")
+            .field("hash", &self.hash)
             .field("grant_id", &self.grant_id)
             .field("client_id", &self.client_id)
             .field("user_id", &self.user_id)
@@ -240,7 +269,7 @@ impl fmt::Debug for Rotation {
 /// An opaque access token as stored: its SHA-256, never the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OpaqueAccessTokenRecord {
-    pub hash: Vec<u8>,
+    pub hash: TokenHash,
     pub client_id: String,
     /// The token's `sub`: a user, or the application itself (client_credentials).
     pub subject: String,
@@ -256,7 +285,7 @@ pub struct OpaqueAccessTokenRecord {
 impl fmt::Debug for OpaqueAccessTokenRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpaqueAccessTokenRecord")
-            .field("hash", &"[redacted]")
+            .field("hash", &self.hash)
             .field("client_id", &self.client_id)
             .field("subject", &self.subject)
             .field("grant_id", &self.grant_id)
@@ -272,8 +301,8 @@ impl fmt::Debug for OpaqueAccessTokenRecord {
 /// not hold makes a dump alone useless), never either code itself.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeviceCodeRecord {
-    pub device_hash: Vec<u8>,
-    pub user_code_hash: Vec<u8>,
+    pub device_hash: TokenHash,
+    pub user_code_hash: TokenHash,
     pub client_id: String,
     /// The protocol's JSON: the scope and audience selected at the request.
     pub details: String,
@@ -297,8 +326,8 @@ pub use valet_protocol::device::Status as DeviceStatus;
 impl fmt::Debug for DeviceCodeRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceCodeRecord")
-            .field("device_hash", &"[redacted]")
-            .field("user_code_hash", &"[redacted]")
+            .field("device_hash", &self.device_hash)
+            .field("user_code_hash", &self.user_code_hash)
             .field("client_id", &self.client_id)
             .field("status", &self.status)
             .field("user_id", &self.user_id)
@@ -320,4 +349,149 @@ pub enum DeviceDecision {
         auth_time: UnixTime,
     },
     Deny,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0xab prints as `171` in a derived `Debug` of bytes, and as `ab` in hex.
+    fn leaks(printed: &str) -> bool {
+        printed.contains("171") || printed.to_lowercase().contains("abab")
+    }
+
+    fn grant() -> GrantRecord {
+        GrantRecord {
+            grant_id: "g1".into(),
+            client_id: "c1".into(),
+            user_id: "u1".into(),
+            scope: "openid".into(),
+            session: Some(TokenHash::new([0xab; 32])),
+            created_at: 1,
+            expires_at: 2,
+        }
+    }
+
+    #[test]
+    fn token_hash_debug_is_redacted() {
+        let hash = TokenHash::new([0xab; 32]);
+        assert_eq!(format!("{hash:?}"), "TokenHash([redacted])");
+        assert_eq!(format!("{hash:#?}"), "TokenHash([redacted])");
+        assert_eq!(hash.as_bytes(), &[0xab; 32]);
+    }
+
+    #[test]
+    fn records_never_print_hashes_keys_or_sealed_values() {
+        let h = || TokenHash::new([0xab; 32]);
+        let code = CodeRecord {
+            hash: h(),
+            client_id: "c1".into(),
+            grant_id: "g1".into(),
+            details: "{}".into(),
+            expires_at: 1,
+        };
+        let printed = [
+            format!("{:?}", CodeUse::Replayed(code.clone())),
+            format!("{code:?}"),
+            format!("{:?}", grant()),
+            format!(
+                "{:?}",
+                DeviceDecision::Approve {
+                    grant: grant(),
+                    auth_time: 1,
+                }
+            ),
+            format!(
+                "{:?}",
+                SessionRecord {
+                    id_hash: h(),
+                    user_id: "u1".into(),
+                    auth_time: 1,
+                    created_at: 1,
+                    expires_at: 2,
+                }
+            ),
+            format!(
+                "{:?}",
+                RefreshTokenRecord {
+                    hash: h(),
+                    grant_id: "g1".into(),
+                    client_id: "c1".into(),
+                    user_id: "u1".into(),
+                    details: "{}".into(),
+                    issued_at: 1,
+                    expires_at: 2,
+                    rotated_at: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                Rotation::AlreadyRotated {
+                    at: 1,
+                    successor: Some(vec![0xab; 16]),
+                }
+            ),
+            format!(
+                "{:?}",
+                OpaqueAccessTokenRecord {
+                    hash: h(),
+                    client_id: "c1".into(),
+                    subject: "u1".into(),
+                    grant_id: Some("g1".into()),
+                    claims: "{}".into(),
+                    issued_at: 1,
+                    expires_at: 2,
+                }
+            ),
+            format!(
+                "{:?}",
+                DeviceCodeRecord {
+                    device_hash: h(),
+                    user_code_hash: TokenHash::new([0xab; 32]),
+                    client_id: "c1".into(),
+                    details: "{}".into(),
+                    status: DeviceStatus::Pending,
+                    user_id: None,
+                    auth_time: None,
+                    grant_id: None,
+                    interval: 5,
+                    last_poll_at: 1,
+                    created_at: 1,
+                    expires_at: 2,
+                    redeemed_at: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                SigningKeyRecord {
+                    times: KeyTimes {
+                        kid: "k1".into(),
+                        alg: "ES256".into(),
+                        created_at: 1,
+                        activates_at: 1,
+                        publish_until: None,
+                    },
+                    sealed_private: vec![0xab; 40],
+                    public_jwk: "{}".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                UserRecord {
+                    id: "u1".into(),
+                    username: "ann".into(),
+                    claims: UserClaims::default(),
+                    password_hash: Some(PasswordHash("$argon2id$abab171".into())),
+                    disabled: false,
+                    created_at: 1,
+                    updated_at: 1,
+                }
+            ),
+            format!("{:?}", SecretHash(vec![0xab; 32])),
+        ];
+        for p in printed {
+            assert!(!leaks(&p), "{p}");
+            assert!(p.contains("[redacted]"), "{p}");
+        }
+    }
 }

@@ -35,7 +35,7 @@ pub struct ThrottleState {
     pub next_at: UnixTime,
 }
 
-/// What `Store::throttle_attempt` decided.
+/// What `Throttle::throttle_attempt` decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThrottleDecision {
     /// Every counter took the attempt.

@@ -20,7 +20,9 @@ use valet_protocol::UnixTime;
 use valet_protocol::application::Application;
 use valet_protocol::device::{self, DeviceDetails};
 use valet_protocol::scope::Scope;
-use valet_store::{ConsentRecord, DeviceDecision, GrantRecord, ThrottleDecision, ThrottleRule};
+use valet_store::{
+    ConsentRecord, DeviceDecision, GrantRecord, ThrottleDecision, ThrottleRule, TokenHash,
+};
 
 use super::authorize::{ClientView, ScopeView, client_view, describe};
 use super::device_authorization::user_code_hash;
@@ -201,7 +203,7 @@ async fn enter(
         return code_step(state, headers, Some(&shown), Some(WRONG), StatusCode::OK);
     };
     let entered = DeviceInteraction {
-        user_code_hash: b64(&record.user_code_hash),
+        user_code_hash: b64(record.user_code_hash.as_bytes()),
         user_code: device::display(&code),
         client_id: record.client_id.clone(),
     };
@@ -226,7 +228,7 @@ pub async fn confirm(
     b: &Browser,
     now: UnixTime,
 ) -> Result<Response, ApiError> {
-    let record = match unb64(&entered.user_code_hash) {
+    let record = match unb64(&entered.user_code_hash).map(TokenHash::new) {
         Some(h) => state.store.pending_device_code(&h, now).await?,
         None => None,
     };
@@ -302,7 +304,7 @@ async fn answer(
         Some("deny") => false,
         _ => return Err(ApiError::BadInput("choose Allow or Deny".into())),
     };
-    let Some(hash) = unb64(&entered.user_code_hash) else {
+    let Some(hash) = unb64(&entered.user_code_hash).map(TokenHash::new) else {
         return Ok(form_spent(state));
     };
     let Some(record) = state.store.pending_device_code(&hash, now).await? else {

@@ -11,7 +11,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use valet_protocol::device;
-use valet_store::{DeviceCodeRecord, DeviceStatus, StoreError, ThrottleDecision, ThrottleRule};
+use valet_store::{
+    DeviceCodeRecord, DeviceStatus, StoreError, ThrottleDecision, ThrottleRule, TokenHash,
+};
 
 use crate::client_auth::authenticate;
 use crate::crypto::{b64, random_bytes, random_token, sha256};
@@ -65,7 +67,7 @@ pub async fn device_authorization(
     let device_code = random_token(device::DEVICE_CODE_BYTES)?;
     let mut record = DeviceCodeRecord {
         device_hash: sha256(device_code.as_bytes()),
-        user_code_hash: vec![],
+        user_code_hash: TokenHash::new(Vec::new()),
         client_id: app.client_id.clone(),
         details: serde_json::to_string(&details).map_err(Fault::encode("device details"))?,
         status: DeviceStatus::Pending,
@@ -108,9 +110,11 @@ async fn insert_with_fresh_user_code(
 }
 
 /// The stored form of a user code (normalised: `device::normalize`).
-pub fn user_code_hash(state: &AppState, user_code: &str) -> Vec<u8> {
-    state
-        .user_codes
-        .hash(&format!("user-code\u{0}{user_code}"))
-        .0
+pub fn user_code_hash(state: &AppState, user_code: &str) -> TokenHash {
+    TokenHash::new(
+        state
+            .user_codes
+            .hash(&format!("user-code\u{0}{user_code}"))
+            .0,
+    )
 }

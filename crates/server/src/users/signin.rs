@@ -5,7 +5,7 @@
 //! In order, before any hashing:
 //! 1. At most `IN_FLIGHT_PER_ACCOUNT` checks of one account run at once on this node;
 //!    more get 429 at once, without touching the store.
-//! 2. One atomic attempt (`Store::throttle_attempt`, shared by every node) against three
+//! 2. One atomic attempt (`Throttle::throttle_attempt`, shared by every node) against three
 //!    counters: the account from this address (10 a minute, a hard limit), the address
 //!    (100 a minute over every account), and the account from anywhere, which never locks
 //!    but spaces attempts out progressively once it has seen 20 in 15 minutes (a second

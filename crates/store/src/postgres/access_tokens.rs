@@ -1,10 +1,13 @@
-//! Opaque access tokens (PostgreSQL). Same rules as `sqlite/access_tokens`.
+//! Access tokens (PostgreSQL): the revocation list of JWT access tokens and opaque access
+//! tokens. Same rules as `sqlite/access_tokens`.
 
+use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 
+use super::PostgresStore;
 use crate::model::OpaqueAccessTokenRecord;
-use crate::{Result, UnixTime};
+use crate::{AccessTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, client_id, subject, grant_id, claims, issued_at, expires_at";
 
@@ -20,58 +23,101 @@ fn record(r: &PgRow) -> Result<OpaqueAccessTokenRecord> {
     })
 }
 
-pub(super) async fn insert(db: &PgPool, t: &OpaqueAccessTokenRecord) -> Result<()> {
-    let mut tx = db.begin().await?;
-    sqlx::query(&format!(
-        "INSERT INTO opaque_access_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    ))
-    .bind(&t.hash)
-    .bind(&t.client_id)
-    .bind(&t.subject)
-    .bind(&t.grant_id)
-    .bind(&t.claims)
-    .bind(t.issued_at)
-    .bind(t.expires_at)
-    .execute(&mut *tx)
-    .await?;
-    if let Some(grant_id) = &t.grant_id {
-        // The grant, and its revocation if any, last at least as long as the token.
-        for table in ["grants", "revoked_grants"] {
+#[async_trait]
+impl AccessTokens for PostgresStore {
+    // ---- revocation of JWT access tokens ----
+
+    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
+        self.timed(async {
+            sqlx::query(
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) \
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
+        self.timed(async {
+            Ok(sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some())
+        })
+        .await
+    }
+
+    // ---- opaque access tokens ----
+
+    async fn insert_opaque_access_token(&self, t: &OpaqueAccessTokenRecord) -> Result<()> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
             sqlx::query(&format!(
-                "UPDATE {table} SET expires_at = GREATEST(expires_at, $2) WHERE grant_id = $1"
+                "INSERT INTO opaque_access_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ))
-            .bind(grant_id)
+            .bind(&t.hash)
+            .bind(&t.client_id)
+            .bind(&t.subject)
+            .bind(&t.grant_id)
+            .bind(&t.claims)
+            .bind(t.issued_at)
             .bind(t.expires_at)
             .execute(&mut *tx)
             .await?;
-        }
+            if let Some(grant_id) = &t.grant_id {
+                // The grant, and its revocation if any, last at least as long as the token.
+                for table in ["grants", "revoked_grants"] {
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET expires_at = GREATEST(expires_at, $2) \
+                         WHERE grant_id = $1"
+                    ))
+                    .bind(grant_id)
+                    .bind(t.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
-    tx.commit().await?;
-    Ok(())
-}
 
-pub(super) async fn get(
-    db: &PgPool,
-    hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<OpaqueAccessTokenRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM opaque_access_tokens WHERE hash = $1 AND expires_at > $2"
-    ))
-    .bind(hash)
-    .bind(now)
-    .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(record)
-    .transpose()
-}
+    async fn opaque_access_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<OpaqueAccessTokenRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM opaque_access_tokens WHERE hash = $1 AND expires_at > $2"
+            ))
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
 
-pub(super) async fn revoke(db: &PgPool, hash: &[u8]) -> Result<bool> {
-    let n = sqlx::query("DELETE FROM opaque_access_tokens WHERE hash = $1")
-        .bind(hash)
-        .execute(db)
-        .await?
-        .rows_affected();
-    Ok(n == 1)
+    async fn revoke_opaque_access_token(&self, hash: &TokenHash) -> Result<bool> {
+        self.timed(async {
+            let n = sqlx::query("DELETE FROM opaque_access_tokens WHERE hash = $1")
+                .bind(hash)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(n == 1)
+        })
+        .await
+    }
 }

@@ -2,11 +2,13 @@
 //! `sqlite/device`; a racing `UPDATE … WHERE redeemed_at IS NULL` waits for the winner's
 //! row lock, re-reads the row (READ COMMITTED) and matches nothing.
 
+use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 
+use super::{PostgresStore, grants};
 use crate::model::{DeviceCodeRecord, DeviceDecision, DeviceStatus};
-use crate::{Result, StoreError, UnixTime};
+use crate::{DeviceCodes, Result, StoreError, TokenHash, UnixTime};
 
 const COLUMNS: &str = "device_hash, user_code_hash, client_id, details, status, user_id, \
                        auth_time, grant_id, poll_interval, last_poll_at, created_at, \
@@ -32,146 +34,167 @@ fn record(r: &PgRow) -> Result<DeviceCodeRecord> {
     })
 }
 
-pub(super) async fn insert(db: &PgPool, d: &DeviceCodeRecord) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO device_codes ({COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-    ))
-    .bind(&d.device_hash)
-    .bind(&d.user_code_hash)
-    .bind(&d.client_id)
-    .bind(&d.details)
-    .bind(d.status.as_str())
-    .bind(&d.user_id)
-    .bind(d.auth_time)
-    .bind(&d.grant_id)
-    .bind(d.interval)
-    .bind(d.last_poll_at)
-    .bind(d.created_at)
-    .bind(d.expires_at)
-    .bind(d.redeemed_at)
-    .execute(db)
-    .await?;
-    Ok(())
-}
+#[async_trait]
+impl DeviceCodes for PostgresStore {
+    async fn insert_device_code(&self, d: &DeviceCodeRecord) -> Result<()> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "INSERT INTO device_codes ({COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ))
+            .bind(&d.device_hash)
+            .bind(&d.user_code_hash)
+            .bind(&d.client_id)
+            .bind(&d.details)
+            .bind(d.status.as_str())
+            .bind(&d.user_id)
+            .bind(d.auth_time)
+            .bind(&d.grant_id)
+            .bind(d.interval)
+            .bind(d.last_poll_at)
+            .bind(d.created_at)
+            .bind(d.expires_at)
+            .bind(d.redeemed_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
 
-pub(super) async fn get(db: &PgPool, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1"
-    ))
-    .bind(device_hash)
-    .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(record)
-    .transpose()
-}
-
-pub(super) async fn pending(
-    db: &PgPool,
-    user_code_hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<DeviceCodeRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM device_codes \
-         WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2"
-    ))
-    .bind(user_code_hash)
-    .bind(now)
-    .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(record)
-    .transpose()
-}
-
-pub(super) async fn decide(
-    db: &PgPool,
-    user_code_hash: &[u8],
-    client_id: &str,
-    decision: &DeviceDecision,
-    now: UnixTime,
-) -> Result<bool> {
-    let mut tx = db.begin().await?;
-    let changed = match decision {
-        DeviceDecision::Approve { grant, auth_time } => {
-            let n = sqlx::query(
-                "UPDATE device_codes SET status = 'approved', user_id = $3, \
-                 auth_time = $4, grant_id = $5 \
-                 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 \
-                 AND client_id = $6",
-            )
-            .bind(user_code_hash)
-            .bind(now)
-            .bind(&grant.user_id)
-            .bind(auth_time)
-            .bind(&grant.grant_id)
-            .bind(client_id)
-            .execute(&mut *tx)
+    async fn device_code(&self, device_hash: &TokenHash) -> Result<Option<DeviceCodeRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM device_codes WHERE device_hash = $1"
+            ))
+            .bind(device_hash)
+            .fetch_optional(&self.pool)
             .await?
-            .rows_affected();
-            if n == 1 {
-                super::grants::insert_grant(&mut tx, grant).await?;
-            }
-            n == 1
-        }
-        DeviceDecision::Deny => {
-            sqlx::query(
-                "UPDATE device_codes SET status = 'denied' \
-                 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 \
-                 AND client_id = $3",
-            )
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn pending_device_code(
+        &self,
+        user_code_hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM device_codes \
+                 WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2"
+            ))
             .bind(user_code_hash)
             .bind(now)
-            .bind(client_id)
-            .execute(&mut *tx)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn decide_device_code(
+        &self,
+        user_code_hash: &TokenHash,
+        client_id: &str,
+        decision: &DeviceDecision,
+        now: UnixTime,
+    ) -> Result<bool> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            let changed = match decision {
+                DeviceDecision::Approve { grant, auth_time } => {
+                    let n = sqlx::query(
+                        "UPDATE device_codes SET status = 'approved', user_id = $3, \
+                         auth_time = $4, grant_id = $5 \
+                         WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 \
+                         AND client_id = $6",
+                    )
+                    .bind(user_code_hash)
+                    .bind(now)
+                    .bind(&grant.user_id)
+                    .bind(auth_time)
+                    .bind(&grant.grant_id)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 1 {
+                        grants::insert_grant(&mut tx, grant).await?;
+                    }
+                    n == 1
+                }
+                DeviceDecision::Deny => {
+                    sqlx::query(
+                        "UPDATE device_codes SET status = 'denied' \
+                         WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 \
+                         AND client_id = $3",
+                    )
+                    .bind(user_code_hash)
+                    .bind(now)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+            };
+            tx.commit().await?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_hash: &TokenHash,
+        seen: UnixTime,
+        interval: i64,
+        now: UnixTime,
+    ) -> Result<bool> {
+        self.timed(async {
+            Ok(sqlx::query(
+                "UPDATE device_codes SET last_poll_at = $3, poll_interval = $4 \
+                 WHERE device_hash = $1 AND last_poll_at = $2 AND redeemed_at IS NULL",
+            )
+            .bind(device_hash)
+            .bind(seen)
+            .bind(now)
+            .bind(interval)
+            .execute(&self.pool)
             .await?
             .rows_affected()
-                == 1
-        }
-    };
-    tx.commit().await?;
-    Ok(changed)
-}
+                == 1)
+        })
+        .await
+    }
 
-pub(super) async fn record_poll(
-    db: &PgPool,
-    device_hash: &[u8],
-    seen: UnixTime,
-    interval: i64,
-    now: UnixTime,
-) -> Result<bool> {
-    Ok(sqlx::query(
-        "UPDATE device_codes SET last_poll_at = $3, poll_interval = $4 \
-         WHERE device_hash = $1 AND last_poll_at = $2 AND redeemed_at IS NULL",
-    )
-    .bind(device_hash)
-    .bind(seen)
-    .bind(now)
-    .bind(interval)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
-}
-
-pub(super) async fn redeem(
-    db: &PgPool,
-    device_hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<DeviceCodeRecord>> {
-    // The single statement that decides who redeems the device code.
-    sqlx::query(&format!(
-        "UPDATE device_codes SET redeemed_at = $2, last_poll_at = $2 \
-         WHERE device_hash = $1 AND status = 'approved' AND redeemed_at IS NULL \
-         AND expires_at > $2 \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(device_hash)
-    .bind(now)
-    .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(record)
-    .transpose()
+    async fn redeem_device_code(
+        &self,
+        device_hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        self.timed(async {
+            // The single statement that decides who redeems the device code.
+            sqlx::query(&format!(
+                "UPDATE device_codes SET redeemed_at = $2, last_poll_at = $2 \
+                 WHERE device_hash = $1 AND status = 'approved' AND redeemed_at IS NULL \
+                 AND expires_at > $2 \
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(device_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
 }

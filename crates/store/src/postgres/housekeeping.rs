@@ -3,65 +3,65 @@
 //! long lock), and `SKIP LOCKED` so that nodes purging at once split the work instead of
 //! queueing behind each other or behind live traffic.
 
-use sqlx::PgPool;
+use async_trait::async_trait;
 
-use crate::{CODE_REPLAY_MEMORY, DEVICE_CODE_MEMORY, REFRESH_SUCCESSOR_MEMORY, Result, UnixTime};
+use super::PostgresStore;
+use crate::{
+    CODE_REPLAY_MEMORY, DEVICE_CODE_MEMORY, Housekeeping, REFRESH_SUCCESSOR_MEMORY, Result,
+    UnixTime,
+};
 
-pub(super) async fn purge_expired(db: &PgPool, now: UnixTime, batch: u32) -> Result<u64> {
-    let batch = i64::from(batch);
-    let mut n = 0;
-    let expired: [(&str, &str, UnixTime); 10] = [
-        ("revoked_tokens", "jti", now),
-        ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
-        ("revoked_grants", "grant_id", now),
-        ("grants", "grant_id", now),
-        ("refresh_tokens", "hash", now),
-        ("sessions", "id_hash", now),
-        ("throttle", "key", now),
-        ("used_forms", "id", now),
-        ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
-        ("opaque_access_tokens", "hash", now),
-    ];
-    for (table, key, before) in expired {
-        n += sqlx::query(&format!(
-            "DELETE FROM {table} WHERE {key} IN \
-               (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
-        ))
-        .bind(before)
-        .bind(batch)
-        .execute(db)
-        .await?
-        .rows_affected();
+#[async_trait]
+impl Housekeeping for PostgresStore {
+    async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64> {
+        self.timed(async {
+            let db = &self.pool;
+            let batch = i64::from(batch);
+            let mut n = 0;
+            let expired: [(&str, &str, UnixTime); 10] = [
+                ("revoked_tokens", "jti", now),
+                ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
+                ("revoked_grants", "grant_id", now),
+                ("grants", "grant_id", now),
+                ("refresh_tokens", "hash", now),
+                ("sessions", "id_hash", now),
+                ("throttle", "key", now),
+                ("used_forms", "id", now),
+                ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
+                ("opaque_access_tokens", "hash", now),
+            ];
+            for (table, key, before) in expired {
+                n += sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE {key} IN \
+                       (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2 \
+                        FOR UPDATE SKIP LOCKED)"
+                ))
+                .bind(before)
+                .bind(batch)
+                .execute(db)
+                .await?
+                .rows_affected();
+            }
+            n += sqlx::query(
+                "UPDATE refresh_tokens SET successor = NULL WHERE hash IN \
+                   (SELECT hash FROM refresh_tokens \
+                    WHERE successor IS NOT NULL AND rotated_at < $1 LIMIT $2 \
+                    FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(now - REFRESH_SUCCESSOR_MEMORY)
+            .bind(batch)
+            .execute(db)
+            .await?
+            .rows_affected();
+            n += sqlx::query(
+                "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < $1",
+            )
+            .bind(now)
+            .execute(db)
+            .await?
+            .rows_affected();
+            Ok(n)
+        })
+        .await
     }
-    n += sqlx::query(
-        "UPDATE refresh_tokens SET successor = NULL WHERE hash IN \
-           (SELECT hash FROM refresh_tokens \
-            WHERE successor IS NOT NULL AND rotated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind(now - REFRESH_SUCCESSOR_MEMORY)
-    .bind(batch)
-    .execute(db)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "DELETE FROM signing_keys WHERE publish_until IS NOT NULL AND publish_until < $1",
-    )
-    .bind(now)
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(n)
-}
-
-/// Readiness: one committed write (the `heartbeat` row). It fails on a read-only database
-/// (a standby, `default_transaction_read_only`) or one that cannot write (a full disk).
-pub(super) async fn heartbeat(db: &PgPool, now: UnixTime) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO heartbeat (id, at) VALUES (1, $1) \
-         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-    )
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(())
 }

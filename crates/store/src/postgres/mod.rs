@@ -10,20 +10,26 @@
 //!   row (READ COMMITTED) and matches nothing.
 //! - Migrations run under an advisory lock, so nodes starting together migrate once.
 //!
-//! This file holds the pool, the migrations and `impl Store`, which hands the pool to the
-//! function that holds the SQL, in files named like the SQLite backend's.
+//! This file holds the pool, the migrations and `timed` (the bound on every call). Each
+//! area of the contract is implemented in its own file, SQL included, named like the
+//! SQLite backend's.
 
 mod access_tokens;
-mod catalog;
+mod apis;
+mod applications;
+mod consents;
 mod device;
+mod forms;
 mod grants;
+mod health;
 mod housekeeping;
 mod refresh;
 mod sessions;
+mod signing_keys;
 pub mod testdb;
 mod throttle;
+mod users;
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 use std::fmt;
@@ -31,12 +37,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
-    GrantRecord, OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
-    SigningKeyRecord, UserRecord,
-};
-use crate::{Result, Store, StoreError, UnixTime};
+use crate::{Result, StoreError, TokenHash};
 
 /// Migrations in order; the one row of `valet_schema` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -188,360 +189,30 @@ async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
-#[async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
+/// Token hashes are stored as BYTEA.
+impl sqlx::Type<sqlx::Postgres> for TokenHash {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <Vec<u8> as sqlx::Type<sqlx::Postgres>>::type_info()
     }
 
-    async fn ping(&self) -> Result<()> {
-        self.timed(async {
-            sqlx::query("SELECT 1").execute(&self.pool).await?;
-            Ok(())
-        })
-        .await
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <Vec<u8> as sqlx::Type<sqlx::Postgres>>::compatible(ty)
     }
+}
 
-    async fn check_writable(&self, now: UnixTime) -> Result<()> {
-        self.timed(housekeeping::heartbeat(&self.pool, now)).await
-    }
-
-    // ---- applications ----
-
-    async fn create_client(&self, client: &ClientRecord) -> Result<()> {
-        self.timed(catalog::create_client(&self.pool, client)).await
-    }
-
-    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        self.timed(catalog::client(&self.pool, client_id)).await
-    }
-
-    async fn clients(&self) -> Result<Vec<ClientRecord>> {
-        self.timed(catalog::clients(&self.pool)).await
-    }
-
-    async fn update_client(&self, client: &ClientRecord) -> Result<bool> {
-        self.timed(catalog::update_client(&self.pool, client)).await
-    }
-
-    async fn rotate_client_secret(
+impl<'q> sqlx::Encode<'q, sqlx::Postgres> for TokenHash {
+    fn encode_by_ref(
         &self,
-        client_id: &str,
-        secret: &SecretHash,
-        previous_until: Option<UnixTime>,
-        now: UnixTime,
-    ) -> Result<bool> {
-        self.timed(catalog::rotate_client_secret(
-            &self.pool,
-            client_id,
-            secret,
-            previous_until,
-            now,
-        ))
-        .await
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&[u8] as sqlx::Encode<'q, sqlx::Postgres>>::encode(self.as_bytes(), buf)
     }
+}
 
-    async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        self.timed(catalog::delete_client(&self.pool, client_id))
-            .await
-    }
-
-    // ---- users ----
-
-    async fn create_user(&self, user: &UserRecord) -> Result<()> {
-        self.timed(catalog::create_user(&self.pool, user)).await
-    }
-
-    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
-        self.timed(catalog::user_by_username(&self.pool, username))
-            .await
-    }
-
-    async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
-        self.timed(catalog::user(&self.pool, id)).await
-    }
-
-    async fn users(&self) -> Result<Vec<UserRecord>> {
-        self.timed(catalog::users(&self.pool)).await
-    }
-
-    async fn delete_user(&self, username: &str) -> Result<bool> {
-        self.timed(catalog::delete_user(&self.pool, username)).await
-    }
-
-    // ---- APIs ----
-
-    async fn create_api(&self, api: &ApiRecord) -> Result<()> {
-        self.timed(catalog::create_api(&self.pool, api)).await
-    }
-
-    async fn apis(&self) -> Result<Vec<ApiRecord>> {
-        self.timed(catalog::apis(&self.pool)).await
-    }
-
-    async fn delete_api(&self, audience: &str) -> Result<bool> {
-        self.timed(catalog::delete_api(&self.pool, audience)).await
-    }
-
-    // ---- signing keys ----
-
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        self.timed(catalog::signing_keys(&self.pool)).await
-    }
-
-    async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> Result<bool> {
-        self.timed(catalog::insert_first_signing_key(&self.pool, key))
-            .await
-    }
-
-    async fn rotate_signing_key(
-        &self,
-        key: &SigningKeyRecord,
-        retire: &[(String, UnixTime)],
-    ) -> Result<()> {
-        self.timed(catalog::rotate_signing_key(&self.pool, key, retire))
-            .await
-    }
-
-    // ---- revocation of JWT access tokens ----
-
-    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
-        self.timed(grants::revoke_access_token(&self.pool, jti, expires_at))
-            .await
-    }
-
-    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
-        self.timed(grants::is_access_token_revoked(&self.pool, jti))
-            .await
-    }
-
-    // ---- authorization codes and grants ----
-
-    async fn insert_code(&self, code: &CodeRecord, grant: Option<&GrantRecord>) -> Result<()> {
-        self.timed(grants::insert_code(&self.pool, code, grant))
-            .await
-    }
-
-    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.timed(async {
-            let mut c = self.pool.acquire().await?;
-            grants::insert_grant(&mut c, grant).await
-        })
-        .await
-    }
-
-    async fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>> {
-        self.timed(grants::grant(&self.pool, grant_id)).await
-    }
-
-    async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
-        self.timed(grants::consume_code(&self.pool, hash, now))
-            .await
-    }
-
-    async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()> {
-        self.timed(grants::revoke_grant(&self.pool, grant_id, until))
-            .await
-    }
-
-    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
-        self.timed(grants::is_grant_revoked(&self.pool, grant_id))
-            .await
-    }
-
-    // ---- refresh tokens ----
-
-    async fn insert_refresh_token(
-        &self,
-        token: &RefreshTokenRecord,
-        grant_until: UnixTime,
-    ) -> Result<()> {
-        self.timed(refresh::insert(&self.pool, token, grant_until))
-            .await
-    }
-
-    async fn refresh_token(
-        &self,
-        hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<RefreshTokenRecord>> {
-        self.timed(refresh::get(&self.pool, hash, now)).await
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &[u8],
-        new: &RefreshTokenRecord,
-        successor: &[u8],
-        grant_until: UnixTime,
-        now: UnixTime,
-    ) -> Result<Rotation> {
-        self.timed(refresh::rotate(
-            &self.pool,
-            old_hash,
-            new,
-            successor,
-            grant_until,
-            now,
-        ))
-        .await
-    }
-
-    // ---- consent ----
-
-    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ConsentRecord>> {
-        self.timed(grants::consent(&self.pool, user_id, client_id))
-            .await
-    }
-
-    async fn save_consent(&self, consent: &ConsentRecord) -> Result<()> {
-        self.timed(grants::save_consent(&self.pool, consent)).await
-    }
-
-    async fn consents_of_user(&self, user_id: &str) -> Result<Vec<ConsentRecord>> {
-        self.timed(grants::consents_of_user(&self.pool, user_id))
-            .await
-    }
-
-    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<u64> {
-        self.timed(grants::revoke_consent(&self.pool, user_id, client_id, now))
-            .await
-    }
-
-    async fn revoke_client_grants(&self, client_id: &str, now: UnixTime) -> Result<u64> {
-        self.timed(grants::revoke_client_grants(&self.pool, client_id, now))
-            .await
-    }
-
-    // ---- browser sessions ----
-
-    async fn create_session(&self, session: &SessionRecord, replaces: Option<&[u8]>) -> Result<()> {
-        self.timed(sessions::create(&self.pool, session, replaces))
-            .await
-    }
-
-    async fn session(&self, id_hash: &[u8], now: UnixTime) -> Result<Option<SessionRecord>> {
-        self.timed(sessions::get(&self.pool, id_hash, now)).await
-    }
-
-    async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool> {
-        self.timed(sessions::end(&self.pool, id_hash, now)).await
-    }
-
-    // ---- opaque access tokens ----
-
-    async fn insert_opaque_access_token(&self, token: &OpaqueAccessTokenRecord) -> Result<()> {
-        self.timed(access_tokens::insert(&self.pool, token)).await
-    }
-
-    async fn opaque_access_token(
-        &self,
-        hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<OpaqueAccessTokenRecord>> {
-        self.timed(access_tokens::get(&self.pool, hash, now)).await
-    }
-
-    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool> {
-        self.timed(access_tokens::revoke(&self.pool, hash)).await
-    }
-
-    // ---- throttling ----
-
-    async fn throttle_attempt(
-        &self,
-        rules: &[crate::ThrottleRule],
-        now: UnixTime,
-    ) -> Result<crate::ThrottleDecision> {
-        self.timed(throttle::attempt(&self.pool, rules, now)).await
-    }
-
-    async fn throttle_refund(&self, keys: &[String]) -> Result<()> {
-        self.timed(throttle::refund(&self.pool, keys)).await
-    }
-
-    async fn throttle_mark(&self, key: &str, now: UnixTime, until: UnixTime) -> Result<()> {
-        self.timed(throttle::mark(&self.pool, key, now, until))
-            .await
-    }
-
-    async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool> {
-        self.timed(throttle::marked(&self.pool, key, now)).await
-    }
-
-    // ---- sealed forms ----
-
-    async fn consume_sealed_form(&self, id: &str, expires_at: UnixTime) -> Result<bool> {
-        self.timed(sessions::consume_sealed_form(&self.pool, id, expires_at))
-            .await
-    }
-
-    // ---- device codes ----
-
-    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<()> {
-        self.timed(device::insert(&self.pool, code)).await
-    }
-
-    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
-        self.timed(device::get(&self.pool, device_hash)).await
-    }
-
-    async fn pending_device_code(
-        &self,
-        user_code_hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<DeviceCodeRecord>> {
-        self.timed(device::pending(&self.pool, user_code_hash, now))
-            .await
-    }
-
-    async fn decide_device_code(
-        &self,
-        user_code_hash: &[u8],
-        client_id: &str,
-        decision: &DeviceDecision,
-        now: UnixTime,
-    ) -> Result<bool> {
-        self.timed(device::decide(
-            &self.pool,
-            user_code_hash,
-            client_id,
-            decision,
-            now,
-        ))
-        .await
-    }
-
-    async fn record_device_poll(
-        &self,
-        device_hash: &[u8],
-        seen: UnixTime,
-        interval: i64,
-        now: UnixTime,
-    ) -> Result<bool> {
-        self.timed(device::record_poll(
-            &self.pool,
-            device_hash,
-            seen,
-            interval,
-            now,
-        ))
-        .await
-    }
-
-    async fn redeem_device_code(
-        &self,
-        device_hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<DeviceCodeRecord>> {
-        self.timed(device::redeem(&self.pool, device_hash, now))
-            .await
-    }
-
-    // ---- housekeeping ----
-
-    async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64> {
-        self.timed(housekeeping::purge_expired(&self.pool, now, batch))
-            .await
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for TokenHash {
+    fn decode(
+        value: sqlx::postgres::PgValueRef<'r>,
+    ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        <Vec<u8> as sqlx::Decode<'r, sqlx::Postgres>>::decode(value).map(TokenHash::new)
     }
 }

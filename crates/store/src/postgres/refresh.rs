@@ -1,10 +1,12 @@
 //! Refresh tokens and their rotation (PostgreSQL). Same rules as `sqlite/refresh`.
 
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 
+use super::PostgresStore;
 use crate::model::{RefreshTokenRecord, Rotation};
-use crate::{Result, UnixTime};
+use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
      rotated_at";
@@ -58,76 +60,89 @@ async fn insert_in(
     Ok(())
 }
 
-pub(super) async fn insert(
-    db: &PgPool,
-    token: &RefreshTokenRecord,
-    grant_until: UnixTime,
-) -> Result<()> {
-    let mut tx = db.begin().await?;
-    insert_in(&mut tx, token, grant_until).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(super) async fn get(
-    db: &PgPool,
-    hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<RefreshTokenRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refresh_tokens WHERE hash = $1 AND expires_at > $2"
-    ))
-    .bind(hash)
-    .bind(now)
-    .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(record)
-    .transpose()
-}
-
-pub(super) async fn rotate(
-    db: &PgPool,
-    old_hash: &[u8],
-    new: &RefreshTokenRecord,
-    successor: &[u8],
-    grant_until: UnixTime,
-    now: UnixTime,
-) -> Result<Rotation> {
-    let mut tx = db.begin().await?;
-    // The single statement that decides who rotates the token: a racer waits for the
-    // winner's row lock, then finds `rotated_at` set and matches nothing.
-    let won = sqlx::query(
-        "UPDATE refresh_tokens SET rotated_at = $2, successor = $3 \
-         WHERE hash = $1 AND rotated_at IS NULL AND expires_at > $2",
-    )
-    .bind(old_hash)
-    .bind(now)
-    .bind(successor)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if won {
-        insert_in(&mut tx, new, grant_until).await?;
-        tx.commit().await?;
-        return Ok(Rotation::Rotated);
+#[async_trait]
+impl RefreshTokens for PostgresStore {
+    async fn insert_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+        grant_until: UnixTime,
+    ) -> Result<()> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            insert_in(&mut tx, token, grant_until).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
-    // Lost, or nothing to rotate; nothing was written. Read outside the (empty)
-    // transaction so that a winner that committed meanwhile is seen.
-    drop(tx);
-    let found = sqlx::query("SELECT rotated_at, successor FROM refresh_tokens WHERE hash = $1")
-        .bind(old_hash)
-        .fetch_optional(db)
-        .await?;
-    Ok(match found {
-        Some(r) => match r.try_get::<Option<i64>, _>(0)? {
-            Some(at) => Rotation::AlreadyRotated {
-                at,
-                successor: r.try_get(1)?,
-            },
-            None => Rotation::Unknown,
-        },
-        None => Rotation::Unknown,
-    })
+
+    async fn refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<RefreshTokenRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM refresh_tokens WHERE hash = $1 AND expires_at > $2"
+            ))
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &TokenHash,
+        new: &RefreshTokenRecord,
+        successor: &[u8],
+        grant_until: UnixTime,
+        now: UnixTime,
+    ) -> Result<Rotation> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            // The single statement that decides who rotates the token: a racer waits for
+            // the winner's row lock, then finds `rotated_at` set and matches nothing.
+            let won = sqlx::query(
+                "UPDATE refresh_tokens SET rotated_at = $2, successor = $3 \
+                 WHERE hash = $1 AND rotated_at IS NULL AND expires_at > $2",
+            )
+            .bind(old_hash)
+            .bind(now)
+            .bind(successor)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if won {
+                insert_in(&mut tx, new, grant_until).await?;
+                tx.commit().await?;
+                return Ok(Rotation::Rotated);
+            }
+            // Lost, or nothing to rotate; nothing was written. Read outside the (empty)
+            // transaction so that a winner that committed meanwhile is seen.
+            drop(tx);
+            let found =
+                sqlx::query("SELECT rotated_at, successor FROM refresh_tokens WHERE hash = $1")
+                    .bind(old_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(match found {
+                Some(r) => match r.try_get::<Option<i64>, _>(0)? {
+                    Some(at) => Rotation::AlreadyRotated {
+                        at,
+                        successor: r.try_get(1)?,
+                    },
+                    None => Rotation::Unknown,
+                },
+                None => Rotation::Unknown,
+            })
+        })
+        .await
+    }
 }

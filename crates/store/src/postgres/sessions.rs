@@ -1,12 +1,14 @@
-//! Browser sessions (single sign-on), logout, and the sealed forms they submit
-//! (PostgreSQL).
+//! Browser sessions (single sign-on) and logout (PostgreSQL). Same rules as
+//! `sqlite/sessions`.
 
+use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 
+use super::PostgresStore;
 use super::grants::{GrantsOf, revoke_grants_where};
 use crate::model::SessionRecord;
-use crate::{Result, UnixTime};
+use crate::{Result, Sessions, TokenHash, UnixTime};
 
 const COLUMNS: &str = "id_hash, user_id, auth_time, created_at, expires_at";
 
@@ -20,74 +22,64 @@ fn record(r: &PgRow) -> Result<SessionRecord> {
     })
 }
 
-pub(super) async fn create(db: &PgPool, s: &SessionRecord, replaces: Option<&[u8]>) -> Result<()> {
-    let mut tx = db.begin().await?;
-    if let Some(old) = replaces {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(old)
+#[async_trait]
+impl Sessions for PostgresStore {
+    async fn create_session(&self, s: &SessionRecord, replaces: Option<&TokenHash>) -> Result<()> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            if let Some(old) = replaces {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(&format!(
+                "INSERT INTO sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+            ))
+            .bind(&s.id_hash)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(s.created_at)
+            .bind(s.expires_at)
             .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
-    sqlx::query(&format!(
-        "INSERT INTO sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
-    ))
-    .bind(&s.id_hash)
-    .bind(&s.user_id)
-    .bind(s.auth_time)
-    .bind(s.created_at)
-    .bind(s.expires_at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
 
-pub(super) async fn get(
-    db: &PgPool,
-    id_hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<SessionRecord>> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"
-    ))
-    .bind(id_hash)
-    .bind(now)
-    .fetch_optional(db)
-    .await?
-    .as_ref()
-    .map(record)
-    .transpose()
-}
+    async fn session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<Option<SessionRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE id_hash = $1 AND expires_at > $2"
+            ))
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
 
-pub(super) async fn end(db: &PgPool, id_hash: &[u8], now: UnixTime) -> Result<bool> {
-    let mut tx = db.begin().await?;
-    let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    // The session's grants end with it even if the session row already expired and went.
-    revoke_grants_where(&mut tx, GrantsOf::LoggedOutSession(id_hash), now).await?;
-    tx.commit().await?;
-    Ok(ended)
-}
-
-/// The single statement that decides which submit of a sealed form counts: a racing
-/// insert of the same id waits for the first one's unique-index entry and then does
-/// nothing.
-pub(super) async fn consume_sealed_form(
-    db: &PgPool,
-    id: &str,
-    expires_at: UnixTime,
-) -> Result<bool> {
-    let n = sqlx::query(
-        "INSERT INTO used_forms (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(expires_at)
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    async fn end_session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<bool> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            // The session's grants end with it even if the session row already expired and
+            // went.
+            revoke_grants_where(&mut tx, GrantsOf::LoggedOutSession(id_hash), now).await?;
+            tx.commit().await?;
+            Ok(ended)
+        })
+        .await
+    }
 }

@@ -1,10 +1,11 @@
 //! Device codes of the device authorization grant (RFC 8628).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
 
-use super::{grants, immediate};
+use super::{SqliteStore, grants, immediate};
 use crate::model::{DeviceCodeRecord, DeviceDecision, DeviceStatus};
-use crate::{Result, StoreError, UnixTime};
+use crate::{DeviceCodes, Result, StoreError, TokenHash, UnixTime};
 
 const COLUMNS: &str = "device_hash, user_code_hash, client_id, details, status, user_id, \
                        auth_time, grant_id, poll_interval, last_poll_at, created_at, \
@@ -37,127 +38,156 @@ fn record((mut rec, status): (DeviceCodeRecord, String)) -> Result<DeviceCodeRec
     Ok(rec)
 }
 
-pub(super) fn insert(c: &Connection, d: &DeviceCodeRecord) -> Result<()> {
-    c.prepare_cached(&format!(
-        "INSERT INTO device_codes ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-    ))?
-    .execute(params![
-        d.device_hash,
-        d.user_code_hash,
-        d.client_id,
-        d.details,
-        d.status.as_str(),
-        d.user_id,
-        d.auth_time,
-        d.grant_id,
-        d.interval,
-        d.last_poll_at,
-        d.created_at,
-        d.expires_at,
-        d.redeemed_at
-    ])?;
-    Ok(())
-}
+#[async_trait]
+impl DeviceCodes for SqliteStore {
+    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<()> {
+        let d = code.clone();
+        self.write(move |c| {
+            c.prepare_cached(&format!(
+                "INSERT INTO device_codes ({COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ))?
+            .execute(params![
+                d.device_hash,
+                d.user_code_hash,
+                d.client_id,
+                d.details,
+                d.status.as_str(),
+                d.user_id,
+                d.auth_time,
+                d.grant_id,
+                d.interval,
+                d.last_poll_at,
+                d.created_at,
+                d.expires_at,
+                d.redeemed_at
+            ])?;
+            Ok(())
+        })
+        .await
+    }
 
-pub(super) fn get(c: &Connection, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
-    c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM device_codes WHERE device_hash = ?1"
-    ))?
-    .query_row([device_hash], row)
-    .optional()?
-    .map(record)
-    .transpose()
-}
+    async fn device_code(&self, device_hash: &TokenHash) -> Result<Option<DeviceCodeRecord>> {
+        let device_hash = device_hash.clone();
+        self.point_read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM device_codes WHERE device_hash = ?1"
+            ))?
+            .query_row([device_hash], row)
+            .optional()?
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
 
-pub(super) fn pending(
-    c: &Connection,
-    user_code_hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<DeviceCodeRecord>> {
-    c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM device_codes \
-         WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?2"
-    ))?
-    .query_row(params![user_code_hash, now], row)
-    .optional()?
-    .map(record)
-    .transpose()
-}
+    async fn pending_device_code(
+        &self,
+        user_code_hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        let user_code_hash = user_code_hash.clone();
+        self.point_read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM device_codes \
+                 WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?2"
+            ))?
+            .query_row(params![user_code_hash, now], row)
+            .optional()?
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
 
-pub(super) fn decide(
-    c: &mut Connection,
-    user_code_hash: &[u8],
-    client_id: &str,
-    decision: &DeviceDecision,
-    now: UnixTime,
-) -> Result<bool> {
-    let tx = immediate(c)?;
-    let changed = match decision {
-        DeviceDecision::Approve { grant, auth_time } => {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE device_codes SET status = 'approved', user_id = ?3, \
-                     auth_time = ?4, grant_id = ?5 \
-                     WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?2 \
-                     AND client_id = ?6",
-                )?
-                .execute(params![
-                    user_code_hash,
-                    now,
-                    grant.user_id,
-                    auth_time,
-                    grant.grant_id,
-                    client_id
-                ])?;
-            if n == 1 {
-                grants::insert_grant(&tx, grant)?;
-            }
-            n == 1
-        }
-        DeviceDecision::Deny => {
-            tx.prepare_cached(
-                "UPDATE device_codes SET status = 'denied' \
-                 WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?2 \
-                 AND client_id = ?3",
+    async fn decide_device_code(
+        &self,
+        user_code_hash: &TokenHash,
+        client_id: &str,
+        decision: &DeviceDecision,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let user_code_hash = user_code_hash.clone();
+        let client_id = client_id.to_owned();
+        let decision = decision.clone();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            let changed = match &decision {
+                DeviceDecision::Approve { grant, auth_time } => {
+                    let n = tx
+                        .prepare_cached(
+                            "UPDATE device_codes SET status = 'approved', user_id = ?3, \
+                             auth_time = ?4, grant_id = ?5 \
+                             WHERE user_code_hash = ?1 AND status = 'pending' \
+                             AND expires_at > ?2 AND client_id = ?6",
+                        )?
+                        .execute(params![
+                            user_code_hash,
+                            now,
+                            grant.user_id,
+                            auth_time,
+                            grant.grant_id,
+                            client_id
+                        ])?;
+                    if n == 1 {
+                        grants::insert_grant(&tx, grant)?;
+                    }
+                    n == 1
+                }
+                DeviceDecision::Deny => {
+                    tx.prepare_cached(
+                        "UPDATE device_codes SET status = 'denied' \
+                         WHERE user_code_hash = ?1 AND status = 'pending' AND expires_at > ?2 \
+                         AND client_id = ?3",
+                    )?
+                    .execute(params![user_code_hash, now, client_id])?
+                        == 1
+                }
+            };
+            tx.commit()?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn record_device_poll(
+        &self,
+        device_hash: &TokenHash,
+        seen: UnixTime,
+        interval: i64,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let device_hash = device_hash.clone();
+        self.write(move |c| {
+            Ok(c.prepare_cached(
+                "UPDATE device_codes SET last_poll_at = ?3, poll_interval = ?4 \
+                 WHERE device_hash = ?1 AND last_poll_at = ?2 AND redeemed_at IS NULL",
             )?
-            .execute(params![user_code_hash, now, client_id])?
-                == 1
-        }
-    };
-    tx.commit()?;
-    Ok(changed)
-}
+            .execute(params![device_hash, seen, now, interval])?
+                == 1)
+        })
+        .await
+    }
 
-pub(super) fn record_poll(
-    c: &Connection,
-    device_hash: &[u8],
-    seen: UnixTime,
-    interval: i64,
-    now: UnixTime,
-) -> Result<bool> {
-    Ok(c.prepare_cached(
-        "UPDATE device_codes SET last_poll_at = ?3, poll_interval = ?4 \
-         WHERE device_hash = ?1 AND last_poll_at = ?2 AND redeemed_at IS NULL",
-    )?
-    .execute(params![device_hash, seen, now, interval])?
-        == 1)
-}
-
-pub(super) fn redeem(
-    c: &Connection,
-    device_hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<DeviceCodeRecord>> {
-    // The single statement that decides who redeems the device code.
-    c.prepare_cached(&format!(
-        "UPDATE device_codes SET redeemed_at = ?2, last_poll_at = ?2 \
-         WHERE device_hash = ?1 AND status = 'approved' AND redeemed_at IS NULL \
-         AND expires_at > ?2 \
-         RETURNING {COLUMNS}"
-    ))?
-    .query_row(params![device_hash, now], row)
-    .optional()?
-    .map(record)
-    .transpose()
+    async fn redeem_device_code(
+        &self,
+        device_hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<DeviceCodeRecord>> {
+        let device_hash = device_hash.clone();
+        self.write(move |c| {
+            // The single statement that decides who redeems the device code.
+            c.prepare_cached(&format!(
+                "UPDATE device_codes SET redeemed_at = ?2, last_poll_at = ?2 \
+                 WHERE device_hash = ?1 AND status = 'approved' AND redeemed_at IS NULL \
+                 AND expires_at > ?2 \
+                 RETURNING {COLUMNS}"
+            ))?
+            .query_row(params![device_hash, now], row)
+            .optional()?
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
 }

@@ -1,10 +1,11 @@
-//! Authorization codes, grants, revocations and consents.
+//! Authorization codes, grants and their revocations.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::immediate;
-use crate::model::{CodeRecord, CodeUse, ConsentRecord, GrantRecord};
-use crate::{GrantState, Result, UnixTime};
+use super::{SqliteStore, immediate};
+use crate::model::{CodeRecord, CodeUse, GrantRecord};
+use crate::{GrantState, Grants, Result, TokenHash, UnixTime};
 
 const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, scope, session, created_at, expires_at";
 
@@ -20,18 +21,6 @@ fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRecord> {
     })
 }
 
-const CONSENT_COLUMNS: &str = "user_id, client_id, scope, created_at, updated_at";
-
-fn consent_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsentRecord> {
-    Ok(ConsentRecord {
-        user_id: r.get(0)?,
-        client_id: r.get(1)?,
-        scope: r.get(2)?,
-        created_at: r.get(3)?,
-        updated_at: r.get(4)?,
-    })
-}
-
 fn code_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeRecord> {
     Ok(CodeRecord {
         hash: r.get(0)?,
@@ -42,26 +31,132 @@ fn code_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CodeRecord> {
     })
 }
 
-// ---- revocation of JWT access tokens ----
+/// The standing at `?2` of the grant `?1` names: (exists, revoked, session ended).
+const GRANT_STANDING: &str = "SELECT \
+       EXISTS (SELECT 1 FROM grants WHERE grant_id = ?1), \
+       EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?1), \
+       EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = ?1 AND g.session IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM sessions s \
+                               WHERE s.id_hash = g.session AND s.expires_at > ?2))";
 
-pub(super) fn revoke_access_token(c: &Connection, jti: &str, expires_at: UnixTime) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2) \
-         ON CONFLICT (jti) DO NOTHING",
-    )?
-    .execute(params![jti, expires_at])?;
-    Ok(())
+#[async_trait]
+impl Grants for SqliteStore {
+    async fn insert_code(&self, code: &CodeRecord, grant: Option<&GrantRecord>) -> Result<()> {
+        debug_assert!(
+            grant.is_none_or(|g| g.grant_id == code.grant_id),
+            "a code starts the grant it names"
+        );
+        let code = code.clone();
+        let grant = grant.cloned();
+        self.write(move |c| {
+            // A conflict on either row rolls back both (the transaction drops uncommitted).
+            let tx = immediate(c)?;
+            if let Some(g) = &grant {
+                insert_grant(&tx, g)?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO authorization_codes (hash, client_id, grant_id, details, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                code.hash,
+                code.client_id,
+                code.grant_id,
+                code.details,
+                code.expires_at
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
+        let grant = grant.clone();
+        self.write(move |c| insert_grant(c, &grant)).await
+    }
+
+    async fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>> {
+        let id = grant_id.to_owned();
+        self.point_read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = ?1"
+            ))?
+            .query_row([id], grant_row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn consume_code(&self, hash: &TokenHash, now: UnixTime) -> Result<CodeUse> {
+        let hash = hash.clone();
+        self.write(move |c| {
+            // The write lock is held from the start, so no replay's revocation (another
+            // write) can come between the redemption and the reading of the grant's standing.
+            let tx = immediate(c)?;
+            // The single statement that decides who redeems the code.
+            let fresh = tx
+                .prepare_cached(
+                    "UPDATE authorization_codes SET consumed_at = ?2 \
+                     WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 \
+                     RETURNING hash, client_id, grant_id, details, expires_at",
+                )?
+                .query_row(params![hash, now], code_row)
+                .optional()?;
+            if let Some(code) = fresh {
+                let standing = tx.prepare_cached(GRANT_STANDING)?.query_row(
+                    params![code.grant_id, now],
+                    |r| {
+                        Ok(GrantState {
+                            exists: r.get(0)?,
+                            revoked: r.get(1)?,
+                            session_ended: r.get(2)?,
+                        })
+                    },
+                )?;
+                tx.commit()?;
+                return Ok(CodeUse::Fresh(code, standing));
+            }
+            let used = tx
+                .prepare_cached(
+                    "SELECT hash, client_id, grant_id, details, expires_at \
+                     FROM authorization_codes WHERE hash = ?1 AND consumed_at IS NOT NULL",
+                )?
+                .query_row([&hash], code_row)
+                .optional()?;
+            tx.commit()?;
+            Ok(used.map_or(CodeUse::Unknown, CodeUse::Replayed))
+        })
+        .await
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()> {
+        let id = grant_id.to_owned();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO revoked_grants (grant_id, expires_at) VALUES (?1, ?2) \
+                 ON CONFLICT (grant_id) DO UPDATE \
+                 SET expires_at = max(expires_at, excluded.expires_at)",
+            )?
+            .execute(params![id, until])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
+        let id = grant_id.to_owned();
+        self.point_read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM revoked_grants WHERE grant_id = ?1")?
+                    .exists([id])?,
+            )
+        })
+        .await
+    }
 }
 
-pub(super) fn is_access_token_revoked(c: &Connection, jti: &str) -> Result<bool> {
-    Ok(
-        c.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")?
-            .exists([jti])?,
-    )
-}
-
-// ---- codes and grants ----
-
+/// Inserts the grant row; the caller's transaction, if any, commits it.
 pub(super) fn insert_grant(c: &Connection, g: &GrantRecord) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -76,105 +171,6 @@ pub(super) fn insert_grant(c: &Connection, g: &GrantRecord) -> Result<()> {
         g.expires_at
     ])?;
     Ok(())
-}
-
-pub(super) fn insert_code(
-    c: &mut Connection,
-    code: &CodeRecord,
-    grant: Option<&GrantRecord>,
-) -> Result<()> {
-    debug_assert!(
-        grant.is_none_or(|g| g.grant_id == code.grant_id),
-        "a code starts the grant it names"
-    );
-    // A conflict on either row rolls back both (the transaction drops uncommitted).
-    let tx = immediate(c)?;
-    if let Some(g) = grant {
-        insert_grant(&tx, g)?;
-    }
-    tx.prepare_cached(
-        "INSERT INTO authorization_codes (hash, client_id, grant_id, details, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        code.hash,
-        code.client_id,
-        code.grant_id,
-        code.details,
-        code.expires_at
-    ])?;
-    tx.commit()?;
-    Ok(())
-}
-
-pub(super) fn grant(c: &Connection, grant_id: &str) -> Result<Option<GrantRecord>> {
-    Ok(c.prepare_cached(&format!(
-        "SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = ?1"
-    ))?
-    .query_row([grant_id], grant_row)
-    .optional()?)
-}
-
-/// The standing at `?2` of the grant `?1` names: (exists, revoked, session ended).
-const GRANT_STANDING: &str = "SELECT \
-       EXISTS (SELECT 1 FROM grants WHERE grant_id = ?1), \
-       EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?1), \
-       EXISTS (SELECT 1 FROM grants g WHERE g.grant_id = ?1 AND g.session IS NOT NULL \
-               AND NOT EXISTS (SELECT 1 FROM sessions s \
-                               WHERE s.id_hash = g.session AND s.expires_at > ?2))";
-
-pub(super) fn consume_code(c: &mut Connection, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
-    // The write lock is held from the start, so no replay's revocation (another write)
-    // can come between the redemption and the reading of the grant's standing.
-    let tx = immediate(c)?;
-    // The single statement that decides who redeems the code.
-    let fresh = tx
-        .prepare_cached(
-            "UPDATE authorization_codes SET consumed_at = ?2 \
-             WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 \
-             RETURNING hash, client_id, grant_id, details, expires_at",
-        )?
-        .query_row(params![hash, now], code_row)
-        .optional()?;
-    if let Some(code) = fresh {
-        let standing =
-            tx.prepare_cached(GRANT_STANDING)?
-                .query_row(params![code.grant_id, now], |r| {
-                    Ok(GrantState {
-                        exists: r.get(0)?,
-                        revoked: r.get(1)?,
-                        session_ended: r.get(2)?,
-                    })
-                })?;
-        tx.commit()?;
-        return Ok(CodeUse::Fresh(code, standing));
-    }
-    let used = tx
-        .prepare_cached(
-            "SELECT hash, client_id, grant_id, details, expires_at \
-             FROM authorization_codes WHERE hash = ?1 AND consumed_at IS NOT NULL",
-        )?
-        .query_row([hash], code_row)
-        .optional()?;
-    tx.commit()?;
-    Ok(used.map_or(CodeUse::Unknown, CodeUse::Replayed))
-}
-
-pub(super) fn revoke_grant(c: &Connection, grant_id: &str, until: UnixTime) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO revoked_grants (grant_id, expires_at) VALUES (?1, ?2) \
-         ON CONFLICT (grant_id) DO UPDATE \
-         SET expires_at = max(expires_at, excluded.expires_at)",
-    )?
-    .execute(params![grant_id, until])?;
-    Ok(())
-}
-
-pub(super) fn is_grant_revoked(c: &Connection, grant_id: &str) -> Result<bool> {
-    Ok(
-        c.prepare_cached("SELECT 1 FROM revoked_grants WHERE grant_id = ?1")?
-            .exists([grant_id])?,
-    )
 }
 
 /// Revokes every grant that `filter` (SQL over `grants`, from this crate, never input)
@@ -198,77 +194,4 @@ pub(super) fn revoke_grants_where(
         ))?
         .execute(params)?;
     Ok(n as u64)
-}
-
-// ---- consent ----
-
-pub(super) fn consent(
-    c: &Connection,
-    user_id: &str,
-    client_id: &str,
-) -> Result<Option<ConsentRecord>> {
-    Ok(c.prepare_cached(&format!(
-        "SELECT {CONSENT_COLUMNS} FROM consents WHERE user_id = ?1 AND client_id = ?2"
-    ))?
-    .query_row([user_id, client_id], consent_row)
-    .optional()?)
-}
-
-pub(super) fn save_consent(c: &Connection, consent: &ConsentRecord) -> Result<()> {
-    // An existing consent keeps when it was first given.
-    c.prepare_cached(&format!(
-        "INSERT INTO consents ({CONSENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (user_id, client_id) DO UPDATE \
-         SET scope = excluded.scope, updated_at = excluded.updated_at"
-    ))?
-    .execute(params![
-        consent.user_id,
-        consent.client_id,
-        consent.scope,
-        consent.created_at,
-        consent.updated_at
-    ])?;
-    Ok(())
-}
-
-pub(super) fn consents_of_user(c: &Connection, user_id: &str) -> Result<Vec<ConsentRecord>> {
-    let rows = c
-        .prepare_cached(&format!(
-            "SELECT {CONSENT_COLUMNS} FROM consents WHERE user_id = ?1 \
-             ORDER BY created_at, client_id"
-        ))?
-        .query_map([user_id], consent_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-pub(super) fn revoke_consent(
-    c: &mut Connection,
-    user_id: &str,
-    client_id: &str,
-    now: UnixTime,
-) -> Result<u64> {
-    let tx = immediate(c)?;
-    tx.prepare_cached("DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2")?
-        .execute([user_id, client_id])?;
-    let n = revoke_grants_where(
-        &tx,
-        "user_id = ?2 AND client_id = ?3",
-        params![now, user_id, client_id],
-    )?;
-    tx.commit()?;
-    Ok(n)
-}
-
-pub(super) fn revoke_client_grants(
-    c: &mut Connection,
-    client_id: &str,
-    now: UnixTime,
-) -> Result<u64> {
-    let tx = immediate(c)?;
-    tx.prepare_cached("DELETE FROM consents WHERE client_id = ?1")?
-        .execute([client_id])?;
-    let n = revoke_grants_where(&tx, "client_id = ?2", params![now, client_id])?;
-    tx.commit()?;
-    Ok(n)
 }

@@ -7,33 +7,36 @@
 //! against one writer connection (SQLite allows one writer at a time anyway) or one of a
 //! few reader connections (WAL lets readers run beside the writer).
 //!
-//! This file holds the connections, the migrations and `impl Store`, which only picks a
-//! connection and hands it to the blocking function that holds the SQL: `catalog`
-//! (applications, users, APIs, signing keys), `grants` (codes, grants, revocations,
-//! consents), `refresh` (refresh tokens and their rotation), `access_tokens` (opaque
-//! access tokens), `sessions` (browser sessions) and `housekeeping` (the purge).
+//! This file holds the connections, the migrations and the helpers every area shares
+//! (`read`, `point_read` and `write` pick a connection and run a blocking closure on it;
+//! `immediate` begins a write transaction). Each area of the contract is implemented in
+//! its own file, SQL included: `applications`, `users`, `apis`, `signing_keys`,
+//! `access_tokens` (the JWT revocation list and opaque access tokens), `grants` (codes,
+//! grants, their revocation), `consents`, `refresh` (refresh tokens and their rotation),
+//! `sessions` (browser sessions), `forms` (spent sealed forms), `throttle`, `device`
+//! (device codes), `housekeeping` (the purge) and `health` (ping, the heartbeat).
 
 mod access_tokens;
-mod catalog;
+mod apis;
+mod applications;
+mod consents;
 mod device;
+mod forms;
 mod grants;
+mod health;
 mod housekeeping;
 mod refresh;
 mod sessions;
+mod signing_keys;
 mod throttle;
+mod users;
 
-use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::model::{
-    ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
-    GrantRecord, OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation, SecretHash, SessionRecord,
-    SigningKeyRecord, UserRecord,
-};
-use crate::{Result, Store, StoreError, UnixTime};
+use crate::{Result, StoreError, TokenHash};
 
 /// Migrations in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -239,387 +242,15 @@ fn all<R, T>(
     rows.into_iter().map(convert).collect()
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
+/// Token hashes are stored as BLOBs.
+impl rusqlite::ToSql for TokenHash {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_bytes().into())
     }
-
-    async fn ping(&self) -> Result<()> {
-        self.read(|c| {
-            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                .map(|_| ())?)
-        })
-        .await
-    }
-
-    async fn check_writable(&self, now: UnixTime) -> Result<()> {
-        self.write(move |c| housekeeping::heartbeat(c, now)).await
-    }
-
-    // ---- applications ----
-
-    async fn create_client(&self, client: &ClientRecord) -> Result<()> {
-        let client = client.clone();
-        self.write(move |c| catalog::create_client(c, &client))
-            .await
-    }
-
-    async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let id = client_id.to_owned();
-        self.point_read(move |c| catalog::client(c, &id)).await
-    }
-
-    async fn clients(&self) -> Result<Vec<ClientRecord>> {
-        self.read(catalog::clients).await
-    }
-
-    async fn update_client(&self, client: &ClientRecord) -> Result<bool> {
-        let client = client.clone();
-        self.write(move |c| catalog::update_client(c, &client))
-            .await
-    }
-
-    async fn rotate_client_secret(
-        &self,
-        client_id: &str,
-        secret: &SecretHash,
-        previous_until: Option<UnixTime>,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let id = client_id.to_owned();
-        let new = secret.clone();
-        self.write(move |c| catalog::rotate_client_secret(c, &id, &new, previous_until, now))
-            .await
-    }
-
-    async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        let id = client_id.to_owned();
-        self.write(move |c| catalog::delete_client(c, &id)).await
-    }
-
-    // ---- users ----
-
-    async fn create_user(&self, user: &UserRecord) -> Result<()> {
-        let user = user.clone();
-        self.write(move |c| catalog::create_user(c, &user)).await
-    }
-
-    async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
-        let name = username.to_owned();
-        self.point_read(move |c| catalog::one_user(c, "username", name))
-            .await
-    }
-
-    async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
-        let id = id.to_owned();
-        self.point_read(move |c| catalog::one_user(c, "id", id))
-            .await
-    }
-
-    async fn users(&self) -> Result<Vec<UserRecord>> {
-        self.read(catalog::users).await
-    }
-
-    async fn delete_user(&self, username: &str) -> Result<bool> {
-        let name = username.to_owned();
-        self.write(move |c| catalog::delete_user(c, &name)).await
-    }
-
-    // ---- APIs ----
-
-    async fn create_api(&self, api: &ApiRecord) -> Result<()> {
-        let api = api.clone();
-        self.write(move |c| catalog::create_api(c, &api)).await
-    }
-
-    async fn apis(&self) -> Result<Vec<ApiRecord>> {
-        self.read(catalog::apis).await
-    }
-
-    async fn delete_api(&self, audience: &str) -> Result<bool> {
-        let aud = audience.to_owned();
-        self.write(move |c| catalog::delete_api(c, &aud)).await
-    }
-
-    // ---- signing keys ----
-
-    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
-        self.read(catalog::signing_keys).await
-    }
-
-    async fn insert_first_signing_key(&self, key: &SigningKeyRecord) -> Result<bool> {
-        let key = key.clone();
-        self.write(move |c| catalog::insert_first_signing_key(c, &key))
-            .await
-    }
-
-    async fn rotate_signing_key(
-        &self,
-        key: &SigningKeyRecord,
-        retire: &[(String, UnixTime)],
-    ) -> Result<()> {
-        let key = key.clone();
-        let retire = retire.to_vec();
-        self.write(move |c| catalog::rotate_signing_key(c, &key, &retire))
-            .await
-    }
-
-    // ---- revocation of JWT access tokens ----
-
-    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()> {
-        let jti = jti.to_owned();
-        self.write(move |c| grants::revoke_access_token(c, &jti, expires_at))
-            .await
-    }
-
-    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
-        let jti = jti.to_owned();
-        self.point_read(move |c| grants::is_access_token_revoked(c, &jti))
-            .await
-    }
-
-    // ---- authorization codes and grants ----
-
-    async fn insert_code(&self, code: &CodeRecord, grant: Option<&GrantRecord>) -> Result<()> {
-        let code = code.clone();
-        let grant = grant.cloned();
-        self.write(move |c| grants::insert_code(c, &code, grant.as_ref()))
-            .await
-    }
-
-    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        let grant = grant.clone();
-        self.write(move |c| grants::insert_grant(c, &grant)).await
-    }
-
-    async fn grant(&self, grant_id: &str) -> Result<Option<GrantRecord>> {
-        let id = grant_id.to_owned();
-        self.point_read(move |c| grants::grant(c, &id)).await
-    }
-
-    async fn consume_code(&self, hash: &[u8], now: UnixTime) -> Result<CodeUse> {
-        let hash = hash.to_vec();
-        self.write(move |c| grants::consume_code(c, &hash, now))
-            .await
-    }
-
-    async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()> {
-        let id = grant_id.to_owned();
-        self.write(move |c| grants::revoke_grant(c, &id, until))
-            .await
-    }
-
-    async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
-        let id = grant_id.to_owned();
-        self.point_read(move |c| grants::is_grant_revoked(c, &id))
-            .await
-    }
-
-    // ---- refresh tokens ----
-
-    async fn insert_refresh_token(
-        &self,
-        token: &RefreshTokenRecord,
-        grant_until: UnixTime,
-    ) -> Result<()> {
-        let token = token.clone();
-        self.write(move |c| refresh::insert(c, &token, grant_until))
-            .await
-    }
-
-    async fn refresh_token(
-        &self,
-        hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<RefreshTokenRecord>> {
-        let hash = hash.to_vec();
-        self.point_read(move |c| refresh::get(c, &hash, now)).await
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &[u8],
-        new: &RefreshTokenRecord,
-        successor: &[u8],
-        grant_until: UnixTime,
-        now: UnixTime,
-    ) -> Result<Rotation> {
-        let old = old_hash.to_vec();
-        let new = new.clone();
-        let successor = successor.to_vec();
-        self.write(move |c| refresh::rotate(c, &old, &new, &successor, grant_until, now))
-            .await
-    }
-
-    // ---- opaque access tokens ----
-
-    async fn insert_opaque_access_token(&self, token: &OpaqueAccessTokenRecord) -> Result<()> {
-        let token = token.clone();
-        self.write(move |c| access_tokens::insert(c, &token)).await
-    }
-
-    async fn opaque_access_token(
-        &self,
-        hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<OpaqueAccessTokenRecord>> {
-        let hash = hash.to_vec();
-        self.point_read(move |c| access_tokens::get(c, &hash, now))
-            .await
-    }
-
-    async fn revoke_opaque_access_token(&self, hash: &[u8]) -> Result<bool> {
-        let hash = hash.to_vec();
-        self.write(move |c| access_tokens::revoke(c, &hash)).await
-    }
-
-    // ---- consent ----
-
-    async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<ConsentRecord>> {
-        let (user, client) = (user_id.to_owned(), client_id.to_owned());
-        self.point_read(move |c| grants::consent(c, &user, &client))
-            .await
-    }
-
-    async fn save_consent(&self, consent: &ConsentRecord) -> Result<()> {
-        let consent = consent.clone();
-        self.write(move |c| grants::save_consent(c, &consent)).await
-    }
-
-    async fn consents_of_user(&self, user_id: &str) -> Result<Vec<ConsentRecord>> {
-        let user = user_id.to_owned();
-        self.read(move |c| grants::consents_of_user(c, &user)).await
-    }
-
-    async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<u64> {
-        let (user, client) = (user_id.to_owned(), client_id.to_owned());
-        self.write(move |c| grants::revoke_consent(c, &user, &client, now))
-            .await
-    }
-
-    async fn revoke_client_grants(&self, client_id: &str, now: UnixTime) -> Result<u64> {
-        let client = client_id.to_owned();
-        self.write(move |c| grants::revoke_client_grants(c, &client, now))
-            .await
-    }
-
-    // ---- browser sessions ----
-
-    async fn create_session(&self, session: &SessionRecord, replaces: Option<&[u8]>) -> Result<()> {
-        let session = session.clone();
-        let replaces = replaces.map(<[u8]>::to_vec);
-        self.write(move |c| sessions::create(c, &session, replaces.as_deref()))
-            .await
-    }
-
-    async fn session(&self, id_hash: &[u8], now: UnixTime) -> Result<Option<SessionRecord>> {
-        let id = id_hash.to_vec();
-        self.point_read(move |c| sessions::get(c, &id, now)).await
-    }
-
-    async fn end_session(&self, id_hash: &[u8], now: UnixTime) -> Result<bool> {
-        let id = id_hash.to_vec();
-        self.write(move |c| sessions::end(c, &id, now)).await
-    }
-
-    // ---- throttling ----
-
-    async fn throttle_attempt(
-        &self,
-        rules: &[crate::ThrottleRule],
-        now: UnixTime,
-    ) -> Result<crate::ThrottleDecision> {
-        let rules = rules.to_vec();
-        self.write(move |c| throttle::attempt(c, &rules, now)).await
-    }
-
-    async fn throttle_refund(&self, keys: &[String]) -> Result<()> {
-        let keys = keys.to_vec();
-        self.write(move |c| throttle::refund(c, &keys)).await
-    }
-
-    async fn throttle_mark(&self, key: &str, now: UnixTime, until: UnixTime) -> Result<()> {
-        let key = key.to_owned();
-        self.write(move |c| throttle::mark(c, &key, now, until))
-            .await
-    }
-
-    async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool> {
-        let key = key.to_owned();
-        self.point_read(move |c| throttle::marked(c, &key, now))
-            .await
-    }
-
-    // ---- sealed forms ----
-
-    async fn consume_sealed_form(&self, id: &str, expires_at: UnixTime) -> Result<bool> {
-        let id = id.to_owned();
-        self.write(move |c| sessions::consume_sealed_form(c, &id, expires_at))
-            .await
-    }
-
-    // ---- device codes ----
-
-    async fn insert_device_code(&self, code: &DeviceCodeRecord) -> Result<()> {
-        let code = code.clone();
-        self.write(move |c| device::insert(c, &code)).await
-    }
-
-    async fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceCodeRecord>> {
-        let hash = device_hash.to_vec();
-        self.point_read(move |c| device::get(c, &hash)).await
-    }
-
-    async fn pending_device_code(
-        &self,
-        user_code_hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<DeviceCodeRecord>> {
-        let hash = user_code_hash.to_vec();
-        self.point_read(move |c| device::pending(c, &hash, now))
-            .await
-    }
-
-    async fn decide_device_code(
-        &self,
-        user_code_hash: &[u8],
-        client_id: &str,
-        decision: &DeviceDecision,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let hash = user_code_hash.to_vec();
-        let client = client_id.to_owned();
-        let decision = decision.clone();
-        self.write(move |c| device::decide(c, &hash, &client, &decision, now))
-            .await
-    }
-
-    async fn record_device_poll(
-        &self,
-        device_hash: &[u8],
-        seen: UnixTime,
-        interval: i64,
-        now: UnixTime,
-    ) -> Result<bool> {
-        let hash = device_hash.to_vec();
-        self.write(move |c| device::record_poll(c, &hash, seen, interval, now))
-            .await
-    }
-
-    async fn redeem_device_code(
-        &self,
-        device_hash: &[u8],
-        now: UnixTime,
-    ) -> Result<Option<DeviceCodeRecord>> {
-        let hash = device_hash.to_vec();
-        self.write(move |c| device::redeem(c, &hash, now)).await
-    }
-
-    // ---- housekeeping ----
-
-    async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64> {
-        self.write(move |c| housekeeping::purge_expired(c, now, batch))
-            .await
+}
+
+impl rusqlite::types::FromSql for TokenHash {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Vec::<u8>::column_result(value).map(TokenHash::new)
     }
 }

@@ -1,10 +1,11 @@
 //! Refresh tokens and their rotation.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::immediate;
+use super::{SqliteStore, immediate};
 use crate::model::{RefreshTokenRecord, Rotation};
-use crate::{Result, UnixTime};
+use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
      rotated_at";
@@ -49,59 +50,77 @@ fn insert_in(tx: &Connection, t: &RefreshTokenRecord, grant_until: UnixTime) -> 
     Ok(())
 }
 
-pub(super) fn insert(
-    c: &mut Connection,
-    token: &RefreshTokenRecord,
-    grant_until: UnixTime,
-) -> Result<()> {
-    let tx = immediate(c)?;
-    insert_in(&tx, token, grant_until)?;
-    tx.commit()?;
-    Ok(())
-}
-
-pub(super) fn get(
-    c: &Connection,
-    hash: &[u8],
-    now: UnixTime,
-) -> Result<Option<RefreshTokenRecord>> {
-    Ok(c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM refresh_tokens WHERE hash = ?1 AND expires_at > ?2"
-    ))?
-    .query_row(params![hash, now], row)
-    .optional()?)
-}
-
-pub(super) fn rotate(
-    c: &mut Connection,
-    old_hash: &[u8],
-    new: &RefreshTokenRecord,
-    successor: &[u8],
-    grant_until: UnixTime,
-    now: UnixTime,
-) -> Result<Rotation> {
-    let tx = immediate(c)?;
-    // The single statement that decides who rotates the token.
-    let won = tx
-        .prepare_cached(
-            "UPDATE refresh_tokens SET rotated_at = ?2, successor = ?3 \
-             WHERE hash = ?1 AND rotated_at IS NULL AND expires_at > ?2",
-        )?
-        .execute(params![old_hash, now, successor])?
-        == 1;
-    if won {
-        insert_in(&tx, new, grant_until)?;
-        tx.commit()?;
-        return Ok(Rotation::Rotated);
+#[async_trait]
+impl RefreshTokens for SqliteStore {
+    async fn insert_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+        grant_until: UnixTime,
+    ) -> Result<()> {
+        let token = token.clone();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            insert_in(&tx, &token, grant_until)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
-    // Lost, or nothing to rotate; nothing was written. A rotated token reports its rotation
-    // even once expired (until the purge deletes it), like a redeemed code its replay.
-    let found: Option<(Option<UnixTime>, Option<Vec<u8>>)> = tx
-        .prepare_cached("SELECT rotated_at, successor FROM refresh_tokens WHERE hash = ?1")?
-        .query_row([old_hash], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    Ok(match found {
-        Some((Some(at), successor)) => Rotation::AlreadyRotated { at, successor },
-        _ => Rotation::Unknown,
-    })
+
+    async fn refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<RefreshTokenRecord>> {
+        let hash = hash.clone();
+        self.point_read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM refresh_tokens WHERE hash = ?1 AND expires_at > ?2"
+            ))?
+            .query_row(params![hash, now], row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &TokenHash,
+        new: &RefreshTokenRecord,
+        successor: &[u8],
+        grant_until: UnixTime,
+        now: UnixTime,
+    ) -> Result<Rotation> {
+        let old_hash = old_hash.clone();
+        let new = new.clone();
+        let successor = successor.to_vec();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            // The single statement that decides who rotates the token.
+            let won = tx
+                .prepare_cached(
+                    "UPDATE refresh_tokens SET rotated_at = ?2, successor = ?3 \
+                     WHERE hash = ?1 AND rotated_at IS NULL AND expires_at > ?2",
+                )?
+                .execute(params![old_hash, now, successor])?
+                == 1;
+            if won {
+                insert_in(&tx, &new, grant_until)?;
+                tx.commit()?;
+                return Ok(Rotation::Rotated);
+            }
+            // Lost, or nothing to rotate; nothing was written. A rotated token reports its
+            // rotation even once expired (until the purge deletes it), like a redeemed code
+            // its replay.
+            let found: Option<(Option<UnixTime>, Option<Vec<u8>>)> = tx
+                .prepare_cached("SELECT rotated_at, successor FROM refresh_tokens WHERE hash = ?1")?
+                .query_row([&old_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            Ok(match found {
+                Some((Some(at), successor)) => Rotation::AlreadyRotated { at, successor },
+                _ => Rotation::Unknown,
+            })
+        })
+        .await
+    }
 }

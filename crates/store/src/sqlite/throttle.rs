@@ -2,11 +2,12 @@
 //! `BEGIN IMMEDIATE` transaction, so concurrent attempts on any connection or process
 //! are serialised by SQLite's write lock.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::immediate;
+use super::{SqliteStore, immediate};
 use crate::throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
-use crate::{Result, UnixTime};
+use crate::{Result, Throttle, UnixTime};
 
 fn state(tx: &Connection, key: &str) -> Result<Option<ThrottleState>> {
     Ok(tx
@@ -21,69 +22,90 @@ fn state(tx: &Connection, key: &str) -> Result<Option<ThrottleState>> {
         .optional()?)
 }
 
-pub(super) fn attempt(
-    c: &mut Connection,
-    rules: &[ThrottleRule],
-    now: UnixTime,
-) -> Result<ThrottleDecision> {
-    let tx = immediate(c)?;
-    let mut next = Vec::with_capacity(rules.len());
-    let mut refused: Option<i64> = None;
-    for rule in rules {
-        match rule.apply(state(&tx, &rule.key)?, now) {
-            Ok(s) => next.push((rule, s)),
-            Err(wait) => refused = Some(refused.map_or(wait, |w| w.max(wait))),
-        }
+#[async_trait]
+impl Throttle for SqliteStore {
+    async fn throttle_attempt(
+        &self,
+        rules: &[ThrottleRule],
+        now: UnixTime,
+    ) -> Result<ThrottleDecision> {
+        let rules = rules.to_vec();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            let mut next = Vec::with_capacity(rules.len());
+            let mut refused: Option<i64> = None;
+            for rule in &rules {
+                match rule.apply(state(&tx, &rule.key)?, now) {
+                    Ok(s) => next.push((rule, s)),
+                    Err(wait) => refused = Some(refused.map_or(wait, |w| w.max(wait))),
+                }
+            }
+            if let Some(retry_after) = refused {
+                // Nothing written: a refused attempt costs the counters nothing.
+                return Ok(ThrottleDecision::Refused { retry_after });
+            }
+            for (rule, s) in next {
+                tx.prepare_cached(
+                    "INSERT INTO throttle (key, window_start, count, next_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, \
+                       count = excluded.count, next_at = excluded.next_at, \
+                       expires_at = excluded.expires_at",
+                )?
+                .execute(params![
+                    rule.key,
+                    s.window_start,
+                    s.count,
+                    s.next_at,
+                    rule.expires_at(&s)
+                ])?;
+            }
+            tx.commit()?;
+            Ok(ThrottleDecision::Allowed)
+        })
+        .await
     }
-    if let Some(retry_after) = refused {
-        // Nothing written: a refused attempt costs the counters nothing.
-        return Ok(ThrottleDecision::Refused { retry_after });
-    }
-    for (rule, s) in next {
-        tx.prepare_cached(
-            "INSERT INTO throttle (key, window_start, count, next_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, \
-               count = excluded.count, next_at = excluded.next_at, \
-               expires_at = excluded.expires_at",
-        )?
-        .execute(params![
-            rule.key,
-            s.window_start,
-            s.count,
-            s.next_at,
-            rule.expires_at(&s)
-        ])?;
-    }
-    tx.commit()?;
-    Ok(ThrottleDecision::Allowed)
-}
 
-pub(super) fn refund(c: &mut Connection, keys: &[String]) -> Result<()> {
-    let tx = immediate(c)?;
-    for key in keys {
-        tx.prepare_cached("UPDATE throttle SET count = count - 1 WHERE key = ?1 AND count > 0")?
-            .execute([key])?;
+    async fn throttle_refund(&self, keys: &[String]) -> Result<()> {
+        let keys = keys.to_vec();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            for key in &keys {
+                tx.prepare_cached(
+                    "UPDATE throttle SET count = count - 1 WHERE key = ?1 AND count > 0",
+                )?
+                .execute([key])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
-    tx.commit()?;
-    Ok(())
-}
 
-pub(super) fn mark(c: &mut Connection, key: &str, now: UnixTime, until: UnixTime) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO throttle (key, window_start, count, next_at, expires_at) \
-         VALUES (?1, ?2, 0, ?2, ?3) \
-         ON CONFLICT (key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-    )?
-    .execute(params![key, now, until])?;
-    Ok(())
-}
+    async fn throttle_mark(&self, key: &str, now: UnixTime, until: UnixTime) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO throttle (key, window_start, count, next_at, expires_at) \
+                 VALUES (?1, ?2, 0, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+            )?
+            .execute(params![key, now, until])?;
+            Ok(())
+        })
+        .await
+    }
 
-pub(super) fn marked(c: &Connection, key: &str, now: UnixTime) -> Result<bool> {
-    Ok(
-        c.prepare_cached("SELECT 1 FROM throttle WHERE key = ?1 AND expires_at > ?2")?
-            .query_row(params![key, now], |_| Ok(()))
-            .optional()?
-            .is_some(),
-    )
+    async fn throttle_marked(&self, key: &str, now: UnixTime) -> Result<bool> {
+        let key = key.to_owned();
+        self.point_read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM throttle WHERE key = ?1 AND expires_at > ?2")?
+                    .query_row(params![key, now], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
+        })
+        .await
+    }
 }

@@ -6,11 +6,11 @@ use valet_protocol::audience::{Api, ApiScope};
 use valet_protocol::opaque_token::AccessTokenFormat;
 use valet_store::{ApiRecord, OpaqueAccessTokenRecord, Store, StoreError};
 
-use super::grant;
+use super::{grant, token_hash};
 
 fn token(hash: u8, grant_id: Option<&str>, expires_at: i64) -> OpaqueAccessTokenRecord {
     OpaqueAccessTokenRecord {
-        hash: vec![hash; 32],
+        hash: token_hash(hash),
         client_id: "c1".into(),
         subject: "u1".into(),
         grant_id: grant_id.map(str::to_owned),
@@ -25,18 +25,18 @@ pub(crate) async fn opaque_access_tokens(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        s.opaque_access_token(&[1; 32], 699).await.unwrap(),
+        s.opaque_access_token(&token_hash(1), 699).await.unwrap(),
         Some(token(1, None, 700))
     );
     // Expired at its `expires_at`; unknown hashes are nothing.
     assert!(
-        s.opaque_access_token(&[1; 32], 700)
+        s.opaque_access_token(&token_hash(1), 700)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.opaque_access_token(&[9; 32], 100)
+        s.opaque_access_token(&token_hash(9), 100)
             .await
             .unwrap()
             .is_none()
@@ -50,7 +50,7 @@ pub(crate) async fn opaque_access_tokens(s: Arc<dyn Store>) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        s.opaque_access_token(&[1; 32], 100).await.unwrap(),
+        s.opaque_access_token(&token_hash(1), 100).await.unwrap(),
         Some(token(1, None, 700))
     );
 
@@ -58,18 +58,18 @@ pub(crate) async fn opaque_access_tokens(s: Arc<dyn Store>) {
     s.insert_opaque_access_token(&token(2, None, 700))
         .await
         .unwrap();
-    assert!(s.revoke_opaque_access_token(&[2; 32]).await.unwrap());
+    assert!(s.revoke_opaque_access_token(&token_hash(2)).await.unwrap());
     assert!(
-        s.opaque_access_token(&[2; 32], 100)
+        s.opaque_access_token(&token_hash(2), 100)
             .await
             .unwrap()
             .is_none()
     );
-    assert!(!s.revoke_opaque_access_token(&[2; 32]).await.unwrap());
-    assert!(!s.revoke_opaque_access_token(&[9; 32]).await.unwrap());
+    assert!(!s.revoke_opaque_access_token(&token_hash(2)).await.unwrap());
+    assert!(!s.revoke_opaque_access_token(&token_hash(9)).await.unwrap());
     // Another token is untouched.
     assert!(
-        s.opaque_access_token(&[1; 32], 100)
+        s.opaque_access_token(&token_hash(1), 100)
             .await
             .unwrap()
             .is_some()
@@ -105,7 +105,7 @@ pub(crate) async fn opaque_tokens_keep_their_grant_alive(s: Arc<dyn Store>) {
     assert!(s.grant("g1").await.unwrap().is_some());
     // A token of a revoked grant is still found: refusing it is the caller's rule.
     assert!(
-        s.opaque_access_token(&[3; 32], 1000)
+        s.opaque_access_token(&token_hash(3), 1000)
             .await
             .unwrap()
             .is_some()
@@ -131,10 +131,20 @@ pub(crate) async fn purge_opaque_access_tokens(s: Arc<dyn Store>) {
     assert_eq!(s.purge_expired(1000, 2).await.unwrap(), 0);
     // Gone for good: a lookup at an earlier instant does not bring them back.
     for h in [1, 4, 5] {
-        assert!(s.opaque_access_token(&[h; 32], 0).await.unwrap().is_none());
+        assert!(
+            s.opaque_access_token(&token_hash(h), 0)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
     for h in [2, 3] {
-        assert!(s.opaque_access_token(&[h; 32], 0).await.unwrap().is_some());
+        assert!(
+            s.opaque_access_token(&token_hash(h), 0)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }
 

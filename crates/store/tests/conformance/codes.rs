@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use valet_store::{CodeUse, GrantState, Store, StoreError};
 
-use super::{code, grant, grant_in, session};
+use super::{code, grant, grant_in, session, token_hash};
 
 /// A grant that was never written (codes inserted without one).
 const NO_GRANT: GrantState = GrantState {
@@ -19,34 +19,34 @@ pub(crate) async fn codes(s: Arc<dyn Store>) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
-        s.consume_code(&[1; 32], 100).await.unwrap(),
+        s.consume_code(&token_hash(1), 100).await.unwrap(),
         CodeUse::Fresh(code(1, 160), NO_GRANT)
     );
     // RFC 6749 §10.5: a second use is recognised, with the grant to revoke.
     assert_eq!(
-        s.consume_code(&[1; 32], 101).await.unwrap(),
+        s.consume_code(&token_hash(1), 101).await.unwrap(),
         CodeUse::Replayed(code(1, 160))
     );
     assert_eq!(
-        s.consume_code(&[9; 32], 100).await.unwrap(),
+        s.consume_code(&token_hash(9), 100).await.unwrap(),
         CodeUse::Unknown
     );
     // Expired unused codes redeem as nothing.
     s.insert_code(&code(2, 160), None).await.unwrap();
     assert_eq!(
-        s.consume_code(&[2; 32], 160).await.unwrap(),
+        s.consume_code(&token_hash(2), 160).await.unwrap(),
         CodeUse::Unknown
     );
     // A used code is remembered past its expiry, then purged.
     assert_eq!(
-        s.consume_code(&[1; 32], 500).await.unwrap(),
+        s.consume_code(&token_hash(1), 500).await.unwrap(),
         CodeUse::Replayed(code(1, 160))
     );
     s.purge_expired(160 + valet_store::CODE_REPLAY_MEMORY + 1, 100)
         .await
         .unwrap();
     assert_eq!(
-        s.consume_code(&[1; 32], 900).await.unwrap(),
+        s.consume_code(&token_hash(1), 900).await.unwrap(),
         CodeUse::Unknown
     );
 }
@@ -65,7 +65,7 @@ pub(crate) async fn racing_redemptions(s: Arc<dyn Store>) {
     for _ in 0..50 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            let used = s.consume_code(&[7; 32], 10).await.unwrap();
+            let used = s.consume_code(&token_hash(7), 10).await.unwrap();
             if let CodeUse::Replayed(c) = &used {
                 s.revoke_grant(&c.grant_id, i64::MAX).await.unwrap();
             }
@@ -148,7 +148,7 @@ pub(crate) async fn codes_start_grants(s: Arc<dyn Store>) {
         .await;
     assert!(matches!(r, Err(StoreError::Conflict(_))));
     assert_eq!(
-        s.consume_code(&[2; 32], 100).await.unwrap(),
+        s.consume_code(&token_hash(2), 100).await.unwrap(),
         CodeUse::Unknown
     );
     assert_eq!(s.grant("g2").await.unwrap().unwrap().user_id, "u1");
@@ -168,7 +168,7 @@ pub(crate) async fn redemption_reads_the_grants_standing(s: Arc<dyn Store>) {
         session_ended,
     };
     let fresh = |s: Arc<dyn Store>, hash: u8, now: i64| async move {
-        match s.consume_code(&[hash; 32], now).await.unwrap() {
+        match s.consume_code(&token_hash(hash), now).await.unwrap() {
             CodeUse::Fresh(c, g) => {
                 assert_eq!(c.grant_id, format!("g{hash}"));
                 g
@@ -209,6 +209,6 @@ pub(crate) async fn redemption_reads_the_grants_standing(s: Arc<dyn Store>) {
     // Session 3 never existed (or went).
     assert_eq!(fresh(s.clone(), 14, 100).await, standing(true, false, true));
     // Logout ends session 1: its offline grant stands, but the session is over.
-    assert!(s.end_session(&[1; 32], 100).await.unwrap());
+    assert!(s.end_session(&token_hash(1), 100).await.unwrap());
     assert_eq!(fresh(s.clone(), 15, 100).await, standing(true, false, true));
 }

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use valet_store::{DeviceCodeRecord, DeviceDecision, DeviceStatus, Store, StoreError};
 
-use super::grant;
+use super::{grant, token_hash};
 
 fn device(n: u8, expires_at: i64) -> DeviceCodeRecord {
     DeviceCodeRecord {
-        device_hash: vec![n; 32],
-        user_code_hash: vec![n + 100; 32],
+        device_hash: token_hash(n),
+        user_code_hash: token_hash(n + 100),
         client_id: "c1".into(),
         details: r#"{"scope":"openid","audience":[]}"#.into(),
         status: DeviceStatus::Pending,
@@ -33,11 +33,14 @@ fn approve(grant_id: &str) -> DeviceDecision {
 
 pub(crate) async fn device_codes(s: Arc<dyn Store>) {
     s.insert_device_code(&device(1, 700)).await.unwrap();
-    assert_eq!(s.device_code(&[1; 32]).await.unwrap(), Some(device(1, 700)));
-    assert_eq!(s.device_code(&[9; 32]).await.unwrap(), None);
+    assert_eq!(
+        s.device_code(&token_hash(1)).await.unwrap(),
+        Some(device(1, 700))
+    );
+    assert_eq!(s.device_code(&token_hash(9)).await.unwrap(), None);
     // Both hashes are unique: a colliding user code is refused, to be drawn again.
     let mut twin = device(2, 700);
-    twin.user_code_hash = vec![101; 32];
+    twin.user_code_hash = token_hash(101);
     assert!(matches!(
         s.insert_device_code(&twin).await,
         Err(StoreError::Conflict(_))
@@ -49,50 +52,61 @@ pub(crate) async fn device_codes(s: Arc<dyn Store>) {
 
     // Pending by user code until it expires.
     assert!(
-        s.pending_device_code(&[101; 32], 699)
+        s.pending_device_code(&token_hash(101), 699)
             .await
             .unwrap()
             .is_some()
     );
     assert!(
-        s.pending_device_code(&[101; 32], 700)
+        s.pending_device_code(&token_hash(101), 700)
             .await
             .unwrap()
             .is_none()
     );
     assert!(
-        s.pending_device_code(&[102; 32], 200)
+        s.pending_device_code(&token_hash(102), 200)
             .await
             .unwrap()
             .is_none()
     );
 
     // A poll is recorded only over the poll it saw.
-    assert!(s.record_device_poll(&[1; 32], 100, 10, 104).await.unwrap());
-    assert!(!s.record_device_poll(&[1; 32], 100, 10, 105).await.unwrap());
-    let d = s.device_code(&[1; 32]).await.unwrap().unwrap();
+    assert!(
+        s.record_device_poll(&token_hash(1), 100, 10, 104)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.record_device_poll(&token_hash(1), 100, 10, 105)
+            .await
+            .unwrap()
+    );
+    let d = s.device_code(&token_hash(1)).await.unwrap().unwrap();
     assert_eq!((d.last_poll_at, d.interval), (104, 10));
 
     // Nothing to redeem before approval.
-    assert_eq!(s.redeem_device_code(&[1; 32], 120).await.unwrap(), None);
+    assert_eq!(
+        s.redeem_device_code(&token_hash(1), 120).await.unwrap(),
+        None
+    );
     // Another client cannot answer it; the first answer counts, once.
     assert!(
-        !s.decide_device_code(&[101; 32], "c2", &approve("g1"), 110)
+        !s.decide_device_code(&token_hash(101), "c2", &approve("g1"), 110)
             .await
             .unwrap()
     );
     assert!(
-        s.decide_device_code(&[101; 32], "c1", &approve("g1"), 110)
+        s.decide_device_code(&token_hash(101), "c1", &approve("g1"), 110)
             .await
             .unwrap()
     );
     assert!(
-        !s.decide_device_code(&[101; 32], "c1", &DeviceDecision::Deny, 111)
+        !s.decide_device_code(&token_hash(101), "c1", &DeviceDecision::Deny, 111)
             .await
             .unwrap()
     );
     assert!(
-        !s.decide_device_code(&[101; 32], "c1", &approve("g2"), 111)
+        !s.decide_device_code(&token_hash(101), "c1", &approve("g2"), 111)
             .await
             .unwrap()
     );
@@ -103,12 +117,12 @@ pub(crate) async fn device_codes(s: Arc<dyn Store>) {
     let g = s.grant("g1").await.unwrap().unwrap();
     assert_eq!((g.user_id.as_str(), g.client_id.as_str()), ("u1", "c1"));
     assert!(
-        s.pending_device_code(&[101; 32], 120)
+        s.pending_device_code(&token_hash(101), 120)
             .await
             .unwrap()
             .is_none()
     );
-    let d = s.device_code(&[1; 32]).await.unwrap().unwrap();
+    let d = s.device_code(&token_hash(1)).await.unwrap().unwrap();
     assert_eq!(d.status, DeviceStatus::Approved);
     assert_eq!(
         (d.user_id.as_deref(), d.grant_id.as_deref(), d.auth_time),
@@ -116,45 +130,62 @@ pub(crate) async fn device_codes(s: Arc<dyn Store>) {
     );
 
     // Redeemed once; then no poll is recorded either.
-    let r = s.redeem_device_code(&[1; 32], 130).await.unwrap().unwrap();
+    let r = s
+        .redeem_device_code(&token_hash(1), 130)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.redeemed_at, Some(130));
     assert_eq!(r.grant_id.as_deref(), Some("g1"));
-    assert_eq!(s.redeem_device_code(&[1; 32], 131).await.unwrap(), None);
-    assert!(!s.record_device_poll(&[1; 32], 130, 5, 140).await.unwrap());
+    assert_eq!(
+        s.redeem_device_code(&token_hash(1), 131).await.unwrap(),
+        None
+    );
+    assert!(
+        !s.record_device_poll(&token_hash(1), 130, 5, 140)
+            .await
+            .unwrap()
+    );
 
     // Denied codes are kept as denied; answers after expiry do nothing.
     s.insert_device_code(&device(3, 700)).await.unwrap();
     assert!(
-        s.decide_device_code(&[103; 32], "c1", &DeviceDecision::Deny, 110)
+        s.decide_device_code(&token_hash(103), "c1", &DeviceDecision::Deny, 110)
             .await
             .unwrap()
     );
     assert_eq!(
-        s.device_code(&[3; 32]).await.unwrap().unwrap().status,
+        s.device_code(&token_hash(3)).await.unwrap().unwrap().status,
         DeviceStatus::Denied
     );
     s.insert_device_code(&device(4, 700)).await.unwrap();
     assert!(
-        !s.decide_device_code(&[104; 32], "c1", &approve("g4"), 700)
+        !s.decide_device_code(&token_hash(104), "c1", &approve("g4"), 700)
             .await
             .unwrap()
     );
     // An approved code that expired unredeemed is not redeemed.
     s.insert_device_code(&device(5, 700)).await.unwrap();
     assert!(
-        s.decide_device_code(&[105; 32], "c1", &approve("g5"), 600)
+        s.decide_device_code(&token_hash(105), "c1", &approve("g5"), 600)
             .await
             .unwrap()
     );
-    assert_eq!(s.redeem_device_code(&[5; 32], 700).await.unwrap(), None);
+    assert_eq!(
+        s.redeem_device_code(&token_hash(5), 700).await.unwrap(),
+        None
+    );
 
     // Kept DEVICE_CODE_MEMORY past expiry (a late poll reads expired_token), then purged.
     let memory = valet_store::DEVICE_CODE_MEMORY;
     s.purge_expired(700 + memory - 1, 100).await.unwrap();
-    assert!(s.device_code(&[4; 32]).await.unwrap().is_some());
+    assert!(s.device_code(&token_hash(4)).await.unwrap().is_some());
     s.purge_expired(700 + memory + 1, 100).await.unwrap();
     for n in [1, 3, 4, 5] {
-        assert!(s.device_code(&[n; 32]).await.unwrap().is_none(), "{n}");
+        assert!(
+            s.device_code(&token_hash(n)).await.unwrap().is_none(),
+            "{n}"
+        );
     }
     // Purged, its user code can be drawn again.
     s.insert_device_code(&device(1, 5000)).await.unwrap();
@@ -165,7 +196,7 @@ pub(crate) async fn racing_device_redemptions(s: Arc<dyn Store>) {
     // gets the record (and so the tokens).
     s.insert_device_code(&device(7, i64::MAX)).await.unwrap();
     assert!(
-        s.decide_device_code(&[107; 32], "c1", &approve("g7"), 110)
+        s.decide_device_code(&token_hash(107), "c1", &approve("g7"), 110)
             .await
             .unwrap()
     );
@@ -173,7 +204,7 @@ pub(crate) async fn racing_device_redemptions(s: Arc<dyn Store>) {
     for _ in 0..50 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.redeem_device_code(&[7; 32], 120).await.unwrap()
+            s.redeem_device_code(&token_hash(7), 120).await.unwrap()
         }));
     }
     let mut won = 0;
@@ -199,7 +230,7 @@ pub(crate) async fn racing_device_answers(s: Arc<dyn Store>) {
             } else {
                 DeviceDecision::Deny
             };
-            s.decide_device_code(&[108; 32], "c1", &d, 110)
+            s.decide_device_code(&token_hash(108), "c1", &d, 110)
                 .await
                 .unwrap()
         }));
@@ -209,7 +240,7 @@ pub(crate) async fn racing_device_answers(s: Arc<dyn Store>) {
         counted += usize::from(t.await.unwrap());
     }
     assert_eq!(counted, 1);
-    let d = s.device_code(&[8; 32]).await.unwrap().unwrap();
+    let d = s.device_code(&token_hash(8)).await.unwrap().unwrap();
     let mut grants = 0;
     for i in (0..20).step_by(2) {
         grants += usize::from(s.grant(&format!("race{i}")).await.unwrap().is_some());

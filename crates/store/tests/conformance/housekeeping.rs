@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use valet_store::{REFRESH_SUCCESSOR_MEMORY, Rotation, Store};
 
-use super::{grant, insert_grants, refresh, rotate_again, session};
+use super::{grant, insert_grants, refresh, rotate_again, session, token_hash};
 
 pub(crate) async fn purge(s: Arc<dyn Store>) {
     // At 1000, what expired before 1000 goes; what expires at 1000 stays for now.
@@ -31,7 +31,13 @@ pub(crate) async fn purge(s: Arc<dyn Store>) {
     let t4 = 1000 - REFRESH_SUCCESSOR_MEMORY;
     for (h, at) in [(3, t3), (4, t4)] {
         let r = s
-            .rotate_refresh_token(&[h; 32], &refresh(h + 10, "g-live", 5000), b"s", 0, at)
+            .rotate_refresh_token(
+                &token_hash(h),
+                &refresh(h + 10, "g-live", 5000),
+                b"s",
+                0,
+                at,
+            )
             .await
             .unwrap();
         assert_eq!(r, Rotation::Rotated);
@@ -42,10 +48,10 @@ pub(crate) async fn purge(s: Arc<dyn Store>) {
     assert_eq!(s.purge_expired(1000, 100).await.unwrap(), 0);
     assert!(s.grant("g-old").await.unwrap().is_none());
     assert!(s.grant("g-edge").await.unwrap().is_some());
-    assert!(s.refresh_token(&[1; 32], 0).await.unwrap().is_none());
-    assert!(s.refresh_token(&[2; 32], 0).await.unwrap().is_some());
-    assert!(s.session(&[1; 32], 0).await.unwrap().is_none());
-    assert!(s.session(&[2; 32], 0).await.unwrap().is_some());
+    assert!(s.refresh_token(&token_hash(1), 0).await.unwrap().is_none());
+    assert!(s.refresh_token(&token_hash(2), 0).await.unwrap().is_some());
+    assert!(s.session(&token_hash(1), 0).await.unwrap().is_none());
+    assert!(s.session(&token_hash(2), 0).await.unwrap().is_some());
     assert_eq!(
         rotate_again(&s, 3, 1000).await,
         Rotation::AlreadyRotated {

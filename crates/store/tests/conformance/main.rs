@@ -19,10 +19,11 @@ use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
 use valet_store::postgres::testdb::TestDatabase;
 use valet_store::postgres::{PostgresOptions, PostgresStore};
+use valet_store::prelude::*;
 use valet_store::sqlite::SqliteStore;
 use valet_store::{
     ClientRecord, CodeRecord, CodeUse, GrantRecord, RefreshTokenRecord, Rotation, SecretHash,
-    SessionRecord, Store, StoreError,
+    SessionRecord, Store, StoreError, TokenHash,
 };
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -72,9 +73,14 @@ fn client(id: &str) -> ClientRecord {
     }
 }
 
+/// The hash `[n; 32]`, as the store keys codes, tokens, sessions and device codes.
+fn token_hash(n: u8) -> TokenHash {
+    TokenHash::new([n; 32])
+}
+
 fn code(hash: u8, expires_at: i64) -> CodeRecord {
     CodeRecord {
-        hash: vec![hash; 32],
+        hash: token_hash(hash),
         client_id: "c1".into(),
         grant_id: format!("g{hash}"),
         details: r#"{"redirect_uri":"https://app.example/cb"}"#.into(),
@@ -97,7 +103,7 @@ fn grant(id: &str, user: &str, client: &str, scope: &str, expires_at: i64) -> Gr
 /// A grant made in the browser session `session` (the session's id hash is `[session; 32]`).
 fn grant_in(id: &str, user: &str, scope: &str, session: u8, expires_at: i64) -> GrantRecord {
     GrantRecord {
-        session: Some(vec![session; 32]),
+        session: Some(token_hash(session)),
         ..grant(id, user, "c1", scope, expires_at)
     }
 }
@@ -120,7 +126,7 @@ async fn revoked(s: &Arc<dyn Store>, ids: &[&str]) -> Vec<String> {
 
 fn refresh(hash: u8, grant_id: &str, expires_at: i64) -> RefreshTokenRecord {
     RefreshTokenRecord {
-        hash: vec![hash; 32],
+        hash: token_hash(hash),
         grant_id: grant_id.into(),
         client_id: "c1".into(),
         user_id: "u1".into(),
@@ -134,14 +140,14 @@ fn refresh(hash: u8, grant_id: &str, expires_at: i64) -> RefreshTokenRecord {
 /// What rotating `[hash; 32]` at `at` reports now (for tokens that cannot rotate again).
 async fn rotate_again(s: &Arc<dyn Store>, hash: u8, at: i64) -> Rotation {
     let new = refresh(99, "g-none", 9);
-    s.rotate_refresh_token(&[hash; 32], &new, b"", 0, at)
+    s.rotate_refresh_token(&token_hash(hash), &new, b"", 0, at)
         .await
         .unwrap()
 }
 
 fn session(id: u8, user: &str, expires_at: i64) -> SessionRecord {
     SessionRecord {
-        id_hash: vec![id; 32],
+        id_hash: token_hash(id),
         user_id: user.into(),
         auth_time: 90,
         created_at: 100,
@@ -229,7 +235,7 @@ async fn sqlite_two_stores_on_one_file_still_redeem_once() {
     for i in 0..50 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            s.consume_code(&[3; 32], 10).await.unwrap()
+            s.consume_code(&token_hash(3), 10).await.unwrap()
         }));
     }
     let mut fresh = 0;
@@ -289,7 +295,7 @@ async fn postgres_two_nodes_still_redeem_and_rotate_once() {
     for i in 0..50 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            s.consume_code(&[3; 32], 10).await.unwrap()
+            s.consume_code(&token_hash(3), 10).await.unwrap()
         }));
     }
     let mut fresh = 0;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use valet_store::{REFRESH_SUCCESSOR_MEMORY, Rotation, Store, StoreError};
 
-use super::{grant, insert_grants, refresh, revoked, rotate_again};
+use super::{grant, insert_grants, refresh, revoked, rotate_again, token_hash};
 
 async fn grant_expiry(s: &Arc<dyn Store>, id: &str) -> i64 {
     s.grant(id).await.unwrap().unwrap().expires_at
@@ -24,18 +24,28 @@ pub(crate) async fn refresh_tokens(s: Arc<dyn Store>) {
     assert_eq!(grant_expiry(&s, "g1").await, 2000);
 
     assert_eq!(
-        s.refresh_token(&[1; 32], 1999).await.unwrap(),
+        s.refresh_token(&token_hash(1), 1999).await.unwrap(),
         Some(refresh(1, "g1", 2000))
     );
-    assert!(s.refresh_token(&[1; 32], 2000).await.unwrap().is_none());
-    assert!(s.refresh_token(&[9; 32], 100).await.unwrap().is_none());
+    assert!(
+        s.refresh_token(&token_hash(1), 2000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.refresh_token(&token_hash(9), 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A taken hash writes nothing: the grant is not raised either.
     let r = s.insert_refresh_token(&refresh(1, "g1", 3000), 3000).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))));
     assert_eq!(grant_expiry(&s, "g1").await, 2000);
     assert_eq!(
-        s.refresh_token(&[1; 32], 100)
+        s.refresh_token(&token_hash(1), 100)
             .await
             .unwrap()
             .unwrap()
@@ -52,35 +62,52 @@ pub(crate) async fn rotation(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        s.rotate_refresh_token(&[1; 32], &refresh(2, "g1", 2000), b"sealed 1", 2000, 100)
-            .await
-            .unwrap(),
+        s.rotate_refresh_token(
+            &token_hash(1),
+            &refresh(2, "g1", 2000),
+            b"sealed 1",
+            2000,
+            100
+        )
+        .await
+        .unwrap(),
         Rotation::Rotated
     );
-    let old = s.refresh_token(&[1; 32], 100).await.unwrap().unwrap();
+    let old = s.refresh_token(&token_hash(1), 100).await.unwrap().unwrap();
     assert_eq!(old.rotated_at, Some(100));
     assert_eq!(
-        s.refresh_token(&[2; 32], 100).await.unwrap(),
+        s.refresh_token(&token_hash(2), 100).await.unwrap(),
         Some(refresh(2, "g1", 2000))
     );
     assert_eq!(grant_expiry(&s, "g1").await, 2000);
 
     // A second rotation learns the first one's successor and writes nothing.
     assert_eq!(
-        s.rotate_refresh_token(&[1; 32], &refresh(3, "g1", 3000), b"sealed 3", 3000, 101)
-            .await
-            .unwrap(),
+        s.rotate_refresh_token(
+            &token_hash(1),
+            &refresh(3, "g1", 3000),
+            b"sealed 3",
+            3000,
+            101
+        )
+        .await
+        .unwrap(),
         Rotation::AlreadyRotated {
             at: 100,
             successor: Some(b"sealed 1".to_vec())
         }
     );
-    assert!(s.refresh_token(&[3; 32], 101).await.unwrap().is_none());
+    assert!(
+        s.refresh_token(&token_hash(3), 101)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(grant_expiry(&s, "g1").await, 2000);
 
     // Unknown and expired tokens rotate to nothing, and write nothing.
     assert_eq!(
-        s.rotate_refresh_token(&[9; 32], &refresh(4, "g1", 4000), b"x", 4000, 100)
+        s.rotate_refresh_token(&token_hash(9), &refresh(4, "g1", 4000), b"x", 4000, 100)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -89,28 +116,39 @@ pub(crate) async fn rotation(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        s.rotate_refresh_token(&[5; 32], &refresh(6, "g1", 4000), b"x", 4000, 150)
+        s.rotate_refresh_token(&token_hash(5), &refresh(6, "g1", 4000), b"x", 4000, 150)
             .await
             .unwrap(),
         Rotation::Unknown
     );
     for h in [4, 6] {
-        assert!(s.refresh_token(&[h; 32], 100).await.unwrap().is_none());
+        assert!(
+            s.refresh_token(&token_hash(h), 100)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
     assert_eq!(grant_expiry(&s, "g1").await, 2000);
 
     // A successor whose hash is taken aborts the rotation: the old token stays unrotated.
     let r = s
-        .rotate_refresh_token(&[2; 32], &refresh(1, "g1", 4000), b"x", 4000, 110)
+        .rotate_refresh_token(&token_hash(2), &refresh(1, "g1", 4000), b"x", 4000, 110)
         .await;
     assert!(matches!(r, Err(StoreError::Conflict(_))));
-    let two = s.refresh_token(&[2; 32], 110).await.unwrap().unwrap();
+    let two = s.refresh_token(&token_hash(2), 110).await.unwrap().unwrap();
     assert_eq!(two.rotated_at, None);
     assert_eq!(grant_expiry(&s, "g1").await, 2000);
     assert_eq!(
-        s.rotate_refresh_token(&[2; 32], &refresh(7, "g1", 3000), b"sealed 7", 3000, 120)
-            .await
-            .unwrap(),
+        s.rotate_refresh_token(
+            &token_hash(2),
+            &refresh(7, "g1", 3000),
+            b"sealed 7",
+            3000,
+            120
+        )
+        .await
+        .unwrap(),
         Rotation::Rotated
     );
 
@@ -136,7 +174,12 @@ pub(crate) async fn rotation(s: Arc<dyn Store>) {
         }
     );
     // A rotated token that expired is still recognised until it is purged.
-    assert!(s.refresh_token(&[1; 32], 1000).await.unwrap().is_none());
+    assert!(
+        s.refresh_token(&token_hash(1), 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(matches!(
         rotate_again(&s, 1, 1000).await,
         Rotation::AlreadyRotated { at: 100, .. }
@@ -160,7 +203,7 @@ pub(crate) async fn race_rotations(a: Arc<dyn Store>, b: Arc<dyn Store>) {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
             let new = refresh(100 + i, "g7", 2000);
-            s.rotate_refresh_token(&[7; 32], &new, &[i; 4], 2000, 10)
+            s.rotate_refresh_token(&token_hash(7), &new, &[i; 4], 2000, 10)
                 .await
                 .unwrap()
         }));
@@ -186,7 +229,7 @@ pub(crate) async fn race_rotations(a: Arc<dyn Store>, b: Arc<dyn Store>) {
         }
     }
     for i in 0..50u8 {
-        let new = b.refresh_token(&[100 + i; 32], 10).await.unwrap();
+        let new = b.refresh_token(&token_hash(100 + i), 10).await.unwrap();
         assert_eq!(new.is_some(), i == w, "token {i}");
     }
 }
@@ -214,7 +257,7 @@ pub(crate) async fn revocation_outlives_late_tokens(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        s.rotate_refresh_token(&[1; 32], &refresh(3, "g2", 3000), b"x", 3000, 100)
+        s.rotate_refresh_token(&token_hash(1), &refresh(3, "g2", 3000), b"x", 3000, 100)
             .await
             .unwrap(),
         Rotation::Rotated

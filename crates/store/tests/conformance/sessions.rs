@@ -3,37 +3,41 @@
 use std::sync::Arc;
 use valet_store::{Store, StoreError};
 
-use super::{grant, grant_in, insert_grants, refresh, revoked, session};
+use super::{grant, grant_in, insert_grants, refresh, revoked, session, token_hash};
 
 pub(crate) async fn browser_sessions(s: Arc<dyn Store>) {
     s.create_session(&session(1, "u1", 1000), None)
         .await
         .unwrap();
     assert_eq!(
-        s.session(&[1; 32], 999).await.unwrap(),
+        s.session(&token_hash(1), 999).await.unwrap(),
         Some(session(1, "u1", 1000))
     );
-    assert!(s.session(&[1; 32], 1000).await.unwrap().is_none());
-    assert!(s.session(&[9; 32], 10).await.unwrap().is_none());
+    assert!(s.session(&token_hash(1), 1000).await.unwrap().is_none());
+    assert!(s.session(&token_hash(9), 10).await.unwrap().is_none());
 
     // Signing in rotates the session id: the old one is gone.
-    s.create_session(&session(2, "u1", 1000), Some(&[1; 32]))
+    s.create_session(&session(2, "u1", 1000), Some(&token_hash(1)))
         .await
         .unwrap();
-    assert!(s.session(&[1; 32], 10).await.unwrap().is_none());
-    assert!(s.session(&[2; 32], 10).await.unwrap().is_some());
+    assert!(s.session(&token_hash(1), 10).await.unwrap().is_none());
+    assert!(s.session(&token_hash(2), 10).await.unwrap().is_some());
 
     // A taken id refuses the new session and keeps the one it would have replaced.
     s.create_session(&session(3, "u2", 1000), None)
         .await
         .unwrap();
     let r = s
-        .create_session(&session(2, "u2", 2000), Some(&[3; 32]))
+        .create_session(&session(2, "u2", 2000), Some(&token_hash(3)))
         .await;
     assert!(matches!(r, Err(StoreError::Conflict(_))));
-    assert!(s.session(&[3; 32], 10).await.unwrap().is_some());
+    assert!(s.session(&token_hash(3), 10).await.unwrap().is_some());
     assert_eq!(
-        s.session(&[2; 32], 10).await.unwrap().unwrap().expires_at,
+        s.session(&token_hash(2), 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .expires_at,
         1000
     );
 }
@@ -76,9 +80,9 @@ pub(crate) async fn logout(s: Arc<dyn Store>) {
         "other-session",
         "no-session",
     ];
-    assert!(s.end_session(&[1; 32], 100).await.unwrap());
-    assert!(s.session(&[1; 32], 100).await.unwrap().is_none());
-    assert!(s.session(&[2; 32], 100).await.unwrap().is_some());
+    assert!(s.end_session(&token_hash(1), 100).await.unwrap());
+    assert!(s.session(&token_hash(1), 100).await.unwrap().is_none());
+    assert!(s.session(&token_hash(2), 100).await.unwrap().is_some());
     assert_eq!(revoked(&s, &all).await, ["online", "look-alike"]);
     // Each revocation lasts until its grant's last token expires.
     s.purge_expired(500, 100).await.unwrap();
@@ -88,7 +92,7 @@ pub(crate) async fn logout(s: Arc<dyn Store>) {
     s.insert_grant(&grant_in("late", "u1", "openid", 1, 900))
         .await
         .unwrap();
-    assert!(!s.end_session(&[1; 32], 100).await.unwrap());
+    assert!(!s.end_session(&token_hash(1), 100).await.unwrap());
     assert!(s.is_grant_revoked("late").await.unwrap());
 }
 
@@ -101,10 +105,16 @@ pub(crate) async fn debug_redacts_hashes(s: Arc<dyn Store>) {
         .await
         .unwrap();
     let printed = [
-        format!("{:?}", s.session(&[0xab; 32], 10).await.unwrap().unwrap()),
         format!(
             "{:?}",
-            s.refresh_token(&[0xab; 32], 10).await.unwrap().unwrap()
+            s.session(&token_hash(0xab), 10).await.unwrap().unwrap()
+        ),
+        format!(
+            "{:?}",
+            s.refresh_token(&token_hash(0xab), 10)
+                .await
+                .unwrap()
+                .unwrap()
         ),
     ];
     for p in printed {

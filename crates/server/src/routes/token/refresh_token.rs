@@ -88,7 +88,7 @@ async fn reused(
 ) -> Result<TokenResponse, ApiError> {
     if refresh::on_reuse(rotated_at, now, state.settings.refresh_retry_window) == Reuse::Retry {
         if let Some(response) =
-            successor.and_then(|s| issue::open_response(state, &record.hash, &s))
+            successor.and_then(|s| issue::open_response(state, record.hash.as_bytes(), &s))
         {
             tracing::info!(client_id = %record.client_id, grant_id = %record.grant_id,
                 "refresh token retried within the window; same pair returned");

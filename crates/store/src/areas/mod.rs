@@ -1,0 +1,33 @@
+//! The storage contract, one trait per concern. Each backend implements each trait in its
+//! area file of the same concern (`sqlite/grants.rs`, `postgres/grants.rs`, …); `Store`
+//! (in `lib.rs`) is all of them at once.
+
+mod access_tokens;
+mod apis;
+mod applications;
+mod consents;
+mod device_codes;
+mod grants;
+mod health;
+mod housekeeping;
+mod refresh_tokens;
+mod sealed_forms;
+mod sessions;
+mod signing_keys;
+mod throttle;
+mod users;
+
+pub use access_tokens::AccessTokens;
+pub use apis::Apis;
+pub use applications::Applications;
+pub use consents::Consents;
+pub use device_codes::DeviceCodes;
+pub use grants::Grants;
+pub use health::Health;
+pub use housekeeping::Housekeeping;
+pub use refresh_tokens::RefreshTokens;
+pub use sealed_forms::SealedForms;
+pub use sessions::Sessions;
+pub use signing_keys::SigningKeys;
+pub use throttle::Throttle;
+pub use users::Users;
