@@ -168,6 +168,70 @@ pub struct Application {
     /// `opaque_token::format_for` for how it combines with the APIs' choice.
     #[serde(default, skip_serializing_if = "AccessTokenFormat::is_jwt")]
     pub access_token_format: AccessTokenFormat,
+    /// Who registered the application, and what an admin has said about it since (issue
+    /// 14). Registrations stored before this field read as admin-registered.
+    #[serde(default, skip_serializing_if = "Registration::is_admin")]
+    pub registration: Registration,
+}
+
+/// Where a registration came from (the registration firewall, issue 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// An admin registered it (CLI, admin API, configuration).
+    #[default]
+    Admin,
+    /// It registered itself at the registration endpoint (RFC 7591).
+    Dynamic,
+    /// Its `client_id` is the URL of its Client ID Metadata Document
+    /// (draft-ietf-oauth-client-id-metadata-document).
+    Cimd,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Dynamic => "dynamic",
+            Self::Cimd => "cimd",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Admin, Self::Dynamic, Self::Cimd]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// The provenance of a registration and an admin's word on it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Registration {
+    pub origin: Origin,
+    /// An admin vouched for a self-registered application: the consent page stops saying
+    /// "not verified by your administrator". Never makes it `trusted` (consent stays).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
+    /// Registered but unusable until an admin approves it (the quarantine policy).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quarantined: bool,
+    /// RFC 7591 `software_id` / `software_version`, when the application sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+}
+
+impl Registration {
+    pub fn is_admin(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Registered by the application itself (dynamic or CIMD): never trusted, always
+    /// shown with where it came from.
+    pub fn is_self_registered(&self) -> bool {
+        self.origin != Origin::Admin
+    }
 }
 
 impl Application {
@@ -555,6 +619,7 @@ mod tests {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            registration: Default::default(),
         }
     }
 

@@ -153,6 +153,7 @@ mod tests {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            registration: Default::default(),
         }
     }
 

@@ -26,6 +26,7 @@ fn app(profile: Profile) -> Application {
         require_pkce: false,
         cors_origins: vec![],
         access_token_format: Default::default(),
+        registration: Default::default(),
     }
 }
 

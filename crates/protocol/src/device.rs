@@ -419,6 +419,7 @@ mod tests {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            registration: Default::default(),
         };
         assert!(app.validate().is_ok());
         let params = |q: &str| Params::parse(q.as_bytes(), &["resource"]).unwrap();

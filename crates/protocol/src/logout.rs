@@ -44,6 +44,7 @@ mod tests {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            registration: Default::default(),
         };
         let ok = "https://app.example/bye";
         assert_eq!(post_logout_redirect(Some(&app), Some(ok)), Some(ok));

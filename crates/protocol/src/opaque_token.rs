@@ -141,6 +141,7 @@ mod tests {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: format,
+            registration: Default::default(),
         }
     }
 

@@ -209,6 +209,7 @@ mod tests {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            registration: Default::default(),
         }
     }
 

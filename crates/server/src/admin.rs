@@ -148,6 +148,7 @@ impl Admin {
             require_pkce: new.require_pkce,
             cors_origins: new.cors_origins,
             access_token_format: new.access_token_format,
+            registration: Default::default(),
         };
         self.check(&app).await?;
         let secret = if app.is_confidential() {

@@ -65,6 +65,7 @@ fn client(id: &str) -> ClientRecord {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            registration: Default::default(),
         },
         secret: Some(SecretHash(vec![1; 32])),
         previous_secret: None,
