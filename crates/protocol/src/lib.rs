@@ -10,6 +10,7 @@ pub mod authorization_code;
 pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod consent;
 pub mod device;
 pub mod discovery;
 pub mod error;

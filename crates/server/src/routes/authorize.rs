@@ -16,6 +16,7 @@ use serde::Serialize;
 use valet_protocol::application::Application;
 use valet_protocol::authorization_code::{CODE_TTL, CodeDetails};
 use valet_protocol::authorize::{self, AuthorizationRequest, Decision, ResponseType, SignedIn};
+use valet_protocol::consent;
 use valet_protocol::error::ErrorCode;
 use valet_protocol::implicit;
 use valet_protocol::params::Params;
@@ -138,13 +139,15 @@ pub async fn proceed(
             }
         },
     };
+    // The registration firewall: a self-registered application no admin verified is asked
+    // about every time, and none is ever trusted (`protocol::consent`).
     let consented = match &browser {
-        Some(b) => state
+        Some(b) if consent::remembers_consent(app) => state
             .store
             .consent(&b.user.id, &app.client_id)
             .await?
             .and_then(|c| Scope::parse(&c.scope).ok()),
-        None => None,
+        _ => None,
     };
     let signed_in = browser.as_ref().map(|b| SignedIn {
         user_id: &b.user.id,
@@ -156,7 +159,7 @@ pub async fn proceed(
         signed_in.as_ref(),
         hint_subject.as_deref(),
         consented.as_ref(),
-        app.trusted,
+        consent::skips_consent(app),
         now,
     );
     let r = match (decision, browser) {
@@ -266,15 +269,30 @@ async fn consent_page(
         display: &'a str,
     }
     #[derive(Serialize)]
+    struct ProvenanceView {
+        self_registered: bool,
+        verified: bool,
+        redirect_host: Option<String>,
+        client_host: Option<String>,
+    }
+    #[derive(Serialize)]
     struct View<'a> {
         client: ClientView<'a>,
+        provenance: ProvenanceView,
         user: UserView<'a>,
         scopes: Vec<ScopeView>,
         csrf: String,
         interaction: String,
     }
+    let p = consent::provenance(app, &req.redirect_uri);
     let view = View {
         client: client_view(app),
+        provenance: ProvenanceView {
+            self_registered: p.self_registered,
+            verified: p.verified,
+            redirect_host: p.redirect_host,
+            client_host: p.client_host,
+        },
         user: UserView {
             display: b.user.claims.name.as_deref().unwrap_or(&b.user.username),
         },

@@ -19,6 +19,7 @@ mod device;
 mod device_abuse;
 mod discovery;
 mod expiry;
+mod firewall;
 mod flow;
 mod harness;
 mod introspection;

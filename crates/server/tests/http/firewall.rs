@@ -1,0 +1,88 @@
+//! The registration firewall on the consent page (issue 14): a self-registered
+//! application is never trusted, is asked about on every authorization until an admin
+//! verifies it, and the page says it is not verified and shows where it sends the user.
+
+use valet_protocol::application::{Origin, Registration};
+use valet_store::ClientRecord;
+
+use crate::flow::REDIRECT;
+use crate::harness::spawn_app;
+
+/// A web application whose stored registration says it registered itself.
+async fn self_registered(
+    app: &crate::harness::TestApp,
+    origin: Origin,
+    trusted: bool,
+) -> (String, String) {
+    let (id, secret) = app.web_client().await;
+    let mut record: ClientRecord = app.store.client(&id).await.unwrap().unwrap();
+    record.app.registration = Registration {
+        origin,
+        ..Default::default()
+    };
+    record.app.trusted = trusted;
+    record.app.website = Some("https://tools.example/about".into());
+    assert!(app.store.update_client(&record).await.unwrap());
+    (id, secret)
+}
+
+#[tokio::test]
+async fn a_self_registered_application_is_asked_about_every_time_and_shown_as_unverified() {
+    let app = spawn_app().await;
+    app.user("alice").await;
+    // Marked trusted in the store all the same: never skips consent.
+    let (id, _) = self_registered(&app, Origin::Dynamic, true).await;
+    let b = app.browser();
+    let url = app.authorize_url(&id, "");
+    let login = b.get(&url).await;
+    let consent = b.login(&app, &login, "alice", crate::flow::PASSWORD).await;
+    assert_eq!(consent.status, 200, "a consent page, not a redirect");
+    assert!(consent.body.contains("Not verified by your administrator"));
+    assert!(
+        consent.body.contains("<code>app.example</code>"),
+        "the redirect host: {}",
+        consent.body
+    );
+    assert!(
+        consent.body.contains("<code>tools.example</code>"),
+        "its own host"
+    );
+    let done = b.consent(&app, &consent, "allow").await;
+    assert_eq!(done.status, 303);
+    assert!(done.location().unwrap().starts_with(REDIRECT));
+
+    // The consent was given, yet the next authorization asks again.
+    let again = b.get(&url).await;
+    assert_eq!(again.status, 200, "asked again: {:?}", again.location());
+    assert!(again.body.contains("value=\"allow\""));
+
+    // Once an admin verified it, the consent given covers the next request; asked with
+    // prompt=consent, the page no longer says "not verified" but still shows the hosts.
+    let mut record = app.store.client(&id).await.unwrap().unwrap();
+    record.app.registration.verified = true;
+    assert!(app.store.update_client(&record).await.unwrap());
+    let app2 = crate::harness::spawn_sharing(&app).await; // a node with a cold cache
+    let b2 = app2.browser();
+    let login = b2.get(&app2.authorize_url(&id, "")).await;
+    let done = b2
+        .login(&app2, &login, "alice", crate::flow::PASSWORD)
+        .await;
+    assert_eq!(done.status, 303, "a verified application's consent stands");
+    let asked = b2.get(&app2.authorize_url(&id, "&prompt=consent")).await;
+    assert_eq!(asked.status, 200);
+    assert!(!asked.body.contains("Not verified by your administrator"));
+    assert!(asked.body.contains("<code>app.example</code>"));
+}
+
+#[tokio::test]
+async fn an_admin_registered_application_shows_no_firewall_notice() {
+    let app = spawn_app().await;
+    app.user("bob").await;
+    let (id, _) = app.web_client().await;
+    let b = app.browser();
+    let login = b.get(&app.authorize_url(&id, "")).await;
+    let consent = b.login(&app, &login, "bob", crate::flow::PASSWORD).await;
+    assert_eq!(consent.status, 200);
+    assert!(!consent.body.contains("Not verified"));
+    assert!(!consent.body.contains("Sends you back to"));
+}
