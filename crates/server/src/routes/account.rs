@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use valet_protocol::consent;
 use valet_protocol::scope::Scope;
 
 use crate::error::{ApiError, FormKind, Page};
@@ -39,20 +40,39 @@ async fn show_inner(
         website: Option<String>,
         scopes: Vec<ScopeView>,
         granted_at: String,
+        /// For an application that registered itself (an agent): where it is from.
+        agent: Option<AgentView>,
+    }
+    #[derive(Serialize)]
+    struct AgentView {
+        host: Option<String>,
+        verified: bool,
     }
     let mut grants = Vec::new();
     for c in state.store.consents_of_user(&b.user.id).await? {
-        let Some(client) = state.catalog.client(&c.client_id).await? else {
-            continue;
-        };
         let scope = Scope::parse(&c.scope).unwrap_or_default();
+        let client = state.catalog.client(&c.client_id).await?;
+        // An application that cannot be read any more (a metadata document gone) still
+        // shows, by its client_id, so the person can remove what they allowed.
+        let agent = client.as_ref().map(|c| &c.app).and_then(|app| {
+            app.registration.is_self_registered().then(|| {
+                let p = consent::provenance(app, app.redirect_uris.first().map_or("", |u| u));
+                AgentView {
+                    host: p.client_host.or(p.redirect_host),
+                    verified: p.verified,
+                }
+            })
+        });
         grants.push(GrantView {
             client_id: c.client_id.clone(),
-            name: client.app.name.clone(),
-            logo_uri: client.app.logo_uri.clone(),
-            website: client.app.website.clone(),
+            name: client
+                .as_ref()
+                .map_or_else(|| c.client_id.clone(), |cl| cl.app.name.clone()),
+            logo_uri: client.as_ref().and_then(|cl| cl.app.logo_uri.clone()),
+            website: client.as_ref().and_then(|cl| cl.app.website.clone()),
             scopes: describe(state, &scope).await?,
             granted_at: date(c.updated_at),
+            agent,
         });
     }
     #[derive(Serialize)]

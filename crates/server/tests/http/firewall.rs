@@ -56,6 +56,18 @@ async fn a_self_registered_application_is_asked_about_every_time_and_shown_as_un
     assert_eq!(again.status, 200, "asked again: {:?}", again.location());
     assert!(again.body.contains("value=\"allow\""));
 
+    // The account page lists it as an agent, with where it is from.
+    let account = b.get(&app.url("/account")).await;
+    assert_eq!(account.status, 200);
+    assert!(
+        account
+            .body
+            .contains("Registered itself from <code>tools.example</code>"),
+        "{}",
+        account.body
+    );
+    assert!(account.body.contains("not verified by your administrator"));
+
     // Once an admin verified it, the consent given covers the next request; asked with
     // prompt=consent, the page no longer says "not verified" but still shows the hosts.
     let mut record = app.store.client(&id).await.unwrap().unwrap();
