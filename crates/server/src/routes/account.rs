@@ -68,7 +68,11 @@ async fn show_inner(
             name: client
                 .as_ref()
                 .map_or_else(|| c.client_id.clone(), |cl| cl.app.name.clone()),
-            logo_uri: client.as_ref().and_then(|cl| cl.app.logo_uri.clone()),
+            // As on the consent page: an unverified agent's logo is not loaded.
+            logo_uri: client
+                .as_ref()
+                .filter(|cl| consent::remembers_consent(&cl.app))
+                .and_then(|cl| cl.app.logo_uri.clone()),
             website: client.as_ref().and_then(|cl| cl.app.website.clone()),
             scopes: describe(state, &scope).await?,
             granted_at: date(c.updated_at),

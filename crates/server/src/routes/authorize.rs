@@ -206,10 +206,13 @@ pub struct ClientView<'a> {
 }
 
 pub fn client_view(app: &Application) -> ClientView<'_> {
+    // A logo an unverified self-registered application names is not loaded: the person's
+    // browser would fetch whatever it points at, for anyone who registers (checklist M4).
+    let shows_logo = consent::remembers_consent(app);
     ClientView {
         client_id: &app.client_id,
         name: &app.name,
-        logo_uri: app.logo_uri.as_deref(),
+        logo_uri: app.logo_uri.as_deref().filter(|_| shows_logo),
         website: app.website.as_deref(),
         policy_uri: app.policy_uri.as_deref(),
         description: app.description.as_deref(),

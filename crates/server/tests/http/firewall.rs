@@ -22,6 +22,7 @@ async fn self_registered(
     };
     record.app.trusted = trusted;
     record.app.website = Some("https://tools.example/about".into());
+    record.app.logo_uri = Some("https://tracker.example/logo.png".into());
     assert!(app.store.update_client(&record).await.unwrap());
     (id, secret)
 }
