@@ -16,6 +16,7 @@ mod error;
 pub mod fault;
 mod form;
 mod interaction;
+mod outbound_tls;
 mod issue;
 pub mod keyring;
 pub mod master_key;
