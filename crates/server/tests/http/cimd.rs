@@ -482,3 +482,34 @@ async fn an_admin_quarantine_of_a_metadata_client_holds() {
         .unwrap();
     assert_refused(&authorize(&app, &id).await, "quarantine");
 }
+
+#[tokio::test]
+async fn rp_initiated_logout_reads_the_documents_post_logout_redirect_uris() {
+    let docs = Docs::start().await;
+    docs.serve(
+        "/agent.json",
+        json!({"post_logout_redirect_uris": ["https://app.example/bye"]}),
+        "max-age=600",
+    );
+    let app = valet(&docs, true).await;
+    let id = docs.url("/agent.json");
+    let enc = |s: &str| s.replace(':', "%3A").replace('/', "%2F");
+    let logout = |after: &str| {
+        app.url(&format!(
+            "/oauth2/logout?client_id={}&post_logout_redirect_uri={}",
+            enc(&id),
+            enc(after)
+        ))
+    };
+    // No session to end: straight to the listed URI.
+    let ok = app.browser().get(&logout("https://app.example/bye")).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert!(
+        ok.location()
+            .unwrap()
+            .starts_with("https://app.example/bye")
+    );
+    let bad = app.browser().get(&logout("https://evil.example/bye")).await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(docs.hits("/agent.json"), 1);
+}
