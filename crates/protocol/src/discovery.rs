@@ -35,6 +35,9 @@ pub struct Metadata {
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
     pub claims_parameter_supported: bool,
+    /// draft-ietf-oauth-client-id-metadata-document, "Authorization Server Metadata": an
+    /// `https` URL may be a client_id (`cimd.rs`).
+    pub client_id_metadata_document_supported: bool,
 }
 
 /// Builds the metadata for `issuer` (no trailing slash) and the scopes the registered APIs
@@ -103,6 +106,7 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
+        client_id_metadata_document_supported: true,
     }
 }
 

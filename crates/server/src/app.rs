@@ -43,6 +43,38 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
     }
 }
 
+/// The Client ID Metadata Document resolver (`cimd/`): the platform's roots (or
+/// `SSL_CERT_FILE`'s), plus a test's CA.
+fn metadata_documents(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    master_key: &MasterKey,
+) -> Result<crate::cimd::Cimd, String> {
+    use crate::cimd;
+    let mut roots = crate::outbound_tls::platform_roots();
+    if let Some(path) = &settings.metadata_ca_file {
+        crate::outbound_tls::add_pem_file(&mut roots, path)?;
+    }
+    if settings.dev_allow_loopback_metadata {
+        tracing::warn!(
+            "DEVELOPMENT ONLY: dev_allow_loopback_metadata is on, so Valet fetches Client ID \
+             Metadata Documents from loopback addresses: any caller can make this node send \
+             requests to services on its own host. Never use this in production."
+        );
+    }
+    let fetcher = cimd::fetch::Fetcher::new(
+        crate::outbound_tls::config(roots)?,
+        settings.dev_allow_loopback_metadata,
+        cimd::CONNECT_TIMEOUT,
+        cimd::TOTAL_TIMEOUT,
+    );
+    Ok(cimd::Cimd::new(
+        store,
+        fetcher,
+        master_key.throttle_hasher(),
+    ))
+}
+
 /// Valet creates its database 0600 (and SQLite its `-wal` and `-shm` alike); one made by
 /// an older version, or by hand, may be readable by others: say so, as for the master key.
 fn warn_if_readable_by_others(path: &std::path::Path) {
@@ -100,6 +132,8 @@ impl Valet {
             store.clone(),
             Duration::from_secs(settings.cache_ttl as u64),
             settings.admin_audience(),
+            metadata_documents(&settings, store.clone(), &master_key)?,
+            clock.clone(),
         );
         let pages = crate::pages::Pages::new(settings.templates_dir.as_deref(), &settings.issuer)?;
         let passwords = Arc::new(crate::passwords::Passwords::new()?);

@@ -7,6 +7,7 @@ use valet_protocol::client_auth::{self, Presented};
 use valet_protocol::{ErrorCode, OAuthError};
 use valet_store::ClientRecord;
 
+use crate::catalog::Lookup;
 use crate::error::ApiError;
 use crate::form::OAuthForm;
 use crate::state::AppState;
@@ -50,7 +51,7 @@ pub async fn authenticate(
     state.throttle.check(client_id, ip).map_err(|secs| {
         ApiError::Throttled(secs, "too many failed client authentications; retry later")
     })?;
-    match verify(state, &presented, now).await {
+    match verify(state, &presented, ip, now).await {
         Ok(client) => Ok(client),
         Err(Failure::Other(e)) => Err(e),
         Err(Failure::Refused(reason)) => {
@@ -67,15 +68,25 @@ pub async fn authenticate(
 async fn verify(
     state: &AppState,
     presented: &Presented,
+    ip: IpAddr,
     now: i64,
 ) -> Result<Arc<ClientRecord>, Failure> {
-    let found = state.catalog.client(presented.client_id()).await;
-    let Some(client) = found.map_err(ApiError::from)? else {
-        // Spend the same HMAC as a real check so unknown ids do not answer faster.
-        if let Some(secret) = presented.secret() {
-            let _ = state.hasher.hash(secret);
+    // A client_id that is an https URL is resolved through its metadata document (its
+    // fetch counted against `ip`); one that cannot be used is `invalid_client` like an
+    // unknown one, the reason in the log.
+    let found = state.catalog.lookup(presented.client_id(), ip).await;
+    let client = match found.map_err(ApiError::from)? {
+        Lookup::Found(c) => c,
+        Lookup::Unknown => {
+            // Spend the same HMAC as a real check so unknown ids do not answer faster.
+            if let Some(secret) = presented.secret() {
+                let _ = state.hasher.hash(secret);
+            }
+            return Err(Failure::Refused("no application has this client_id".into()));
         }
-        return Err(Failure::Refused("no application has this client_id".into()));
+        Lookup::Refused(why) => {
+            return Err(Failure::Refused(format!("metadata document: {why}")));
+        }
     };
     if let Err(e) = client_auth::check_method(&client.app, presented) {
         return Err(Failure::Refused(e.description().to_owned()));

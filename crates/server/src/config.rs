@@ -37,6 +37,12 @@ pub struct Partial {
     pub client_timeout: Option<i64>,
     /// `[[user_stores]]` tables (file only): the order users are looked up in.
     pub user_stores: Option<Vec<crate::users::config::UserStoreConfig>>,
+    /// Development only: fetch Client ID Metadata Documents from loopback addresses.
+    pub dev_allow_loopback_metadata: Option<bool>,
+    /// Tests only (no flag, no TOML key): CAs the metadata fetcher trusts besides the
+    /// platform's, as `SSL_CERT_FILE` would give in a deployment.
+    #[serde(skip)]
+    pub metadata_ca_file: Option<PathBuf>,
 }
 
 impl Partial {
@@ -76,7 +82,9 @@ impl Partial {
             max_connections,
             max_connections_per_address,
             client_timeout,
-            user_stores
+            user_stores,
+            dev_allow_loopback_metadata,
+            metadata_ca_file
         )
     }
 }
@@ -143,6 +151,11 @@ pub struct Settings {
     pub client_timeout: i64,
     /// The user stores, in the order a login name is offered to them.
     pub user_stores: Vec<crate::users::config::StoreSettings>,
+    /// Lifts the loopback ban of the metadata document fetcher, and nothing else
+    /// (`cimd/addr.rs`); logged loudly at startup.
+    pub dev_allow_loopback_metadata: bool,
+    /// `Partial::metadata_ca_file`.
+    pub metadata_ca_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -255,6 +268,8 @@ impl Settings {
         let client_timeout = secs("client_timeout", p.client_timeout, 10, 1, 300)?;
         let user_stores = crate::users::config::resolve(p.user_stores)?;
         Ok(Self {
+            dev_allow_loopback_metadata: p.dev_allow_loopback_metadata.unwrap_or(false),
+            metadata_ca_file: p.metadata_ca_file,
             max_connections,
             max_connections_per_address,
             client_timeout,
@@ -369,6 +384,19 @@ mod tests {
     fn unknown_file_keys_are_named() {
         let e = toml::from_str::<Partial>("listen = \"x\"\nlisten_port = 9").unwrap_err();
         assert!(e.to_string().contains("listen_port"), "{e}");
+    }
+
+    #[test]
+    fn loopback_metadata_is_off_unless_asked_and_the_test_ca_is_no_file_key() {
+        assert!(
+            !Settings::resolve(Partial::default())
+                .unwrap()
+                .dev_allow_loopback_metadata
+        );
+        let p = toml::from_str::<Partial>("dev_allow_loopback_metadata = true").unwrap();
+        assert!(Settings::resolve(p).unwrap().dev_allow_loopback_metadata);
+        let e = toml::from_str::<Partial>("metadata_ca_file = \"/x\"").unwrap_err();
+        assert!(e.to_string().contains("metadata_ca_file"), "{e}");
     }
 
     #[test]

@@ -159,6 +159,16 @@ pub struct SettingArgs {
         value_name = "SECONDS"
     )]
     pub client_timeout: Option<i64>,
+    /// Development only: fetch Client ID Metadata Documents from loopback addresses (private ranges stay refused)
+    #[arg(
+        long,
+        env = "VALET_DEV_ALLOW_LOOPBACK_METADATA",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub dev_allow_loopback_metadata: Option<bool>,
 }
 
 impl SettingArgs {
@@ -189,6 +199,8 @@ impl SettingArgs {
             client_timeout: self.client_timeout,
             // An ordered list of tables: the TOML file alone sets it.
             user_stores: None,
+            dev_allow_loopback_metadata: self.dev_allow_loopback_metadata,
+            metadata_ca_file: None,
         }
     }
 }

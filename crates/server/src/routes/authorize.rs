@@ -9,10 +9,11 @@
 //! checked again against the current registration (`recheck`) before anything is issued.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
 use valet_protocol::application::Application;
 use valet_protocol::authorization_code::{CODE_TTL, CodeDetails};
 use valet_protocol::authorize::{self, AuthorizationRequest, Decision, ResponseType, SignedIn};
@@ -25,6 +26,7 @@ use valet_protocol::scope::{Scope, oidc_scope_description};
 use valet_protocol::{OAuthError, UnixTime};
 use valet_store::{CodeRecord, GrantRecord};
 
+use crate::catalog::Lookup;
 use crate::crypto::{random_token, sha256};
 use crate::error::{ApiError, Page};
 use crate::fault::Fault;
@@ -36,18 +38,24 @@ use crate::tokens::verify_id_token_hint;
 
 pub async fn get(
     State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let raw = query.unwrap_or_default();
-    authorize(&state, &headers, raw.as_bytes())
+    authorize(&state, &headers, raw.as_bytes(), peer.ip())
         .await
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
 
 /// RFC 6749 §3.1 and OIDC Core §3.1.2.1: POST behaves exactly like GET (checklist B7).
-pub async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    authorize(&state, &headers, &body)
+pub async fn post(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorize(&state, &headers, &body, peer.ip())
         .await
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
@@ -62,6 +70,7 @@ async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     raw: &[u8],
+    ip: IpAddr,
 ) -> Result<Response, ApiError> {
     let params = match Params::parse_lenient(raw) {
         Ok(p) => p,
@@ -71,11 +80,23 @@ async fn authorize(
         Ok(id) => id,
         Err(page) => return Ok(refuse(state, &page.0)),
     };
-    let Some(client) = state.catalog.client(client_id).await? else {
-        return Ok(refuse(
-            state,
-            "No application with this client_id is registered with Valet.",
-        ));
+    // A client_id that is an https URL is resolved through its metadata document; one
+    // that cannot be used is an error page too (checklist A1-A7: its redirect URIs are
+    // not verified, so nothing is redirected).
+    let client = match state.catalog.lookup(client_id, ip).await? {
+        Lookup::Found(c) => c,
+        Lookup::Unknown => {
+            return Ok(refuse(
+                state,
+                "No application with this client_id is registered with Valet.",
+            ));
+        }
+        Lookup::Refused(why) => {
+            return Ok(refuse(
+                state,
+                &format!("The application's client metadata document cannot be used: {why}"),
+            ));
+        }
     };
     let (redirect_uri, sent) = match authorize::redirect_uri(&client.app, &params) {
         Ok(r) => r,

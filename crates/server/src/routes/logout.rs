@@ -6,14 +6,16 @@
 //! that lack `offline_access`.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
 use valet_protocol::logout;
 use valet_protocol::params::Params;
 use valet_protocol::response::encode;
 
+use crate::catalog::Lookup;
 use crate::error::{ApiError, FormKind, Page};
 use crate::interaction::{self, Interaction, Kind};
 use crate::session::{self, Browser, with_cookies};
@@ -32,17 +34,23 @@ pub struct AfterLogout {
 
 pub async fn get(
     State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let raw = query.unwrap_or_default();
-    request(&state, &headers, raw.as_bytes())
+    request(&state, &headers, raw.as_bytes(), peer.ip())
         .await
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
 
-pub async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    request(&state, &headers, &body)
+pub async fn post(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    request(&state, &headers, &body, peer.ip())
         .await
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
@@ -51,7 +59,12 @@ fn refuse(state: &AppState, message: &str) -> Response {
     Page::BadSignOutRequest(message.to_owned()).into_page(&state.pages)
 }
 
-async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
+async fn request(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: &[u8],
+    ip: IpAddr,
+) -> Result<Response, ApiError> {
     let params = Params::parse(raw, &[]).map_err(ApiError::OAuth)?;
     let now = state.clock.now();
     let browser = Browser::from_headers(state, headers, now).await?;
@@ -106,8 +119,12 @@ async fn request(state: &AppState, headers: &HeaderMap, raw: &[u8]) -> Result<Re
         (None, Some(h)) => h.aud.first().cloned(),
         (None, None) => None,
     };
+    // A metadata document client_id is fetched here too: counted against the caller.
     let app = match &client_id {
-        Some(id) => state.catalog.client(id).await?,
+        Some(id) => match state.catalog.lookup(id, ip).await? {
+            Lookup::Found(c) => Some(c),
+            Lookup::Unknown | Lookup::Refused(_) => None,
+        },
         None => None,
     };
     let requested = params.get("post_logout_redirect_uri");

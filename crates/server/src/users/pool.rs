@@ -248,39 +248,17 @@ impl Pool {
 /// The TLS client configuration of a directory: the CAs of `ca_file` when given, the
 /// system's otherwise; always verified, aws-lc-rs as everywhere in Valet.
 pub fn tls_config(s: &LdapSettings, store: &str) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match &s.ca_file {
+    use crate::outbound_tls;
+    let roots = match &s.ca_file {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("user_stores `{store}`: ca_file {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "user_stores `{store}`: ca_file {} holds no certificate",
-                    path.display()
-                ));
-            }
-            for c in certs {
-                roots.add(c).map_err(|e| {
-                    format!("user_stores `{store}`: ca_file {}: {e}", path.display())
-                })?;
-            }
+            let mut roots = rustls::RootCertStore::empty();
+            outbound_tls::add_pem_file(&mut roots, path)
+                .map_err(|e| format!("user_stores `{store}`: ca_file {e}"))?;
+            roots
         }
-        None => {
-            for c in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(c);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        None => outbound_tls::platform_roots(),
+    };
+    outbound_tls::config(roots)
 }
 
 #[cfg(test)]

@@ -1605,6 +1605,8 @@ const KNOWN_METADATA: &[&str] = &[
     "mtls_endpoint_aliases",
     "dpop_signing_alg_values_supported",
     "signed_metadata",
+    // draft-ietf-oauth-client-id-metadata-document (issue 14).
+    "client_id_metadata_document_supported",
 ];
 
 /// The metadata members whose value is a boolean; other `…_supported` are arrays.
@@ -1620,6 +1622,7 @@ const BOOLEAN_METADATA: &[&str] = &[
     "authorization_response_iss_parameter_supported",
     "require_pushed_authorization_requests",
     "tls_client_certificate_bound_access_tokens",
+    "client_id_metadata_document_supported",
 ];
 
 /// A BCP 47 language tag, as `CheckDiscEndpointLocalesSyntax` reads it (simplified:

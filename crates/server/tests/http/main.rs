@@ -8,6 +8,7 @@ mod admin_apis;
 mod admin_input;
 mod admin_scope;
 mod authorize;
+mod cimd;
 mod client_auth;
 mod clock;
 mod code_flow;
