@@ -35,6 +35,9 @@ pub struct Metadata {
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
     pub claims_parameter_supported: bool,
+    /// RFC 8414 §2, RFC 7591 §3: set by the server unless registration is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
 }
 
 /// Builds the metadata for `issuer` (no trailing slash) and the scopes the registered APIs
@@ -103,6 +106,7 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
+        registration_endpoint: None,
     }
 }
 

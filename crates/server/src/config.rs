@@ -37,6 +37,14 @@ pub struct Partial {
     pub client_timeout: Option<i64>,
     /// `[[user_stores]]` tables (file only): the order users are looked up in.
     pub user_stores: Option<Vec<crate::users::config::UserStoreConfig>>,
+    // Dynamic client registration (issue 14; `registration.rs`).
+    pub registration: Option<String>,
+    pub registration_idle_ttl: Option<i64>,
+    pub registration_unused_ttl: Option<i64>,
+    pub registration_redirect_hosts: Option<Vec<String>>,
+    pub registration_redirect_schemes: Option<Vec<String>>,
+    pub registration_scopes: Option<Vec<String>>,
+    pub registration_quarantine: Option<bool>,
 }
 
 impl Partial {
@@ -76,7 +84,14 @@ impl Partial {
             max_connections,
             max_connections_per_address,
             client_timeout,
-            user_stores
+            user_stores,
+            registration,
+            registration_idle_ttl,
+            registration_unused_ttl,
+            registration_redirect_hosts,
+            registration_redirect_schemes,
+            registration_scopes,
+            registration_quarantine
         )
     }
 }
@@ -143,10 +158,13 @@ pub struct Settings {
     pub client_timeout: i64,
     /// The user stores, in the order a login name is offered to them.
     pub user_stores: Vec<crate::users::config::StoreSettings>,
+    /// Dynamic client registration and its firewall (issue 14).
+    pub registration: crate::registration::RegistrationSettings,
 }
 
 impl Settings {
     pub fn resolve(p: Partial) -> Result<Self, String> {
+        let registration = crate::registration::resolve(&p)?;
         let listen_text = p.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().map_err(|_| {
             format!("listen: `{listen_text}` is not an address like 127.0.0.1:8080")
@@ -255,6 +273,7 @@ impl Settings {
         let client_timeout = secs("client_timeout", p.client_timeout, 10, 1, 300)?;
         let user_stores = crate::users::config::resolve(p.user_stores)?;
         Ok(Self {
+            registration,
             max_connections,
             max_connections_per_address,
             client_timeout,
