@@ -220,6 +220,12 @@ pub struct Registration {
     pub software_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
+    /// RFC 7591 §2 `tos_uri` and `contacts` of a self-registered application (issue 14);
+    /// kept to be echoed at RFC 7592 reads and shown to admins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
 }
 
 impl Registration {
@@ -331,7 +337,19 @@ impl Application {
     /// 8252 §7.3, for native applications only (the RFC is OAuth for native apps; a web
     /// or SPA application's loopback URI is a fixed development address): for a
     /// registered loopback URI without a port, any TCP port matches.
+    ///
+    /// Self-registered applications (dynamic or CIMD, issue 14) follow RFC 8252 §7.3 for
+    /// every loopback URI they registered, `localhost` included and a registered port
+    /// or not: a native client listens on whatever port the OS gave it this time, and
+    /// the MCP SDK registers `http://localhost:PORT/callback` once and then comes back
+    /// on another port. Scheme, host, path and query must still be identical.
     pub fn redirect_uri_matches(&self, uri: &str) -> bool {
+        if self.registration.is_self_registered() {
+            return self
+                .redirect_uris
+                .iter()
+                .any(|r| r == uri || loopback_matches_any_port(r, uri));
+        }
         let any_port = self.profile == Profile::Native;
         self.redirect_uris
             .iter()
@@ -537,6 +555,32 @@ fn loopback_matches(registered: &str, requested: &str) -> bool {
     false
 }
 
+/// RFC 8252 §7.3 for self-registered applications: `http://HOST[:PORT]REST` registered,
+/// `http://HOST[:PORT']REST` requested, on the same loopback `HOST` (`127.0.0.1`, `[::1]`,
+/// `localhost`, written identically) with the same `REST`; either port may be absent,
+/// a present one must be canonical (`is_canonical_port`).
+fn loopback_matches_any_port(registered: &str, requested: &str) -> bool {
+    fn split(uri: &str) -> Option<(&str, &str)> {
+        let rest = uri.strip_prefix("http://")?;
+        let host = ["127.0.0.1", "[::1]", "localhost"]
+            .into_iter()
+            .find(|h| rest.starts_with(h))?;
+        let after = &rest[host.len()..];
+        let tail = match after.strip_prefix(':') {
+            Some(p) => {
+                let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+                if !is_canonical_port(&p[..digits]) {
+                    return None;
+                }
+                &p[digits..]
+            }
+            None => after,
+        };
+        (tail.is_empty() || tail.starts_with(['/', '?'])).then_some((host, tail))
+    }
+    matches!((split(registered), split(requested)), (Some(a), Some(b)) if a == b)
+}
+
 /// A TCP port (1 to 65535) in decimal without leading zeros (RFC 3986 §3.2.3 allows any
 /// digits; a listening port is never 0).
 fn is_canonical_port(port: &str) -> bool {
@@ -688,6 +732,41 @@ mod tests {
                 "{profile}"
             );
         }
+    }
+
+    #[test]
+    fn self_registered_loopback_takes_any_port_localhost_included() {
+        // RFC 8252 §7.3; issue 14's contract (the MCP SDK's http://localhost:PORT/callback).
+        for origin in [Origin::Dynamic, Origin::Cimd] {
+            let mut a = app_with(&["http://localhost:3000/callback", "http://127.0.0.1/cb"]);
+            a.registration.origin = origin;
+            for good in [
+                "http://localhost:3000/callback",
+                "http://localhost:51234/callback",
+                "http://localhost/callback",
+                "http://127.0.0.1:8080/cb",
+                "http://127.0.0.1/cb",
+            ] {
+                assert!(a.redirect_uri_matches(good), "{good}");
+            }
+            for bad in [
+                "http://127.0.0.1:3000/callback",
+                "http://localhost:3000/callback/",
+                "http://localhost:3000/callback?x=1",
+                "http://localhost:0/callback",
+                "http://localhost:03000/callback",
+                "http://localhost:3000@evil.example/callback",
+                "http://localhost.evil.example:3000/callback",
+                "http://LOCALHOST:3000/callback",
+                "https://localhost:3000/callback",
+                "http://[::1]:3000/callback",
+            ] {
+                assert!(!a.redirect_uri_matches(bad), "{bad}");
+            }
+        }
+        // An admin-registered native application keeps the stricter rule.
+        let admin = app_with(&["http://localhost:3000/callback"]);
+        assert!(!admin.redirect_uri_matches("http://localhost:4000/callback"));
     }
 
     #[test]

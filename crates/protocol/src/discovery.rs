@@ -38,6 +38,9 @@ pub struct Metadata {
     /// draft-ietf-oauth-client-id-metadata-document, "Authorization Server Metadata": an
     /// `https` URL may be a client_id (`cimd.rs`).
     pub client_id_metadata_document_supported: bool,
+    /// RFC 8414 §2, RFC 7591 §3: set by the server unless registration is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
 }
 
 /// Builds the metadata for `issuer` (no trailing slash) and the scopes the registered APIs
@@ -107,6 +110,7 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
         client_id_metadata_document_supported: true,
+        registration_endpoint: None,
     }
 }
 

@@ -50,6 +50,10 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired.
     ExpiredToken,
+    /// RFC 7591 §3.2.2: a redirect URI of a registration is invalid.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: a metadata value of a registration is invalid.
+    InvalidClientMetadata,
     /// RFC 6749 §5.2-style error for the server's own failures.
     ServerError,
 }
@@ -78,6 +82,8 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::ServerError => "server_error",
         }
     }
@@ -129,6 +135,14 @@ impl OAuthError {
     }
     pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::UnsupportedGrantType, d)
+    }
+    /// RFC 7591 §3.2.2 (status 400).
+    pub fn invalid_redirect_uri(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRedirectUri, d)
+    }
+    /// RFC 7591 §3.2.2 (status 400).
+    pub fn invalid_client_metadata(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClientMetadata, d)
     }
 
     pub fn description(&self) -> &str {
@@ -184,5 +198,11 @@ mod tests {
         assert_eq!(ErrorCode::InvalidClient.http_status(), 401);
         assert_eq!(ErrorCode::InvalidGrant.http_status(), 400);
         assert_eq!(ErrorCode::InsufficientScope.http_status(), 403);
+        // RFC 7591 §3.2.2.
+        assert_eq!(ErrorCode::InvalidRedirectUri.http_status(), 400);
+        assert_eq!(
+            ErrorCode::InvalidClientMetadata.as_str(),
+            "invalid_client_metadata"
+        );
     }
 }

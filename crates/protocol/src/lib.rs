@@ -25,6 +25,7 @@ pub mod params;
 pub mod password;
 pub mod pkce;
 pub mod refresh;
+pub mod registration;
 pub mod response;
 pub mod revocation;
 pub mod scope;

@@ -43,6 +43,14 @@ pub struct Partial {
     /// platform's, as `SSL_CERT_FILE` would give in a deployment.
     #[serde(skip)]
     pub metadata_ca_file: Option<PathBuf>,
+    // Dynamic client registration (issue 14; `registration.rs`).
+    pub registration: Option<String>,
+    pub registration_idle_ttl: Option<i64>,
+    pub registration_unused_ttl: Option<i64>,
+    pub registration_redirect_hosts: Option<Vec<String>>,
+    pub registration_redirect_schemes: Option<Vec<String>>,
+    pub registration_scopes: Option<Vec<String>>,
+    pub registration_quarantine: Option<bool>,
 }
 
 impl Partial {
@@ -84,7 +92,14 @@ impl Partial {
             client_timeout,
             user_stores,
             dev_allow_loopback_metadata,
-            metadata_ca_file
+            metadata_ca_file,
+            registration,
+            registration_idle_ttl,
+            registration_unused_ttl,
+            registration_redirect_hosts,
+            registration_redirect_schemes,
+            registration_scopes,
+            registration_quarantine
         )
     }
 }
@@ -156,10 +171,13 @@ pub struct Settings {
     pub dev_allow_loopback_metadata: bool,
     /// `Partial::metadata_ca_file`.
     pub metadata_ca_file: Option<PathBuf>,
+    /// Dynamic client registration and its firewall (issue 14).
+    pub registration: crate::registration::RegistrationSettings,
 }
 
 impl Settings {
     pub fn resolve(p: Partial) -> Result<Self, String> {
+        let registration = crate::registration::resolve(&p)?;
         let listen_text = p.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().map_err(|_| {
             format!("listen: `{listen_text}` is not an address like 127.0.0.1:8080")
@@ -270,6 +288,7 @@ impl Settings {
         Ok(Self {
             dev_allow_loopback_metadata: p.dev_allow_loopback_metadata.unwrap_or(false),
             metadata_ca_file: p.metadata_ca_file,
+            registration,
             max_connections,
             max_connections_per_address,
             client_timeout,

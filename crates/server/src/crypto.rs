@@ -200,6 +200,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A secret drawn elsewhere in this crate (an initial access token).
+    pub(crate) fn from_string(s: String) -> Self {
+        Self(s)
+    }
 }
 
 impl fmt::Debug for Secret {

@@ -146,6 +146,13 @@ pub async fn execute(
     presented: Option<&str>,
     now: UnixTime,
 ) -> Result<Executed, ApiError> {
+    // A self-registered application's last use keeps it from expiring (issue 14); a
+    // failure to record it never costs the response.
+    let settings = &state.settings.registration;
+    if let Err(e) = crate::registration::record_use(state.store.as_ref(), settings, app, now).await
+    {
+        tracing::warn!(client_id = %app.client_id, error = %e, "could not record a use");
+    }
     let access = if i.access_token {
         Some(access_token(state, app, i, now).await?)
     } else {

@@ -3,6 +3,7 @@
 //! knows HTTP; `error.rs` is the one place errors become responses.
 
 pub mod admin;
+mod admin_registration;
 mod app;
 mod body;
 mod catalog;
@@ -23,6 +24,7 @@ pub mod master_key;
 mod outbound_tls;
 mod pages;
 pub mod passwords;
+pub mod registration;
 mod routes;
 mod session;
 mod state;

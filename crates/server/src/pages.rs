@@ -147,6 +147,8 @@ mod tests {
         let evil = "<script>alert(1)</script>\"'";
         let ctx = serde_json::json!({
             "client": {"name": evil, "logo_uri": "https://logo.example/a.png"},
+            "provenance": {"self_registered": true, "verified": false,
+                           "redirect_host": evil, "client_host": evil},
             "user": {"display": evil, "username": evil},
             "scopes": [{"name": evil, "description": evil}],
             "grants": [], "csrf": evil, "interaction": evil, "return_to": evil,

@@ -61,6 +61,29 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        name: "registrations",
+        columns: &[
+            ("client_id", Text),
+            ("token_hash", Blob),
+            ("fingerprint", Blob),
+            ("created_at", Int),
+            ("dedupe_until", Int),
+            ("last_used_at", Int),
+            ("expires_at", Int),
+        ],
+        select: None,
+    },
+    Table {
+        name: "initial_access_tokens",
+        columns: &[
+            ("hash", Blob),
+            ("uses_left", Int),
+            ("created_at", Int),
+            ("expires_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "apis",
         columns: &[
             ("audience", Text),

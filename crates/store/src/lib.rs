@@ -1,10 +1,10 @@
 //! Valet's storage contract and its two backends (SQLite for one machine, PostgreSQL for
 //! several nodes). The contract is one trait per concern (`areas/`: `Applications`,
 //! `Users`, `Apis`, `SigningKeys`, `AccessTokens`, `Grants`, `Consents`, `RefreshTokens`,
-//! `Sessions`, `Throttle`, `SealedForms`, `DeviceCodes`, `Housekeeping`, `Health`), each
-//! implemented by each backend in its area file of the same concern; `Store` is all of
-//! them at once, and the server holds an `Arc<dyn Store>`. The rules written on each
-//! method hold for every backend and are checked by one shared suite
+//! `Sessions`, `Throttle`, `SealedForms`, `DeviceCodes`, `Registrations`, `Housekeeping`,
+//! `Health`), each implemented by each backend in its area file of the same concern;
+//! `Store` is all of them at once, and the server holds an `Arc<dyn Store>`. The rules
+//! written on each method hold for every backend and are checked by one shared suite
 //! (`tests/conformance/`). Only this crate knows SQL.
 //!
 //! Methods are called on a `dyn Store` (or an `S: Store`) as they are: its supertraits'
@@ -30,6 +30,7 @@ pub use areas::{
     AccessTokens, Apis, Applications, Consents, DeviceCodes, Grants, Health, Housekeeping,
     RefreshTokens, SealedForms, Sessions, SigningKeys, Throttle, Users,
 };
+pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use error::StoreError;
 pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
@@ -71,6 +72,7 @@ pub trait Store:
     + Throttle
     + SealedForms
     + DeviceCodes
+    + Registrations
     + Housekeeping
     + Send
     + Sync
@@ -92,6 +94,7 @@ impl<T> Store for T where
         + Throttle
         + SealedForms
         + DeviceCodes
+        + Registrations
         + Housekeeping
         + Send
         + Sync
@@ -104,6 +107,7 @@ impl<T> Store for T where
 /// (`as _`): a caller's own `Users`, `Throttle` or `Health` type never hides them.
 pub mod prelude {
     pub use crate::Store;
+    pub use crate::areas::Registrations as _;
     pub use crate::areas::{
         AccessTokens as _, Apis as _, Applications as _, Consents as _, DeviceCodes as _,
         Grants as _, Health as _, Housekeeping as _, RefreshTokens as _, SealedForms as _,

@@ -169,6 +169,60 @@ pub struct SettingArgs {
         default_missing_value = "true"
     )]
     pub dev_allow_loopback_metadata: Option<bool>,
+    /// Dynamic client registration: open (public clients need no token), token (every registration needs an initial access token) or off [default: open]
+    #[arg(long, env = "VALET_REGISTRATION", global = true, value_name = "MODE")]
+    pub registration: Option<String>,
+    /// Seconds a self-registered application that never got a token lives [default: 604800, 7 days]
+    #[arg(
+        long,
+        env = "VALET_REGISTRATION_IDLE_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub registration_idle_ttl: Option<i64>,
+    /// Seconds a self-registered application lives after it last got a token [default: 7776000, 90 days]
+    #[arg(
+        long,
+        env = "VALET_REGISTRATION_UNUSED_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub registration_unused_ttl: Option<i64>,
+    /// Hosts self-registered applications' http(s) redirect URIs may name (repeatable, or comma-separated) [default: any]
+    #[arg(
+        long = "registration-redirect-host",
+        env = "VALET_REGISTRATION_REDIRECT_HOSTS",
+        global = true,
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub registration_redirect_hosts: Vec<String>,
+    /// Schemes self-registered applications' redirect URIs may use (repeatable, or comma-separated) [default: any the rules allow]
+    #[arg(
+        long = "registration-redirect-scheme",
+        env = "VALET_REGISTRATION_REDIRECT_SCHEMES",
+        global = true,
+        value_name = "SCHEME",
+        value_delimiter = ','
+    )]
+    pub registration_redirect_schemes: Vec<String>,
+    /// API scopes self-registered applications may ask for, beyond OpenID Connect's (repeatable, or comma-separated) [default: every registered API's; never valet:admin]
+    #[arg(
+        long = "registration-scope",
+        env = "VALET_REGISTRATION_SCOPES",
+        global = true,
+        value_name = "SCOPE",
+        value_delimiter = ','
+    )]
+    pub registration_scopes: Vec<String>,
+    /// Self-registered applications are unusable until an admin runs `valet client approve` [default: false]
+    #[arg(
+        long,
+        env = "VALET_REGISTRATION_QUARANTINE",
+        global = true,
+        value_name = "BOOL"
+    )]
+    pub registration_quarantine: Option<bool>,
 }
 
 impl SettingArgs {
@@ -201,8 +255,20 @@ impl SettingArgs {
             user_stores: None,
             dev_allow_loopback_metadata: self.dev_allow_loopback_metadata,
             metadata_ca_file: None,
+            registration: self.registration.clone(),
+            registration_idle_ttl: self.registration_idle_ttl,
+            registration_unused_ttl: self.registration_unused_ttl,
+            registration_redirect_hosts: some(&self.registration_redirect_hosts),
+            registration_redirect_schemes: some(&self.registration_redirect_schemes),
+            registration_scopes: some(&self.registration_scopes),
+            registration_quarantine: self.registration_quarantine,
         }
     }
+}
+
+/// A list flag given at least once, else not set (so a file's list is not emptied).
+fn some(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
 }
 
 #[derive(Subcommand)]
@@ -221,6 +287,9 @@ pub enum Command {
     /// Manage signing keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Dynamic client registration (RFC 7591): initial access tokens
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
     /// Copy this SQLite deployment (--database) into an empty PostgreSQL database
     Migrate {
         /// The PostgreSQL database to copy into: postgres://USER:PASSWORD@HOST/DB
@@ -290,9 +359,16 @@ pub enum ClientCommand {
     },
     /// List applications
     List {
+        /// Only those registered by: admin, dynamic (RFC 7591) or cimd (a metadata document)
+        #[arg(long, value_name = "ORIGIN")]
+        origin: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Vouch for a self-registered application: the consent page stops saying it is not verified
+    Verify { client_id: String },
+    /// Let a quarantined self-registered application be used
+    Approve { client_id: String },
     /// Show one application
     Show {
         client_id: String,
@@ -311,6 +387,26 @@ pub enum ClientCommand {
         grace: Option<i64>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RegistrationCommand {
+    /// Manage initial access tokens, presented as `Authorization: Bearer` at POST /oauth2/register
+    #[command(subcommand)]
+    Token(RegistrationTokenCommand),
+}
+
+#[derive(Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Print a new initial access token (shown once; Valet keeps only its hash)
+    Create {
+        /// Seconds it stays valid [default: 86400]
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<i64>,
+        /// Registrations it allows [default: any number until it expires]
+        #[arg(long, value_name = "N")]
+        uses: Option<u32>,
     },
 }
 

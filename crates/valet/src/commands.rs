@@ -5,6 +5,7 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use valet_jose::Algorithm;
+use valet_protocol::application::Origin;
 use valet_protocol::audience::ApiScope;
 use valet_protocol::keys;
 // Human output escapes control and bidirectional characters, even in records stored
@@ -17,7 +18,10 @@ use valet_server::crypto::MasterKey;
 use valet_server::{Clock, SystemClock, Valet, keyring, master_key, open_store};
 use valet_store::Store;
 
-use crate::cli::{ApiCommand, Cli, ClientCommand, Command, KeysCommand, UserCommand};
+use crate::cli::{
+    ApiCommand, Cli, ClientCommand, Command, KeysCommand, RegistrationCommand,
+    RegistrationTokenCommand, UserCommand,
+};
 
 /// The CLI's time, in Unix seconds: the system clock, as a node's (`valet serve`).
 fn now() -> i64 {
@@ -94,7 +98,18 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
     };
     match cli.command {
         Command::Serve => Ok(()),
-        Command::Client(c) => client(c, &admin).await,
+        Command::Client(c) => client(c, &admin, &settings).await,
+        Command::Registration(RegistrationCommand::Token(RegistrationTokenCommand::Create {
+            expires_in,
+            uses,
+        })) => {
+            let token = admin
+                .create_initial_access_token(expires_in, uses, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("{}", token.expose());
+            Ok(())
+        }
         Command::User(c) => user(c, &admin).await,
         Command::Api(c) => api(c, &admin, store.as_ref()).await,
         Command::Keys(c) => keys_cmd(c, &settings, &key, store).await,
@@ -123,7 +138,7 @@ fn parse_list<T: std::str::FromStr<Err = String>>(
         .map(Some)
 }
 
-async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
+async fn client(cmd: ClientCommand, admin: &Admin, settings: &Settings) -> Result<(), String> {
     match cmd {
         ClientCommand::Create {
             name,
@@ -192,8 +207,15 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             show_created(&created, json, "Created")
         }
-        ClientCommand::List { json } => {
-            let apps = admin.list().await.map_err(|e| e.to_string())?;
+        ClientCommand::List { origin, json } => {
+            let origin = match origin.as_deref() {
+                None => None,
+                Some(o) => Some(Origin::parse(o).ok_or("--origin must be admin, dynamic or cimd")?),
+            };
+            let apps = admin
+                .list_by_origin(origin)
+                .await
+                .map_err(|e| e.to_string())?;
             if json {
                 return print_json(&apps);
             }
@@ -254,6 +276,23 @@ async fn client(cmd: ClientCommand, admin: &Admin) -> Result<(), String> {
             if let Some(s) = &a.service_subject {
                 out!("acts as user:  {}", visible(s));
             }
+            Ok(())
+        }
+        ClientCommand::Verify { client_id } => {
+            admin
+                .verify_client(&client_id, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("{client_id} is verified: its consent page no longer warns about it.");
+            Ok(())
+        }
+        ClientCommand::Approve { client_id } => {
+            let keep = settings.registration.unused_ttl;
+            admin
+                .approve_client(&client_id, keep, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("{client_id} is approved: it may sign users in and get tokens.");
             Ok(())
         }
         ClientCommand::RevokeGrants { client_id } => {

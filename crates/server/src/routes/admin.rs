@@ -100,8 +100,23 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadInput(e.body_text()))
 }
 
-async fn list(State(s): State<Shared>, _: AdminCaller) -> Result<Response, ApiError> {
-    Ok(Json(s.admin().list().await?).into_response())
+/// `GET /admin/api/clients[?origin=admin|dynamic|cimd]` (issue 14).
+async fn list(
+    State(s): State<Shared>,
+    _: AdminCaller,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    let params = valet_protocol::params::Params::parse_lenient(q.unwrap_or_default().as_bytes())
+        .map_err(|e| ApiError::BadInput(e.description().to_owned()))?;
+    let origin = match params.get("origin") {
+        None => None,
+        Some(o) => Some(
+            valet_protocol::application::Origin::parse(o).ok_or_else(|| {
+                ApiError::BadInput("origin must be admin, dynamic or cimd".into())
+            })?,
+        ),
+    };
+    Ok(Json(s.admin().list_by_origin(origin).await?).into_response())
 }
 
 async fn create(

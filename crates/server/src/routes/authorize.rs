@@ -98,6 +98,10 @@ async fn authorize(
             ));
         }
     };
+    // Quarantine (issue 14): a page, never a redirect to a URI nobody approved.
+    if client.app.registration.quarantined {
+        return Ok(refuse(state, crate::registration::QUARANTINED));
+    }
     let (redirect_uri, sent) = match authorize::redirect_uri(&client.app, &params) {
         Ok(r) => r,
         Err(page) => return Ok(refuse(state, &page.0)),

@@ -18,8 +18,12 @@ pub async fn metadata(State(state): State<Shared>) -> Result<Response, ApiError>
         .flat_map(|a| a.scopes.iter().map(|s| s.name.clone()))
         .filter(|s| s != ADMIN_SCOPE)
         .collect();
-    let mut body = serde_json::to_value(discovery::metadata(&state.settings.issuer, scopes))
-        .map_err(Fault::encode("discovery metadata"))?;
+    let mut metadata = discovery::metadata(&state.settings.issuer, scopes);
+    // Dynamic client registration (issue 14), unless the operator turned it off.
+    if state.settings.registration.mode != crate::registration::Mode::Off {
+        metadata.registration_endpoint = Some(format!("{}/oauth2/register", state.settings.issuer));
+    }
+    let mut body = serde_json::to_value(metadata).map_err(Fault::encode("discovery metadata"))?;
     // Claims a user store adds (a directory's groups) are supported too: the metadata
     // tells the truth (OIDC Discovery §3).
     if let Some(list) = body

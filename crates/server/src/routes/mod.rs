@@ -11,6 +11,7 @@ pub(crate) mod health;
 mod introspect;
 pub(crate) mod login;
 pub(crate) mod logout;
+pub(crate) mod register;
 mod revoke;
 mod token;
 mod userinfo;
@@ -48,6 +49,17 @@ pub fn router(state: Shared) -> Router {
             post(introspect::introspect).fallback(post_only),
         )
         .route("/oauth2/revoke", post(revoke::revoke).fallback(post_only))
+        // Dynamic client registration (RFC 7591 §3, RFC 7592 §2).
+        .route(
+            "/oauth2/register",
+            post(register::register).fallback(post_only),
+        )
+        .route(
+            "/oauth2/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
         .route("/userinfo", get(userinfo::get).post(userinfo::post))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -882,8 +882,8 @@ async fn oidcc_idtoken_signature() {
 }
 
 // 4. Needs dynamic registration of id_token_signed_response_alg=none and is skipped
-// unless `none` is advertised. Valet advertises RS256 only and has no registration
-// endpoint, so the module is skipped; its ID tokens are never unsigned.
+// unless `none` is advertised. Valet advertises RS256 only and refuses to register a
+// client asking for `none`, so its ID tokens are never unsigned.
 #[tokio::test]
 async fn oidcc_idtoken_unsigned() {
     let (op, client) = op().await;
@@ -891,7 +891,20 @@ async fn oidcc_idtoken_unsigned() {
         .as_array()
         .unwrap();
     assert!(!algs.contains(&"none".into()));
-    assert!(op.meta.get("registration_endpoint").is_none());
+    // With a registration endpoint the module would register a client asking for unsigned
+    // ID tokens: refused (issue 14), so every ID token stays signed.
+    let r = op
+        .app
+        .http
+        .post(op.meta["registration_endpoint"].as_str().unwrap())
+        .json(
+            &serde_json::json!({"redirect_uris": ["https://app.example/cb"],
+            "token_endpoint_auth_method": "none", "id_token_signed_response_alg": "none"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    crate::harness::assert_oauth_error(r, 400, "invalid_client_metadata").await;
     let b = op.app.browser();
     let f = happy(&op, &client, &b, &AuthRequest::code(&client.id, SCOPE)).await;
     let parts: Vec<&str> = f.id_token.split('.').collect();
@@ -1725,15 +1738,15 @@ async fn oidcc_discovery_endpoint_verification() {
     }
 
     // CheckDiscEndpointAuthorizationEndpoint, …TokenEndpoint, …UserinfoEndpoint (https),
-    // …RegistrationEndpoint (skipped when absent: no dynamic registration).
+    // …RegistrationEndpoint (issue 14: dynamic registration is on by default).
     for k in [
         "authorization_endpoint",
         "token_endpoint",
         "userinfo_endpoint",
+        "registration_endpoint",
     ] {
         assert!(is_https_url(m[k].as_str().unwrap()), "{k}");
     }
-    assert!(!m.contains_key("registration_endpoint"));
 
     // CheckJwksUri, FetchServerKeys, ValidateServerJWKs,
     // EnsureServerJwksDoesNotContainPrivateOrSymmetricKeys.

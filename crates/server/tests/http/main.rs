@@ -32,6 +32,8 @@ mod opaque;
 mod pages;
 mod readiness;
 mod refresh;
+mod registration;
+mod registration_firewall;
 mod revocation;
 mod sealed_forms;
 mod slapd;

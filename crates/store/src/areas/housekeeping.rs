@@ -9,7 +9,8 @@ pub trait Housekeeping {
     /// Deletes at most `batch` records per table that no longer matter at `now`
     /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
     /// tokens, sessions, throttle counters and used sealed forms, keys no longer published,
-    /// device codes `DEVICE_CODE_MEMORY` after they expired)
+    /// device codes `DEVICE_CODE_MEMORY` after they expired, initial access tokens, and
+    /// self-registered applications past their registration's `expires_at`)
     /// and forgets successors of refresh tokens rotated more than
     /// `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;

@@ -8,10 +8,10 @@ use super::PostgresStore;
 use crate::model::{ClientRecord, SecretHash};
 use crate::{Applications, Result, UnixTime};
 
-const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
+pub(super) const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at";
 
-fn client_record(r: &PgRow) -> Result<ClientRecord> {
+pub(super) fn client_record(r: &PgRow) -> Result<ClientRecord> {
     let reg: String = r.try_get(0)?;
     let prev: Option<Vec<u8>> = r.try_get(2)?;
     let prev_until: Option<i64> = r.try_get(3)?;

@@ -18,7 +18,7 @@ impl Housekeeping for PostgresStore {
             let db = &self.pool;
             let batch = i64::from(batch);
             let mut n = 0;
-            let expired: [(&str, &str, UnixTime); 10] = [
+            let expired: [(&str, &str, UnixTime); 11] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
@@ -29,6 +29,7 @@ impl Housekeeping for PostgresStore {
                 ("used_forms", "id", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
                 ("opaque_access_tokens", "hash", now),
+                ("initial_access_tokens", "hash", now),
             ];
             for (table, key, before) in expired {
                 n += sqlx::query(&format!(
@@ -42,6 +43,18 @@ impl Housekeeping for PostgresStore {
                 .await?
                 .rows_affected();
             }
+            // Self-registered applications unused past their expiry, their registration
+            // row with them (ON DELETE CASCADE).
+            n += sqlx::query(
+                "DELETE FROM clients WHERE client_id IN \
+                   (SELECT client_id FROM registrations WHERE expires_at < $1 LIMIT $2 \
+                    FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(now)
+            .bind(batch)
+            .execute(db)
+            .await?
+            .rows_affected();
             n += sqlx::query(
                 "UPDATE refresh_tokens SET successor = NULL WHERE hash IN \
                    (SELECT hash FROM refresh_tokens \

@@ -24,6 +24,7 @@ mod grants;
 mod health;
 mod housekeeping;
 mod refresh;
+mod registrations;
 mod sessions;
 mod signing_keys;
 pub mod testdb;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_used_forms.sql"),
     include_str!("../../migrations/postgres/0006_heartbeat.sql"),
     include_str!("../../migrations/postgres/0007_device_codes.sql"),
+    include_str!("../../migrations/postgres/0008_registrations.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

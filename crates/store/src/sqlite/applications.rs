@@ -7,11 +7,11 @@ use super::{SqliteStore, all};
 use crate::model::{ClientRecord, SecretHash};
 use crate::{Applications, Result, UnixTime};
 
-const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
+pub(super) const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at";
 
 /// A `clients` row as read, before the registration JSON is parsed.
-type ClientRow = (
+pub(super) type ClientRow = (
     String,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
@@ -20,7 +20,7 @@ type ClientRow = (
     i64,
 );
 
-fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
+pub(super) fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -31,7 +31,7 @@ fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
     ))
 }
 
-fn client_record(
+pub(super) fn client_record(
     (reg, secret, prev, prev_until, created_at, updated_at): ClientRow,
 ) -> Result<ClientRecord> {
     Ok(ClientRecord {

@@ -19,7 +19,7 @@ impl Housekeeping for SqliteStore {
             let tx = immediate(c)?;
             let mut n = 0;
             // (table, its key, rows that expired before this go). Each uses its expiry index.
-            let expired: [(&str, &str, UnixTime); 10] = [
+            let expired: [(&str, &str, UnixTime); 11] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
@@ -30,6 +30,7 @@ impl Housekeeping for SqliteStore {
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
+                ("initial_access_tokens", "hash", now),
             ];
             for (table, key, before) in expired {
                 n += tx
@@ -39,6 +40,14 @@ impl Housekeeping for SqliteStore {
                     ))?
                     .execute(params![before, batch])?;
             }
+            // Self-registered applications unused past their expiry (issue 14), their
+            // registration row with them (ON DELETE CASCADE).
+            n += tx
+                .prepare_cached(
+                    "DELETE FROM clients WHERE client_id IN \
+                       (SELECT client_id FROM registrations WHERE expires_at < ?1 LIMIT ?2)",
+                )?
+                .execute(params![now, batch])?;
             // Past the retry window a rotated token's successor (the sealed response) is
             // only a liability; the row stays, so that a replay is still recognised as one.
             n += tx

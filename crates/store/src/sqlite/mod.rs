@@ -14,7 +14,8 @@
 //! `access_tokens` (the JWT revocation list and opaque access tokens), `grants` (codes,
 //! grants, their revocation), `consents`, `refresh` (refresh tokens and their rotation),
 //! `sessions` (browser sessions), `forms` (spent sealed forms), `throttle`, `device`
-//! (device codes), `housekeeping` (the purge) and `health` (ping, the heartbeat).
+//! (device codes), `registrations` (self-registered applications), `housekeeping` (the
+//! purge) and `health` (ping, the heartbeat).
 
 mod access_tokens;
 mod apis;
@@ -26,6 +27,7 @@ mod grants;
 mod health;
 mod housekeeping;
 mod refresh;
+mod registrations;
 mod sessions;
 mod signing_keys;
 mod throttle;
@@ -50,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_used_forms.sql"),
     include_str!("../../migrations/sqlite/0009_heartbeat.sql"),
     include_str!("../../migrations/sqlite/0010_device_codes.sql"),
+    include_str!("../../migrations/sqlite/0011_registrations.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

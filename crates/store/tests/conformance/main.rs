@@ -12,6 +12,7 @@ mod forms;
 mod health;
 mod housekeeping;
 mod refresh;
+mod registrations;
 mod sessions;
 mod throttle;
 
@@ -193,6 +194,12 @@ macro_rules! contract_suite {
             housekeeping::{purge},
             throttle::{throttle_counts, racing_throttle, throttle_marks},
             health::{writable},
+            registrations::{
+                registrations,
+                initial_access_tokens,
+                racing_registrations,
+                last_use_and_expiry
+            },
             access_tokens::{
                 opaque_access_tokens,
                 opaque_tokens_keep_their_grant_alive,

@@ -28,6 +28,10 @@ pub async fn token(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let client = authenticate(&state, &form, peer.ip(), now).await?;
+    // Quarantine (issue 14): registered, unusable until an admin approves.
+    if client.app.registration.quarantined {
+        return Err(OAuthError::unauthorized_client(crate::registration::QUARANTINED).into());
+    }
     let grant = form
         .params
         .get("grant_type")
