@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The interop suite: Valet driven only by clients nobody here wrote, over HTTPS.
 #
-#   VALET_BIN=/path/to/valet tests/interop/run.sh [openid-client] [authlib]
+#   VALET_BIN=/path/to/valet tests/interop/run.sh [openid-client] [authlib] [mcp]
 #
 # Makes a throwaway certificate authority and a certificate for localhost / 127.0.0.1
 # signed by it, then runs each client against a Valet of its own that serves TLS with
@@ -10,7 +10,10 @@
 #     Debian's Chromium through playwright-core for the sign-in, consent and logout pages;
 #     trusts the CA through NODE_EXTRA_CA_CERTS;
 #   - authlib_flows.py: Python authlib + joserfc, with requests for the pages; trusts the
-#     CA through REQUESTS_CA_BUNDLE (and verify=).
+#     CA through REQUESTS_CA_BUNDLE (and verify=);
+#   - mcp.mjs: the MCP TypeScript SDK's OAuth client (CIMD and dynamic registration)
+#     against an MCP server protected by Valet tokens, the consent in Chromium; Valet
+#     fetches the agent's metadata document trusting the CA through SSL_CERT_FILE.
 # Needs: node_modules here (`npm ci`), the venv here (`python3 -m venv .venv &&
 # .venv/bin/pip install -r requirements.txt`), openssl, /usr/bin/chromium. .ci/run does
 # all of that. Exits non-zero on the first failing client.
@@ -51,12 +54,13 @@ spki=$(openssl x509 -in "$work/localhost.pem" -noout -pubkey | openssl pkey -pub
 export INTEROP_CA="$work/ca.pem" INTEROP_TLS_CERT="$work/localhost.pem"
 export INTEROP_TLS_KEY="$work/localhost.key" INTEROP_TLS_SPKI="$spki"
 
-# Both clients, or the ones named: run.sh [openid-client] [authlib]
-[ $# -gt 0 ] || set -- openid-client authlib
+# Every client, or the ones named: run.sh [openid-client] [authlib] [mcp]
+[ $# -gt 0 ] || set -- openid-client authlib mcp
 for client in "$@"; do
   case $client in
     openid-client) NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$here/openid-client.mjs" ;;
     authlib) REQUESTS_CA_BUNDLE="$work/ca.pem" "$PYTHON" "$here/authlib_flows.py" ;;
-    *) echo "run.sh: unknown client $client (openid-client or authlib)" >&2; exit 2 ;;
+    mcp) NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$here/mcp.mjs" ;;
+    *) echo "run.sh: unknown client $client (openid-client, authlib or mcp)" >&2; exit 2 ;;
   esac
 done
