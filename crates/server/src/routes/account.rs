@@ -47,6 +47,8 @@ async fn show_inner(
     struct AgentView {
         host: Option<String>,
         verified: bool,
+        /// When it last got tokens (recorded at most once an hour), for a dynamic one.
+        last_used: Option<String>,
     }
     let mut grants = Vec::new();
     for c in state.store.consents_of_user(&b.user.id).await? {
@@ -54,15 +56,24 @@ async fn show_inner(
         let client = state.catalog.client(&c.client_id).await?;
         // An application that cannot be read any more (a metadata document gone) still
         // shows, by its client_id, so the person can remove what they allowed.
-        let agent = client.as_ref().map(|c| &c.app).and_then(|app| {
+        let mut agent = client.as_ref().map(|c| &c.app).and_then(|app| {
             app.registration.is_self_registered().then(|| {
                 let p = consent::provenance(app, app.redirect_uris.first().map_or("", |u| u));
                 AgentView {
                     host: p.client_host.or(p.redirect_host),
                     verified: p.verified,
+                    last_used: None,
                 }
             })
         });
+        if let Some(a) = agent.as_mut() {
+            a.last_used = state
+                .store
+                .registration(&c.client_id)
+                .await?
+                .and_then(|r| r.last_used_at)
+                .map(date);
+        }
         grants.push(GrantView {
             client_id: c.client_id.clone(),
             name: client

@@ -99,3 +99,64 @@ async fn an_admin_registered_application_shows_no_firewall_notice() {
     assert!(!consent.body.contains("Not verified"));
     assert!(!consent.body.contains("Sends you back to"));
 }
+
+/// A dynamically registered agent, from registration to `/account`: listed as an agent,
+/// from where its redirect URI goes, with the day it last got tokens.
+#[tokio::test]
+async fn the_account_page_shows_when_an_agent_last_got_tokens() {
+    let app = spawn_app().await;
+    app.user("carol").await;
+    let reg = app.registered(&crate::registration::mcp_body(), None).await;
+    let id = reg["client_id"].as_str().unwrap();
+    // The README walkthrough's verifier and its S256 challenge.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let url = app.url(&format!(
+        "/oauth2/authorize?client_id={id}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback\
+         &response_type=code&scope=openid&state=s1\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    ));
+    let b = app.browser();
+    let login = b.get(&url).await;
+    let consent = b.login(&app, &login, "carol", crate::flow::PASSWORD).await;
+    assert!(consent.body.contains("Not verified by your administrator"));
+    assert!(consent.body.contains("<code>localhost</code>"));
+    let done = b.consent(&app, &consent, "allow").await;
+    let code = crate::flow::param(&done.location().unwrap(), "code").unwrap();
+    let account = b.get(&app.url("/account")).await;
+    assert!(
+        account
+            .body
+            .contains("Registered itself from <code>localhost</code>")
+    );
+    assert!(!account.body.contains("last used"), "no tokens yet");
+    let r = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://localhost:3000/callback"),
+            ("client_id", id),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let account = b.get(&app.url("/account")).await;
+    let day = {
+        let t = app.now();
+        let stored = app.store.registration(id).await.unwrap().unwrap();
+        assert_eq!(stored.last_used_at, Some(t), "recorded by the issuance");
+        account
+            .body
+            .split("last used ")
+            .nth(1)
+            .map(|s| s[..10].to_owned())
+    };
+    assert!(
+        day.is_some_and(|d| d.len() == 10 && d.as_bytes()[4] == b'-'),
+        "{}",
+        account.body
+    );
+}
