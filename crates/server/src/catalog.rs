@@ -178,6 +178,14 @@ impl Catalog {
         self.cimd.forget(client_id);
     }
 
+    /// Drops the cached CORS origins: an application registered itself through this node,
+    /// and its browser calls the token endpoint next.
+    pub fn forget_origins(&self) {
+        if let Ok(mut guard) = self.origins.write() {
+            *guard = None;
+        }
+    }
+
     /// Drops the cached APIs: the next request reads them again (an API was registered
     /// through this node).
     pub fn forget_apis(&self) {

@@ -1,8 +1,10 @@
 //! CORS for the endpoints a single-page application calls from its own origin: token,
-//! revocation, introspection, UserInfo, discovery and JWKS (checklist A11 keeps the
-//! authorization endpoint and every page out of it). Allowed origins are those of the
-//! applications' registered redirect URIs plus origins an admin added — nothing more —
-//! cached per node for `cache_ttl`.
+//! revocation, introspection and UserInfo, for the origins of the applications' registered
+//! redirect URIs plus origins an admin added — nothing more — cached per node for
+//! `cache_ttl`; and discovery, JWKS and dynamic registration for any origin (`public`):
+//! they are public, take no cookies, and a browser-based agent must read them before it
+//! has registered anything (MCP clients such as the MCP Inspector run in a browser).
+//! Checklist A11 keeps the authorization endpoint and every page out of both.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -20,6 +22,19 @@ pub async fn cors(State(state): State<Shared>, req: Request, next: Next) -> Resp
         },
         None => false,
     };
+    answer(req, next, origin, allowed).await
+}
+
+/// CORS for every origin: discovery, JWKS, registration. No credentials are ever allowed
+/// (`Access-Control-Allow-Credentials` is never sent), so a page elsewhere reads only what
+/// it could fetch without a browser.
+pub async fn public(req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = origin.as_ref().is_some_and(|o| o.to_str().is_ok());
+    answer(req, next, origin, allowed).await
+}
+
+async fn answer(req: Request, next: Next, origin: Option<HeaderValue>, allowed: bool) -> Response {
     let preflight = req.method() == Method::OPTIONS
         && req
             .headers()
@@ -36,7 +51,7 @@ pub async fn cors(State(state): State<Shared>, req: Request, next: Next) -> Resp
         if preflight {
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST"),
+                HeaderValue::from_static("GET, POST, PUT, DELETE"),
             );
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,

@@ -30,15 +30,6 @@ pub fn router(state: Shared) -> Router {
     let tls = state.settings.tls.is_some();
     // What a browser application may call from its own origin (CORS).
     let api = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::metadata),
-        )
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::metadata),
-        )
-        .route("/oauth2/jwks", get(discovery::jwks))
         .route("/oauth2/token", post(token::token).fallback(post_only))
         .route(
             "/oauth2/device_authorization",
@@ -49,7 +40,23 @@ pub fn router(state: Shared) -> Router {
             post(introspect::introspect).fallback(post_only),
         )
         .route("/oauth2/revoke", post(revoke::revoke).fallback(post_only))
-        // Dynamic client registration (RFC 7591 §3, RFC 7592 §2).
+        .route("/userinfo", get(userinfo::get).post(userinfo::post))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::cors::cors,
+        ));
+    // Public documents and dynamic client registration (RFC 7591 §3, RFC 7592 §2): CORS
+    // for any origin, without credentials.
+    let public = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        )
+        .route("/oauth2/jwks", get(discovery::jwks))
         .route(
             "/oauth2/register",
             post(register::register).fallback(post_only),
@@ -60,11 +67,7 @@ pub fn router(state: Shared) -> Router {
                 .put(register::update)
                 .delete(register::delete),
         )
-        .route("/userinfo", get(userinfo::get).post(userinfo::post))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::cors::cors,
-        ));
+        .layer(axum::middleware::from_fn(crate::cors::public));
     // Pages and the authorization endpoint: never CORS (checklist A11).
     let pages = Router::new()
         .route(
@@ -80,6 +83,7 @@ pub fn router(state: Shared) -> Router {
         .route("/assets/{name}", get(crate::pages::asset));
     Router::new()
         .merge(api)
+        .merge(public)
         .merge(pages)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

@@ -170,7 +170,11 @@ pub async fn register(
         .register_client(&record, &reg, initial_hash.as_ref(), now)
         .await?
     {
-        Registered::Created => (record.app, now, true),
+        Registered::Created => {
+            // Its redirect origin may call the token endpoint from a browser at once.
+            state.catalog.forget_origins();
+            (record.app, now, true)
+        }
         Registered::Existing(existing) => {
             tracing::info!(target: "valet::audit", client_id = %existing.app.client_id,
                 ip = %peer.ip(), "identical registration: the existing application returned");

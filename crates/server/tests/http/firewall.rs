@@ -160,3 +160,83 @@ async fn the_account_page_shows_when_an_agent_last_got_tokens() {
         account.body
     );
 }
+
+/// A browser-based agent reads discovery and registers before any application of its
+/// origin exists; once registered, its origin may call the token endpoint.
+#[tokio::test]
+async fn a_browser_agent_may_discover_and_register_from_any_origin() {
+    let app = spawn_app().await;
+    let origin = "http://localhost:6274";
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/oauth2/jwks",
+    ] {
+        let r = app
+            .http
+            .get(app.url(path))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["access-control-allow-origin"], origin, "{path}");
+        assert!(
+            r.headers()
+                .get("access-control-allow-credentials")
+                .is_none()
+        );
+    }
+    let pre = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/oauth2/register"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert_eq!(pre.headers()["access-control-allow-origin"], origin);
+    // The token endpoint answers only registered origins: not yet this one.
+    let token_pre = |o: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
+            .header("origin", o)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let before = token_pre(origin).await.unwrap();
+    assert!(
+        before
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let mut body = crate::registration::mcp_body();
+    body["redirect_uris"] = serde_json::json!(["http://localhost:6274/oauth/callback"]);
+    let r = app
+        .http
+        .post(app.url("/oauth2/register"))
+        .header("origin", origin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["access-control-allow-origin"], origin);
+    let after = token_pre(origin).await.unwrap();
+    assert_eq!(
+        after.headers()["access-control-allow-origin"],
+        origin,
+        "its redirect origin, at once on this node"
+    );
+    // The pages stay out of CORS (checklist A11).
+    let login = app
+        .http
+        .get(app.url("/login"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert!(login.headers().get("access-control-allow-origin").is_none());
+}
