@@ -165,17 +165,23 @@ impl fmt::Display for OAuthError {
 impl std::error::Error for OAuthError {}
 
 /// RFC 6749 §4.1.2.1 / §5.2: `error_description` is limited to %x20-21 / %x23-5B / %x5D-7E.
-/// Anything else (quotes, backslashes, CR/LF/TAB, non-ASCII) becomes a space, so a value
-/// echoed from the request can never break the syntax.
+/// A section sign reads "section ", a double quote becomes a single one; anything else
+/// (backslashes, CR/LF/TAB, other non-ASCII) becomes a space, so a value echoed from the
+/// request can never break the syntax.
 fn sanitize(d: Cow<'static, str>) -> Cow<'static, str> {
     if d.chars().all(allowed_description_char) {
         return d;
     }
-    Cow::Owned(
-        d.chars()
-            .map(|c| if allowed_description_char(c) { c } else { ' ' })
-            .collect(),
-    )
+    let mut out = String::with_capacity(d.len());
+    for c in d.chars() {
+        match c {
+            '§' => out.push_str("section "),
+            '"' => out.push('\''),
+            c if allowed_description_char(c) => out.push(c),
+            _ => out.push(' '),
+        }
+    }
+    Cow::Owned(out)
 }
 
 pub fn allowed_description_char(c: char) -> bool {
@@ -190,7 +196,9 @@ mod tests {
     fn descriptions_never_carry_forbidden_characters() {
         let e = OAuthError::invalid_request("bad \"scope\"\r\n\tvalue \\ é");
         assert!(e.description().chars().all(allowed_description_char));
-        assert_eq!(e.description(), "bad  scope    value    ");
+        assert_eq!(e.description(), "bad 'scope'   value    ");
+        let e = OAuthError::invalid_request("see RFC 7591 §3.2.2");
+        assert_eq!(e.description(), "see RFC 7591 section 3.2.2");
     }
 
     #[test]
