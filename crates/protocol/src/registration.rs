@@ -65,6 +65,12 @@ pub struct Metadata {
     pub id_token_encrypted_response_alg: Option<String>,
     pub userinfo_encrypted_response_alg: Option<String>,
     pub request_object_signing_alg: Option<String>,
+    /// OIDC Registration §2, §5: only meaningful for pairwise subjects, which Valet does
+    /// not issue; refused rather than left unchecked (checklist M5).
+    pub sector_identifier_uri: Option<String>,
+    /// OIDC Registration §2: request objects by reference are not supported
+    /// (`request_uri_parameter_supported: false`).
+    pub request_uris: Option<Vec<String>>,
 }
 
 /// Parses a registration body (a JSON object). A wrong type of a known member is
@@ -245,10 +251,16 @@ fn check_oidc_choices(meta: &Metadata) -> Result<(), OAuthError> {
             "request_object_signing_alg",
             &meta.request_object_signing_alg,
         ),
+        ("sector_identifier_uri", &meta.sector_identifier_uri),
     ] {
         if v.is_some() {
             return Err(bad(format!("{field} is not supported by this server")));
         }
+    }
+    if meta.request_uris.as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(bad(
+            "request_uris is not supported by this server (no request_uri parameter)",
+        ));
     }
     Ok(())
 }

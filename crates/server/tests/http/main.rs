@@ -19,6 +19,7 @@ mod deleted_users;
 mod device;
 mod device_abuse;
 mod discovery;
+mod dynamic_op;
 mod expiry;
 mod firewall;
 mod flow;
