@@ -15,17 +15,66 @@ use crate::crypto::MasterKey;
 use crate::keyring::{self, Keyring};
 use crate::state::{AppState, Shared};
 
+/// Why a node could not start or stopped serving: each with its cause, for the operator
+/// (`fault::chain` prints the whole line; `String::from` does the same for the CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the SQLite database {path}")]
+    Sqlite {
+        path: std::path::PathBuf,
+        #[source]
+        source: valet_store::StoreError,
+    },
+    #[error("cannot open the PostgreSQL database")]
+    Postgres(#[source] valet_store::StoreError),
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the listening socket")]
+    Socket(#[source] std::io::Error),
+    #[error("cannot load TLS certificate or key")]
+    Tls(#[source] std::io::Error),
+    #[error("serving failed")]
+    Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Keys(#[from] keyring::KeyError),
+    #[error(transparent)]
+    Fault(#[from] crate::fault::Fault),
+    /// A setting that could only be checked at start (templates, user stores, the
+    /// metadata fetcher's CAs): the text says which and why.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl From<String> for StartError {
+    fn from(message: String) -> Self {
+        Self::Setup(message)
+    }
+}
+
+impl From<StartError> for String {
+    fn from(e: StartError) -> Self {
+        crate::fault::chain(&e)
+    }
+}
+
 /// Rows the janitor deletes per round, small enough to never hold the writer for long.
 const PURGE_BATCH: u32 = 500;
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Opens the database that `settings` names.
-pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
     match &settings.database {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(path)
                 .await
-                .map_err(|e| format!("cannot open the SQLite database {}: {e}", path.display()))?;
+                .map_err(|source| StartError::Sqlite {
+                    path: path.clone(),
+                    source,
+                })?;
             warn_if_readable_by_others(path);
             Ok(Arc::new(store) as Arc<dyn Store>)
         }
@@ -38,7 +87,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
             PostgresStore::connect(&opts)
                 .await
                 .map(|s| Arc::new(s) as Arc<dyn Store>)
-                .map_err(|e| format!("cannot open the PostgreSQL database: {e}"))
+                .map_err(StartError::Postgres)
         }
     }
 }
@@ -98,9 +147,12 @@ pub struct Valet {
 impl Valet {
     /// Builds a node ready to serve. Binding happens here, so `port()` is known before
     /// `run` (port 0 picks a free one, as tests do).
-    pub async fn build(settings: Settings, master_key: MasterKey) -> Result<Self, String> {
-        let listener = std::net::TcpListener::bind(settings.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    pub async fn build(settings: Settings, master_key: MasterKey) -> Result<Self, StartError> {
+        let listener =
+            std::net::TcpListener::bind(settings.listen).map_err(|source| StartError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
         Self::build_on(settings, master_key, listener).await
     }
 
@@ -109,7 +161,7 @@ impl Valet {
         settings: Settings,
         master_key: MasterKey,
         listener: std::net::TcpListener,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartError> {
         Self::build_with_clock(settings, master_key, listener, Arc::new(SystemClock)).await
     }
 
@@ -120,14 +172,12 @@ impl Valet {
         master_key: MasterKey,
         listener: std::net::TcpListener,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartError> {
         let store = open_store(&settings).await?;
-        let sealer = master_key.sealer().map_err(|e| e.to_string())?;
-        let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now())
-            .await
-            .map_err(|e| e.to_string())?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let sealer = master_key.sealer()?;
+        let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now()).await?;
+        listener.set_nonblocking(true).map_err(StartError::Socket)?;
+        let addr = listener.local_addr().map_err(StartError::Socket)?;
         let catalog = Catalog::new(
             store.clone(),
             Duration::from_secs(settings.cache_ttl as u64),
@@ -149,7 +199,7 @@ impl Valet {
             users,
             csrf: master_key.csrf_hasher(),
             user_codes: master_key.device_hasher(),
-            interactions: master_key.interaction_sealer().map_err(|e| e.to_string())?,
+            interactions: master_key.interaction_sealer()?,
             pages,
             readiness: Default::default(),
             keys: Keyring::new(snapshot),
@@ -175,7 +225,7 @@ impl Valet {
 
     /// Serves until SIGTERM or Ctrl-C, then stops accepting and lets requests in flight
     /// finish for up to `shutdown_grace` seconds.
-    pub async fn run(self) -> Result<(), String> {
+    pub async fn run(self) -> Result<(), StartError> {
         let handle = axum_server::Handle::new();
         let grace = Duration::from_secs(self.state.settings.shutdown_grace as u64);
         tokio::spawn(shutdown_on_signal(handle.clone(), grace));
@@ -210,12 +260,12 @@ impl Valet {
                 let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
                 let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                     .await
-                    .map_err(|e| format!("cannot load TLS certificate or key: {e}"))?;
+                    .map_err(StartError::Tls)?;
                 let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
                     .handshake_timeout(client_timeout)
                     .acceptor(capped);
                 let mut server = axum_server::from_tcp(self.listener)
-                    .map_err(|e| e.to_string())?
+                    .map_err(StartError::Socket)?
                     .acceptor(acceptor);
                 bound(server.http_builder(), client_timeout);
                 server
@@ -226,7 +276,7 @@ impl Valet {
             }
             None => {
                 let mut server = axum_server::from_tcp(self.listener)
-                    .map_err(|e| e.to_string())?
+                    .map_err(StartError::Socket)?
                     .acceptor(capped);
                 bound(server.http_builder(), client_timeout);
                 server
@@ -236,7 +286,7 @@ impl Valet {
                     .await
             }
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(StartError::Serve)?;
         tracing::info!("Valet stopped");
         Ok(())
     }

@@ -32,5 +32,5 @@ mod throttle;
 mod tokens;
 pub mod users;
 
-pub use app::{Valet, open_store};
+pub use app::{StartError, Valet, open_store};
 pub use clock::{Clock, ManualClock, SystemClock};

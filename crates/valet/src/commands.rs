@@ -86,7 +86,7 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
                 "serving without TLS: OAuth requires TLS on every endpoint (RFC 6749 §3.1); use --tls-cert/--tls-key or a TLS-terminating proxy"
             );
         }
-        return Valet::build(settings, key).await?.run().await;
+        return Ok(Valet::build(settings, key).await?.run().await?);
     }
     if let Command::Migrate { to } = &cli.command {
         return crate::migrate::to_postgres(&settings, to).await;
