@@ -1,6 +1,6 @@
 //! `valet client`: register, list, show, verify, approve, delete applications.
 
-use valet_protocol::application::Origin;
+use valet_protocol::application::{Application, Origin, Registration};
 // Human output escapes control and bidirectional characters, even in records stored
 // before registration refused them (issue 12, item 16); `--json` output is JSON-escaped.
 use valet_protocol::text::visible;
@@ -106,7 +106,7 @@ pub(super) async fn client(
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
-                return print_json(&apps);
+                return print_json(&apps.iter().map(listed_json).collect::<Vec<_>>());
             }
             if apps.is_empty() {
                 out!(
@@ -114,7 +114,14 @@ pub(super) async fn client(
                 );
             }
             for a in apps {
-                out!("{:<24} {:<8} {}", a.client_id, a.profile, visible(&a.name));
+                out!(
+                    "{:<24} {:<8} {:<8} {:<24} {}",
+                    visible(&a.client_id),
+                    a.profile,
+                    a.registration.origin.as_str(),
+                    standing(&a.registration),
+                    visible(&a.name)
+                );
             }
             Ok(())
         }
@@ -212,6 +219,30 @@ pub(super) async fn client(
             show_created(&rotated, json, "New secret for")
         }
     }
+}
+
+/// What an admin has said of an application, for `client list`: "-" for one an admin
+/// registered.
+fn standing(r: &Registration) -> &'static str {
+    match (r.is_self_registered(), r.verified, r.quarantined) {
+        (false, _, _) => "-",
+        (true, false, false) => "not verified",
+        (true, true, false) => "verified",
+        (true, false, true) => "not verified, quarantined",
+        (true, true, true) => "verified, quarantined",
+    }
+}
+
+/// An application in `client list --json`: its registration, with where it came from and
+/// what an admin said of it as members of their own (for every origin).
+fn listed_json(a: &Application) -> serde_json::Value {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("origin".into(), a.registration.origin.as_str().into());
+        obj.insert("verified".into(), a.registration.verified.into());
+        obj.insert("quarantined".into(), a.registration.quarantined.into());
+    }
+    v
 }
 
 fn show_created(c: &WithSecret, json: bool, verb: &str) -> Result<(), String> {
