@@ -71,10 +71,12 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Vouch for a self-registered application: the consent page stops saying it is not verified
+    /// Vouch for a self-registered application (or a metadata document client, by its URL): the consent page stops saying it is not verified
     Verify { client_id: String },
-    /// Let a quarantined self-registered application be used
+    /// Let a quarantined self-registered application (or metadata document client) be used
     Approve { client_id: String },
+    /// Make a self-registered application (or metadata document client) unusable until approved
+    Quarantine { client_id: String },
     /// Show one application
     Show {
         client_id: String,

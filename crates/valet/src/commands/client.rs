@@ -182,6 +182,16 @@ pub(super) async fn client(
             out!("{client_id} is verified: its consent page no longer warns about it.");
             Ok(())
         }
+        ClientCommand::Quarantine { client_id } => {
+            admin
+                .quarantine_client(&client_id, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!(
+                "{client_id} is in quarantine: it may not sign users in nor get tokens until `valet client approve`."
+            );
+            Ok(())
+        }
         ClientCommand::Approve { client_id } => {
             let keep = settings.registration.unused_ttl;
             admin
