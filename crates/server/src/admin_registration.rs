@@ -1,8 +1,13 @@
 //! Administration of self-registered applications (issue 14), shared by the CLI and the
-//! admin API like the rest of `admin.rs`: list by origin, verify, approve out of
-//! quarantine, and initial access tokens for registration (RFC 7591 §3).
+//! admin API like the rest of `admin.rs`: list by origin, verify, quarantine and approve
+//! out of quarantine (a metadata document client through a stored override), and initial
+//! access tokens for registration (RFC 7591 §3).
 
-use valet_protocol::application::{Application, Origin};
+use valet_protocol::application::{
+    Application, AuthMethod, GrantType, Origin, Profile, Registration,
+};
+use valet_protocol::cimd;
+use valet_store::ClientRecord;
 
 use crate::admin::{Admin, AdminError};
 use crate::crypto::{Secret, random_token, sha256};
@@ -25,8 +30,14 @@ impl Admin {
     }
 
     /// An admin vouches for a self-registered application: the consent page stops saying
-    /// "not verified by your administrator" (it never becomes `trusted`).
-    pub async fn verify_client(&self, client_id: &str, now: i64) -> Result<(), AdminError> {
+    /// "not verified by your administrator" (it never becomes `trusted`). A metadata
+    /// document client without a stored record gets one (`cimd_override`). Answers the
+    /// stored application.
+    pub async fn verify_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Application, AdminError> {
         self.set_registration(client_id, now, |r| r.verified = true)
             .await
     }
@@ -38,35 +49,121 @@ impl Admin {
         client_id: &str,
         keep_for: i64,
         now: i64,
-    ) -> Result<(), AdminError> {
-        self.set_registration(client_id, now, |r| r.quarantined = false)
+    ) -> Result<Application, AdminError> {
+        let app = self
+            .set_registration(client_id, now, |r| r.quarantined = false)
             .await?;
+        // A metadata document client has no `registrations` row: nothing to move on.
         self.store
             .touch_registration(client_id, now, now + keep_for, 0)
             .await?;
-        Ok(())
+        Ok(app)
+    }
+
+    /// Puts a self-registered application in quarantine: it can neither sign users in nor
+    /// get tokens until `approve_client`.
+    pub async fn quarantine_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Application, AdminError> {
+        self.set_registration(client_id, now, |r| r.quarantined = true)
+            .await
     }
 
     async fn set_registration(
         &self,
         client_id: &str,
         now: i64,
-        change: impl FnOnce(&mut valet_protocol::application::Registration),
-    ) -> Result<(), AdminError> {
-        let mut record = self.get(client_id).await?;
-        if !record.app.registration.is_self_registered() {
-            return Err(AdminError::Invalid(format!(
-                "{client_id} was registered by an admin: there is nothing to verify or approve"
-            )));
+        change: impl Fn(&mut Registration),
+    ) -> Result<Application, AdminError> {
+        // Twice at most: an override another admin created meanwhile is then changed.
+        for _ in 0..2 {
+            let Some(mut record) = self.store.client(client_id).await? else {
+                if !cimd::is_metadata_url(client_id) {
+                    return Err(AdminError::NotFound(format!(
+                        "no application with client_id {client_id}"
+                    )));
+                }
+                match self.create_cimd_override(client_id, now, &change).await {
+                    Err(AdminError::Conflict(_)) => continue,
+                    other => return other,
+                }
+            };
+            if !record.app.registration.is_self_registered() {
+                return Err(AdminError::Invalid(format!(
+                    "{client_id} was registered by an admin: there is nothing to verify, \
+                     approve or quarantine"
+                )));
+            }
+            change(&mut record.app.registration);
+            record.updated_at = now;
+            self.store.update_client(&record).await?;
+            tracing::info!(target: "valet::audit", %client_id,
+                verified = record.app.registration.verified,
+                quarantined = record.app.registration.quarantined,
+                "self-registered application changed by an admin");
+            return Ok(record.app);
         }
-        change(&mut record.app.registration);
-        record.updated_at = now;
-        self.store.update_client(&record).await?;
-        tracing::info!(target: "valet::audit", %client_id,
-            verified = record.app.registration.verified,
-            quarantined = record.app.registration.quarantined,
-            "self-registered application changed by an admin");
-        Ok(())
+        Err(AdminError::Conflict(format!(
+            "{client_id} changed while being updated: try again"
+        )))
+    }
+
+    /// A Client ID Metadata Document client is its document: nothing is stored until an
+    /// admin decides something about it. That decision is a stored record of origin
+    /// `cimd` of which the catalog reads only the `verified` and `quarantined` flags (and
+    /// `created_at`), laid over the fetched document; the rest is a placeholder that can
+    /// do nothing on its own (public, no secret, no redirect URI, no scope). The document
+    /// is not fetched here: the CLI may not reach it, and it is checked at every use.
+    async fn create_cimd_override(
+        &self,
+        url: &str,
+        now: i64,
+        change: &impl Fn(&mut Registration),
+    ) -> Result<Application, AdminError> {
+        cimd::parse_client_id(url).map_err(AdminError::Invalid)?;
+        let mut registration = Registration {
+            origin: Origin::Cimd,
+            ..Default::default()
+        };
+        change(&mut registration);
+        let app = Application {
+            client_id: url.to_owned(),
+            name: url.to_owned(),
+            description: None,
+            website: None,
+            logo_uri: None,
+            policy_uri: None,
+            profile: Profile::Native,
+            redirect_uris: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            scopes: vec![],
+            token_endpoint_auth_method: AuthMethod::None,
+            token_endpoint_auth_method_chosen: true,
+            trusted: false,
+            service_subject: None,
+            post_logout_redirect_uris: vec![],
+            allow_plain_pkce: false,
+            require_pkce: true,
+            cors_origins: vec![],
+            access_token_format: Default::default(),
+            registration,
+        };
+        self.store
+            .create_client(&ClientRecord {
+                app: app.clone(),
+                secret: None,
+                previous_secret: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        tracing::info!(target: "valet::audit", client_id = %url,
+            verified = app.registration.verified,
+            quarantined = app.registration.quarantined,
+            "metadata document client: an admin's decision stored");
+        Ok(app)
     }
 
     /// A new initial access token (shown once; stored as its SHA-256): `uses`

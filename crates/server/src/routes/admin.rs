@@ -26,6 +26,9 @@ pub fn router() -> Router<Shared> {
             get(show).patch(update).delete(delete),
         )
         .route("/clients/{client_id}/secret", post(rotate_secret))
+        .route("/clients/{client_id}/verify", post(verify))
+        .route("/clients/{client_id}/approve", post(approve))
+        .route("/clients/{client_id}/quarantine", post(quarantine))
         .route(
             "/clients/{client_id}/grants",
             axum::routing::delete(revoke_grants),
@@ -179,6 +182,47 @@ async fn rotate_secret(
     s.catalog.forget_client(&id);
     tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: client secret rotated");
     Ok(crate::error::no_store(Json(rotated).into_response()))
+}
+
+/// `POST /admin/api/clients/{id}/verify`: the same as `valet client verify` (issue 14): a
+/// self-registered application's consent page stops saying it is not verified. A metadata
+/// document client (an https client_id, percent-encoded in the path) gets a stored
+/// override. Answers the stored application; 404 for an unknown client_id.
+async fn verify(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let app = s.admin().verify_client(&id, caller.now).await?;
+    s.catalog.forget_client(&id);
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: application verified");
+    Ok(Json(app).into_response())
+}
+
+/// `POST /admin/api/clients/{id}/approve`: the same as `valet client approve`: a
+/// quarantined self-registered application may be used.
+async fn approve(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let keep = s.settings.registration.unused_ttl;
+    let app = s.admin().approve_client(&id, keep, caller.now).await?;
+    s.catalog.forget_client(&id);
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: application approved");
+    Ok(Json(app).into_response())
+}
+
+/// `POST /admin/api/clients/{id}/quarantine`: the same as `valet client quarantine`.
+async fn quarantine(
+    State(s): State<Shared>,
+    caller: AdminCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let app = s.admin().quarantine_client(&id, caller.now).await?;
+    s.catalog.forget_client(&id);
+    tracing::info!(target: "valet::audit", by = %caller.client_id, client_id = %id, "admin API: application quarantined");
+    Ok(Json(app).into_response())
 }
 
 /// `DELETE /admin/api/clients/{id}/grants`: every user's grant of the application is

@@ -513,3 +513,44 @@ async fn rp_initiated_logout_reads_the_documents_post_logout_redirect_uris() {
     assert_eq!(bad.status, 400);
     assert_eq!(docs.hits("/agent.json"), 1);
 }
+
+#[tokio::test]
+async fn the_admin_api_verifies_and_quarantines_a_metadata_client_by_its_url() {
+    let docs = Docs::start().await;
+    docs.serve("/agent.json", json!({}), "max-age=600");
+    let app = valet(&docs, true).await;
+    let id = docs.url("/agent.json");
+    let enc = |s: &str| s.replace(':', "%3A").replace('/', "%2F");
+    let (admin, secret) = app.service(&["valet:admin"]).await;
+    let token = app.token(&admin, &secret).await;
+    let post = |action: &str| {
+        app.http
+            .post(app.url(&format!("/admin/api/clients/{}/{action}", enc(&id))))
+            .bearer_auth(&token)
+            .send()
+    };
+    // No stored record: verify stores the override, without a secret.
+    let r = post("verify").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["client_id"], id.as_str());
+    assert_eq!(body["registration"]["origin"], "cimd");
+    assert_eq!(body["registration"]["verified"], true);
+    assert!(body.get("client_secret").is_none());
+    let stored = app.store.client(&id).await.unwrap().unwrap();
+    assert!(stored.secret.is_none() && stored.app.redirect_uris.is_empty());
+    assert_eq!(
+        authorize(&app, &id).await.status,
+        200,
+        "the document still rules"
+    );
+
+    let r = post("quarantine").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_refused(&authorize(&app, &id).await, "quarantine");
+    let r = post("approve").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["registration"]["verified"], true, "still verified");
+    assert_eq!(authorize(&app, &id).await.status, 200);
+}

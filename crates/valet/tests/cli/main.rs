@@ -11,4 +11,5 @@ mod device;
 mod environment;
 mod quickstart;
 mod registration;
+mod self_registered;
 mod sign_in;

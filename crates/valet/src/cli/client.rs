@@ -1,0 +1,119 @@
+//! `valet client` and `valet registration`: applications, and initial access tokens for
+//! dynamic registration.
+
+use clap::Subcommand;
+use valet_protocol::opaque_token::AccessTokenFormat;
+
+// `Create` carries many options and runs once per process: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register an application; prints its client_id and, for confidential ones, its secret (shown once)
+    Create {
+        #[arg(long)]
+        name: String,
+        /// web, spa, native, service or device
+        #[arg(long)]
+        profile: String,
+        /// Allowed redirect URI (repeatable); matched byte for byte
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Scope the application may request (repeatable); web, spa and native applications may always request the OpenID Connect scopes
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Grant type to add to the profile's (repeatable), e.g. password or urn:ietf:params:oauth:grant-type:device_code
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// First-party application: skips the consent page
+        #[arg(long)]
+        trusted: bool,
+        /// client_secret_basic or client_secret_post: only that one is accepted [default: none chosen: client_secret_basic, and client_secret_post accepted too]
+        #[arg(long, value_name = "METHOD")]
+        auth_method: Option<String>,
+        /// For a service: the user its tokens act as (their `sub`) [default: the client_id]
+        #[arg(long, value_name = "SUB")]
+        service_user: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// https URL
+        #[arg(long)]
+        website: Option<String>,
+        /// https URL
+        #[arg(long)]
+        logo_uri: Option<String>,
+        /// https URL
+        #[arg(long)]
+        policy_uri: Option<String>,
+        /// Where RP-initiated logout may send users afterwards (repeatable); matched byte for byte
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Allow PKCE `plain` (legacy; S256 is always accepted)
+        #[arg(long)]
+        allow_plain_pkce: bool,
+        /// Require PKCE from this confidential application (public ones always must)
+        #[arg(long)]
+        require_pkce: bool,
+        /// Browser origin allowed to call the token, revocation and UserInfo endpoints, beyond those of the redirect URIs (repeatable)
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
+        /// jwt (checked locally by APIs) or opaque (every check is an introspection; revocation is immediate); a token is opaque if its application or any API of its audience says so
+        #[arg(long, value_name = "FORMAT", default_value = "jwt")]
+        access_token_format: AccessTokenFormat,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// List applications
+    List {
+        /// Only those registered by: admin, dynamic (RFC 7591) or cimd (a metadata document)
+        #[arg(long, value_name = "ORIGIN")]
+        origin: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Vouch for a self-registered application (or a metadata document client, by its URL): the consent page stops saying it is not verified
+    Verify { client_id: String },
+    /// Let a quarantined self-registered application (or metadata document client) be used
+    Approve { client_id: String },
+    /// Make a self-registered application (or metadata document client) unusable until approved
+    Quarantine { client_id: String },
+    /// Show one application
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an application; its tokens stop working within the cache lifetime
+    Delete { client_id: String },
+    /// Revoke every user's grant of an application: refresh tokens stop working, access tokens read inactive, consents are forgotten
+    RevokeGrants { client_id: String },
+    /// Issue a new client secret (shown once)
+    RotateSecret {
+        client_id: String,
+        /// Seconds the old secret keeps working [default: 0]
+        #[arg(long, value_name = "SECONDS")]
+        grace: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RegistrationCommand {
+    /// Manage initial access tokens, presented as `Authorization: Bearer` at POST /oauth2/register
+    #[command(subcommand)]
+    Token(RegistrationTokenCommand),
+}
+
+#[derive(Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Print a new initial access token (shown once; Valet keeps only its hash)
+    Create {
+        /// Seconds it stays valid [default: 86400]
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<i64>,
+        /// Registrations it allows [default: any number until it expires]
+        #[arg(long, value_name = "N")]
+        uses: Option<u32>,
+    },
+}

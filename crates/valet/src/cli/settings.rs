@@ -1,0 +1,258 @@
+//! The settings flags every command shares: each is a flag, a `VALET_*` variable and a
+//! key of the TOML file.
+
+use clap::Args;
+use std::path::PathBuf;
+use valet_server::config::Partial;
+
+/// Settings shared by every command (the admin commands need the same database and keys).
+#[derive(Args, Clone)]
+pub struct SettingArgs {
+    /// TOML configuration file; flags and VALET_* variables override it
+    #[arg(long, env = "VALET_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "VALET_LISTEN", global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Issuer URL, exactly as clients will see it [default: http://localhost:8080]
+    #[arg(long, env = "VALET_ISSUER", global = true, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Database URL: sqlite://FILE or postgres://USER:PASSWORD@HOST/DB [default: sqlite://valet.db]
+    #[arg(long, env = "VALET_DATABASE", global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Master key file, created on first use when VALET_MASTER_KEY is not set [default: beside the database]
+    #[arg(
+        long,
+        env = "VALET_MASTER_KEY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub master_key_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); serve HTTPS with --tls-key
+    #[arg(long, env = "VALET_TLS_CERT", global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, env = "VALET_TLS_KEY", global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Access-token lifetime in seconds [default: 600]
+    #[arg(
+        long,
+        env = "VALET_ACCESS_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub access_token_ttl: Option<i64>,
+    /// Seconds between publishing a rotated key and signing with it [default: 600]
+    #[arg(
+        long,
+        env = "VALET_KEY_ACTIVATION_DELAY",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub key_activation_delay: Option<i64>,
+    /// Seconds between reloads of the signing keys from the database [default: 30]
+    #[arg(
+        long,
+        env = "VALET_KEY_REFRESH_INTERVAL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub key_refresh_interval: Option<i64>,
+    /// Cache lifetime of the JWKS for clients, in seconds [default: 300]
+    #[arg(
+        long,
+        env = "VALET_JWKS_MAX_AGE",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub jwks_max_age: Option<i64>,
+    /// Seconds a node caches an application or API before re-reading it [default: 5]
+    #[arg(long, env = "VALET_CACHE_TTL", global = true, value_name = "SECONDS")]
+    pub cache_ttl: Option<i64>,
+    /// Seconds requests in flight get to finish after SIGTERM [default: 10]
+    #[arg(
+        long,
+        env = "VALET_SHUTDOWN_GRACE",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub shutdown_grace: Option<i64>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "VALET_LOG_FORMAT", global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Refresh-token lifetime in seconds [default: 604800, 7 days]
+    #[arg(
+        long,
+        env = "VALET_REFRESH_TOKEN_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub refresh_token_ttl: Option<i64>,
+    /// Which applications' refresh tokens rotate on use: public or all [default: public]
+    #[arg(
+        long,
+        env = "VALET_REFRESH_TOKEN_ROTATION",
+        global = true,
+        value_name = "WHICH"
+    )]
+    pub refresh_token_rotation: Option<String>,
+    /// Seconds a retry with a just-rotated refresh token gets the same new pair, 0 to 60 [default: 10]
+    #[arg(
+        long,
+        env = "VALET_REFRESH_RETRY_WINDOW",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub refresh_retry_window: Option<i64>,
+    /// Browser session (single sign-on) lifetime in seconds [default: 86400]
+    #[arg(long, env = "VALET_SESSION_TTL", global = true, value_name = "SECONDS")]
+    pub session_ttl: Option<i64>,
+    /// Folder of templates that replace the built-in pages of the same name
+    #[arg(long, env = "VALET_TEMPLATES_DIR", global = true, value_name = "DIR")]
+    pub templates_dir: Option<PathBuf>,
+    /// PostgreSQL: connections this node keeps at most, 1 to 1000 [default: 16]
+    #[arg(
+        long,
+        env = "VALET_DATABASE_MAX_CONNECTIONS",
+        global = true,
+        value_name = "N"
+    )]
+    pub database_max_connections: Option<i64>,
+    /// PostgreSQL: seconds one database call may take before the request answers 503, 1 to 60 [default: 5]
+    #[arg(
+        long,
+        env = "VALET_DATABASE_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub database_timeout: Option<i64>,
+    /// Open client connections accepted at most, 1 to 1000000 [default: 4096]
+    #[arg(long, env = "VALET_MAX_CONNECTIONS", global = true, value_name = "N")]
+    pub max_connections: Option<i64>,
+    /// Open connections per client address (IPv6: per /64); 0 for none, e.g. behind a proxy [default: 256]
+    #[arg(
+        long,
+        env = "VALET_MAX_CONNECTIONS_PER_ADDRESS",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_connections_per_address: Option<i64>,
+    /// Seconds a client may take to send headers or a body, or keep a connection idle, 1 to 300 [default: 10]
+    #[arg(
+        long,
+        env = "VALET_CLIENT_TIMEOUT",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub client_timeout: Option<i64>,
+    /// Development only: fetch Client ID Metadata Documents from loopback addresses (private ranges stay refused)
+    #[arg(
+        long,
+        env = "VALET_DEV_ALLOW_LOOPBACK_METADATA",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub dev_allow_loopback_metadata: Option<bool>,
+    /// Dynamic client registration: open (public clients need no token), token (every registration needs an initial access token) or off [default: open]
+    #[arg(long, env = "VALET_REGISTRATION", global = true, value_name = "MODE")]
+    pub registration: Option<String>,
+    /// Seconds a self-registered application that never got a token lives [default: 604800, 7 days]
+    #[arg(
+        long,
+        env = "VALET_REGISTRATION_IDLE_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub registration_idle_ttl: Option<i64>,
+    /// Seconds a self-registered application lives after it last got a token [default: 7776000, 90 days]
+    #[arg(
+        long,
+        env = "VALET_REGISTRATION_UNUSED_TTL",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub registration_unused_ttl: Option<i64>,
+    /// Hosts self-registered applications' http(s) redirect URIs may name (repeatable, or comma-separated) [default: any]
+    #[arg(
+        long = "registration-redirect-host",
+        env = "VALET_REGISTRATION_REDIRECT_HOSTS",
+        global = true,
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub registration_redirect_hosts: Vec<String>,
+    /// Schemes self-registered applications' redirect URIs may use (repeatable, or comma-separated) [default: any the rules allow]
+    #[arg(
+        long = "registration-redirect-scheme",
+        env = "VALET_REGISTRATION_REDIRECT_SCHEMES",
+        global = true,
+        value_name = "SCHEME",
+        value_delimiter = ','
+    )]
+    pub registration_redirect_schemes: Vec<String>,
+    /// API scopes self-registered applications may ask for, beyond OpenID Connect's (repeatable, or comma-separated) [default: every registered API's; never valet:admin]
+    #[arg(
+        long = "registration-scope",
+        env = "VALET_REGISTRATION_SCOPES",
+        global = true,
+        value_name = "SCOPE",
+        value_delimiter = ','
+    )]
+    pub registration_scopes: Vec<String>,
+    /// Self-registered applications are unusable until an admin runs `valet client approve` [default: false]
+    #[arg(
+        long,
+        env = "VALET_REGISTRATION_QUARANTINE",
+        global = true,
+        value_name = "BOOL"
+    )]
+    pub registration_quarantine: Option<bool>,
+}
+
+impl SettingArgs {
+    pub fn partial(&self) -> Partial {
+        Partial {
+            listen: self.listen.clone(),
+            issuer: self.issuer.clone(),
+            database: self.database.clone(),
+            master_key_file: self.master_key_file.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            access_token_ttl: self.access_token_ttl,
+            key_activation_delay: self.key_activation_delay,
+            key_refresh_interval: self.key_refresh_interval,
+            jwks_max_age: self.jwks_max_age,
+            cache_ttl: self.cache_ttl,
+            shutdown_grace: self.shutdown_grace,
+            log_format: self.log_format.clone(),
+            refresh_token_ttl: self.refresh_token_ttl,
+            refresh_token_rotation: self.refresh_token_rotation.clone(),
+            refresh_retry_window: self.refresh_retry_window,
+            session_ttl: self.session_ttl,
+            templates_dir: self.templates_dir.clone(),
+            database_max_connections: self.database_max_connections,
+            database_timeout: self.database_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            client_timeout: self.client_timeout,
+            // An ordered list of tables: the TOML file alone sets it.
+            user_stores: None,
+            dev_allow_loopback_metadata: self.dev_allow_loopback_metadata,
+            metadata_ca_file: None,
+            registration: self.registration.clone(),
+            registration_idle_ttl: self.registration_idle_ttl,
+            registration_unused_ttl: self.registration_unused_ttl,
+            registration_redirect_hosts: some(&self.registration_redirect_hosts),
+            registration_redirect_schemes: some(&self.registration_redirect_schemes),
+            registration_scopes: some(&self.registration_scopes),
+            registration_quarantine: self.registration_quarantine,
+        }
+    }
+}
+
+/// A list flag given at least once, else not set (so a file's list is not emptied).
+fn some(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}

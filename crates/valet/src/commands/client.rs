@@ -1,0 +1,269 @@
+//! `valet client`: register, list, show, verify, approve, delete applications.
+
+use valet_protocol::application::{Application, Origin, Registration};
+// Human output escapes control and bidirectional characters, even in records stored
+// before registration refused them (issue 12, item 16); `--json` output is JSON-escaped.
+use valet_protocol::text::visible;
+use valet_server::admin::{Admin, NewClient, WithSecret};
+use valet_server::config::Settings;
+
+use super::{now, print_json};
+use crate::cli::ClientCommand;
+
+fn parse_list<T: std::str::FromStr<Err = String>>(
+    items: &[String],
+) -> Result<Option<Vec<T>>, String> {
+    if items.is_empty() {
+        return Ok(None);
+    }
+    items
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<Vec<T>, String>>()
+        .map(Some)
+}
+
+pub(super) async fn client(
+    cmd: ClientCommand,
+    admin: &Admin,
+    settings: &Settings,
+) -> Result<(), String> {
+    match cmd {
+        ClientCommand::Create {
+            name,
+            profile,
+            redirect_uris,
+            scopes,
+            grants,
+            trusted,
+            auth_method,
+            service_user,
+            description,
+            website,
+            logo_uri,
+            policy_uri,
+            post_logout_redirect_uris,
+            allow_plain_pkce,
+            require_pkce,
+            cors_origins,
+            access_token_format,
+            json,
+        } => {
+            let profile: valet_protocol::application::Profile = profile.parse()?;
+            // `--grant` adds to the profile's grants (the contract of issue 13).
+            let grant_types = parse_list(&grants)?.map(|added| {
+                let mut all = profile.default_grant_types();
+                for g in added {
+                    if !all.contains(&g) {
+                        all.push(g);
+                    }
+                }
+                all
+            });
+            let new = NewClient {
+                access_token_format,
+                post_logout_redirect_uris,
+                allow_plain_pkce,
+                require_pkce,
+                cors_origins,
+                name,
+                profile: Some(profile),
+                redirect_uris,
+                scopes: if scopes.is_empty() {
+                    None
+                } else {
+                    Some(
+                        scopes
+                            .iter()
+                            .flat_map(|s| s.split(' '))
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                    )
+                },
+                grant_types,
+                token_endpoint_auth_method: auth_method.map(|m| m.parse()).transpose()?,
+                trusted,
+                description,
+                website,
+                logo_uri,
+                policy_uri,
+                service_subject: service_user,
+            };
+            let created = admin
+                .create_client(new, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            show_created(&created, json, "Created")
+        }
+        ClientCommand::List { origin, json } => {
+            let origin = match origin.as_deref() {
+                None => None,
+                Some(o) => Some(Origin::parse(o).ok_or("--origin must be admin, dynamic or cimd")?),
+            };
+            let apps = admin
+                .list_by_origin(origin)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&apps.iter().map(listed_json).collect::<Vec<_>>());
+            }
+            if apps.is_empty() {
+                out!(
+                    "No applications yet. Create one with: valet client create --name NAME --profile service"
+                );
+            }
+            for a in apps {
+                out!(
+                    "{:<24} {:<8} {:<8} {:<24} {}",
+                    visible(&a.client_id),
+                    a.profile,
+                    a.registration.origin.as_str(),
+                    standing(&a.registration),
+                    visible(&a.name)
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Show { client_id, json } => {
+            let c = admin.get(&client_id).await.map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&c.app);
+            }
+            let a = &c.app;
+            out!("client_id:     {}", a.client_id);
+            out!("name:          {}", visible(&a.name));
+            if let Some(d) = &a.description {
+                out!("description:   {}", visible(d));
+            }
+            out!("profile:       {}", a.profile);
+            let methods: Vec<&str> = a
+                .accepted_auth_methods()
+                .iter()
+                .map(|m| m.as_str())
+                .collect();
+            out!(
+                "auth method:   {}{}",
+                methods.join(" or "),
+                match (a.is_confidential(), a.token_endpoint_auth_method_chosen) {
+                    (false, _) => "",
+                    (true, true) => " (chosen at registration)",
+                    (true, false) => " (none chosen at registration)",
+                }
+            );
+            out!(
+                "grant types:   {}",
+                a.grant_types
+                    .iter()
+                    .map(|g| g.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            out!("scopes:        {}", a.scopes.join(" "));
+            out!("redirect URIs: {}", visible(&a.redirect_uris.join(" ")));
+            if !a.post_logout_redirect_uris.is_empty() {
+                out!(
+                    "after logout:  {}",
+                    visible(&a.post_logout_redirect_uris.join(" "))
+                );
+            }
+            out!("trusted:       {}", a.trusted);
+            out!("access tokens: {}", a.access_token_format);
+            if let Some(s) = &a.service_subject {
+                out!("acts as user:  {}", visible(s));
+            }
+            Ok(())
+        }
+        ClientCommand::Verify { client_id } => {
+            admin
+                .verify_client(&client_id, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("{client_id} is verified: its consent page no longer warns about it.");
+            Ok(())
+        }
+        ClientCommand::Quarantine { client_id } => {
+            admin
+                .quarantine_client(&client_id, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!(
+                "{client_id} is in quarantine: it may not sign users in nor get tokens until `valet client approve`."
+            );
+            Ok(())
+        }
+        ClientCommand::Approve { client_id } => {
+            let keep = settings.registration.unused_ttl;
+            admin
+                .approve_client(&client_id, keep, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("{client_id} is approved: it may sign users in and get tokens.");
+            Ok(())
+        }
+        ClientCommand::RevokeGrants { client_id } => {
+            let n = admin
+                .revoke_grants(&client_id, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("Revoked {n} grant(s) of {client_id}; its users will be asked to consent again.");
+            Ok(())
+        }
+        ClientCommand::Delete { client_id } => {
+            admin
+                .delete_client(&client_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("Deleted {client_id}.");
+            Ok(())
+        }
+        ClientCommand::RotateSecret {
+            client_id,
+            grace,
+            json,
+        } => {
+            let rotated = admin
+                .rotate_secret(&client_id, grace, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            show_created(&rotated, json, "New secret for")
+        }
+    }
+}
+
+/// What an admin has said of an application, for `client list`: "-" for one an admin
+/// registered.
+fn standing(r: &Registration) -> &'static str {
+    match (r.is_self_registered(), r.verified, r.quarantined) {
+        (false, _, _) => "-",
+        (true, false, false) => "not verified",
+        (true, true, false) => "verified",
+        (true, false, true) => "not verified, quarantined",
+        (true, true, true) => "verified, quarantined",
+    }
+}
+
+/// An application in `client list --json`: its registration, with where it came from and
+/// what an admin said of it as members of their own (for every origin).
+fn listed_json(a: &Application) -> serde_json::Value {
+    let mut v = serde_json::to_value(a).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("origin".into(), a.registration.origin.as_str().into());
+        obj.insert("verified".into(), a.registration.verified.into());
+        obj.insert("quarantined".into(), a.registration.quarantined.into());
+    }
+    v
+}
+
+fn show_created(c: &WithSecret, json: bool, verb: &str) -> Result<(), String> {
+    if json {
+        return print_json(c);
+    }
+    out!("{verb} \"{}\" ({})", visible(&c.app.name), c.app.profile);
+    out!("  client_id:     {}", c.app.client_id);
+    if let Some(secret) = &c.client_secret {
+        out!("  client_secret: {}", secret.expose());
+        out!("Store the secret now: Valet keeps only a keyed hash and cannot show it again.");
+    }
+    Ok(())
+}
