@@ -24,6 +24,7 @@ pub mod opaque_token;
 pub mod params;
 pub mod password;
 pub mod pkce;
+pub mod redirect_uri;
 pub mod refresh;
 pub mod registration;
 pub mod response;
