@@ -29,10 +29,18 @@ pub fn skips_consent(app: &Application) -> bool {
     app.trusted && !app.registration.is_self_registered()
 }
 
+/// Whether an admin stands behind the application: they registered it, or verified one
+/// that registered itself. Only then is a consent given before remembered, and a
+/// `logo_uri` it names loaded (checklist M4: otherwise anyone who registers makes the
+/// person's browser fetch whatever they like).
+pub fn vouched_for(app: &Application) -> bool {
+    !app.registration.is_self_registered() || app.registration.verified
+}
+
 /// Whether a consent given before covers a new request: not for a self-registered
 /// application no admin has verified, which is asked about every time.
 pub fn remembers_consent(app: &Application) -> bool {
-    !app.registration.is_self_registered() || app.registration.verified
+    vouched_for(app)
 }
 
 /// What the consent page shows of `app`, asked to send the user to `redirect_uri`.

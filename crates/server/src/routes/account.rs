@@ -82,7 +82,7 @@ async fn show_inner(
             // As on the consent page: an unverified agent's logo is not loaded.
             logo_uri: client
                 .as_ref()
-                .filter(|cl| consent::remembers_consent(&cl.app))
+                .filter(|cl| consent::vouched_for(&cl.app))
                 .and_then(|cl| cl.app.logo_uri.clone()),
             website: client.as_ref().and_then(|cl| cl.app.website.clone()),
             scopes: describe(state, &scope).await?,

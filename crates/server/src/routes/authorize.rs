@@ -231,9 +231,7 @@ pub struct ClientView<'a> {
 }
 
 pub fn client_view(app: &Application) -> ClientView<'_> {
-    // A logo an unverified self-registered application names is not loaded: the person's
-    // browser would fetch whatever it points at, for anyone who registers (checklist M4).
-    let shows_logo = consent::remembers_consent(app);
+    let shows_logo = consent::vouched_for(app);
     ClientView {
         client_id: &app.client_id,
         name: &app.name,
