@@ -23,11 +23,10 @@
 // finishes, the tool answers alice's sub, a stale access token makes the SDK refresh
 // (rotating), and a refresh for another API is refused.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -36,6 +35,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { chromium } from 'playwright-core';
+import { Failure, check, equal, fail, freePort, progress, sleep, step, stopValet, valetAdmin, valetEnv, withTimeout } from './steps.mjs';
 
 const VALET_BIN = process.env.VALET_BIN;
 const CA = process.env.INTEROP_CA;
@@ -50,43 +50,6 @@ const TOTAL_TIMEOUT_MS = 150_000;
 const USER = { username: 'alice', name: 'Alice Example', password: 'correct horse battery staple' };
 const MCP_SCOPE = 'mcp:tools';
 const OTHER_API = { audience: 'https://other.interop.test', scope: 'other:read' };
-
-// ---------------------------------------------------------------------------------------
-// Steps and failures
-
-const started = Date.now();
-let current = 'setup';
-let stepNo = 0;
-async function step(name, fn) {
-  current = name;
-  stepNo += 1;
-  const t0 = Date.now();
-  const result = await fn();
-  console.log(`ok ${String(stepNo).padStart(2)} - ${name} (${Date.now() - t0} ms)`);
-  return result;
-}
-class Failure extends Error {}
-function fail(message) {
-  throw new Failure(message);
-}
-function check(cond, message) {
-  if (!cond) fail(message);
-}
-function equal(actual, expected, what) {
-  if (actual !== expected) fail(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-}
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Failure(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 const resources = { valet: null, servers: [], context: null, page: null, tmp: null };
 async function cleanup() {
@@ -103,34 +66,11 @@ process.on('exit', () => {
   if (v && v.exitCode === null && v.signalCode === null) v.kill('SIGKILL');
 });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // ---------------------------------------------------------------------------------------
 // Valet
 
-// Valet refuses VALET_* variables it does not know (VALET_BIN among them).
-function valetEnv(extra = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('VALET_') || k === 'VALET_LOG') env[k] = v;
-  }
-  return { ...env, ...extra };
-}
-
-function valetAdmin(args, input, dataArgs) {
-  const r = spawnSync(VALET_BIN, [...args, ...dataArgs], { input, env: valetEnv(), encoding: 'utf8', timeout: STEP_TIMEOUT_MS });
-  if (r.error) fail(`valet ${args.slice(0, 2).join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) fail(`valet ${args.slice(0, 2).join(' ')} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
-  return r.stdout;
+function admin(args, input, dataArgs) {
+  return valetAdmin(VALET_BIN, args, input, dataArgs, STEP_TIMEOUT_MS);
 }
 
 function json(out, what) {
@@ -168,15 +108,6 @@ async function startValet(dir, port, dataArgs) {
     await sleep(100);
   }
   return fail(`Valet did not become ready on ${issuer} (exit ${child.exitCode ?? 'none'}; ${lastError}):\n${fs.readFileSync(logFile, 'utf8').trim()}`);
-}
-
-async function stopValet(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) return;
-  child.kill('SIGKILL');
-  await exited;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -361,13 +292,13 @@ async function main() {
   const mcp = await step('MCP server (SDK server side) listening with RFC 9728 metadata', () => startMcpServer({ issuer, introspector }));
 
   const sub = await step('user, the MCP server\'s API (and its introspector), another API registered', () => {
-    const user = json(valetAdmin(['user', 'create', '--username', USER.username, '--name', USER.name, '--password-stdin', '--json'],
+    const user = json(admin(['user', 'create', '--username', USER.username, '--name', USER.name, '--password-stdin', '--json'],
       `${USER.password}\n`, dataArgs), 'user create');
-    const svc = json(valetAdmin(['client', 'create', '--name', 'MCP server backend', '--profile', 'service', '--json'], '', dataArgs), 'client create');
+    const svc = json(admin(['client', 'create', '--name', 'MCP server backend', '--profile', 'service', '--json'], '', dataArgs), 'client create');
     Object.assign(introspector, svc);
-    valetAdmin(['api', 'create', '--audience', mcp.resource, '--scope', `${MCP_SCOPE}=Use the interop tools`,
+    admin(['api', 'create', '--audience', mcp.resource, '--scope', `${MCP_SCOPE}=Use the interop tools`,
       '--introspector', svc.client_id], '', dataArgs);
-    valetAdmin(['api', 'create', '--audience', OTHER_API.audience, '--scope', `${OTHER_API.scope}=Read the other API`], '', dataArgs);
+    admin(['api', 'create', '--audience', OTHER_API.audience, '--scope', `${OTHER_API.scope}=Read the other API`], '', dataArgs);
     check(user.sub, `user create --json lacks sub: ${JSON.stringify(user)}`);
     return user.sub;
   });
@@ -514,7 +445,7 @@ async function main() {
 }
 
 const watchdog = setTimeout(async () => {
-  console.error(`FAILED: ${current}: the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
+  console.error(`FAILED: ${progress.current}: the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
   await cleanup();
   process.exit(1);
 }, TOTAL_TIMEOUT_MS);
@@ -523,10 +454,10 @@ watchdog.unref();
 let exitCode = 0;
 try {
   await main();
-  console.log(`mcp: all ${stepNo} steps passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`mcp: all ${progress.stepNo} steps passed in ${((Date.now() - progress.started) / 1000).toFixed(1)} s`);
 } catch (e) {
   exitCode = 1;
-  console.error(`FAILED: ${current}: ${e instanceof Failure ? e.message : e.stack || e}`);
+  console.error(`FAILED: ${progress.current}: ${e instanceof Failure ? e.message : e.stack || e}`);
   if (resources.page && SCREENSHOT_DIR) {
     fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
     await resources.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'mcp-failure.png'), fullPage: true }).catch(() => {});

@@ -37,14 +37,14 @@
 // so openid-client verifies TLS for real), CHROMIUM (default /usr/bin/chromium),
 // SCREENSHOT_DIR (optional: failure.png on a failure).
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import { chromium } from 'playwright-core';
+import { Failure, check, equal, fail, freePort, progress, sleep, step, stopValet, valetAdmin, valetEnv, withTimeout } from './steps.mjs';
 
 const VALET_BIN = process.env.VALET_BIN;
 const TLS_CERT = process.env.INTEROP_TLS_CERT;
@@ -67,32 +67,6 @@ const APPS = {
 
 // ---------------------------------------------------------------------------------------
 // Steps, failures and cleanup (as tests/browser/sign-in.mjs)
-
-const started = Date.now();
-let current = 'setup';
-let stepNo = 0;
-
-async function step(name, fn) {
-  current = name;
-  stepNo += 1;
-  const t0 = Date.now();
-  const result = await fn();
-  console.log(`ok ${String(stepNo).padStart(2)} - ${name} (${Date.now() - t0} ms)`);
-  return result;
-}
-
-class Failure extends Error {}
-function fail(message) {
-  throw new Failure(message);
-}
-function check(cond, message) {
-  if (!cond) fail(message);
-}
-function equal(actual, expected, what) {
-  if (actual !== expected) {
-    fail(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
 
 const resources = { valet: null, callbackServer: null, context: null, page: null, tmp: null };
 let cleaning = null;
@@ -117,7 +91,7 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => {
-    console.error(`FAILED: interrupted by ${sig} during: ${current}`);
+    console.error(`FAILED: interrupted by ${sig} during: ${progress.current}`);
     await cleanup();
     process.exit(1);
   });
@@ -126,39 +100,12 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 // ---------------------------------------------------------------------------------------
 // Valet, the callback server, the browser
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function sleep(ms) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-// Valet refuses VALET_* variables it does not know (VALET_BIN among them).
-function valetEnv() {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('VALET_') || k === 'VALET_LOG') env[k] = v;
-  }
-  return env;
-}
-
-function valetAdmin(args, input, dataArgs) {
-  const r = spawnSync(VALET_BIN, [...args, ...dataArgs], { input, env: valetEnv(), encoding: 'utf8', timeout: STEP_TIMEOUT_MS });
-  if (r.error) fail(`valet ${args.slice(0, 2).join(' ')}: ${r.error.message}`);
-  if (r.status !== 0) fail(`valet ${args.slice(0, 2).join(' ')} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
-  return r.stdout;
+function admin(args, input, dataArgs) {
+  return valetAdmin(VALET_BIN, args, input, dataArgs, STEP_TIMEOUT_MS);
 }
 
 function registerClient(app, extra, dataArgs) {
-  const out = valetAdmin(['client', 'create', '--name', app.name, '--profile', app.profile, ...extra, '--json'], '', dataArgs);
+  const out = admin(['client', 'create', '--name', app.name, '--profile', app.profile, ...extra, '--json'], '', dataArgs);
   let c;
   try {
     c = JSON.parse(out);
@@ -204,15 +151,6 @@ async function startValet(dir, dataArgs) {
     if (child.exitCode !== null && /address.*in use/i.test(log) && attempt < 3) continue;
     fail(`Valet did not become ready on ${issuer} (exit ${child.exitCode ?? 'none'}; last error: ${lastError}):\n${log.trim()}`);
   }
-}
-
-async function stopValet(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) return;
-  child.kill('SIGKILL');
-  await exited;
 }
 
 // The single-page application: openid-client itself, loaded as ES modules from this
@@ -290,16 +228,6 @@ function startCallbackServer() {
       });
     });
   });
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Failure(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 async function expectVisible(locator, what) {
@@ -424,9 +352,9 @@ async function main() {
   const uris = (name) => ({ redirect: `${cb.origin}/${name}/callback`, postLogout: `${cb.origin}/${name}/signed-out` });
 
   const apps = await step('user, API and service, web and spa applications registered', () => {
-    valetAdmin(['user', 'create', '--username', USER.username, '--email', USER.email, '--name', USER.name, '--password-stdin'],
+    admin(['user', 'create', '--username', USER.username, '--email', USER.email, '--name', USER.name, '--password-stdin'],
       `${USER.password}\n`, dataArgs);
-    valetAdmin(['api', 'create', '--audience', API.audience, '--scope', `${API.scope}=Read reports`], '', dataArgs);
+    admin(['api', 'create', '--audience', API.audience, '--scope', `${API.scope}=Read reports`], '', dataArgs);
     const registered = {};
     for (const [key, app] of Object.entries(APPS)) {
       const plain = key === 'service' || key === 'device';
@@ -890,7 +818,7 @@ async function main() {
 }
 
 const watchdog = setTimeout(async () => {
-  console.error(`FAILED: ${current}: the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
+  console.error(`FAILED: ${progress.current}: the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
   await cleanup();
   process.exit(1);
 }, TOTAL_TIMEOUT_MS);
@@ -899,10 +827,10 @@ watchdog.unref();
 let exitCode = 0;
 try {
   await main();
-  console.log(`openid-client: all ${stepNo} steps passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`openid-client: all ${progress.stepNo} steps passed in ${((Date.now() - progress.started) / 1000).toFixed(1)} s`);
 } catch (e) {
   exitCode = 1;
-  console.error(`FAILED: ${current}: ${e instanceof Failure ? e.message : e.stack || e}`);
+  console.error(`FAILED: ${progress.current}: ${e instanceof Failure ? e.message : e.stack || e}`);
   if (resources.page && SCREENSHOT_DIR) await shoot(resources.page, 'failure.png').catch(() => {});
   const log = resources.valet?.logFile;
   if (log && fs.existsSync(log)) {
