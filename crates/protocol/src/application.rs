@@ -375,20 +375,30 @@ impl Application {
     /// Checks a registration before it is stored. The messages name the offending value
     /// and say what to do, because an admin reads them at the command line.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_fields().map_err(|(_, message)| message)
+    }
+
+    /// As `validate`, naming the field the problem is in (the admin API's per-field
+    /// errors): the metadata name (`redirect_uris`, `grant_types`, …).
+    pub fn validate_fields(&self) -> Result<(), (&'static str, String)> {
+        let at = |field: &'static str| move |m: String| (field, m);
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
-            return Err("an application needs a name of 1 to 200 printable characters".into());
+            return Err((
+                "name",
+                "an application needs a name of 1 to 200 printable characters".into(),
+            ));
         }
         // Issue 12, item 16: free text is printable, URIs are ASCII.
-        check_printable("name", &self.name)?;
+        check_printable("name", &self.name).map_err(at("name"))?;
         if let Some(d) = &self.description {
-            check_printable("description", d)?;
+            check_printable("description", d).map_err(at("description"))?;
         }
         if let Some(s) = &self.service_subject {
-            check_printable("service user", s)?;
+            check_printable("service user", s).map_err(at("service_subject"))?;
         }
         if self.profile.is_confidential() != self.is_confidential() {
-            return Err(format!(
+            return Err(at("token_endpoint_auth_method")(format!(
                 "a {} application must use a {} authentication method",
                 self.profile,
                 if self.profile.is_confidential() {
@@ -396,34 +406,35 @@ impl Application {
                 } else {
                     "`none`"
                 }
-            ));
+            )));
         }
         if self.profile.needs_redirect_uri() && self.redirect_uris.is_empty() {
-            return Err(format!(
+            return Err(at("redirect_uris")(format!(
                 "a {} application needs at least one --redirect-uri",
                 self.profile
-            ));
+            )));
         }
         if self.profile == Profile::Device && !self.redirect_uris.is_empty() {
-            return Err(
+            return Err(at("redirect_uris")(
                 "a device application has no redirect URI: people sign in on another device \
                  (RFC 8628); drop --redirect-uri"
                     .into(),
-            );
+            ));
         }
         for uri in &self.redirect_uris {
-            validate_redirect_uri(uri, self.profile)?;
+            validate_redirect_uri(uri, self.profile).map_err(at("redirect_uris"))?;
         }
         for uri in &self.post_logout_redirect_uris {
             validate_redirect_uri(uri, self.profile)
-                .map_err(|e| e.replace("redirect URI", "post-logout redirect URI"))?;
+                .map_err(|e| e.replace("redirect URI", "post-logout redirect URI"))
+                .map_err(at("post_logout_redirect_uris"))?;
         }
         for origin in &self.cors_origins {
-            check_uri_chars("CORS origin", origin)?;
+            check_uri_chars("CORS origin", origin).map_err(at("cors_origins"))?;
             if origin_of(origin).as_deref() != Some(origin.as_str()) {
-                return Err(format!(
+                return Err(at("cors_origins")(format!(
                     "CORS origin `{origin}` must look like https://app.example (scheme, host, optional port; lower case)"
-                ));
+                )));
             }
         }
         for (field, uri) in [
@@ -432,24 +443,33 @@ impl Application {
             ("policy_uri", &self.policy_uri),
         ] {
             let Some(uri) = uri else { continue };
-            check_uri_chars(field, uri)?;
+            check_uri_chars(field, uri).map_err(at(field))?;
             if !uri.starts_with("https://") {
-                return Err(format!("the {field} `{uri}` must be an https URL"));
+                return Err((field, format!("the {field} `{uri}` must be an https URL")));
             }
         }
         if self.grant_types.is_empty() {
-            return Err("an application needs at least one grant type".into());
+            return Err((
+                "grant_types",
+                "an application needs at least one grant type".into(),
+            ));
         }
         if self.grant_types.contains(&GrantType::ClientCredentials) && !self.is_confidential() {
-            return Err("client_credentials needs a confidential application".into());
+            return Err((
+                "grant_types",
+                "client_credentials needs a confidential application".into(),
+            ));
         }
         if self.grant_types.contains(&GrantType::Password) && !self.is_confidential() {
-            return Err("the password grant is only for confidential applications".into());
+            return Err((
+                "grant_types",
+                "the password grant is only for confidential applications".into(),
+            ));
         }
         let scope = self.scopes.join(" ");
-        Scope::parse(&scope).map_err(|e| e.description().to_owned())?;
+        Scope::parse(&scope).map_err(|e| ("scopes", e.description().to_owned()))?;
         if self.scopes.iter().any(|s| s == ADMIN_SCOPE) && !self.may_hold_admin_scope() {
-            return Err(format!(
+            return Err(at("scopes")(format!(
                 "the scope {ADMIN_SCOPE} is only for service applications (--profile service) \
                  that use the client_credentials grant alone: with a {} application{}, every \
                  user who signs in to it would become a Valet administrator",
@@ -459,7 +479,7 @@ impl Application {
                 } else {
                     ""
                 }
-            ));
+            )));
         }
         Ok(())
     }

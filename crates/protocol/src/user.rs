@@ -128,3 +128,49 @@ mod tests {
         );
     }
 }
+
+/// What a user may do in Valet's own administration (issue 15): nothing (every ordinary
+/// user), read everything (`viewer`), or change everything (`admin`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    None,
+    Viewer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::None => "none",
+            Role::Viewer => "viewer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "none" | "" => Some(Role::None),
+            "viewer" => Some(Role::Viewer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// May read the administration (every page and `GET` of the admin API).
+    pub fn can_read(self) -> bool {
+        self >= Role::Viewer
+    }
+
+    /// May change anything an administrator can.
+    pub fn can_write(self) -> bool {
+        self == Role::Admin
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -188,7 +188,10 @@ impl Valet {
         let pages = crate::pages::Pages::new(settings.templates_dir.as_deref(), &settings.issuer)?;
         let passwords = Arc::new(crate::passwords::Passwords::new()?);
         let users = crate::users::Users::new(&settings.user_stores, store.clone(), passwords)?;
+        let (audit, audit_writer) = crate::audit::AuditLog::new(store.clone());
+        tokio::spawn(audit_writer);
         let state = Arc::new(AppState {
+            audit,
             hasher: master_key.secret_hasher(),
             sealer,
             throttle: Default::default(),
@@ -349,10 +352,22 @@ async fn refresh_keys(state: Shared) {
     }
 }
 
-/// Valet's own janitor: expired revocations and retired keys go in small batches.
+/// Valet's own janitor: expired revocations and retired keys go in small batches, and
+/// audit events older than `audit_retention`.
 async fn purge(state: Shared) {
     loop {
         tokio::time::sleep(PURGE_EVERY).await;
+        let before = state.clock.now() - state.settings.audit_retention;
+        loop {
+            match state.store.purge_audit(before, PURGE_BATCH).await {
+                Ok(n) if n >= u64::from(PURGE_BATCH) => tokio::task::yield_now().await,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit purge failed; will retry");
+                    break;
+                }
+            }
+        }
         loop {
             match state
                 .store

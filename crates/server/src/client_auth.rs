@@ -60,6 +60,14 @@ pub async fn authenticate(
             let shown: String = client_id.chars().take(64).collect();
             tracing::info!(target: "valet::audit", client_id = ?shown, %ip, %reason,
                 "client authentication failed");
+            state.audit.event(
+                now,
+                "client.auth_failed",
+                "anonymous".into(),
+                Some(ip),
+                format!("client:{shown}"),
+                serde_json::json!({ "reason": reason.to_string() }),
+            );
             Err(OAuthError::invalid_client(FAILED).into())
         }
     }

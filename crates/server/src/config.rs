@@ -29,6 +29,8 @@ pub struct Partial {
     pub refresh_token_rotation: Option<String>,
     pub refresh_retry_window: Option<i64>,
     pub session_ttl: Option<i64>,
+    /// How long audit events are kept, in seconds (issue 15).
+    pub audit_retention: Option<i64>,
     pub templates_dir: Option<PathBuf>,
     pub database_max_connections: Option<i64>,
     pub database_timeout: Option<i64>,
@@ -84,6 +86,7 @@ impl Partial {
             refresh_token_rotation,
             refresh_retry_window,
             session_ttl,
+            audit_retention,
             templates_dir,
             database_max_connections,
             database_timeout,
@@ -150,6 +153,8 @@ pub struct Settings {
     pub refresh_retry_window: i64,
     /// Lifetime of a browser session (single sign-on).
     pub session_ttl: i64,
+    /// Audit events older than this go (housekeeping).
+    pub audit_retention: i64,
     /// A folder whose templates replace the built-in pages of the same name.
     pub templates_dir: Option<PathBuf>,
     /// PostgreSQL: connections this node keeps at most.
@@ -260,6 +265,13 @@ impl Settings {
             valet_store::REFRESH_SUCCESSOR_MEMORY,
         )?;
         let session_ttl = secs("session_ttl", p.session_ttl, 86_400, 60, 90 * 86_400)?;
+        let audit_retention = secs(
+            "audit_retention",
+            p.audit_retention,
+            90 * 86_400,
+            86_400,
+            10 * 366 * 86_400,
+        )?;
         let database_timeout = secs("database_timeout", p.database_timeout, 5, 1, 60)?;
         let database_max_connections = match p.database_max_connections.unwrap_or(16) {
             n @ 1..=1000 => n as u32,
@@ -299,6 +311,7 @@ impl Settings {
             refresh_token_rotation,
             refresh_retry_window,
             session_ttl,
+            audit_retention,
             templates_dir: p.templates_dir,
             listen,
             issuer,

@@ -238,3 +238,17 @@ pub async fn rotate(
     store.rotate_signing_key(&record, &plan.retire).await?;
     Ok(record.times)
 }
+
+/// Emergency replacement after a revocation: a new `alg` key that signs from `now`, with
+/// no activation delay (the revoked key is gone from the JWKS already; tokens it signed
+/// are meant to fail). Retires nothing.
+pub async fn replace_now(
+    store: &dyn Store,
+    sealer: &Sealer,
+    alg: Algorithm,
+    now: UnixTime,
+) -> Result<KeyTimes, KeyError> {
+    let record = new_record(sealer, alg, now, now)?;
+    store.rotate_signing_key(&record, &[]).await?;
+    Ok(record.times)
+}

@@ -3,8 +3,8 @@
 //! knows HTTP; `error.rs` is the one place errors become responses.
 
 pub mod admin;
-mod admin_registration;
 mod app;
+pub mod audit;
 mod body;
 mod catalog;
 pub mod cimd;

@@ -33,15 +33,15 @@ pub struct AppState {
     pub readiness: crate::routes::health::Readiness,
     /// The node's one clock: a handler reads it once per request and passes `now` down.
     pub clock: Arc<dyn Clock>,
+    /// Security events into the audit trail (`audit.rs`).
+    pub audit: crate::audit::AuditLog,
 }
 
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    pub fn admin(&self) -> crate::admin::Admin {
-        crate::admin::Admin {
-            store: self.store.clone(),
-            hasher: self.hasher.clone(),
-        }
+    /// Administration by `actor` on this node (its caches follow each change at once).
+    pub fn admin(self: &Arc<Self>, actor: crate::admin::Actor) -> crate::admin::Admin {
+        crate::admin::Admin::on_node(self, actor)
     }
 }

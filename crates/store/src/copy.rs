@@ -134,6 +134,7 @@ const TABLES: &[Table] = &[
             ("claims", Text),
             ("password_hash", Text),
             ("disabled", Bool),
+            ("role", Text),
             ("created_at", Int),
             ("updated_at", Int),
         ],
@@ -243,6 +244,19 @@ const TABLES: &[Table] = &[
         ],
         select: None,
     },
+    Table {
+        name: "audit_events",
+        columns: &[
+            ("id", Int),
+            ("at", Int),
+            ("actor", Text),
+            ("address", Text),
+            ("action", Text),
+            ("target", Text),
+            ("changes", Text),
+        ],
+        select: None,
+    },
 ];
 
 /// Rows per INSERT (PostgreSQL allows 65535 bound values per statement).
@@ -290,6 +304,13 @@ pub async fn sqlite_to_postgres(source: &Path, target: &PostgresStore) -> Result
             )));
         }
     }
+    // The ids came with the rows: the next event written on PostgreSQL follows them.
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('audit_events', 'id'), \
+                       COALESCE((SELECT max(id) FROM audit_events), 0) + 1, false)",
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(copied)
 }

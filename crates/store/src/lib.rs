@@ -2,7 +2,7 @@
 //! several nodes). The contract is one trait per concern (`areas/`: `Applications`,
 //! `Users`, `Apis`, `SigningKeys`, `AccessTokens`, `Grants`, `Consents`, `RefreshTokens`,
 //! `Sessions`, `Throttle`, `SealedForms`, `DeviceCodes`, `Registrations`, `Housekeeping`,
-//! `Health`), each implemented by each backend in its area file of the same concern;
+//! `Health`, `Audit`, `GrantsAdmin`), each implemented by each backend in its area file of the same concern;
 //! `Store` is all of them at once, and the server holds an `Arc<dyn Store>`. The rules
 //! written on each method hold for every backend and are checked by one shared suite
 //! (`tests/conformance/`). Only this crate knows SQL.
@@ -30,12 +30,13 @@ pub use areas::{
     AccessTokens, Apis, Applications, Consents, DeviceCodes, Grants, Health, Housekeeping,
     RefreshTokens, SealedForms, Sessions, SigningKeys, Throttle, Users,
 };
+pub use areas::{Audit, AuditQuery, AuditRecord};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use error::StoreError;
 pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
-    DeviceStatus, GrantRecord, OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Rotation,
-    SecretHash, SessionRecord, SigningKeyRecord, TokenHash, UserRecord,
+    DeviceStatus, GrantRecord, OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Role,
+    Rotation, SecretHash, SessionRecord, SigningKeyRecord, TokenHash, UserRecord,
 };
 pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;
@@ -74,6 +75,7 @@ pub trait Store:
     + DeviceCodes
     + Registrations
     + Housekeeping
+    + Audit
     + Send
     + Sync
     + 'static
@@ -96,6 +98,7 @@ impl<T> Store for T where
         + DeviceCodes
         + Registrations
         + Housekeeping
+        + Audit
         + Send
         + Sync
         + 'static
@@ -107,6 +110,7 @@ impl<T> Store for T where
 /// (`as _`): a caller's own `Users`, `Throttle` or `Health` type never hides them.
 pub mod prelude {
     pub use crate::Store;
+    pub use crate::areas::Audit as _;
     pub use crate::areas::Registrations as _;
     pub use crate::areas::{
         AccessTokens as _, Apis as _, Applications as _, Consents as _, DeviceCodes as _,

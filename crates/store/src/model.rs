@@ -6,6 +6,7 @@ use valet_protocol::application::Application;
 use valet_protocol::audience::Api;
 use valet_protocol::authorization_code::GrantState;
 use valet_protocol::keys::KeyTimes;
+pub use valet_protocol::user::Role;
 use valet_protocol::user::UserClaims;
 
 /// What the store keys a bearer secret by: the SHA-256 of an authorization code, a refresh
@@ -78,6 +79,8 @@ pub struct UserRecord {
     /// `None` for a user who cannot sign in with a password.
     pub password_hash: Option<PasswordHash>,
     pub disabled: bool,
+    /// What the user may do in Valet's administration.
+    pub role: Role,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -483,6 +486,7 @@ mod tests {
                     claims: UserClaims::default(),
                     password_hash: Some(PasswordHash("$argon2id$abab171".into())),
                     disabled: false,
+                    role: Role::Admin,
                     created_at: 1,
                     updated_at: 1,
                 }

@@ -2,11 +2,12 @@
 //! environment variable and a key of the TOML file given with `--config`.
 
 use clap::{CommandFactory, Parser, Subcommand};
-use valet_protocol::opaque_token::AccessTokenFormat;
 
+mod admin;
 mod client;
 mod settings;
 
+pub use admin::{ApiCommand, ApiScopeCommand, AuditArgs, GrantsCommand, KeysCommand, UserCommand};
 pub use client::{ClientCommand, RegistrationCommand, RegistrationTokenCommand};
 pub use settings::SettingArgs;
 
@@ -38,6 +39,11 @@ pub enum Command {
     /// Manage signing keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Grants (what users allowed applications), by user or application
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+    /// The audit trail: administrative changes and security events, newest first
+    Audit(AuditArgs),
     /// Dynamic client registration (RFC 7591): initial access tokens
     #[command(subcommand)]
     Registration(RegistrationCommand),
@@ -46,85 +52,6 @@ pub enum Command {
         /// The PostgreSQL database to copy into: postgres://USER:PASSWORD@HOST/DB
         #[arg(long, value_name = "URL")]
         to: String,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum UserCommand {
-    /// Add a user; the password is read from standard input (one line)
-    Create {
-        /// The login name (unique, case-insensitive)
-        #[arg(long)]
-        username: String,
-        #[arg(long)]
-        email: Option<String>,
-        /// Mark the e-mail address as verified
-        #[arg(long)]
-        email_verified: bool,
-        /// Full name
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        given_name: Option<String>,
-        #[arg(long)]
-        family_name: Option<String>,
-        /// Read the password from standard input (required: passwords never go in arguments)
-        #[arg(long, required = true)]
-        password_stdin: bool,
-        #[arg(long)]
-        json: bool,
-    },
-    /// List users
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete a user
-    Delete { username: String },
-}
-
-#[derive(Subcommand)]
-pub enum ApiCommand {
-    /// Register an API and the scopes it defines
-    Create {
-        /// The API's identifier; tokens for it carry it as `aud`
-        #[arg(long, value_name = "URI")]
-        audience: String,
-        /// A scope and its description for the consent page, e.g. contacts.read="Read your contacts" (repeatable)
-        #[arg(long = "scope", value_name = "NAME=DESCRIPTION", required = true)]
-        scopes: Vec<String>,
-        #[arg(long)]
-        name: Option<String>,
-        /// jwt, or opaque: every token whose audience includes this API is opaque (the API must check tokens by introspection)
-        #[arg(long, value_name = "FORMAT", default_value = "jwt")]
-        access_token_format: AccessTokenFormat,
-        /// A confidential application (the API's own, registered first) that may introspect tokens for this API (repeatable); no other application but a token's own learns anything about it at introspection
-        #[arg(long = "introspector", value_name = "CLIENT_ID")]
-        introspectors: Vec<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// List APIs and their scopes
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete an API and its scopes
-    Delete { audience: String },
-}
-
-#[derive(Subcommand)]
-pub enum KeysCommand {
-    /// List signing keys and their state
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Publish a new key now; it signs after key_activation_delay, the old one stays published until its tokens expired
-    Rotate {
-        /// ES256 (access tokens) or RS256 (ID tokens) [default: both]
-        #[arg(long)]
-        alg: Option<String>,
     },
 }
 

@@ -2,7 +2,7 @@
 //! JSON object (or array for lists) for scripts.
 
 use std::io::IsTerminal;
-use valet_server::admin::Admin;
+use valet_server::admin::{Actor, Admin};
 use valet_server::config::{LogFormat, Partial, Settings};
 use valet_server::crypto::MasterKey;
 use valet_server::{Clock, SystemClock, Valet, master_key, open_store};
@@ -11,6 +11,7 @@ use crate::cli::{Cli, Command, RegistrationCommand, RegistrationTokenCommand};
 
 mod api;
 mod client;
+mod grants;
 mod keys;
 mod user;
 
@@ -83,10 +84,7 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
         return crate::migrate::to_postgres(&settings, to).await;
     }
     let store = open_store(&settings).await?;
-    let admin = Admin {
-        store: store.clone(),
-        hasher: key.secret_hasher(),
-    };
+    let admin = Admin::new(store.clone(), key.secret_hasher(), Actor::cli());
     match cli.command {
         Command::Serve => Ok(()),
         Command::Client(c) => client::client(c, &admin, &settings).await,
@@ -102,8 +100,10 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
             Ok(())
         }
         Command::User(c) => user::user(c, &admin).await,
-        Command::Api(c) => api::api(c, &admin, store.as_ref()).await,
-        Command::Keys(c) => keys::keys_cmd(c, &settings, &key, store).await,
+        Command::Api(c) => api::api(c, &admin).await,
+        Command::Keys(c) => keys::keys_cmd(c, &settings, &key, &admin).await,
+        Command::Grants(c) => grants::grants(c, &admin).await,
+        Command::Audit(a) => grants::audit(a, &admin).await,
         Command::Migrate { .. } => Ok(()),
     }
 }

@@ -14,7 +14,7 @@ use valet_jose::Algorithm;
 use valet_protocol::application::{GrantType, Profile};
 use valet_protocol::audience::ApiScope;
 use valet_resource::{Authenticated, Config, ScopeName, Scoped, Validator};
-use valet_server::admin::{Admin, NewClient, NewUser};
+use valet_server::admin::{Actor, Admin, NewClient, NewUser};
 use valet_server::config::{Partial, Settings};
 use valet_server::crypto::{MasterKey, Sealer};
 use valet_server::{Clock, SystemClock, Valet, keyring, open_store};
@@ -82,10 +82,7 @@ pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
     let mut app = TestApp {
         base: format!("https://localhost:{port}"),
         http,
-        admin: Admin {
-            store: store.clone(),
-            hasher: key.secret_hasher(),
-        },
+        admin: Admin::new(store.clone(), key.secret_hasher(), Actor::cli()),
         store,
         sealer: key.sealer().unwrap(),
         settings,
@@ -106,11 +103,13 @@ pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
             .collect();
         app.admin
             .create_api(
-                None,
-                audience.into(),
-                scopes,
-                Default::default(),
-                vec![app.introspector.0.clone()],
+                valet_server::admin::NewApi {
+                    name: None,
+                    audience: audience.into(),
+                    scopes,
+                    access_token_format: Default::default(),
+                    introspectors: vec![app.introspector.0.clone()],
+                },
                 now(),
             )
             .await

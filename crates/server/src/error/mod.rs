@@ -50,6 +50,15 @@ pub enum ApiError {
     Conflict(String),
     #[error("bad input: {0}")]
     BadInput(String),
+    /// A value of one field breaks a rule (the admin API: 400 naming the field).
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
+    /// Authenticated, but not allowed (a viewer asking to change something): 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// `If-Match` named a version that is no longer stored: 412 (RFC 9110 §13.1.1).
+    #[error("precondition failed: {0}")]
+    Stale(String),
     /// A page a person's browser gets when a form cannot go on (`Page`).
     #[error("{0:?}")]
     Page(Page),
@@ -188,6 +197,19 @@ impl ApiError {
                 Some("Try again."),
             ),
             Self::Conflict(m) => (StatusCode::CONFLICT, "Conflict", m.clone(), None),
+            Self::Field { field, message } => (
+                StatusCode::BAD_REQUEST,
+                "The request cannot be completed",
+                format!("{field}: {message}"),
+                None,
+            ),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m.clone(), None),
+            Self::Stale(m) => (
+                StatusCode::PRECONDITION_FAILED,
+                "Changed meanwhile",
+                m.clone(),
+                Some("Reload the page and make the change again."),
+            ),
             Self::Internal(fault) => {
                 tracing::error!(error = %chain(fault), "internal error");
                 (
@@ -311,6 +333,20 @@ impl IntoResponse for ApiError {
             ),
             Self::NotFound(what) => json(StatusCode::NOT_FOUND, "not_found", &what),
             Self::Conflict(what) => json(StatusCode::CONFLICT, "conflict", &what),
+            Self::Field { field, message } => {
+                let body = serde_json::json!({
+                    "error": ErrorCode::InvalidRequest.as_str(),
+                    "error_description": format!("{field}: {message}"),
+                    "fields": { field: message },
+                });
+                no_store((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+            }
+            Self::Forbidden(what) => json(StatusCode::FORBIDDEN, "forbidden", &what),
+            Self::Stale(what) => json(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                &what,
+            ),
             Self::BadInput(what) => json(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::InvalidRequest.as_str(),

@@ -157,6 +157,14 @@ async fn revoke_inner(
         .await?;
     tracing::info!(target: "valet::audit", sub = %b.user.id, client_id = %client_id,
         grants = revoked, "consent revoked by the user");
+    state.audit.event(
+        now,
+        "consent.withdraw",
+        format!("user:{}", b.user.username),
+        None,
+        format!("client:{client_id}"),
+        serde_json::json!({ "grants_revoked": revoked }),
+    );
     let name = state
         .catalog
         .client(&client_id)

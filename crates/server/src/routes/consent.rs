@@ -97,5 +97,13 @@ async fn submit_inner(
         .await?;
     tracing::info!(target: "valet::audit", client_id = %client.app.client_id,
         sub = %browser.user.id, scope = %scope.to_wire(), "consent given");
+    state.audit.event(
+        now,
+        "consent.give",
+        format!("user:{}", browser.user.username),
+        None,
+        format!("client:{}", client.app.client_id),
+        serde_json::json!({ "scope": scope.to_wire() }),
+    );
     respond(state, &client.app, &req, &browser, now).await
 }

@@ -182,6 +182,14 @@ async fn submit_inner(
     };
     let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
+    state.audit.event(
+        now,
+        "signin.succeeded",
+        format!("user:{}", user.username),
+        Some(ip),
+        format!("user:{}", user.username),
+        serde_json::json!({ "method": "password" }),
+    );
     match pending {
         Some((client, continues)) => {
             let browser = Browser { session, user };

@@ -92,6 +92,15 @@ async fn request(
         };
         let cookie = session::sign_out(state, headers, now).await?;
         tracing::info!(target: "valet::audit", sub = %b.user.id, "signed out");
+        let who = format!("user:{}", b.user.username);
+        state.audit.event(
+            now,
+            "signout",
+            who.clone(),
+            None,
+            who,
+            serde_json::json!({}),
+        );
         return Ok(with_cookies(finish(state, after), vec![cookie]));
     }
 

@@ -59,10 +59,29 @@ pub async fn check_password(
     ip: IpAddr,
     now: i64,
 ) -> Result<Option<User>, ApiError> {
-    state
+    let r = state
         .sign_ins
         .check(&state.users, username, password, ip, now)
-        .await
+        .await;
+    // Into the audit trail too (the log lines are written where each is decided).
+    let shown: String = username.chars().take(64).collect();
+    let action = match &r {
+        Ok(Some(_)) => None,
+        Ok(None) => Some("signin.failed"),
+        Err(ApiError::Throttled(..)) => Some("signin.throttled"),
+        Err(_) => None,
+    };
+    if let Some(action) = action {
+        state.audit.event(
+            now,
+            action,
+            "anonymous".into(),
+            Some(ip),
+            format!("user:{shown}"),
+            serde_json::json!({}),
+        );
+    }
+    r
 }
 
 pub struct SignIns {

@@ -272,7 +272,7 @@ async fn a_change_made_elsewhere_holds_here_within_the_cache_bound() {
         200
     );
     let b = spawn_sharing(&a).await;
-    b.admin.delete_client(&id).await.unwrap();
+    b.admin.delete_client(&id, b.now()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         a.post(

@@ -17,7 +17,7 @@ const ESC: &str = "\u{1b}[2J";
 
 fn refused(e: AdminError, field: &str) {
     match e {
-        AdminError::Invalid(m) => {
+        AdminError::Invalid(m) | AdminError::Field { message: m, .. } => {
             assert!(m.contains(field), "`{m}` should name {field}");
             assert!(
                 !m.contains('\u{1b}') && !m.contains(RLO),
@@ -184,11 +184,13 @@ async fn users_and_apis_refuse_control_characters() {
     };
     let api = |name: Option<String>, audience: &str, scopes: Vec<ApiScope>| {
         app.admin.create_api(
-            name,
-            audience.into(),
-            scopes,
-            Default::default(),
-            vec![],
+            valet_server::admin::NewApi {
+                name,
+                audience: audience.into(),
+                scopes,
+                access_token_format: Default::default(),
+                introspectors: vec![],
+            },
             app.now(),
         )
     };

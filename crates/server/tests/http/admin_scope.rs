@@ -14,7 +14,8 @@ use crate::harness::{assert_oauth_error, spawn_app};
 
 fn admin_scope_refused(e: AdminError) {
     match e {
-        AdminError::Invalid(m) => {
+        AdminError::Field { field, message: m } => {
+            assert_eq!(field, "scopes");
             assert!(m.contains("valet:admin") && m.contains("service"), "{m}")
         }
         other => panic!("expected a refusal, got {other:?}"),
@@ -69,6 +70,7 @@ async fn only_service_applications_may_hold_valet_admin() {
                 grant_types: Some(vec![GrantType::ClientCredentials, GrantType::Password]),
                 ..Default::default()
             },
+            None,
             app.now(),
         )
         .await
@@ -83,6 +85,7 @@ async fn only_service_applications_may_hold_valet_admin() {
                 scopes: Some(vec!["openid".into(), "valet:admin".into()]),
                 ..Default::default()
             },
+            None,
             app.now(),
         )
         .await

@@ -77,7 +77,7 @@ async fn a_deleted_or_disabled_users_tokens_are_inactive_at_introspection() {
     assert_eq!(actives(&app, &alice_tokens).await, [true; 4]);
     assert_eq!(actives(&app, &bob_tokens).await, [true; 4]);
 
-    app.admin.delete_user("alice").await.unwrap();
+    app.admin.delete_user("alice", app.now()).await.unwrap();
     assert_eq!(actives(&app, &alice_tokens).await, [false; 4], "deleted");
     assert_eq!(
         actives(&app, &bob_tokens).await,

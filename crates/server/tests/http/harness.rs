@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use valet_jose::Algorithm;
 use valet_protocol::audience::ApiScope;
-use valet_server::admin::{Admin, NewClient};
+use valet_server::admin::{Actor, Admin, NewClient};
 use valet_server::config::{Partial, Settings};
 use valet_server::crypto::{MasterKey, Sealer};
 use valet_server::{Clock, ManualClock, Valet, keyring, open_store};
@@ -104,10 +104,7 @@ async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&Te
     TestApp {
         base: format!("https://localhost:{port}"),
         http,
-        admin: Admin {
-            store: store.clone(),
-            hasher: key.secret_hasher(),
-        },
+        admin: Admin::new(store.clone(), key.secret_hasher(), Actor::cli()),
         store,
         sealer: key.sealer().unwrap(),
         settings,
@@ -151,11 +148,13 @@ impl TestApp {
             .collect();
         self.admin
             .create_api(
-                None,
-                "https://api.example".into(),
-                scopes,
-                Default::default(),
-                introspectors.iter().map(|s| (*s).to_owned()).collect(),
+                valet_server::admin::NewApi {
+                    name: None,
+                    audience: "https://api.example".into(),
+                    scopes,
+                    access_token_format: Default::default(),
+                    introspectors: introspectors.iter().map(|s| (*s).to_owned()).collect(),
+                },
                 self.now(),
             )
             .await

@@ -272,7 +272,7 @@ async fn tokens_of_a_deleted_application_are_inactive() {
         app.introspect(&rs, &rs_secret, &token).await["active"],
         true
     );
-    app.admin.delete_client(&gone).await.unwrap();
+    app.admin.delete_client(&gone, app.now()).await.unwrap();
     // cache_ttl is 0 in tests; in production the bound is cache_ttl.
     assert_eq!(
         app.introspect(&rs, &rs_secret, &token).await,

@@ -26,11 +26,13 @@ async fn api(
     let introspectors = introspectors.iter().map(|s| (*s).to_owned()).collect();
     app.admin
         .create_api(
-            None,
-            aud.into(),
-            scopes,
-            Default::default(),
-            introspectors,
+            valet_server::admin::NewApi {
+                name: None,
+                audience: aud.into(),
+                scopes,
+                access_token_format: Default::default(),
+                introspectors,
+            },
             app.now(),
         )
         .await
@@ -231,7 +233,10 @@ async fn introspectors_are_registered_confidential_applications() {
         .await;
     for who in [spa.as_str(), "no-such-client"] {
         match api(&app, "https://a.example", "a:read", &[who]).await {
-            Err(AdminError::Invalid(m)) => assert!(m.contains(who), "{m}"),
+            Err(AdminError::Field { field, message: m }) => {
+                assert_eq!(field, "introspectors");
+                assert!(m.contains(who), "{m}")
+            }
             other => panic!("{who}: expected a refusal, got {other:?}"),
         }
     }

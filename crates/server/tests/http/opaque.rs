@@ -30,11 +30,13 @@ async fn opaque_api(app: &TestApp) {
     }];
     app.admin
         .create_api(
-            None,
-            VAULT.into(),
-            scopes,
-            AccessTokenFormat::Opaque,
-            vec![],
+            valet_server::admin::NewApi {
+                name: None,
+                audience: VAULT.into(),
+                scopes,
+                access_token_format: AccessTokenFormat::Opaque,
+                introspectors: vec![],
+            },
             app.now(),
         )
         .await

@@ -201,7 +201,7 @@ async fn an_open_form_is_checked_against_the_current_registration() {
         let id = id.clone();
         async move {
             app.admin
-                .update_client(&id, changes, app.now())
+                .update_client(&id, changes, None, app.now())
                 .await
                 .unwrap()
         }

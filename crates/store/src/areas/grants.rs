@@ -22,4 +22,15 @@ pub trait Grants {
     /// Every token of `grant_id` is dead from now on; the record is kept until `until`.
     async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()>;
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
+    /// The grants live at `now` (not revoked, a token still unexpired) of the user and/or
+    /// the application given (both `None`: every grant), newest first, at most `limit`,
+    /// created before the grant `before` names when given (the cursor of the next page).
+    async fn live_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<GrantRecord>>;
 }

@@ -5,6 +5,7 @@
 mod access_tokens;
 mod apis;
 mod applications;
+mod audit;
 mod consents;
 mod device_codes;
 mod grants;
@@ -21,6 +22,7 @@ mod users;
 pub use access_tokens::AccessTokens;
 pub use apis::Apis;
 pub use applications::Applications;
+pub use audit::{Audit, AuditQuery, AuditRecord};
 pub use consents::Consents;
 pub use device_codes::DeviceCodes;
 pub use grants::Grants;

@@ -18,4 +18,8 @@ pub trait Sessions {
     /// Deletes the session and revokes the grants made in it whose scope lacks
     /// `offline_access`, in one transaction. `false` if there was no such session.
     async fn end_session(&self, id_hash: &TokenHash, now: UnixTime) -> Result<bool>;
+    /// The user's sessions live at `now`, newest first.
+    async fn sessions_of_user(&self, user_id: &str, now: UnixTime) -> Result<Vec<SessionRecord>>;
+    /// How many sessions are live at `now`.
+    async fn count_sessions(&self, now: UnixTime) -> Result<u64>;
 }

@@ -16,4 +16,7 @@ pub trait SigningKeys {
         key: &SigningKeyRecord,
         retire: &[(String, UnixTime)],
     ) -> Result<()>;
+    /// Emergency revocation: the key leaves the JWKS at `now` (and so stops signing), even
+    /// if it was retiring later. `false` if there is no such kid or it already left.
+    async fn revoke_signing_key(&self, kid: &str, now: UnixTime) -> Result<bool>;
 }

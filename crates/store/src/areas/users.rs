@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{Result, UserRecord};
+use crate::{Result, UnixTime, UserRecord};
 
 #[async_trait]
 pub trait Users {
@@ -12,6 +12,15 @@ pub trait Users {
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
     async fn user(&self, id: &str) -> Result<Option<UserRecord>>;
     async fn users(&self) -> Result<Vec<UserRecord>>;
-    /// Deletes by login name (ignoring case). `false` if there is no such user.
-    async fn delete_user(&self, username: &str) -> Result<bool>;
+    /// Replaces the user of `user.id` (every field but `id` and `created_at`); `Conflict`
+    /// if the new username is another user's. `false` if there is no such user.
+    async fn update_user(&self, user: &UserRecord) -> Result<bool>;
+    /// Deletes by login name (ignoring case) and, in the same transaction, ends everything
+    /// the user holds: sessions deleted, consents forgotten, grants revoked (so refresh
+    /// tokens and access tokens of those grants are dead). `false` if there is no such user.
+    async fn delete_user(&self, username: &str, now: UnixTime) -> Result<bool>;
+    /// Ends everything the user `user_id` holds, as `delete_user` does, keeping the user
+    /// (disabling, a new password, "sign out everywhere"). Returns how many grants were
+    /// revoked.
+    async fn end_user_access(&self, user_id: &str, now: UnixTime) -> Result<u64>;
 }

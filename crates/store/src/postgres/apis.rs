@@ -43,6 +43,45 @@ impl Apis for PostgresStore {
         .await
     }
 
+    async fn update_api(&self, a: &ApiRecord) -> Result<bool> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE apis SET name = $2, access_token_format = $3, introspectors = $4 \
+                 WHERE audience = $1",
+            )
+            .bind(&a.api.audience)
+            .bind(&a.name)
+            .bind(a.api.access_token_format.as_str())
+            .bind(serde_json::to_string(&a.api.introspectors)?)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM api_scopes WHERE audience = $1")
+                .bind(&a.api.audience)
+                .execute(&mut *tx)
+                .await?;
+            for (position, s) in a.api.scopes.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO api_scopes (name, audience, description, position) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&s.name)
+                .bind(&a.api.audience)
+                .bind(&s.description)
+                .bind(i32::try_from(position).unwrap_or(i32::MAX))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn apis(&self) -> Result<Vec<ApiRecord>> {
         self.timed(async {
             let rows = sqlx::query(

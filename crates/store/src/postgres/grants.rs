@@ -160,6 +160,38 @@ impl Grants for PostgresStore {
         .await
     }
 
+    async fn live_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<GrantRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS} FROM grants g \
+                 WHERE g.expires_at > $1 \
+                   AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.grant_id = g.grant_id) \
+                   AND ($2::text IS NULL OR g.user_id = $2) AND ($3::text IS NULL OR g.client_id = $3) \
+                   AND ($4::text IS NULL OR (g.created_at, g.grant_id) < \
+                        (SELECT created_at, grant_id FROM grants WHERE grant_id = $4)) \
+                 ORDER BY g.created_at DESC, g.grant_id DESC LIMIT $5"
+            ))
+            .bind(now)
+            .bind(user_id)
+            .bind(client_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(grant_record)
+            .collect()
+        })
+        .await
+    }
+
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
         self.timed(async {
             Ok(
@@ -197,6 +229,8 @@ pub(super) enum GrantsOf<'a> {
     UserAndClient(&'a str, &'a str),
     /// Every grant of an application (the admin's "revoke all").
     Client(&'a str),
+    /// Every grant of a user (disabled, deleted, signed out everywhere).
+    User(&'a str),
     /// The grants a logout ends: made in the session (its id hash) without
     /// `offline_access`. Scope is space-delimited, so padding it with spaces lets
     /// `strpos` match whole tokens only (not `LIKE`, which reads `_` as any character).
@@ -214,6 +248,7 @@ pub(super) async fn revoke_grants_where(
     let filter = match which {
         GrantsOf::UserAndClient(..) => "user_id = $2 AND client_id = $3",
         GrantsOf::Client(_) => "client_id = $2",
+        GrantsOf::User(_) => "user_id = $2",
         GrantsOf::LoggedOutSession(_) => {
             "session = $2 AND strpos(' ' || scope || ' ', ' offline_access ') = 0"
         }
@@ -228,6 +263,7 @@ pub(super) async fn revoke_grants_where(
     let q = match which {
         GrantsOf::UserAndClient(user, client) => q.bind(user).bind(client),
         GrantsOf::Client(client) => q.bind(client),
+        GrantsOf::User(user) => q.bind(user),
         GrantsOf::LoggedOutSession(session) => q.bind(session),
     };
     Ok(q.execute(c).await?.rows_affected())

@@ -17,6 +17,7 @@
 mod access_tokens;
 mod apis;
 mod applications;
+mod audit;
 mod consents;
 mod device;
 mod forms;
@@ -50,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_heartbeat.sql"),
     include_str!("../../migrations/postgres/0007_device_codes.sql"),
     include_str!("../../migrations/postgres/0008_registrations.sql"),
+    include_str!("../../migrations/postgres/0009_admin.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

@@ -82,4 +82,32 @@ impl Sessions for PostgresStore {
         })
         .await
     }
+
+    async fn sessions_of_user(&self, user_id: &str, now: UnixTime) -> Result<Vec<SessionRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+                 ORDER BY created_at DESC"
+            ))
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(record)
+            .collect()
+        })
+        .await
+    }
+
+    async fn count_sessions(&self, now: UnixTime) -> Result<u64> {
+        self.timed(async {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE expires_at > $1")
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(n as u64)
+        })
+        .await
+    }
 }

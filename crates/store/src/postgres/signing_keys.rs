@@ -108,4 +108,20 @@ impl SigningKeys for PostgresStore {
         })
         .await
     }
+
+    async fn revoke_signing_key(&self, kid: &str, now: UnixTime) -> Result<bool> {
+        self.timed(async {
+            let n = sqlx::query(
+                "UPDATE signing_keys SET publish_until = $2 \
+                 WHERE kid = $1 AND (publish_until IS NULL OR publish_until > $2)",
+            )
+            .bind(kid)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            Ok(n == 1)
+        })
+        .await
+    }
 }

@@ -6,10 +6,12 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
-use crate::model::{PasswordHash, UserRecord};
-use crate::{Result, Users};
+use super::grants::{GrantsOf, revoke_grants_where};
+use crate::model::{PasswordHash, Role, UserRecord};
+use crate::{Result, StoreError, UnixTime, Users};
 
-const USER_COLUMNS: &str = "id, username, claims, password_hash, disabled, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, username, claims, password_hash, disabled, role, created_at, updated_at";
 
 fn user_record(r: &PgRow) -> Result<UserRecord> {
     let claims: String = r.try_get(2)?;
@@ -19,8 +21,12 @@ fn user_record(r: &PgRow) -> Result<UserRecord> {
         claims: serde_json::from_str(&claims)?,
         password_hash: r.try_get::<Option<String>, _>(3)?.map(PasswordHash),
         disabled: r.try_get(4)?,
-        created_at: r.try_get(5)?,
-        updated_at: r.try_get(6)?,
+        role: {
+            let role: String = r.try_get(5)?;
+            Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?
+        },
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
     })
 }
 
@@ -30,13 +36,14 @@ impl Users for PostgresStore {
         self.timed(async {
             let claims = serde_json::to_string(&user.claims)?;
             sqlx::query(&format!(
-                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             ))
             .bind(&user.id)
             .bind(&user.username)
             .bind(claims)
             .bind(user.password_hash.as_ref().map(|h| &h.0))
             .bind(user.disabled)
+            .bind(user.role.as_str())
             .bind(user.created_at)
             .bind(user.updated_at)
             .execute(&self.pool)
@@ -88,15 +95,69 @@ impl Users for PostgresStore {
         .await
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool> {
+    async fn update_user(&self, user: &UserRecord) -> Result<bool> {
         self.timed(async {
-            let n = sqlx::query("DELETE FROM users WHERE lower(username) = lower($1)")
-                .bind(username)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            let claims = serde_json::to_string(&user.claims)?;
+            let n = sqlx::query(
+                "UPDATE users SET username = $2, claims = $3, password_hash = $4, disabled = $5, \
+                 role = $6, updated_at = $7 WHERE id = $1",
+            )
+            .bind(&user.id)
+            .bind(&user.username)
+            .bind(claims)
+            .bind(user.password_hash.as_ref().map(|h| &h.0))
+            .bind(user.disabled)
+            .bind(user.role.as_str())
+            .bind(user.updated_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
             Ok(n == 1)
         })
         .await
     }
+
+    async fn delete_user(&self, username: &str, now: UnixTime) -> Result<bool> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            let id: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE lower(username) = lower($1) FOR UPDATE",
+            )
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = id else { return Ok(false) };
+            end_access(&mut tx, &id, now).await?;
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn end_user_access(&self, user_id: &str, now: UnixTime) -> Result<u64> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            let n = end_access(&mut tx, user_id, now).await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+}
+
+/// As `sqlite/users`: sessions deleted, consents forgotten, grants revoked.
+async fn end_access(c: &mut sqlx::PgConnection, user_id: &str, now: UnixTime) -> Result<u64> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("DELETE FROM consents WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *c)
+        .await?;
+    revoke_grants_where(c, GrantsOf::User(user_id), now).await
 }

@@ -37,6 +37,39 @@ impl Apis for SqliteStore {
         .await
     }
 
+    async fn update_api(&self, api: &ApiRecord) -> Result<bool> {
+        let a = api.clone();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            let n = tx.execute(
+                "UPDATE apis SET name = ?2, access_token_format = ?3, introspectors = ?4 \
+                 WHERE audience = ?1",
+                params![
+                    a.api.audience,
+                    a.name,
+                    a.api.access_token_format.as_str(),
+                    serde_json::to_string(&a.api.introspectors)?
+                ],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "DELETE FROM api_scopes WHERE audience = ?1",
+                [&a.api.audience],
+            )?;
+            for s in &a.api.scopes {
+                tx.execute(
+                    "INSERT INTO api_scopes (name, audience, description) VALUES (?1, ?2, ?3)",
+                    params![s.name, a.api.audience, s.description],
+                )?;
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn apis(&self) -> Result<Vec<ApiRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(

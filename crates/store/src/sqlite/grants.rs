@@ -144,6 +144,37 @@ impl Grants for SqliteStore {
         .await
     }
 
+    async fn live_grants(
+        &self,
+        user_id: Option<&str>,
+        client_id: Option<&str>,
+        now: UnixTime,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<GrantRecord>> {
+        let (user, client, before) = (
+            user_id.map(str::to_owned),
+            client_id.map(str::to_owned),
+            before.map(str::to_owned),
+        );
+        self.read(move |c| {
+            // The cursor is a grant id; its (created_at, grant_id) orders the pages.
+            let sql = format!(
+                "SELECT {GRANT_COLUMNS} FROM grants g \
+                 WHERE g.expires_at > ?1 \
+                   AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.grant_id = g.grant_id) \
+                   AND (?2 IS NULL OR g.user_id = ?2) AND (?3 IS NULL OR g.client_id = ?3) \
+                   AND (?4 IS NULL OR (g.created_at, g.grant_id) < \
+                        (SELECT created_at, grant_id FROM grants WHERE grant_id = ?4)) \
+                 ORDER BY g.created_at DESC, g.grant_id DESC LIMIT ?5"
+            );
+            Ok(c.prepare_cached(&sql)?
+                .query_map(params![now, user, client, before, limit], grant_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
         let id = grant_id.to_owned();
         self.point_read(move |c| {

@@ -20,6 +20,7 @@
 mod access_tokens;
 mod apis;
 mod applications;
+mod audit;
 mod consents;
 mod device;
 mod forms;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0009_heartbeat.sql"),
     include_str!("../../migrations/sqlite/0010_device_codes.sql"),
     include_str!("../../migrations/sqlite/0011_registrations.sql"),
+    include_str!("../../migrations/sqlite/0012_admin.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

@@ -84,4 +84,27 @@ impl Sessions for SqliteStore {
         })
         .await
     }
+
+    async fn sessions_of_user(&self, user_id: &str, now: UnixTime) -> Result<Vec<SessionRecord>> {
+        let user = user_id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2 \
+                 ORDER BY created_at DESC"
+            ))?
+            .query_map(params![user, now], row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn count_sessions(&self, now: UnixTime) -> Result<u64> {
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT count(*) FROM sessions WHERE expires_at > ?1")?
+                    .query_row([now], |r| r.get::<_, i64>(0))? as u64,
+            )
+        })
+        .await
+    }
 }

@@ -97,4 +97,16 @@ impl SigningKeys for SqliteStore {
         })
         .await
     }
+
+    async fn revoke_signing_key(&self, kid: &str, now: UnixTime) -> Result<bool> {
+        let kid = kid.to_owned();
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE signing_keys SET publish_until = ?2 \
+                 WHERE kid = ?1 AND (publish_until IS NULL OR publish_until > ?2)",
+                params![kid, now],
+            )? == 1)
+        })
+        .await
+    }
 }

@@ -3,14 +3,26 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::grants::revoke_grants_where;
+use super::immediate;
 use super::{SqliteStore, all};
-use crate::model::{PasswordHash, UserRecord};
-use crate::{Result, Users};
+use crate::model::{PasswordHash, Role, UserRecord};
+use crate::{Result, StoreError, UnixTime, Users};
 
-const USER_COLUMNS: &str = "id, username, claims, password_hash, disabled, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, username, claims, password_hash, disabled, role, created_at, updated_at";
 
 /// A `users` row as read, before the claims JSON is parsed.
-type UserRow = (String, String, String, Option<String>, bool, i64, i64);
+type UserRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+    String,
+    i64,
+    i64,
+);
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
     Ok((
@@ -21,11 +33,12 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
 fn user_record(
-    (id, username, claims, password_hash, disabled, created_at, updated_at): UserRow,
+    (id, username, claims, password_hash, disabled, role, created_at, updated_at): UserRow,
 ) -> Result<UserRecord> {
     Ok(UserRecord {
         id,
@@ -33,6 +46,7 @@ fn user_record(
         claims: serde_json::from_str(&claims)?,
         password_hash: password_hash.map(PasswordHash),
         disabled,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
         created_at,
         updated_at,
     })
@@ -56,13 +70,16 @@ impl Users for SqliteStore {
         self.write(move |c| {
             let claims = serde_json::to_string(&user.claims)?;
             c.execute(
-                &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!(
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
                 params![
                     user.id,
                     user.username,
                     claims,
                     user.password_hash.as_ref().map(|h| &h.0),
                     user.disabled,
+                    user.role.as_str(),
                     user.created_at,
                     user.updated_at
                 ],
@@ -91,9 +108,64 @@ impl Users for SqliteStore {
         .await
     }
 
-    async fn delete_user(&self, username: &str) -> Result<bool> {
-        let name = username.to_owned();
-        self.write(move |c| Ok(c.execute("DELETE FROM users WHERE username = ?1", [name])? == 1))
-            .await
+    async fn update_user(&self, user: &UserRecord) -> Result<bool> {
+        let user = user.clone();
+        self.write(move |c| {
+            let claims = serde_json::to_string(&user.claims)?;
+            let n = c.execute(
+                "UPDATE users SET username = ?2, claims = ?3, password_hash = ?4, disabled = ?5, \
+                 role = ?6, updated_at = ?7 WHERE id = ?1",
+                params![
+                    user.id,
+                    user.username,
+                    claims,
+                    user.password_hash.as_ref().map(|h| &h.0),
+                    user.disabled,
+                    user.role.as_str(),
+                    user.updated_at
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
     }
+
+    async fn delete_user(&self, username: &str, now: UnixTime) -> Result<bool> {
+        let name = username.to_owned();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            let id: Option<String> = tx
+                .query_row("SELECT id FROM users WHERE username = ?1", [&name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(id) = id else { return Ok(false) };
+            end_access(&tx, &id, now)?;
+            tx.execute("DELETE FROM users WHERE id = ?1", [&id])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn end_user_access(&self, user_id: &str, now: UnixTime) -> Result<u64> {
+        let id = user_id.to_owned();
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            let n = end_access(&tx, &id, now)?;
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+}
+
+/// Sessions deleted, consents forgotten, grants revoked (their refresh and access tokens
+/// with them). Returns how many grants were revoked.
+fn end_access(c: &Connection, user_id: &str, now: UnixTime) -> Result<u64> {
+    c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+        .execute([user_id])?;
+    c.prepare_cached("DELETE FROM consents WHERE user_id = ?1")?
+        .execute([user_id])?;
+    revoke_grants_where(c, "user_id = ?2", params![now, user_id])
 }

@@ -104,6 +104,7 @@ fn user(id: &str, username: &str) -> UserRecord {
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         )),
         disabled: false,
+        role: valet_store::Role::None,
         created_at: 5,
         updated_at: 5,
     }
@@ -135,8 +136,8 @@ pub(crate) async fn users(s: Arc<dyn Store>) {
         .map(|u| u.username)
         .collect();
     assert_eq!(names, ["Alice", "bob"]);
-    assert!(s.delete_user("aLiCe").await.unwrap());
-    assert!(!s.delete_user("alice").await.unwrap());
+    assert!(s.delete_user("aLiCe", 10).await.unwrap());
+    assert!(!s.delete_user("alice", 10).await.unwrap());
     // A new Alice is a new subject: the old id is not reassigned.
     s.create_user(&user("u4", "alice")).await.unwrap();
     assert_eq!(s.user_by_username("alice").await.unwrap().unwrap().id, "u4");

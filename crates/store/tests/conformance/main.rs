@@ -4,6 +4,7 @@
 //! them. This file holds the backends, the shared fixtures and the backend-specific tests.
 
 mod access_tokens;
+mod admin;
 mod catalog;
 mod codes;
 mod consent;
@@ -178,6 +179,14 @@ macro_rules! contract_suite {
         backend_suite!(
             $backend #[$attr],
             catalog::{clients, users, apis, api_introspectors, signing_keys},
+            admin::{
+                user_updates,
+                ending_a_user,
+                live_grants,
+                api_updates,
+                key_revocation,
+                audit_trail
+            },
             codes::{
                 codes,
                 racing_redemptions,

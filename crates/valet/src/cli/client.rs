@@ -77,6 +77,61 @@ pub enum ClientCommand {
     Approve { client_id: String },
     /// Make a self-registered application (or metadata document client) unusable until approved
     Quarantine { client_id: String },
+    /// Change an application: only the options given change
+    Update {
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Add a redirect URI (repeatable)
+        #[arg(long = "add-redirect-uri", value_name = "URI")]
+        add_redirect_uris: Vec<String>,
+        /// Remove a redirect URI (repeatable)
+        #[arg(long = "remove-redirect-uri", value_name = "URI")]
+        remove_redirect_uris: Vec<String>,
+        /// Replace every redirect URI (repeatable)
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Replace the scopes it may request (repeatable)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Replace the grant types (repeatable)
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// First-party (skips the consent page) or not
+        #[arg(long, value_name = "true|false")]
+        trusted: Option<bool>,
+        /// client_secret_basic or client_secret_post
+        #[arg(long, value_name = "METHOD")]
+        auth_method: Option<String>,
+        /// jwt or opaque
+        #[arg(long, value_name = "FORMAT")]
+        access_token_format: Option<AccessTokenFormat>,
+        /// An empty value removes it
+        #[arg(long)]
+        description: Option<String>,
+        /// https URL; an empty value removes it
+        #[arg(long)]
+        website: Option<String>,
+        /// https URL; an empty value removes it
+        #[arg(long)]
+        logo_uri: Option<String>,
+        /// https URL; an empty value removes it
+        #[arg(long)]
+        policy_uri: Option<String>,
+        /// Replace the post-logout redirect URIs (repeatable)
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Replace the extra CORS origins (repeatable)
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
+        #[arg(long, value_name = "true|false")]
+        require_pkce: Option<bool>,
+        #[arg(long, value_name = "true|false")]
+        allow_plain_pkce: Option<bool>,
+        /// Print the application as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one application
     Show {
         client_id: String,

@@ -107,6 +107,14 @@ pub struct SettingArgs {
     /// Browser session (single sign-on) lifetime in seconds [default: 86400]
     #[arg(long, env = "VALET_SESSION_TTL", global = true, value_name = "SECONDS")]
     pub session_ttl: Option<i64>,
+    /// Seconds audit events are kept in the database [default: 7776000, 90 days]
+    #[arg(
+        long,
+        env = "VALET_AUDIT_RETENTION",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    pub audit_retention: Option<i64>,
     /// Folder of templates that replace the built-in pages of the same name
     #[arg(long, env = "VALET_TEMPLATES_DIR", global = true, value_name = "DIR")]
     pub templates_dir: Option<PathBuf>,
@@ -231,6 +239,7 @@ impl SettingArgs {
             refresh_token_rotation: self.refresh_token_rotation.clone(),
             refresh_retry_window: self.refresh_retry_window,
             session_ttl: self.session_ttl,
+            audit_retention: self.audit_retention,
             templates_dir: self.templates_dir.clone(),
             database_max_connections: self.database_max_connections,
             database_timeout: self.database_timeout,

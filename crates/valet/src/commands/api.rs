@@ -5,11 +5,10 @@ use valet_protocol::audience::ApiScope;
 // Human output escapes control and bidirectional characters, even in records stored
 // before registration refused them (issue 12, item 16); `--json` output is JSON-escaped.
 use valet_protocol::text::visible;
-use valet_server::admin::Admin;
-use valet_store::Store;
+use valet_server::admin::{Admin, ApiChanges, NewApi};
 
 use super::{now, print_json};
-use crate::cli::ApiCommand;
+use crate::cli::{ApiCommand, ApiScopeCommand};
 
 fn api_json(r: &valet_store::ApiRecord) -> serde_json::Value {
     json!({
@@ -21,7 +20,18 @@ fn api_json(r: &valet_store::ApiRecord) -> serde_json::Value {
     })
 }
 
-pub(super) async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Result<(), String> {
+/// `NAME=DESCRIPTION`.
+fn parse_scope(s: &str) -> Result<ApiScope, String> {
+    let (n, d) = s
+        .split_once('=')
+        .ok_or_else(|| format!("scope `{s}` must look like NAME=DESCRIPTION"))?;
+    Ok(ApiScope {
+        name: n.trim().to_owned(),
+        description: d.trim().to_owned(),
+    })
+}
+
+pub(super) async fn api(cmd: ApiCommand, admin: &Admin) -> Result<(), String> {
     match cmd {
         ApiCommand::Create {
             audience,
@@ -33,25 +43,17 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Re
         } => {
             let scopes = scopes
                 .iter()
-                .map(|s| {
-                    let (n, d) = s
-                        .split_once('=')
-                        .ok_or_else(|| format!("--scope `{s}` must look like NAME=DESCRIPTION"))?;
-                    Ok(ApiScope {
-                        name: n.trim().to_owned(),
-                        description: d.trim().to_owned(),
-                    })
-                })
+                .map(|s| parse_scope(s))
                 .collect::<Result<Vec<_>, String>>()?;
+            let new = NewApi {
+                name,
+                audience,
+                scopes,
+                access_token_format,
+                introspectors,
+            };
             let r = admin
-                .create_api(
-                    name,
-                    audience,
-                    scopes,
-                    access_token_format,
-                    introspectors,
-                    now(),
-                )
+                .create_api(new, now())
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
@@ -74,7 +76,7 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Re
             Ok(())
         }
         ApiCommand::List { json } => {
-            let apis = store.apis().await.map_err(|e| e.to_string())?;
+            let apis = admin.apis().await.map_err(|e| e.to_string())?;
             if json {
                 let v: Vec<_> = apis.iter().map(api_json).collect();
                 return print_json(&v);
@@ -94,14 +96,69 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin, store: &dyn Store) -> Re
             }
             Ok(())
         }
-        ApiCommand::Delete { audience } => {
-            if !store
-                .delete_api(&audience)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Err(format!("no API with audience {audience}"));
+        ApiCommand::Update {
+            audience,
+            name,
+            access_token_format,
+            introspectors,
+            no_introspectors,
+            describe,
+            json,
+        } => {
+            let mut descriptions = std::collections::BTreeMap::new();
+            for d in &describe {
+                let s = parse_scope(d)?;
+                descriptions.insert(s.name, s.description);
             }
+            let ch = ApiChanges {
+                name,
+                access_token_format,
+                introspectors: if no_introspectors {
+                    Some(vec![])
+                } else {
+                    (!introspectors.is_empty()).then_some(introspectors)
+                },
+                scope_descriptions: (!descriptions.is_empty()).then_some(descriptions),
+            };
+            let r = admin
+                .update_api(&audience, ch, None, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&api_json(&r));
+            }
+            out!("Updated API {}.", visible(&r.api.audience));
+            Ok(())
+        }
+        ApiCommand::Scope(ApiScopeCommand::Add { audience, scope }) => {
+            let s = parse_scope(&scope)?;
+            let name = s.name.clone();
+            admin
+                .add_api_scope(&audience, s, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!("Added scope {name} to {audience}.");
+            Ok(())
+        }
+        ApiCommand::Scope(ApiScopeCommand::Remove {
+            audience,
+            name,
+            force,
+        }) => {
+            admin
+                .remove_api_scope(&audience, &name, force, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!(
+                "Removed scope {name} from {audience}; tokens already issued with it keep it until they expire."
+            );
+            Ok(())
+        }
+        ApiCommand::Delete { audience } => {
+            admin
+                .delete_api(&audience, now())
+                .await
+                .map_err(|e| e.to_string())?;
             out!("Deleted API {audience}.");
             Ok(())
         }

@@ -4,7 +4,7 @@ use valet_protocol::application::{Application, Origin, Registration};
 // Human output escapes control and bidirectional characters, even in records stored
 // before registration refused them (issue 12, item 16); `--json` output is JSON-escaped.
 use valet_protocol::text::visible;
-use valet_server::admin::{Admin, NewClient, WithSecret};
+use valet_server::admin::{Admin, ClientChanges, NewClient, WithSecret};
 use valet_server::config::Settings;
 
 use super::{now, print_json};
@@ -125,6 +125,69 @@ pub(super) async fn client(
             }
             Ok(())
         }
+        ClientCommand::Update {
+            client_id,
+            name,
+            add_redirect_uris,
+            remove_redirect_uris,
+            redirect_uris,
+            scopes,
+            grants,
+            trusted,
+            auth_method,
+            access_token_format,
+            description,
+            website,
+            logo_uri,
+            policy_uri,
+            post_logout_redirect_uris,
+            cors_origins,
+            require_pkce,
+            allow_plain_pkce,
+            json,
+        } => {
+            let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
+            let ch = ClientChanges {
+                name,
+                redirect_uris: some(redirect_uris),
+                add_redirect_uris: some(add_redirect_uris),
+                remove_redirect_uris: some(remove_redirect_uris),
+                scopes: some(
+                    scopes
+                        .iter()
+                        .flat_map(|s| s.split(' '))
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                grant_types: parse_list(&grants)?,
+                trusted,
+                token_endpoint_auth_method: auth_method.map(|m| m.parse()).transpose()?,
+                access_token_format,
+                description,
+                website,
+                logo_uri,
+                policy_uri,
+                post_logout_redirect_uris: some(post_logout_redirect_uris),
+                cors_origins: some(cors_origins),
+                require_pkce,
+                allow_plain_pkce,
+                service_subject: None,
+            };
+            let app = admin
+                .update_client(&client_id, ch, None, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                return print_json(&app);
+            }
+            out!(
+                "Updated {} (\"{}\"); running servers see it within cache_ttl.",
+                app.client_id,
+                visible(&app.name)
+            );
+            Ok(())
+        }
         ClientCommand::Show { client_id, json } => {
             let c = admin.get(&client_id).await.map_err(|e| e.to_string())?;
             if json {
@@ -211,7 +274,7 @@ pub(super) async fn client(
         }
         ClientCommand::Delete { client_id } => {
             admin
-                .delete_client(&client_id)
+                .delete_client(&client_id, now())
                 .await
                 .map_err(|e| e.to_string())?;
             out!("Deleted {client_id}.");

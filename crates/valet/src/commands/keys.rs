@@ -1,13 +1,12 @@
 //! `valet keys`: signing keys, listed and rotated.
 
 use serde_json::json;
-use std::sync::Arc;
 use valet_jose::Algorithm;
 use valet_protocol::keys;
+use valet_server::admin::Admin;
 use valet_server::config::Settings;
 use valet_server::crypto::MasterKey;
 use valet_server::keyring;
-use valet_store::Store;
 
 use super::{now, print_json};
 use crate::cli::KeysCommand;
@@ -16,8 +15,9 @@ pub(super) async fn keys_cmd(
     cmd: KeysCommand,
     settings: &Settings,
     key: &MasterKey,
-    store: Arc<dyn Store>,
+    admin: &Admin,
 ) -> Result<(), String> {
+    let store = admin.store.clone();
     let sealer = key.sealer().map_err(|e| e.to_string())?;
     // Creates the first keys if the server never ran, and checks the master key opens them.
     let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, now())
@@ -62,16 +62,16 @@ pub(super) async fn keys_cmd(
                 ],
             };
             for alg in algs {
-                let t = keyring::rotate(
-                    store.as_ref(),
-                    &sealer,
-                    alg,
-                    now(),
-                    settings.key_activation_delay,
-                    settings.key_retention(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                let t = admin
+                    .rotate_key(
+                        &sealer,
+                        alg,
+                        now(),
+                        settings.key_activation_delay,
+                        settings.key_retention(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
                 // "in 10m" or "now": "it starts signing in 10m".
                 out!(
                     "{alg}: published {} now; it starts signing {}.",
@@ -81,11 +81,25 @@ pub(super) async fn keys_cmd(
             }
             Ok(())
         }
+        KeysCommand::Revoke { kid } => {
+            let replacement = admin
+                .revoke_key(&sealer, &kid, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            out!(
+                "Revoked {kid}: it is no longer published nor used to sign; tokens it signed no longer verify."
+            );
+            if let Some(r) = replacement {
+                out!("{}: {} signs from now on.", r.alg, r.kid);
+            }
+            out!("Running servers drop it at their next key reload (key_refresh_interval).");
+            Ok(())
+        }
     }
 }
 
 /// A time relative to now, which is what an operator wants to know.
-fn fmt_time(t: i64, now: i64) -> String {
+pub(super) fn fmt_time(t: i64, now: i64) -> String {
     let d = t - now;
     match d {
         0 => "now".into(),

@@ -44,6 +44,14 @@ pub async fn grant(
                 .await?;
             tracing::warn!(target: "valet::audit", client_id = %r.client_id, grant_id = %r.grant_id,
                 "authorization code used twice; its grant is revoked");
+            state.audit.event(
+                now,
+                "code.replay",
+                format!("client:{}", r.client_id),
+                None,
+                format!("grant:{}", r.grant_id),
+                serde_json::json!({ "grant_revoked": true }),
+            );
             return Err(OAuthError::invalid_grant(INVALID).into());
         }
         CodeUse::Unknown => return Err(OAuthError::invalid_grant(INVALID).into()),

@@ -101,5 +101,13 @@ async fn reused(
         .await?;
     tracing::warn!(target: "valet::audit", client_id = %record.client_id, sub = %record.user_id,
         grant_id = %record.grant_id, "rotated refresh token reused; its whole family is revoked");
+    state.audit.event(
+        now,
+        "refresh_token.reuse",
+        format!("client:{}", record.client_id),
+        None,
+        format!("grant:{}", record.grant_id),
+        serde_json::json!({ "sub": record.user_id, "grant_revoked": true }),
+    );
     Err(OAuthError::invalid_grant(INVALID).into())
 }

@@ -9,7 +9,7 @@ use valet_protocol::application::{
 use valet_protocol::cimd;
 use valet_store::ClientRecord;
 
-use crate::admin::{Admin, AdminError};
+use super::{Admin, AdminError, Changes, Target};
 use crate::crypto::{Secret, random_token, sha256};
 
 /// Longest life of an initial access token (a year) and its default (a day).
@@ -38,7 +38,7 @@ impl Admin {
         client_id: &str,
         now: i64,
     ) -> Result<Application, AdminError> {
-        self.set_registration(client_id, now, |r| r.verified = true)
+        self.set_registration(client_id, "client.verify", now, |r| r.verified = true)
             .await
     }
 
@@ -51,7 +51,7 @@ impl Admin {
         now: i64,
     ) -> Result<Application, AdminError> {
         let app = self
-            .set_registration(client_id, now, |r| r.quarantined = false)
+            .set_registration(client_id, "client.approve", now, |r| r.quarantined = false)
             .await?;
         // A metadata document client has no `registrations` row: nothing to move on.
         self.store
@@ -67,13 +67,16 @@ impl Admin {
         client_id: &str,
         now: i64,
     ) -> Result<Application, AdminError> {
-        self.set_registration(client_id, now, |r| r.quarantined = true)
-            .await
+        self.set_registration(client_id, "client.quarantine", now, |r| {
+            r.quarantined = true
+        })
+        .await
     }
 
     async fn set_registration(
         &self,
         client_id: &str,
+        action: &str,
         now: i64,
         change: impl Fn(&mut Registration),
     ) -> Result<Application, AdminError> {
@@ -85,7 +88,10 @@ impl Admin {
                         "no application with client_id {client_id}"
                     )));
                 }
-                match self.create_cimd_override(client_id, now, &change).await {
+                match self
+                    .create_cimd_override(client_id, action, now, &change)
+                    .await
+                {
                     Err(AdminError::Conflict(_)) => continue,
                     other => return other,
                 }
@@ -96,13 +102,14 @@ impl Admin {
                      approve or quarantine"
                 )));
             }
+            let before = record.app.registration.clone();
             change(&mut record.app.registration);
             record.updated_at = now;
             self.store.update_client(&record).await?;
-            tracing::info!(target: "valet::audit", %client_id,
-                verified = record.app.registration.verified,
-                quarantined = record.app.registration.quarantined,
-                "self-registered application changed by an admin");
+            self.forget_client(client_id);
+            let changes = Changes::diff(&before, &record.app.registration);
+            self.record(action, Target::Client(client_id), changes, now)
+                .await?;
             return Ok(record.app);
         }
         Err(AdminError::Conflict(format!(
@@ -119,6 +126,7 @@ impl Admin {
     async fn create_cimd_override(
         &self,
         url: &str,
+        action: &str,
         now: i64,
         change: &impl Fn(&mut Registration),
     ) -> Result<Application, AdminError> {
@@ -159,10 +167,10 @@ impl Admin {
                 updated_at: now,
             })
             .await?;
-        tracing::info!(target: "valet::audit", client_id = %url,
-            verified = app.registration.verified,
-            quarantined = app.registration.quarantined,
-            "metadata document client: an admin's decision stored");
+        self.forget_client(url);
+        let changes = Changes::diff(&Registration::default(), &app.registration);
+        self.record(action, Target::Client(url), changes, now)
+            .await?;
         Ok(app)
     }
 
@@ -189,8 +197,12 @@ impl Admin {
         self.store
             .create_initial_access_token(&sha256(token.as_bytes()), uses, now, now + ttl)
             .await?;
-        tracing::info!(target: "valet::audit", expires_in = ttl, ?uses,
-            "initial access token created");
+        let changes = Changes::default()
+            .secret("initial_access_token")
+            .set("expires_at", None::<i64>, now + ttl)
+            .set("uses", None::<u32>, uses);
+        self.record("registration.token.create", Target::Server, changes, now)
+            .await?;
         Ok(Secret::from_string(token))
     }
 }

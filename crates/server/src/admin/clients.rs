@@ -1,44 +1,14 @@
-//! Administration of applications and APIs, shared by the `valet` CLI and the admin REST
-//! API so both apply the same rules.
+//! Applications (OAuth clients): every field, the secret, their grants.
 
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
-use valet_protocol::audience::{Api, ApiScope};
 use valet_protocol::opaque_token::AccessTokenFormat;
-use valet_protocol::user::{UserClaims, validate_username};
-use valet_store::{ApiRecord, ClientRecord, Store, StoreError, UserRecord};
+use valet_store::ClientRecord;
 
-use crate::passwords::Passwords;
+use super::{Admin, AdminError, Changes, OIDC_SCOPES, Target};
 
 use crate::catalog::ADMIN_SCOPE;
-use crate::crypto::{Secret, SecretHasher, new_client_secret, random_token};
-
-/// OpenID Connect scopes every user-facing application may request by default.
-pub use valet_protocol::scope::OIDC_SCOPES;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error(transparent)]
-    Store(StoreError),
-    #[error(transparent)]
-    Internal(#[from] crate::fault::Fault),
-}
-
-impl From<StoreError> for AdminError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(m) => Self::Conflict(m),
-            other => Self::Store(other),
-        }
-    }
-}
+use crate::crypto::{Secret, new_client_secret, random_token};
 
 /// A request to register an application.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -92,6 +62,11 @@ pub struct ClientChanges {
     pub require_pkce: Option<bool>,
     pub cors_origins: Option<Vec<String>>,
     pub access_token_format: Option<AccessTokenFormat>,
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Added to `redirect_uris` (after `redirect_uris`, when both are given).
+    pub add_redirect_uris: Option<Vec<String>>,
+    /// Removed from `redirect_uris`; each must be one of them.
+    pub remove_redirect_uris: Option<Vec<String>>,
 }
 
 /// A registered application with its secret, shown once at creation or rotation.
@@ -108,12 +83,6 @@ fn expose<S: serde::Serializer>(s: &Option<Secret>, ser: S) -> Result<S::Ok, S::
         Some(secret) => ser.serialize_str(secret.expose()),
         None => ser.serialize_none(),
     }
-}
-
-#[derive(Clone)]
-pub struct Admin {
-    pub store: Arc<dyn Store>,
-    pub hasher: SecretHasher,
 }
 
 impl Admin {
@@ -164,21 +133,38 @@ impl Admin {
             app: app.clone(),
         };
         self.store.create_client(&record).await?;
-        tracing::info!(target: "valet::audit", client_id = %app.client_id, profile = %app.profile,
-            access_token_format = %app.access_token_format, "application created");
+        self.forget_client(&app.client_id);
+        let mut changes = Changes::created(&app);
+        if secret.is_some() {
+            changes = changes.secret("client_secret");
+        }
+        self.record(
+            "client.create",
+            Target::Client(&app.client_id),
+            changes,
+            now,
+        )
+        .await?;
         Ok(WithSecret {
             app,
             client_secret: secret,
         })
     }
 
+    /// Applies the fields given. `if_match`, when given, is the `etag` of the version the
+    /// change was made against: another version stored meanwhile makes it `Stale`.
     pub async fn update_client(
         &self,
         client_id: &str,
         ch: ClientChanges,
+        if_match: Option<&str>,
         now: i64,
     ) -> Result<Application, AdminError> {
         let mut record = self.get(client_id).await?;
+        if if_match.is_some_and(|tag| tag != etag(&record.app)) {
+            return Err(AdminError::Stale("application"));
+        }
+        let before = record.app.clone();
         let app = &mut record.app;
         macro_rules! set {
             ($($f:ident),+) => { $(if let Some(v) = ch.$f { app.$f = v; })+ };
@@ -195,16 +181,44 @@ impl Admin {
             cors_origins,
             access_token_format
         );
+        if let Some(m) = ch.token_endpoint_auth_method {
+            app.token_endpoint_auth_method = m;
+            app.token_endpoint_auth_method_chosen = true;
+        }
+        if let Some(add) = ch.add_redirect_uris {
+            for u in add {
+                if !app.redirect_uris.contains(&u) {
+                    app.redirect_uris.push(u);
+                }
+            }
+        }
+        if let Some(remove) = ch.remove_redirect_uris {
+            for u in &remove {
+                if !app.redirect_uris.contains(u) {
+                    return Err(AdminError::field(
+                        "remove_redirect_uris",
+                        format!("{u} is not one of the application's redirect URIs"),
+                    ));
+                }
+            }
+            app.redirect_uris.retain(|u| !remove.contains(u));
+        }
         macro_rules! set_opt {
             ($($f:ident),+) => { $(if let Some(v) = ch.$f { app.$f = (!v.is_empty()).then_some(v); })+ };
         }
         set_opt!(description, website, logo_uri, policy_uri, service_subject);
         self.check(app).await?;
+        let changes = Changes::diff(&before, &record.app);
+        if changes.is_empty() {
+            return Ok(record.app);
+        }
         record.updated_at = now;
         if !self.store.update_client(&record).await? {
             return Err(not_found(client_id));
         }
-        tracing::info!(target: "valet::audit", client_id, "application updated");
+        self.forget_client(client_id);
+        self.record("client.update", Target::Client(client_id), changes, now)
+            .await?;
         Ok(record.app)
     }
 
@@ -230,11 +244,19 @@ impl Admin {
         {
             return Err(not_found(client_id));
         }
-        tracing::info!(target: "valet::audit",
-            client_id,
-            grace = grace.unwrap_or(0),
-            "client secret rotated"
+        self.forget_client(client_id);
+        let changes = Changes::default().secret("client_secret").set(
+            "previous_secret_valid_until",
+            None::<i64>,
+            until,
         );
+        self.record(
+            "client.rotate_secret",
+            Target::Client(client_id),
+            changes,
+            now,
+        )
+        .await?;
         Ok(WithSecret {
             app: record.app,
             client_secret: Some(secret),
@@ -258,12 +280,19 @@ impl Admin {
             .collect())
     }
 
-    pub async fn delete_client(&self, client_id: &str) -> Result<(), AdminError> {
+    pub async fn delete_client(&self, client_id: &str, now: i64) -> Result<(), AdminError> {
+        let before = self.get(client_id).await?;
         if !self.store.delete_client(client_id).await? {
             return Err(not_found(client_id));
         }
-        tracing::info!(target: "valet::audit", client_id, "application deleted");
-        Ok(())
+        self.forget_client(client_id);
+        self.record(
+            "client.delete",
+            Target::Client(client_id),
+            Changes::removed(&before.app),
+            now,
+        )
+        .await
     }
 
     /// Revokes every grant of an application and forgets every consent given to it: its
@@ -271,135 +300,35 @@ impl Admin {
     pub async fn revoke_grants(&self, client_id: &str, now: i64) -> Result<u64, AdminError> {
         self.get(client_id).await?;
         let n = self.store.revoke_client_grants(client_id, now).await?;
-        tracing::info!(target: "valet::audit", client_id, grants = n, "all grants of the application revoked");
+        let changes = Changes::default().set("grants_revoked", 0, n);
+        self.record(
+            "client.revoke_grants",
+            Target::Client(client_id),
+            changes,
+            now,
+        )
+        .await?;
         Ok(n)
-    }
-
-    /// Registers an API; `access_token_format` `Opaque` makes every token whose audience
-    /// includes it opaque. `introspectors` are the confidential applications (the API's
-    /// own backends) that may introspect tokens whose audience includes it; they must be
-    /// registered already.
-    pub async fn create_api(
-        &self,
-        name: Option<String>,
-        audience: String,
-        scopes: Vec<ApiScope>,
-        access_token_format: AccessTokenFormat,
-        introspectors: Vec<String>,
-        now: i64,
-    ) -> Result<ApiRecord, AdminError> {
-        let mut named: Vec<String> = Vec::new();
-        for id in introspectors {
-            let Some(client) = self.store.client(&id).await? else {
-                return Err(AdminError::Invalid(format!(
-                    "--introspector {id}: no application with this client_id; register the \
-                     API's own application first (valet client create --profile service)"
-                )));
-            };
-            // A public application authenticates with its client_id alone: anyone could
-            // introspect as it.
-            if !client.app.is_confidential() {
-                return Err(AdminError::Invalid(format!(
-                    "--introspector {id}: a public application cannot introspect; name a \
-                     confidential one (it authenticates with its secret)"
-                )));
-            }
-            if !named.contains(&id) {
-                named.push(id);
-            }
-        }
-        let record = ApiRecord {
-            name: name.unwrap_or_else(|| audience.clone()),
-            api: Api {
-                audience,
-                scopes,
-                access_token_format,
-                introspectors: named,
-            },
-            created_at: now,
-        };
-        record
-            .api
-            .validate(&record.name)
-            .map_err(AdminError::Invalid)?;
-        self.store.create_api(&record).await.map_err(|e| match e {
-            StoreError::Conflict(_) => AdminError::Conflict(
-                "an API with this audience, or one of these scope names, already exists".into(),
-            ),
-            other => AdminError::Store(other),
-        })?;
-        tracing::info!(target: "valet::audit", audience = %record.api.audience,
-            access_token_format = %record.api.access_token_format,
-            introspectors = ?record.api.introspectors, "API created");
-        Ok(record)
     }
 
     /// Registration rules plus: every scope must exist (built in, or defined by an API).
     async fn check(&self, app: &Application) -> Result<(), AdminError> {
-        app.validate().map_err(AdminError::Invalid)?;
+        app.validate_fields()
+            .map_err(|(field, m)| AdminError::field(field, m))?;
         let apis = self.store.apis().await?;
         for s in &app.scopes {
             let known = OIDC_SCOPES.contains(&s.as_str())
                 || s == ADMIN_SCOPE
                 || apis.iter().any(|a| a.api.defines(s));
             if !known {
-                return Err(AdminError::Invalid(format!(
-                    "unknown scope `{s}`: define it first with `valet api create --audience URI --scope {s}=DESCRIPTION`"
-                )));
+                return Err(AdminError::field(
+                    "scopes",
+                    format!(
+                        "unknown scope `{s}`: define it first with `valet api create --audience URI --scope {s}=DESCRIPTION`"
+                    ),
+                ));
             }
         }
-        Ok(())
-    }
-}
-
-/// A request to add a user to the built-in user store.
-#[derive(Default)]
-pub struct NewUser {
-    pub username: String,
-    pub password: String,
-    pub claims: UserClaims,
-}
-
-impl std::fmt::Debug for NewUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "NewUser({}, [redacted])", self.username)
-    }
-}
-
-impl Admin {
-    pub async fn create_user(&self, new: NewUser, now: i64) -> Result<UserRecord, AdminError> {
-        validate_username(&new.username).map_err(AdminError::Invalid)?;
-        new.claims.validate().map_err(AdminError::Invalid)?;
-        Passwords::check_policy(&new.password).map_err(AdminError::Invalid)?;
-        let passwords = Passwords::new().map_err(AdminError::Invalid)?;
-        let user = UserRecord {
-            id: random_token(16)?,
-            username: new.username,
-            claims: new.claims,
-            password_hash: Some(passwords.hash(&new.password).map_err(AdminError::Invalid)?),
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        };
-        self.store.create_user(&user).await.map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                AdminError::Conflict(format!("a user named {} already exists", user.username))
-            }
-            other => AdminError::Store(other),
-        })?;
-        tracing::info!(target: "valet::audit", sub = %user.id, username = %user.username, "user created");
-        Ok(user)
-    }
-
-    pub async fn users(&self) -> Result<Vec<UserRecord>, AdminError> {
-        Ok(self.store.users().await?)
-    }
-
-    pub async fn delete_user(&self, username: &str) -> Result<(), AdminError> {
-        if !self.store.delete_user(username).await? {
-            return Err(AdminError::NotFound(format!("no user named {username}")));
-        }
-        tracing::info!(target: "valet::audit", username, "user deleted");
         Ok(())
     }
 }
@@ -417,4 +346,18 @@ fn new_client_id() -> Result<String, AdminError> {
             return Ok(id);
         }
     }
+}
+
+/// A version tag of a record as the admin API shows it (`ETag`, RFC 9110 §8.8.3): the
+/// SHA-256 of its JSON, so any change to any field changes it.
+pub fn etag(v: &impl Serialize) -> String {
+    let json = serde_json::to_vec(v).unwrap_or_default();
+    let digest = crate::crypto::sha256(&json);
+    let hex: String = digest
+        .as_bytes()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("\"{hex}\"")
 }

@@ -1,0 +1,70 @@
+//! `/admin/api/audit`: the audit trail, newest first, filtered; `format=jsonl` exports
+//! JSON lines (`application/jsonl`), one event per line.
+
+use axum::Router;
+use axum::extract::RawQuery;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use valet_store::AuditQuery;
+
+use super::{AdminCaller, ListQuery, next_link, page};
+use crate::admin::audit_json;
+use crate::error::ApiError;
+use crate::state::Shared;
+
+pub fn router() -> Router<Shared> {
+    Router::new().route("/audit", get(list))
+}
+
+/// `GET /admin/api/audit[?since=UNIX][&until=UNIX][&actor=A][&action=PREFIX][&target=T]
+/// [&limit=N][&cursor=ID][&format=json|jsonl]`.
+pub async fn list(caller: AdminCaller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let q = ListQuery::parse(raw.as_deref())?;
+    let int = |name: &str| -> Result<Option<i64>, ApiError> {
+        q.get(name)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| ApiError::Field {
+                    field: name.into(),
+                    message: format!("{name} must be a whole number"),
+                })
+            })
+            .transpose()
+    };
+    let query = AuditQuery {
+        since: int("since")?,
+        until: int("until")?,
+        actor: q.get("actor").map(str::to_owned),
+        action: q.get("action").map(str::to_owned),
+        target: q.get("target").map(str::to_owned),
+        before: int("cursor")?,
+        limit: q.limit,
+    };
+    let events = caller.admin().audit(query).await?;
+    let next = events.last().map(|e| e.id.to_string());
+    let items: Vec<_> = events.iter().map(audit_json).collect();
+    match q.get("format") {
+        None | Some("json") => Ok(page("/audit", &q, items, next)),
+        Some("jsonl") => {
+            let link = next_link("/audit", &q, items.len(), next);
+            let mut out = String::new();
+            for i in &items {
+                out.push_str(&i.to_string());
+                out.push('\n');
+            }
+            let mut r = out.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jsonl"),
+            );
+            if let Some(l) = link {
+                r.headers_mut().insert(header::LINK, l);
+            }
+            Ok(r)
+        }
+        Some(_) => Err(ApiError::Field {
+            field: "format".into(),
+            message: "format is json or jsonl".into(),
+        }),
+    }
+}

@@ -1,0 +1,20 @@
+-- Administration (issue 15): roles on users, and the audit trail.
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'none';
+
+CREATE INDEX sessions_by_user ON sessions (user_id);
+
+-- Every administrative change and security event, newest read first. `changes` is the
+-- server's JSON (never a secret). Kept `audit_retention`, purged by housekeeping.
+CREATE TABLE audit_events (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    address TEXT,
+    action  TEXT NOT NULL,
+    target  TEXT NOT NULL,
+    changes TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX audit_events_by_at ON audit_events (at);
+CREATE INDEX audit_events_by_target ON audit_events (target, id);
+CREATE INDEX audit_events_by_actor ON audit_events (actor, id);
