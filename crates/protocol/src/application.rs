@@ -14,6 +14,7 @@ use crate::text::{check_printable, check_uri_chars};
 
 /// The four application profiles of the product spec; each picks safe defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Server-side web app: confidential, code + refresh.
@@ -60,6 +61,7 @@ impl Profile {
 
 /// Grant types (RFC 6749 §4, §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
     AuthorizationCode,
@@ -74,6 +76,7 @@ pub enum GrantType {
 
 /// Client authentication methods at the token endpoint (RFC 7591 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ClientSecretBasic,
@@ -127,6 +130,7 @@ wire_names!(AuthMethod, "authentication method",
 
 /// An application's registration: everything but its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Application {
     pub client_id: String,
     pub name: String,
@@ -178,6 +182,7 @@ pub struct Application {
 
 /// Where a registration came from (the registration firewall, issue 14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// An admin registered it (CLI, admin API, configuration).
@@ -208,6 +213,7 @@ impl Origin {
 
 /// The provenance of a registration and an admin's word on it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Registration {
     pub origin: Origin,
     /// An admin vouched for a self-registered application: the consent page stops saying

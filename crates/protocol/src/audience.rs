@@ -25,6 +25,7 @@ pub struct Api {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiScope {
     pub name: String,
     pub description: String,

@@ -30,6 +30,7 @@ const RANDOM_CHARS: usize = (RANDOM_BYTES * 8).div_ceil(6);
 
 /// The form of the access tokens an application or an API gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AccessTokenFormat {
     /// A signed JWT (RFC 9068) that an API can check locally; a revocation reaches a

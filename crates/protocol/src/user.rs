@@ -7,6 +7,7 @@ use crate::text::{check_printable, is_forbidden_in_text, visible};
 
 /// Standard profile claims (OIDC Core §5.1). Absent claims are omitted, never empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +133,7 @@ mod tests {
 /// What a user may do in Valet's own administration (issue 15): nothing (every ordinary
 /// user), read everything (`viewer`), or change everything (`admin`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     #[default]

@@ -16,6 +16,7 @@ use super::{Admin, AdminError, Changes, Target, etag};
 /// `valet api create` / `POST /admin/api/apis`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewApi {
     pub name: Option<String>,
     pub audience: String,
@@ -31,6 +32,7 @@ pub struct NewApi {
 /// `valet api update` / `PATCH /admin/api/apis/{audience}`: absent fields stay.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ApiChanges {
     pub name: Option<String>,
     pub access_token_format: Option<AccessTokenFormat>,
@@ -40,7 +42,7 @@ pub struct ApiChanges {
 }
 
 /// An API as every face shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiView {
     pub name: String,
     pub audience: String,

@@ -13,6 +13,7 @@ use crate::crypto::{Secret, new_client_secret, random_token};
 /// A request to register an application.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewClient {
     pub name: String,
     pub profile: Option<Profile>,
@@ -46,6 +47,7 @@ pub struct NewClient {
 /// Changes to a registration; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct ClientChanges {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
@@ -70,11 +72,13 @@ pub struct ClientChanges {
 }
 
 /// A registered application with its secret, shown once at creation or rotation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WithSecret {
     #[serde(flatten)]
     pub app: Application,
+    /// Shown once: at creation and at rotation.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose")]
+    #[schema(value_type = Option<String>)]
     pub client_secret: Option<Secret>,
 }
 

@@ -7,7 +7,7 @@ use valet_store::{GrantRecord, SessionRecord};
 use super::{Admin, AdminError, Changes, Target};
 
 /// A grant as every face shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GrantView {
     pub grant_id: String,
     pub client_id: String,
@@ -34,7 +34,7 @@ impl From<GrantRecord> for GrantView {
 }
 
 /// A browser session as every face shows it: never its id (nor the hash of it).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     pub sub: String,
     pub auth_time: i64,

@@ -28,6 +28,7 @@ impl std::fmt::Debug for NewUser {
 /// empty string clears an optional claim.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct UserChanges {
     pub username: Option<String>,
     pub name: Option<String>,
@@ -40,7 +41,7 @@ pub struct UserChanges {
 }
 
 /// A user as every face shows it: never the password hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub sub: String,
     pub username: String,

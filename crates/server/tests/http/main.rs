@@ -7,6 +7,7 @@ mod admin_api;
 mod admin_apis;
 mod admin_input;
 mod admin_registrations;
+mod admin_resources;
 mod admin_scope;
 mod authorize;
 mod cimd;

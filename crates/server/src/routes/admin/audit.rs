@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use valet_store::AuditQuery;
 
+use super::openapi::{AuditEvent, ErrorBody};
 use super::{AdminCaller, ListQuery, next_link, page};
 use crate::admin::audit_json;
 use crate::error::ApiError;
@@ -19,6 +20,15 @@ pub fn router() -> Router<Shared> {
 
 /// `GET /admin/api/audit[?since=UNIX][&until=UNIX][&actor=A][&action=PREFIX][&target=T]
 /// [&limit=N][&cursor=ID][&format=json|jsonl]`.
+#[utoipa::path(
+    get,
+    path = "/admin/api/audit",
+    tag = "audit",
+    summary = "Read the audit trail",
+    params(("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"), ("cursor" = Option<String>, Query, description = "From the `Link: rel=next` of the previous page"), ("since" = Option<i64>, Query, description = "Unix time"), ("until" = Option<i64>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query, description = "A prefix: `user.` matches every user event"), ("target" = Option<String>, Query), ("format" = Option<String>, Query, description = "json (default) or jsonl")),
+    responses((status = 200, description = "Events, newest first (JSON lines with format=jsonl)", body = Vec<AuditEvent>), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn list(caller: AdminCaller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = ListQuery::parse(raw.as_deref())?;
     let int = |name: &str| -> Result<Option<i64>, ApiError> {

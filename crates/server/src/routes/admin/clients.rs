@@ -9,10 +9,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use valet_protocol::application::Origin;
 
+use super::openapi::{ErrorBody, Revoked};
 use super::{AdminCaller, ListQuery, body, if_match, page, tagged, window};
 use crate::admin::{ClientChanges, NewClient};
+use crate::admin::{GrantView, WithSecret};
 use crate::error::ApiError;
 use crate::state::Shared;
+use valet_protocol::application::Application;
 
 pub fn router() -> Router<Shared> {
     Router::new()
@@ -33,6 +36,15 @@ pub fn router() -> Router<Shared> {
 
 /// `GET /admin/api/clients[?origin=admin|dynamic|cimd][&q=TEXT][&limit=N][&cursor=ID]`:
 /// `q` matches the client_id or the name (case-insensitive).
+#[utoipa::path(
+    get,
+    path = "/admin/api/clients",
+    tag = "clients",
+    summary = "List applications",
+    params(("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"), ("cursor" = Option<String>, Query, description = "From the `Link: rel=next` of the previous page"), ("origin" = Option<String>, Query, description = "admin, dynamic or cimd"), ("q" = Option<String>, Query, description = "Part of the client_id or name")),
+    responses((status = 200, description = "Applications; `Link: rel=next` when more follow", body = Vec<Application>), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn list(caller: AdminCaller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = ListQuery::parse(raw.as_deref())?;
     let origin = match q.get("origin") {
@@ -52,6 +64,15 @@ pub async fn list(caller: AdminCaller, RawQuery(raw): RawQuery) -> Result<Respon
     Ok(page("/clients", &q, items, next))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/clients",
+    tag = "clients",
+    summary = "Register an application",
+    request_body = NewClient,
+    responses((status = 201, description = "Registered; the secret is shown once", body = WithSecret), (status = 409, description = "Conflict", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn create(
     caller: AdminCaller,
     b: Result<Json<NewClient>, JsonRejection>,
@@ -62,12 +83,31 @@ pub async fn create(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/clients/{client_id}",
+    tag = "clients",
+    summary = "Show an application",
+    params(("client_id" = String, Path)),
+    responses((status = 200, description = "The application, with its `ETag`", body = Application), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn show(caller: AdminCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(tagged(&caller.admin().get(&id).await?.app))
 }
 
 /// `PATCH`: the fields given change (`add_redirect_uris` / `remove_redirect_uris` edit the
 /// list in place); with `If-Match`, only if the application is still that version.
+#[utoipa::path(
+    patch,
+    path = "/admin/api/clients/{client_id}",
+    tag = "clients",
+    summary = "Change an application",
+    params(("client_id" = String, Path), ("If-Match" = Option<String>, Header, description = "The `ETag` the change was made against")),
+    request_body = ClientChanges,
+    responses((status = 200, description = "The application as changed", body = Application), (status = 404, description = "No such record", body = ErrorBody), (status = 412, description = "Changed since the `If-Match` version", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn update(
     caller: AdminCaller,
     Path(id): Path<String>,
@@ -82,6 +122,15 @@ pub async fn update(
     Ok(tagged(&app))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/api/clients/{client_id}",
+    tag = "clients",
+    summary = "Delete an application",
+    params(("client_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn delete(caller: AdminCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.change()?.delete_client(&id, caller.now).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -89,11 +138,22 @@ pub async fn delete(caller: AdminCaller, Path(id): Path<String>) -> Result<Respo
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct Rotate {
     /// Seconds the previous secret keeps working.
     grace_seconds: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/clients/{client_id}/secret",
+    tag = "clients",
+    summary = "Rotate the client secret",
+    params(("client_id" = String, Path)),
+    request_body = Rotate,
+    responses((status = 200, description = "The new secret, shown once", body = WithSecret), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn rotate_secret(
     caller: AdminCaller,
     Path(id): Path<String>,
@@ -111,12 +171,30 @@ pub async fn rotate_secret(
 /// self-registered application's consent page stops saying it is not verified. A metadata
 /// document client (an https client_id, percent-encoded in the path) gets a stored
 /// override. Answers the stored application; 404 for an unknown client_id.
+#[utoipa::path(
+    post,
+    path = "/admin/api/clients/{client_id}/verify",
+    tag = "clients",
+    summary = "Vouch for a self-registered application",
+    params(("client_id" = String, Path)),
+    responses((status = 200, description = "Verified", body = Application), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn verify(caller: AdminCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(Json(caller.change()?.verify_client(&id, caller.now).await?).into_response())
 }
 
 /// `POST /admin/api/clients/{id}/approve`: the same as `valet client approve`: a
 /// quarantined self-registered application may be used.
+#[utoipa::path(
+    post,
+    path = "/admin/api/clients/{client_id}/approve",
+    tag = "clients",
+    summary = "Approve a quarantined application",
+    params(("client_id" = String, Path)),
+    responses((status = 200, description = "Out of quarantine", body = Application), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn approve(caller: AdminCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
     let keep = caller.settings().registration.unused_ttl;
     let app = caller
@@ -127,11 +205,29 @@ pub async fn approve(caller: AdminCaller, Path(id): Path<String>) -> Result<Resp
 }
 
 /// `POST /admin/api/clients/{id}/quarantine`: the same as `valet client quarantine`.
+#[utoipa::path(
+    post,
+    path = "/admin/api/clients/{client_id}/quarantine",
+    tag = "clients",
+    summary = "Quarantine a self-registered application",
+    params(("client_id" = String, Path)),
+    responses((status = 200, description = "Quarantined", body = Application), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn quarantine(caller: AdminCaller, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(Json(caller.change()?.quarantine_client(&id, caller.now).await?).into_response())
 }
 
 /// `GET /admin/api/clients/{id}/grants`: the application's live grants, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/api/clients/{client_id}/grants",
+    tag = "clients",
+    summary = "List an application's grants",
+    params(("client_id" = String, Path), ("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"), ("cursor" = Option<String>, Query, description = "From the `Link: rel=next` of the previous page")),
+    responses((status = 200, description = "Live grants, newest first", body = Vec<GrantView>), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn grants(
     caller: AdminCaller,
     Path(id): Path<String>,
@@ -149,6 +245,15 @@ pub async fn grants(
 
 /// `DELETE /admin/api/clients/{id}/grants`: every user's grant of the application is
 /// revoked and every consent forgotten. Answers `{"revoked": N}`.
+#[utoipa::path(
+    delete,
+    path = "/admin/api/clients/{client_id}/grants",
+    tag = "clients",
+    summary = "Revoke every grant of an application",
+    params(("client_id" = String, Path)),
+    responses((status = 200, description = "`{\"revoked\": N}`", body = Revoked), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn revoke_grants(
     caller: AdminCaller,
     Path(id): Path<String>,

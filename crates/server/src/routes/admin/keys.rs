@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use valet_jose::Algorithm;
 use valet_protocol::keys::{self, KeyTimes};
 
+use super::openapi::ErrorBody;
 use super::{AdminCaller, body};
 use crate::error::ApiError;
 use crate::state::Shared;
@@ -22,7 +23,7 @@ pub fn router() -> Router<Shared> {
 
 /// A key and where it stands at `now`: `signing`, `published` (verify only, or signing
 /// later) or `retired`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub kid: String,
     pub alg: String,
@@ -53,6 +54,14 @@ pub fn key_views(all: &[KeyTimes], now: i64) -> Vec<KeyView> {
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/keys",
+    tag = "keys",
+    summary = "List signing keys",
+    responses((status = 200, description = "Signing keys and their state", body = Vec<KeyView>), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn list(caller: AdminCaller) -> Result<Response, ApiError> {
     let all = caller.admin().keys().await?;
     Ok(Json(key_views(&all, caller.now)).into_response())
@@ -60,6 +69,7 @@ pub async fn list(caller: AdminCaller) -> Result<Response, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct RotateBody {
     /// `ES256` or `RS256`.
     alg: String,
@@ -67,6 +77,15 @@ pub struct RotateBody {
 
 /// `POST /admin/api/keys/rotate` `{"alg": "ES256"}`: a new key, published now, signing
 /// after the activation delay.
+#[utoipa::path(
+    post,
+    path = "/admin/api/keys/rotate",
+    tag = "keys",
+    summary = "Rotate a signing key",
+    request_body = RotateBody,
+    responses((status = 200, description = "The new key", body = Vec<KeyView>), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn rotate(
     caller: AdminCaller,
     b: Result<Json<RotateBody>, JsonRejection>,
@@ -92,6 +111,15 @@ pub async fn rotate(
 
 /// `POST /admin/api/keys/{kid}/revoke`: emergency revocation (see `admin/keys.rs`).
 /// Answers the keys as they now stand.
+#[utoipa::path(
+    post,
+    path = "/admin/api/keys/{kid}/revoke",
+    tag = "keys",
+    summary = "Revoke a signing key at once (emergency)",
+    params(("kid" = String, Path)),
+    responses((status = 200, description = "The keys as they now stand", body = Vec<KeyView>), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn revoke(caller: AdminCaller, Path(kid): Path<String>) -> Result<Response, ApiError> {
     let admin = caller.change()?;
     admin.revoke_key(caller.sealer(), &kid, caller.now).await?;

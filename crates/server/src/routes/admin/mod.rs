@@ -35,6 +35,7 @@ mod audit;
 mod clients;
 mod grants;
 mod keys;
+pub mod openapi;
 mod users;
 
 pub fn router() -> Router<Shared> {
@@ -45,6 +46,7 @@ pub fn router() -> Router<Shared> {
         .merge(keys::router())
         .merge(grants::router())
         .merge(audit::router())
+        .route("/openapi.json", axum::routing::get(openapi::document))
 }
 
 /// Who is calling, with what role, and the request's `now` (the clock is read once, here).

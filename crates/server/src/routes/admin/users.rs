@@ -9,7 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use valet_protocol::user::UserClaims;
 
+use super::openapi::{ErrorBody, Revoked};
 use super::{AdminCaller, ListQuery, body, if_match, page, tagged, window};
+use crate::admin::{GrantView, SessionView};
 use crate::admin::{NewUser, UserChanges, UserView};
 use crate::error::ApiError;
 use crate::state::Shared;
@@ -26,6 +28,15 @@ pub fn router() -> Router<Shared> {
 }
 
 /// `GET /admin/api/users[?q=TEXT]`: `q` matches the username, name or email.
+#[utoipa::path(
+    get,
+    path = "/admin/api/users",
+    tag = "users",
+    summary = "List users",
+    params(("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"), ("cursor" = Option<String>, Query, description = "From the `Link: rel=next` of the previous page"), ("q" = Option<String>, Query, description = "Part of the username, name or email")),
+    responses((status = 200, description = "Users", body = Vec<UserView>), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn list(caller: AdminCaller, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = ListQuery::parse(raw.as_deref())?;
     let mut users: Vec<UserView> = caller
@@ -54,13 +65,36 @@ pub async fn list(caller: AdminCaller, RawQuery(raw): RawQuery) -> Result<Respon
 /// `POST /admin/api/users`: a password, never echoed; the policy of `valet user create`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct NewUserBody {
     username: String,
+    /// Never echoed, never logged.
     password: String,
-    #[serde(flatten)]
-    claims: UserClaims,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    email_verified: bool,
+    phone_number: Option<String>,
+    locale: Option<String>,
 }
 
+impl std::fmt::Debug for NewUserBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NewUserBody({}, [redacted])", self.username)
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/api/users",
+    tag = "users",
+    summary = "Create a user",
+    request_body = NewUserBody,
+    responses((status = 201, description = "Created", body = UserView), (status = 409, description = "Username taken", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn create(
     caller: AdminCaller,
     b: Result<Json<NewUserBody>, JsonRejection>,
@@ -69,16 +103,44 @@ pub async fn create(
     let new = NewUser {
         username: b.username,
         password: b.password,
-        claims: b.claims,
+        claims: UserClaims {
+            name: b.name,
+            given_name: b.given_name,
+            family_name: b.family_name,
+            email: b.email,
+            email_verified: b.email_verified,
+            phone_number: b.phone_number,
+            locale: b.locale,
+            ..Default::default()
+        },
     };
     let u = caller.change()?.create_user(new, caller.now).await?;
     Ok((StatusCode::CREATED, tagged(&UserView::from(&u))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/users/{username}",
+    tag = "users",
+    summary = "Show a user",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "The user, with its `ETag`", body = UserView), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn show(caller: AdminCaller, Path(name): Path<String>) -> Result<Response, ApiError> {
     Ok(tagged(&UserView::from(&caller.admin().user(&name).await?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/admin/api/users/{username}",
+    tag = "users",
+    summary = "Change a user (claims, role, disabled)",
+    params(("username" = String, Path), ("If-Match" = Option<String>, Header)),
+    request_body = UserChanges,
+    responses((status = 200, description = "The user as changed", body = UserView), (status = 404, description = "No such record", body = ErrorBody), (status = 412, description = "Changed since the `If-Match` version", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn update(
     caller: AdminCaller,
     Path(name): Path<String>,
@@ -94,6 +156,15 @@ pub async fn update(
 }
 
 /// Deleting a user ends everything they hold at once (sessions, grants, tokens).
+#[utoipa::path(
+    delete,
+    path = "/admin/api/users/{username}",
+    tag = "users",
+    summary = "Delete a user",
+    params(("username" = String, Path)),
+    responses((status = 204, description = "Deleted; sessions, grants and tokens ended"), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn remove(caller: AdminCaller, Path(name): Path<String>) -> Result<Response, ApiError> {
     caller.change()?.delete_user(&name, caller.now).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -101,6 +172,7 @@ pub async fn remove(caller: AdminCaller, Path(name): Path<String>) -> Result<Res
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct Password {
     password: String,
 }
@@ -113,6 +185,16 @@ impl std::fmt::Debug for Password {
 
 /// `POST /admin/api/users/{username}/password` `{"password": …}`: every session and grant
 /// of the user ends.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{username}/password",
+    tag = "users",
+    summary = "Set a password",
+    params(("username" = String, Path)),
+    request_body = Password,
+    responses((status = 200, description = "Set; sessions and grants ended", body = UserView), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn set_password(
     caller: AdminCaller,
     Path(name): Path<String>,
@@ -126,6 +208,15 @@ pub async fn set_password(
     Ok(tagged(&UserView::from(&u)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{username}/disable",
+    tag = "users",
+    summary = "Disable a user",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "Disabled; sessions, grants and tokens ended", body = UserView), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn disable(caller: AdminCaller, Path(name): Path<String>) -> Result<Response, ApiError> {
     let u = caller
         .change()?
@@ -134,6 +225,15 @@ pub async fn disable(caller: AdminCaller, Path(name): Path<String>) -> Result<Re
     Ok(tagged(&UserView::from(&u)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{username}/enable",
+    tag = "users",
+    summary = "Enable a user",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "Enabled", body = UserView), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn enable(caller: AdminCaller, Path(name): Path<String>) -> Result<Response, ApiError> {
     let u = caller
         .change()?
@@ -142,10 +242,28 @@ pub async fn enable(caller: AdminCaller, Path(name): Path<String>) -> Result<Res
     Ok(tagged(&UserView::from(&u)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/users/{username}/sessions",
+    tag = "users",
+    summary = "List a user's sessions",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "Live sessions, newest first", body = Vec<SessionView>), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn sessions(caller: AdminCaller, Path(name): Path<String>) -> Result<Response, ApiError> {
     Ok(Json(caller.admin().sessions(&name, caller.now).await?).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/api/users/{username}/grants",
+    tag = "users",
+    summary = "List a user's grants",
+    params(("username" = String, Path), ("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"), ("cursor" = Option<String>, Query, description = "From the `Link: rel=next` of the previous page")),
+    responses((status = 200, description = "Live grants, newest first", body = Vec<GrantView>), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn grants(
     caller: AdminCaller,
     Path(name): Path<String>,
@@ -162,6 +280,15 @@ pub async fn grants(
 
 /// `DELETE /admin/api/users/{username}/grants`: signs the user out everywhere and revokes
 /// every grant. Answers `{"revoked": N}`.
+#[utoipa::path(
+    delete,
+    path = "/admin/api/users/{username}/grants",
+    tag = "users",
+    summary = "Revoke every session and grant of a user",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "Signed out everywhere; `{\"revoked\": N}` grants", body = Revoked), (status = 404, description = "No such record", body = ErrorBody), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
 pub async fn revoke(caller: AdminCaller, Path(name): Path<String>) -> Result<Response, ApiError> {
     let n = caller.change()?.revoke_user(&name, caller.now).await?;
     Ok(Json(serde_json::json!({ "revoked": n })).into_response())
