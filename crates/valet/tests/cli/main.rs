@@ -9,6 +9,7 @@ mod broken_log;
 mod commands;
 mod device;
 mod environment;
+mod help;
 mod quickstart;
 mod registration;
 mod self_registered;
