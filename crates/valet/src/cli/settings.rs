@@ -26,7 +26,7 @@ pub struct SettingArgs {
     /// Database URL: sqlite://FILE or postgres://USER:PASSWORD@HOST/DB [default: sqlite://valet.db]
     #[arg(long, env = "VALET_DATABASE", global = true, value_name = "URL")]
     pub database: Option<String>,
-    /// Master key file, created on first use when VALET_MASTER_KEY is not set [default: beside the database]
+    /// Master key file, created with a new SQLite database when VALET_MASTER_KEY is not set [default: beside the database]
     #[arg(
         long,
         env = "VALET_MASTER_KEY_FILE",

@@ -10,6 +10,7 @@ mod commands;
 mod device;
 mod environment;
 mod help;
+mod master_key;
 mod quickstart;
 mod registration;
 mod self_registered;
