@@ -189,7 +189,12 @@ fn the_database_file_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     create_service(d, "svc");
-    for f in ["valet.db", "valet.db-wal", "valet.master-key"] {
+    for f in [
+        "valet.db",
+        "valet.db-wal",
+        "valet.master-key",
+        "valet.db.lock",
+    ] {
         let p = d.join(f);
         if f.ends_with("-wal") && !p.exists() {
             continue; // checkpointed and removed at close
