@@ -21,12 +21,15 @@ fn now() -> i64 {
     SystemClock.now()
 }
 
-fn settings(cli: &Cli) -> Result<Settings, String> {
+/// The settings, and whether the issuer was set (by a flag, variable or the file).
+fn settings(cli: &Cli) -> Result<(Settings, bool), String> {
     let file = match &cli.settings.config {
         Some(path) => Partial::from_file(path)?,
         None => Partial::default(),
     };
-    Settings::resolve(file.overlay(cli.settings.partial()))
+    let merged = file.overlay(cli.settings.partial());
+    let issuer_set = merged.issuer.is_some();
+    Ok((Settings::resolve(merged)?, issuer_set))
 }
 
 /// Logs go to standard error through `logs::Stderr`: a line that cannot be written is
@@ -84,10 +87,23 @@ fn key_error(e: KeyError, source: &master_key::Source, database: &Database) -> S
     }
 }
 
+/// `--listen` on another address than the default while the issuer is still the default
+/// one: the issuer names where clients reach Valet, so it is almost certainly wrong.
+fn warn_of_default_issuer(settings: &Settings, issuer_set: bool) {
+    let default_listen: std::net::SocketAddr = ([127, 0, 0, 1], 8080).into();
+    if !issuer_set && settings.listen != default_listen {
+        tracing::warn!(
+            "listening on {} but the issuer is still {} (the default), and tokens, discovery and redirects name it; set --issuer (VALET_ISSUER) to the URL clients reach this server at",
+            settings.listen,
+            settings.issuer
+        );
+    }
+}
+
 /// Runs `cli`; `service_links` are the Kubernetes service-link variables
 /// `check_environment` set aside, noted once in the log.
 pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
-    let settings = settings(&cli)?;
+    let (settings, issuer_set) = settings(&cli)?;
     let serving = matches!(cli.command, Command::Serve);
     init_logs(settings.log_format, if serving { "info" } else { "warn" });
     if !service_links.is_empty() {
@@ -103,6 +119,7 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
     }
     let (key, source) = master_key(&settings)?;
     if serving {
+        warn_of_default_issuer(&settings, issuer_set);
         if settings.tls.is_none()
             && !settings.issuer.starts_with("http://localhost")
             && !settings.issuer.starts_with("http://127.0.0.1")

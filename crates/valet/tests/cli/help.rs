@@ -1,6 +1,8 @@
-//! What `--help` tells an operator about the shared settings.
+//! What `--help` and the start of `serve` tell an operator about the shared settings.
 
-use crate::support::valet;
+use std::process::Stdio;
+
+use crate::support::{stop, valet, wait_for_port};
 
 /// Every command's help: its own options first, the shared settings after, under a
 /// heading of their own.
@@ -46,5 +48,38 @@ fn help_lists_a_commands_own_options_before_the_server_settings() {
             );
         }
         assert!(mine.contains("\nOptions:\n"), "{args:?}\n{help}");
+    }
+}
+
+/// `--listen` elsewhere than 127.0.0.1:8080 with no issuer set: the issuer still says
+/// http://localhost:8080, and the log says so; with `--issuer` it does not.
+#[test]
+fn listening_elsewhere_with_the_default_issuer_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (log, issuer) in [
+        ("default.log", None),
+        ("set.log", Some("http://127.0.0.1:9")),
+    ] {
+        let log_path = d.join(log);
+        let mut serve = valet(d);
+        serve.args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(issuer) = issuer {
+            serve.args(["--issuer", issuer]);
+        }
+        let mut child = serve
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for_port(&log_path);
+        stop(&mut child);
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        let warned = text.lines().any(|l| {
+            l.contains("WARN")
+                && l.contains("the issuer is still http://localhost:8080")
+                && l.contains("--issuer")
+        });
+        assert_eq!(warned, issuer.is_none(), "{log}:\n{text}");
     }
 }
