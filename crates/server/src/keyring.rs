@@ -137,13 +137,19 @@ fn build(times: Vec<KeyTimes>, material: Vec<Arc<KeyMaterial>>, now: UnixTime) -
     }
 }
 
-/// Loads every key; on first start generates the ES256 and RS256 keys.
+/// Loads every key; on first start generates the ES256 and RS256 keys. The keys the store
+/// holds are opened first, so a master key that does not open them (`Fault::Unseal`)
+/// writes nothing: this is how the CLI and a node check the key fits the database.
 pub async fn load_or_generate(
     store: &dyn Store,
     sealer: &Sealer,
     now: UnixTime,
 ) -> Result<KeySnapshot, KeyError> {
     let existing = store.signing_keys().await?;
+    let mut opened = Vec::with_capacity(existing.len());
+    for r in &existing {
+        opened.push(Arc::new(load(sealer, r)?));
+    }
     let mut generated = false;
     for alg in [Algorithm::ES256, Algorithm::RS256] {
         if existing.iter().any(|k| k.times.alg == alg.as_str()) {
@@ -156,15 +162,21 @@ pub async fn load_or_generate(
             tracing::info!(alg = %alg, kid = %record.times.kid, "generated the first signing key");
         }
     }
+    if !generated {
+        return Ok(build(
+            existing.into_iter().map(|r| r.times).collect(),
+            opened,
+            now,
+        ));
+    }
     // After generating, read again: another node may have won the insert.
-    let records = if generated {
-        store.signing_keys().await?
-    } else {
-        existing
-    };
+    let records = store.signing_keys().await?;
     let mut material = Vec::with_capacity(records.len());
     for r in &records {
-        material.push(Arc::new(load(sealer, r)?));
+        match existing.iter().position(|e| e.times.kid == r.times.kid) {
+            Some(i) => material.push(opened[i].clone()),
+            None => material.push(Arc::new(load(sealer, r)?)),
+        }
     }
     Ok(build(
         records.into_iter().map(|r| r.times).collect(),
@@ -251,4 +263,40 @@ pub async fn replace_now(
     let record = new_record(sealer, alg, now, now)?;
     store.rotate_signing_key(&record, &[]).await?;
     Ok(record.times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+    use valet_store::prelude::*;
+    use valet_store::sqlite::SqliteStore;
+
+    /// A database holding one algorithm's key only (made under key A): a node or command
+    /// with key B is refused before it seals the other algorithm's key under B.
+    #[tokio::test]
+    async fn a_key_that_does_not_open_the_stored_keys_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("v.db")).await.unwrap();
+        let a = MasterKey::generate().unwrap().sealer().unwrap();
+        let first = new_record(&a, Algorithm::ES256, 100, 100).unwrap();
+        assert!(store.insert_first_signing_key(&first).await.unwrap());
+
+        let b = MasterKey::generate().unwrap().sealer().unwrap();
+        let refused = load_or_generate(&store, &b, 200).await;
+        assert!(matches!(
+            refused,
+            Err(KeyError::Sealed(crate::fault::Fault::Unseal))
+        ));
+        assert_eq!(
+            store.signing_keys().await.unwrap().len(),
+            1,
+            "nothing written"
+        );
+
+        // Key A opens it and adds the missing algorithm's key.
+        let snapshot = load_or_generate(&store, &a, 200).await.unwrap();
+        assert_eq!(snapshot.times().len(), 2);
+        assert!(load_or_generate(&store, &a, 300).await.is_ok());
+    }
 }

@@ -3,9 +3,11 @@
 
 use std::io::IsTerminal;
 use valet_server::admin::{Actor, Admin};
-use valet_server::config::{LogFormat, Partial, Settings};
+use valet_server::config::{Database, LogFormat, Partial, Settings};
 use valet_server::crypto::MasterKey;
-use valet_server::{Clock, SystemClock, Valet, master_key, open_store};
+use valet_server::fault::Fault;
+use valet_server::keyring::{self, KeyError};
+use valet_server::{Clock, StartError, SystemClock, Valet, master_key, open_store};
 
 use crate::cli::{Cli, Command, RegistrationCommand, RegistrationTokenCommand};
 
@@ -20,12 +22,15 @@ fn now() -> i64 {
     SystemClock.now()
 }
 
-fn settings(cli: &Cli) -> Result<Settings, String> {
+/// The settings, and whether the issuer was set (by a flag, variable or the file).
+fn settings(cli: &Cli) -> Result<(Settings, bool), String> {
     let file = match &cli.settings.config {
         Some(path) => Partial::from_file(path)?,
         None => Partial::default(),
     };
-    Settings::resolve(file.overlay(cli.settings.partial()))
+    let merged = file.overlay(cli.settings.partial());
+    let issuer_set = merged.issuer.is_some();
+    Ok((Settings::resolve(merged)?, issuer_set))
 }
 
 /// Logs go to standard error through `logs::Stderr`: a line that cannot be written is
@@ -45,20 +50,61 @@ fn init_logs(format: LogFormat, default: &str) {
     }
 }
 
-fn master_key(settings: &Settings) -> Result<MasterKey, String> {
+/// The master key, and where it came from. A new key file is made only for a new
+/// database (`master_key::load_or_create`).
+fn master_key(settings: &Settings) -> Result<(MasterKey, master_key::Source), String> {
     let from_env = std::env::var("VALET_MASTER_KEY").ok();
-    let (key, created) =
-        master_key::load_or_create(from_env.as_deref(), &settings.master_key_file)?;
-    if created {
+    let (key, source) = master_key::load_or_create(
+        from_env.as_deref(),
+        &settings.master_key_file,
+        &settings.database,
+    )?;
+    if matches!(source, master_key::Source::File { created: true, .. }) {
         crate::logs::print(&master_key::backup_note(&settings.master_key_file));
     }
-    Ok(key)
+    Ok((key, source))
+}
+
+/// Refuses a master key that does not open the signing keys the database holds, before
+/// anything is written with it; on a database that has none yet, makes them (sealed under
+/// this key, so the next command with another key is refused).
+async fn check_master_key(
+    store: &dyn valet_store::Store,
+    key: &MasterKey,
+    source: &master_key::Source,
+    settings: &Settings,
+) -> Result<(), String> {
+    let sealer = key.sealer().map_err(|e| e.to_string())?;
+    match keyring::load_or_generate(store, &sealer, now()).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(key_error(e, source, &settings.database)),
+    }
+}
+
+fn key_error(e: KeyError, source: &master_key::Source, database: &Database) -> String {
+    match e {
+        KeyError::Sealed(Fault::Unseal) => master_key::mismatch(source, database),
+        e => e.to_string(),
+    }
+}
+
+/// `--listen` on another address than the default while the issuer is still the default
+/// one: the issuer names where clients reach Valet, so it is almost certainly wrong.
+fn warn_of_default_issuer(settings: &Settings, issuer_set: bool) {
+    let default_listen: std::net::SocketAddr = ([127, 0, 0, 1], 8080).into();
+    if !issuer_set && settings.listen != default_listen {
+        tracing::warn!(
+            "listening on {} but the issuer is still {} (the default), and tokens, discovery and redirects name it; set --issuer (VALET_ISSUER) to the URL clients reach this server at",
+            settings.listen,
+            settings.issuer
+        );
+    }
 }
 
 /// Runs `cli`; `service_links` are the Kubernetes service-link variables
 /// `check_environment` set aside, noted once in the log.
 pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
-    let settings = settings(&cli)?;
+    let (settings, issuer_set) = settings(&cli)?;
     let serving = matches!(cli.command, Command::Serve);
     init_logs(settings.log_format, if serving { "info" } else { "warn" });
     if !service_links.is_empty() {
@@ -68,8 +114,13 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
             service_links.len()
         );
     }
-    let key = master_key(&settings)?;
+    if let Command::Migrate { to } = &cli.command {
+        // A copy needs no master key, and must not make one.
+        return crate::migrate::to_postgres(&settings, to).await;
+    }
+    let (key, source) = master_key(&settings)?;
     if serving {
+        warn_of_default_issuer(&settings, issuer_set);
         if settings.tls.is_none()
             && !settings.issuer.starts_with("http://localhost")
             && !settings.issuer.starts_with("http://127.0.0.1")
@@ -78,12 +129,16 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
                 "serving without TLS: OAuth requires TLS on every endpoint (RFC 6749 §3.1); use --tls-cert/--tls-key or a TLS-terminating proxy"
             );
         }
-        return Ok(Valet::build(settings, key).await?.run().await?);
-    }
-    if let Command::Migrate { to } = &cli.command {
-        return crate::migrate::to_postgres(&settings, to).await;
+        let database = settings.database.clone();
+        let valet = match Valet::build(settings, key).await {
+            Ok(v) => v,
+            Err(StartError::Keys(e)) => return Err(key_error(e, &source, &database)),
+            Err(e) => return Err(e.into()),
+        };
+        return Ok(valet.run().await?);
     }
     let store = open_store(&settings).await?;
+    check_master_key(store.as_ref(), &key, &source, &settings).await?;
     let admin = Admin::new(store.clone(), key.secret_hasher(), Actor::cli());
     match cli.command {
         Command::Serve => Ok(()),

@@ -15,12 +15,13 @@ pub async fn to_postgres(settings: &Settings, to: &str) -> Result<(), String> {
     if !source.exists() {
         return Err(format!("{} does not exist", source.display()));
     }
-    // Opening applies the source's pending migrations, so both schemas are current.
-    drop(
-        SqliteStore::open(source)
-            .await
-            .map_err(|e| format!("cannot open {}: {e}", source.display()))?,
-    );
+    // Opening applies the source's pending migrations, so both schemas are current. It
+    // is opened as the only process using the file, until the copy is done: refused
+    // while a server runs on it (whose writes after the copy would be lost), and no
+    // server starts on it meanwhile.
+    let source_store = SqliteStore::open_exclusive(source)
+        .await
+        .map_err(|e| format!("nothing was copied: {e}"))?;
     let mut opts = PostgresOptions::new(to);
     opts.max_connections = 2;
     opts.timeout = std::time::Duration::from_secs(settings.database_timeout as u64);
@@ -32,6 +33,7 @@ pub async fn to_postgres(settings: &Settings, to: &str) -> Result<(), String> {
     let copied = copy::sqlite_to_postgres(source, &target)
         .await
         .map_err(|e| format!("nothing was copied: {e}"))?;
+    drop(source_store);
     let total: u64 = copied.iter().map(|(_, n)| n).sum();
     for (table, n) in &copied {
         out!("{table:<22} {n:>10}");

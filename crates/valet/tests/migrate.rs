@@ -242,3 +242,40 @@ fn a_sqlite_deployment_moves_to_postgres_with_nothing_lost() {
     );
     assert_eq!(status, 200, "the user signs in, name in any case: {body}");
 }
+
+/// `valet migrate` refuses while a server has the SQLite file open (its writes after the
+/// copy would be lost), and a server that crashed leaves nothing behind that blocks it.
+/// The refusal comes before any connection, so no PostgreSQL is needed: nothing listens
+/// on port 1, and getting as far as connecting there shows the way was clear.
+#[test]
+fn migrate_refuses_while_a_server_runs_on_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let nowhere = "postgres://valet@127.0.0.1:1/valet";
+    let migrate = || {
+        let out = valet(d)
+            .args(["--database-timeout", "1", "migrate", "--to", nowhere])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let (mut node, _port) = serve(d, "sqlite://valet.db", "serve.log");
+    let refused = migrate();
+    assert!(
+        refused.contains("in use") && refused.contains("valet serve"),
+        "{refused}"
+    );
+    assert!(refused.contains("nothing was copied"), "{refused}");
+    // Admin commands still run beside the server.
+    run(d, &["client", "list"]);
+
+    // A crash (SIGKILL: no cleanup at all) releases the file.
+    node.0.kill().unwrap();
+    node.0.wait().unwrap();
+    let next = migrate();
+    assert!(
+        next.contains("cannot open the PostgreSQL database"),
+        "past the lock: {next}"
+    );
+}

@@ -27,6 +27,7 @@ mod forms;
 mod grants;
 mod health;
 mod housekeeping;
+mod lock;
 mod refresh;
 mod registrations;
 mod sessions;
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;
+pub use lock::lock_path;
 
 const READERS: usize = 4;
 
@@ -70,6 +72,9 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// Held while the store lives (`lock.rs`), released after the connections closed
+    /// (fields drop in order); none for `:memory:` and `file:` URIs.
+    _lock: Option<lock::FileLock>,
 }
 
 /// How long a write waits for another connection's write lock.
@@ -103,14 +108,30 @@ fn immediate(c: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
+    /// Refuses while `valet migrate` copies the file (`lock.rs`).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        tokio::task::spawn_blocking(move || Self::open_blocking(path))
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, lock::Mode::Shared))
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
-    fn open_blocking(path: PathBuf) -> Result<Self> {
+    /// As `open`, but as the only process with the file open, for as long as the store
+    /// lives: refused while a server or another command has it open, and none can open
+    /// it meanwhile (`valet migrate` copies under it).
+    pub async fn open_exclusive(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, lock::Mode::Exclusive))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    fn open_blocking(path: PathBuf, mode: lock::Mode) -> Result<Self> {
+        let held = if is_special(&path) {
+            None
+        } else {
+            Some(lock::lock(&path, mode)?)
+        };
         create_private(&path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -132,6 +153,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers,
                 next: AtomicUsize::new(0),
+                _lock: held,
             }),
         })
     }
@@ -195,8 +217,7 @@ impl SqliteStore {
 /// read it). `:memory:` and `file:` URIs are SQLite's to open.
 fn create_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let name = path.as_os_str();
-    if name == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:")) {
+    if is_special(path) {
         return Ok(());
     }
     match std::fs::OpenOptions::new()
@@ -212,6 +233,11 @@ fn create_private(path: &Path) -> Result<()> {
             path.display()
         ))),
     }
+}
+
+/// `:memory:` and `file:` URIs: names for SQLite, not files of ours.
+fn is_special(path: &Path) -> bool {
+    path.as_os_str() == ":memory:" || path.to_str().is_some_and(|p| p.starts_with("file:"))
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {

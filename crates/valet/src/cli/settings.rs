@@ -5,8 +5,14 @@ use clap::Args;
 use std::path::PathBuf;
 use valet_server::config::Partial;
 
+/// The heading the shared settings go under in every command's `--help`.
+pub const HEADING: &str = "Server settings";
+
 /// Settings shared by every command (the admin commands need the same database and keys).
+/// Every command's `--help` lists its own options first and these under their own
+/// heading, after them.
 #[derive(Args, Clone)]
+#[command(next_help_heading = HEADING)]
 pub struct SettingArgs {
     /// TOML configuration file; flags and VALET_* variables override it
     #[arg(long, env = "VALET_CONFIG", global = true, value_name = "FILE")]
@@ -20,7 +26,7 @@ pub struct SettingArgs {
     /// Database URL: sqlite://FILE or postgres://USER:PASSWORD@HOST/DB [default: sqlite://valet.db]
     #[arg(long, env = "VALET_DATABASE", global = true, value_name = "URL")]
     pub database: Option<String>,
-    /// Master key file, created on first use when VALET_MASTER_KEY is not set [default: beside the database]
+    /// Master key file, created with a new SQLite database when VALET_MASTER_KEY is not set [default: beside the database]
     #[arg(
         long,
         env = "VALET_MASTER_KEY_FILE",

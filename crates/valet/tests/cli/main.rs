@@ -9,6 +9,8 @@ mod broken_log;
 mod commands;
 mod device;
 mod environment;
+mod help;
+mod master_key;
 mod quickstart;
 mod registration;
 mod self_registered;
