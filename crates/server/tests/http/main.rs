@@ -31,6 +31,7 @@ mod keys;
 mod ldap;
 mod loopback;
 mod opaque;
+mod outside;
 mod pages;
 mod readiness;
 mod refresh;
