@@ -51,6 +51,12 @@ pub struct Partial {
     pub registration_redirect_schemes: Option<Vec<String>>,
     pub registration_scopes: Option<Vec<String>>,
     pub registration_quarantine: Option<bool>,
+    // Branding (issue 15; `brand/`).
+    pub brand_name: Option<String>,
+    pub brand_logo: Option<PathBuf>,
+    pub brand_color: Option<String>,
+    pub brand_color_dark: Option<String>,
+    pub powered_by: Option<bool>,
 }
 
 impl Partial {
@@ -99,7 +105,12 @@ impl Partial {
             registration_redirect_hosts,
             registration_redirect_schemes,
             registration_scopes,
-            registration_quarantine
+            registration_quarantine,
+            brand_name,
+            brand_logo,
+            brand_color,
+            brand_color_dark,
+            powered_by
         )
     }
 }
@@ -166,18 +177,21 @@ pub struct Settings {
     pub client_timeout: i64,
     /// The user stores, in the order a login name is offered to them.
     pub user_stores: Vec<crate::users::config::StoreSettings>,
-    /// Lifts the loopback ban of the metadata document fetcher, and nothing else
-    /// (`cimd/addr.rs`); logged loudly at startup.
+    /// Lifts the loopback ban of the outbound fetcher (metadata documents and application
+    /// logos), and nothing else (`cimd/addr.rs`); logged loudly at startup.
     pub dev_allow_loopback_metadata: bool,
     /// `Partial::metadata_ca_file`.
     pub metadata_ca_file: Option<PathBuf>,
     /// Dynamic client registration and its firewall (issue 14).
     pub registration: crate::registration::RegistrationSettings,
+    /// The name, logo and colours the pages carry (issue 15).
+    pub brand: crate::brand::BrandSettings,
 }
 
 impl Settings {
     pub fn resolve(p: Partial) -> Result<Self, String> {
         let registration = crate::registration::resolve(&p)?;
+        let brand = crate::brand::resolve(&p)?;
         let listen_text = p.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().map_err(|_| {
             format!("listen: `{listen_text}` is not an address like 127.0.0.1:8080")
@@ -289,6 +303,7 @@ impl Settings {
             dev_allow_loopback_metadata: p.dev_allow_loopback_metadata.unwrap_or(false),
             metadata_ca_file: p.metadata_ca_file,
             registration,
+            brand,
             max_connections,
             max_connections_per_address,
             client_timeout,
