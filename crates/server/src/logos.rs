@@ -128,6 +128,10 @@ impl Logos {
         let outcome = self
             .flights
             .run(uri, || async {
+                // A flight that ended between our look and this one kept its outcome.
+                if let Some(kept) = self.cache.get(uri, self.clock.now()) {
+                    return Ok(kept);
+                }
                 // Busy: nothing is kept, a later page asks again.
                 let _permit = self
                     .fetches
