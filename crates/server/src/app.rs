@@ -92,14 +92,16 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartErro
     }
 }
 
-/// The Client ID Metadata Document resolver (`cimd/`): the platform's roots (or
-/// `SSL_CERT_FILE`'s), plus a test's CA.
-fn metadata_documents(
+/// The outbound fetchers, of Client ID Metadata Documents (`cimd/`) and of applications'
+/// logos (`logos.rs`): one TLS configuration, the platform's roots (or `SSL_CERT_FILE`'s)
+/// plus a test's CA.
+fn fetchers(
     settings: &Settings,
     store: Arc<dyn Store>,
     master_key: &MasterKey,
-) -> Result<crate::cimd::Cimd, String> {
-    use crate::cimd;
+    clock: Arc<dyn Clock>,
+) -> Result<(crate::cimd::Cimd, crate::logos::Logos), String> {
+    use crate::cimd::{self, fetch::Fetcher};
     let mut roots = crate::outbound_tls::platform_roots();
     if let Some(path) = &settings.metadata_ca_file {
         crate::outbound_tls::add_pem_file(&mut roots, path)?;
@@ -107,20 +109,28 @@ fn metadata_documents(
     if settings.dev_allow_loopback_metadata {
         tracing::warn!(
             "DEVELOPMENT ONLY: dev_allow_loopback_metadata is on, so Valet fetches Client ID \
-             Metadata Documents from loopback addresses: any caller can make this node send \
-             requests to services on its own host. Never use this in production."
+             Metadata Documents and application logos from loopback addresses: any caller \
+             can make this node send requests to services on its own host. Never use this \
+             in production."
         );
     }
-    let fetcher = cimd::fetch::Fetcher::new(
-        crate::outbound_tls::config(roots)?,
-        settings.dev_allow_loopback_metadata,
+    let tls = crate::outbound_tls::config(roots)?;
+    let loopback = settings.dev_allow_loopback_metadata;
+    let documents = Fetcher::new(
+        tls.clone(),
+        loopback,
         cimd::CONNECT_TIMEOUT,
         cimd::TOTAL_TIMEOUT,
     );
-    Ok(cimd::Cimd::new(
-        store,
-        fetcher,
-        master_key.throttle_hasher(),
+    let logos = Fetcher::new(
+        tls,
+        loopback,
+        crate::logos::CONNECT_TIMEOUT,
+        crate::logos::TOTAL_TIMEOUT,
+    );
+    Ok((
+        cimd::Cimd::new(store, documents, master_key.throttle_hasher()),
+        crate::logos::Logos::new(logos, clock),
     ))
 }
 
@@ -178,14 +188,19 @@ impl Valet {
         let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now()).await?;
         listener.set_nonblocking(true).map_err(StartError::Socket)?;
         let addr = listener.local_addr().map_err(StartError::Socket)?;
+        let (documents, logos) = fetchers(&settings, store.clone(), &master_key, clock.clone())?;
         let catalog = Catalog::new(
             store.clone(),
             Duration::from_secs(settings.cache_ttl as u64),
             settings.admin_audience(),
-            metadata_documents(&settings, store.clone(), &master_key)?,
+            documents,
             clock.clone(),
         );
-        let pages = crate::pages::Pages::new(settings.templates_dir.as_deref(), &settings.issuer)?;
+        let pages = crate::pages::Pages::new(
+            settings.templates_dir.as_deref(),
+            &settings.issuer,
+            crate::brand::Brand::load(&settings.brand)?,
+        )?;
         let passwords = Arc::new(crate::passwords::Passwords::new()?);
         let users = crate::users::Users::new(&settings.user_stores, store.clone(), passwords)?;
         let (audit, audit_writer) = crate::audit::AuditLog::new(store.clone());
@@ -204,6 +219,7 @@ impl Valet {
             user_codes: master_key.device_hasher(),
             interactions: master_key.interaction_sealer()?,
             pages,
+            logos: Arc::new(logos),
             readiness: Default::default(),
             keys: Keyring::new(snapshot),
             catalog,

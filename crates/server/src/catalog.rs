@@ -59,7 +59,8 @@ impl Catalog {
                 audience: admin_audience,
                 scopes: vec![ApiScope {
                     name: ADMIN_SCOPE.into(),
-                    description: "Manage Valet: applications, APIs and keys".into(),
+                    description:
+                        "Administer this sign-in service: applications, APIs, users and keys".into(),
                 }],
                 access_token_format: Default::default(),
                 // Valet's own audience: only a token's own application introspects it.

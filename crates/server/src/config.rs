@@ -53,6 +53,12 @@ pub struct Partial {
     pub registration_redirect_schemes: Option<Vec<String>>,
     pub registration_scopes: Option<Vec<String>>,
     pub registration_quarantine: Option<bool>,
+    // Branding (issue 15; `brand/`).
+    pub brand_name: Option<String>,
+    pub brand_logo: Option<PathBuf>,
+    pub brand_color: Option<String>,
+    pub brand_color_dark: Option<String>,
+    pub powered_by: Option<bool>,
 }
 
 impl Partial {
@@ -102,7 +108,12 @@ impl Partial {
             registration_redirect_hosts,
             registration_redirect_schemes,
             registration_scopes,
-            registration_quarantine
+            registration_quarantine,
+            brand_name,
+            brand_logo,
+            brand_color,
+            brand_color_dark,
+            powered_by
         )
     }
 }
@@ -171,18 +182,21 @@ pub struct Settings {
     pub client_timeout: i64,
     /// The user stores, in the order a login name is offered to them.
     pub user_stores: Vec<crate::users::config::StoreSettings>,
-    /// Lifts the loopback ban of the metadata document fetcher, and nothing else
-    /// (`cimd/addr.rs`); logged loudly at startup.
+    /// Lifts the loopback ban of the outbound fetcher (metadata documents and application
+    /// logos), and nothing else (`cimd/addr.rs`); logged loudly at startup.
     pub dev_allow_loopback_metadata: bool,
     /// `Partial::metadata_ca_file`.
     pub metadata_ca_file: Option<PathBuf>,
     /// Dynamic client registration and its firewall (issue 14).
     pub registration: crate::registration::RegistrationSettings,
+    /// The name, logo and colours the pages carry (issue 15).
+    pub brand: crate::brand::BrandSettings,
 }
 
 impl Settings {
     pub fn resolve(p: Partial) -> Result<Self, String> {
         let registration = crate::registration::resolve(&p)?;
+        let brand = crate::brand::resolve(&p)?;
         let listen_text = p.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().map_err(|_| {
             format!("listen: `{listen_text}` is not an address like 127.0.0.1:8080")
@@ -301,6 +315,7 @@ impl Settings {
             dev_allow_loopback_metadata: p.dev_allow_loopback_metadata.unwrap_or(false),
             metadata_ca_file: p.metadata_ca_file,
             registration,
+            brand,
             max_connections,
             max_connections_per_address,
             client_timeout,
@@ -399,133 +414,4 @@ fn default_key_file(db: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_work() {
-        let s = Settings::resolve(Partial::default()).unwrap();
-        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.issuer, "http://localhost:8080");
-        assert_eq!(s.database, Database::Sqlite("valet.db".into()));
-        assert_eq!(s.master_key_file, PathBuf::from("valet.master-key"));
-        assert_eq!(s.access_token_ttl, 600);
-    }
-
-    #[test]
-    fn unknown_file_keys_are_named() {
-        let e = toml::from_str::<Partial>("listen = \"x\"\nlisten_port = 9").unwrap_err();
-        assert!(e.to_string().contains("listen_port"), "{e}");
-    }
-
-    #[test]
-    fn loopback_metadata_is_off_unless_asked_and_the_test_ca_is_no_file_key() {
-        assert!(
-            !Settings::resolve(Partial::default())
-                .unwrap()
-                .dev_allow_loopback_metadata
-        );
-        let p = toml::from_str::<Partial>("dev_allow_loopback_metadata = true").unwrap();
-        assert!(Settings::resolve(p).unwrap().dev_allow_loopback_metadata);
-        let e = toml::from_str::<Partial>("metadata_ca_file = \"/x\"").unwrap_err();
-        assert!(e.to_string().contains("metadata_ca_file"), "{e}");
-    }
-
-    #[test]
-    fn later_layers_win() {
-        let file = Partial {
-            issuer: Some("https://a.example".into()),
-            cache_ttl: Some(3),
-            ..Default::default()
-        };
-        let env = Partial {
-            issuer: Some("https://b.example/".into()),
-            ..Default::default()
-        };
-        let s = Settings::resolve(file.overlay(env)).unwrap();
-        assert_eq!(s.issuer, "https://b.example");
-        assert_eq!(s.cache_ttl, 3);
-    }
-
-    #[test]
-    fn bad_values_are_explained() {
-        let d = Partial::default;
-        let cases = [
-            (
-                Partial {
-                    issuer: Some("ftp://x".into()),
-                    ..d()
-                },
-                "issuer",
-            ),
-            (
-                Partial {
-                    issuer: Some("https://x/?a".into()),
-                    ..d()
-                },
-                "query",
-            ),
-            (
-                Partial {
-                    listen: Some("nope".into()),
-                    ..d()
-                },
-                "listen",
-            ),
-            (
-                Partial {
-                    database: Some("mysql://x".into()),
-                    ..d()
-                },
-                "sqlite://",
-            ),
-            (
-                Partial {
-                    tls_cert: Some("c".into()),
-                    ..d()
-                },
-                "tls_key",
-            ),
-            (
-                Partial {
-                    key_activation_delay: Some(10),
-                    ..d()
-                },
-                "key_activation_delay",
-            ),
-            (
-                Partial {
-                    access_token_ttl: Some(0),
-                    ..d()
-                },
-                "access_token_ttl",
-            ),
-        ];
-        for (p, word) in cases {
-            let e = Settings::resolve(p).unwrap_err();
-            assert!(e.contains(word), "{e}");
-        }
-    }
-
-    #[test]
-    fn sqlite_urls() {
-        assert_eq!(
-            parse_database("sqlite:///var/lib/v.db").unwrap(),
-            Database::Sqlite("/var/lib/v.db".into())
-        );
-        assert_eq!(
-            parse_database("sqlite:v.db?mode=rwc").unwrap(),
-            Database::Sqlite("v.db".into())
-        );
-        // A mistyped scheme is refused without echoing the password.
-        let e = parse_database("postgress://valet:hunter2@db/valet").unwrap_err();
-        assert!(
-            !e.contains("hunter2") && e.contains("postgress://…@db/valet"),
-            "{e}"
-        );
-        assert_eq!(
-            default_key_file(Path::new("/d/x.db")),
-            PathBuf::from("/d/x.master-key")
-        );
-    }
-}
+mod tests;

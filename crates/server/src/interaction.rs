@@ -227,7 +227,7 @@ pub fn recheck(state: &AppState, app: &Application, interaction: &Interaction) -
 /// browser's login CSRF cookie (after a wrong password the form works again). `error`
 /// re-renders it after a failed attempt; `typed` is the username the person typed, shown
 /// again (autoescaped), else the request's `login_hint`.
-pub fn login_page(
+pub async fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     app: &Application,
@@ -254,7 +254,7 @@ pub fn login_page(
         StatusCode::OK,
         "login.html",
         View {
-            client: client_view(app),
+            client: client_view(state, app).await,
             csrf: &csrf.value,
             interaction: &sealed,
             username: typed.filter(|u| !u.is_empty()).or(hint),

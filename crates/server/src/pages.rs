@@ -2,12 +2,15 @@
 //! and the headers every page carries (checklist C3, C4): a strict Content-Security-Policy
 //! with `frame-ancestors 'none'`, `X-Frame-Options: DENY`, `no-store`. Templates get view
 //! structs, never records. A folder given as `templates_dir` replaces built-ins by name.
+//! Every template gets `issuer` and `brand` (`brand::BrandView`) beside its own values.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use minijinja::Environment;
 use serde::Serialize;
 use std::path::Path;
+
+use crate::brand::Brand;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
@@ -30,20 +33,22 @@ const TEMPLATES: &[(&str, &str)] = &[
 const CSS: &str = include_str!("../assets/valet.css");
 const FORM_POST_JS: &str = include_str!("../assets/form_post.js");
 
-/// No inline script or style anywhere; images may come from an application's https logo.
+/// No inline script or style anywhere, and every image is Valet's own: the brand logo and
+/// applications' logos are served by Valet (`brand/`, `logos/`), never hot-linked.
 /// `form-action` is left out on purpose: browsers apply it to the redirect that follows a
 /// form post, which must reach the application's redirect URI.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
                    script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub struct Pages {
     env: Environment<'static>,
     issuer: String,
+    brand: Brand,
 }
 
 impl Pages {
     /// Loads the built-in templates, each replaced by `dir/NAME` when that file exists.
-    pub fn new(dir: Option<&Path>, issuer: &str) -> Result<Self, String> {
+    pub fn new(dir: Option<&Path>, issuer: &str, brand: Brand) -> Result<Self, String> {
         let mut env = Environment::new();
         for (name, builtin) in TEMPLATES {
             let source = match dir.map(|d| d.join(name)) {
@@ -57,12 +62,26 @@ impl Pages {
         Ok(Self {
             env,
             issuer: issuer.to_owned(),
+            brand,
         })
     }
 
-    /// Renders `name` with `ctx` (plus `issuer`) as a page with `status`.
+    pub fn brand(&self) -> &Brand {
+        &self.brand
+    }
+
+    /// The name pages and their messages give the service (`brand_name`, else Valet).
+    pub fn brand_name(&self) -> &str {
+        &self.brand.view().name
+    }
+
+    /// Renders `name` with `ctx` (plus `issuer` and `brand`) as a page with `status`.
     pub fn render(&self, status: StatusCode, name: &str, ctx: impl Serialize) -> Response {
-        let ctx = minijinja::context! { issuer => &self.issuer, ..minijinja::Value::from_serialize(&ctx) };
+        let ctx = minijinja::context! {
+            issuer => &self.issuer,
+            brand => self.brand.view(),
+            ..minijinja::Value::from_serialize(&ctx)
+        };
         match self.env.get_template(name).and_then(|t| t.render(ctx)) {
             Ok(html) => html_response(status, html),
             Err(e) => {
@@ -120,11 +139,17 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
     r
 }
 
-/// `GET /assets/{name}`: the stylesheet and the form_post script, cacheable for a day.
-pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+/// `GET /assets/{name}`: the stylesheet and the form_post script, cacheable for a day, and
+/// the brand's stylesheet and logo.
+pub async fn asset(
+    axum::extract::State(state): axum::extract::State<crate::state::Shared>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
     let (body, kind) = match name.as_str() {
         "valet.css" => (CSS, "text/css; charset=utf-8"),
         "form_post.js" => (FORM_POST_JS, "text/javascript; charset=utf-8"),
+        "brand.css" => return state.pages.brand.css(),
+        "brand-logo" => return state.pages.brand.logo(),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut r = body.into_response();
@@ -143,10 +168,10 @@ mod tests {
 
     #[test]
     fn every_builtin_template_renders_and_escapes() {
-        let pages = Pages::new(None, "https://valet.example").unwrap();
+        let pages = Pages::new(None, "https://valet.example", Brand::default()).unwrap();
         let evil = "<script>alert(1)</script>\"'";
         let ctx = serde_json::json!({
-            "client": {"name": evil, "logo_uri": "https://logo.example/a.png"},
+            "client": {"name": evil, "logo": "/logo/x?v=1"},
             "provenance": {"self_registered": true, "verified": false,
                            "redirect_host": evil, "client_host": evil},
             "user": {"display": evil, "username": evil},
@@ -168,7 +193,11 @@ mod tests {
         }
         let html = {
             let t = pages.env.get_template("login.html").unwrap();
-            t.render(minijinja::Value::from_serialize(&ctx)).unwrap()
+            let ctx = minijinja::context! {
+                brand => pages.brand.view(),
+                ..minijinja::Value::from_serialize(&ctx)
+            };
+            t.render(ctx).unwrap()
         };
         assert!(!html.contains("<script>alert"), "output is escaped");
     }
@@ -177,7 +206,7 @@ mod tests {
     fn a_folder_overrides_templates_by_name() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("error.html"), "custom {{ title }}").unwrap();
-        let pages = Pages::new(Some(dir.path()), "https://v").unwrap();
+        let pages = Pages::new(Some(dir.path()), "https://v", Brand::default()).unwrap();
         let html = pages
             .env
             .get_template("error.html")

@@ -29,6 +29,8 @@ pub struct AppState {
     /// Seals authorization requests into forms and refresh responses kept for retries.
     pub interactions: Sealer,
     pub pages: crate::pages::Pages,
+    /// Applications' logos, fetched and served by Valet (`logos.rs`).
+    pub logos: Arc<crate::logos::Logos>,
     /// Concurrent readiness probes share one store write (`routes/health.rs`).
     pub readiness: crate::routes::health::Readiness,
     /// The node's one clock: a handler reads it once per request and passes `now` down.

@@ -2,7 +2,8 @@
 //! lifetime their HTTP caching headers give, within bounds (`cimd::cache_ttl`), read with
 //! the node's clock. At most `MAX_ENTRIES` documents of at most 5 KB each: when full, the
 //! expired ones go first, then the one closest to expiry. Errors are never kept. Concurrent
-//! lookups of one URL that find nothing share one fetch (`Flights`).
+//! lookups of one URL that find nothing share one fetch (`Flights`). Application logos
+//! (`logos/`) are kept in the same kind of cache, bounded in bytes too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,12 +12,14 @@ use valet_protocol::UnixTime;
 
 pub const MAX_ENTRIES: usize = 1000;
 
-/// A kept document: when it expires, and its body.
-type Entry = (UnixTime, Arc<Vec<u8>>);
+/// A kept value: when it expires, its size, and the value.
+type Entry<V> = (UnixTime, usize, V);
 
-pub struct Cache {
-    entries: Mutex<HashMap<String, Entry>>,
+/// Values by URL, bounded in count and in the bytes they hold.
+pub struct Cache<V = Arc<Vec<u8>>> {
+    entries: Mutex<HashMap<String, Entry<V>>>,
     max: usize,
+    max_bytes: usize,
 }
 
 impl Default for Cache {
@@ -25,40 +28,56 @@ impl Default for Cache {
     }
 }
 
-impl Cache {
+impl<V: Clone> Cache<V> {
     pub fn with_capacity(max: usize) -> Self {
+        Self::bounded(max, usize::MAX)
+    }
+
+    /// At most `max` values holding at most `max_bytes` together.
+    pub fn bounded(max: usize, max_bytes: usize) -> Self {
         Self {
             entries: Mutex::default(),
             max,
+            max_bytes,
         }
     }
 
-    /// The document kept for `url`, if it has not expired at `now`.
-    pub fn get(&self, url: &str, now: UnixTime) -> Option<Arc<Vec<u8>>> {
+    /// The value kept for `url`, if it has not expired at `now`.
+    pub fn get(&self, url: &str, now: UnixTime) -> Option<V> {
         let map = self.entries.lock().ok()?;
         map.get(url)
-            .filter(|(expires, _)| now < *expires)
-            .map(|(_, body)| body.clone())
+            .filter(|(expires, _, _)| now < *expires)
+            .map(|(_, _, v)| v.clone())
     }
 
-    pub fn insert(&self, url: &str, body: Arc<Vec<u8>>, expires_at: UnixTime, now: UnixTime) {
+    /// Keeps `value`, of `size` bytes, until `expires_at`; a value larger than the whole
+    /// budget is not kept.
+    pub fn insert(&self, url: &str, value: V, size: usize, expires_at: UnixTime, now: UnixTime) {
         let Ok(mut map) = self.entries.lock() else {
             return;
         };
-        if map.len() >= self.max && !map.contains_key(url) {
-            map.retain(|_, (expires, _)| now < *expires);
+        map.remove(url);
+        if size > self.max_bytes {
+            return;
         }
-        while map.len() >= self.max && !map.contains_key(url) {
+        let full = |map: &HashMap<String, Entry<V>>| {
+            map.len() >= self.max
+                || map.values().map(|(_, n, _)| n).sum::<usize>() + size > self.max_bytes
+        };
+        if full(&map) {
+            map.retain(|_, (expires, _, _)| now < *expires);
+        }
+        while full(&map) {
             let soonest = map
                 .iter()
-                .min_by_key(|(_, (expires, _))| *expires)
+                .min_by_key(|(_, (expires, _, _))| *expires)
                 .map(|(k, _)| k.clone());
             match soonest {
                 Some(k) => map.remove(&k),
                 None => break,
             };
         }
-        map.insert(url.to_owned(), (expires_at, body));
+        map.insert(url.to_owned(), (expires_at, size, value));
     }
 
     pub fn forget(&self, url: &str) {
@@ -74,22 +93,29 @@ impl Cache {
 }
 
 /// The outcome of one fetch, shared by everyone who waited for it.
-pub type Outcome = Result<Arc<Vec<u8>>, String>;
+pub type Outcome<T = Arc<Vec<u8>>> = Result<T, String>;
 
 /// Fetches in progress, one per URL.
-#[derive(Default)]
-pub struct Flights {
-    running: Mutex<HashMap<String, Arc<OnceCell<Outcome>>>>,
+pub struct Flights<T = Arc<Vec<u8>>> {
+    running: Mutex<HashMap<String, Arc<OnceCell<Outcome<T>>>>>,
 }
 
-impl Flights {
+impl<T> Default for Flights<T> {
+    fn default() -> Self {
+        Self {
+            running: Mutex::default(),
+        }
+    }
+}
+
+impl<T: Clone> Flights<T> {
     /// Runs `fetch` for `url`, or waits for the run already under way and shares its
     /// outcome. If the caller running it goes away, a waiter takes over
     /// (`OnceCell::get_or_init`). The map holds only fetches in progress.
-    pub async fn run<F, Fut>(&self, url: &str, fetch: F) -> Outcome
+    pub async fn run<F, Fut>(&self, url: &str, fetch: F) -> Outcome<T>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Outcome>,
+        Fut: Future<Output = Outcome<T>>,
     {
         let cell = match self.running.lock() {
             Ok(mut map) => map.entry(url.to_owned()).or_default().clone(),
@@ -113,22 +139,37 @@ mod tests {
     fn entries_expire_and_the_cache_stays_bounded() {
         let c = Cache::with_capacity(3);
         let body = Arc::new(b"{}".to_vec());
-        c.insert("a", body.clone(), 100, 0);
+        c.insert("a", body.clone(), 2, 100, 0);
         assert!(c.get("a", 99).is_some());
         assert!(c.get("a", 100).is_none(), "gone at its expiry");
-        c.insert("b", body.clone(), 50, 0);
-        c.insert("c", body.clone(), 200, 0);
-        c.insert("d", body.clone(), 300, 0);
+        c.insert("b", body.clone(), 2, 50, 0);
+        c.insert("c", body.clone(), 2, 200, 0);
+        c.insert("d", body.clone(), 2, 300, 0);
         assert_eq!(c.len(), 3);
         assert!(c.get("b", 0).is_none(), "the soonest to expire made room");
         // Expired entries go before live ones.
-        c.insert("e", body.clone(), 400, 150);
+        c.insert("e", body.clone(), 2, 400, 150);
         assert!(c.get("a", 150).is_none());
         assert!(c.get("c", 150).is_some() && c.get("d", 150).is_some());
         for i in 0..100 {
-            c.insert(&format!("x{i}"), body.clone(), 1000, 0);
+            c.insert(&format!("x{i}"), body.clone(), 2, 1000, 0);
         }
         assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn the_byte_budget_holds() {
+        let c: Cache<u8> = Cache::bounded(100, 10);
+        c.insert("a", 1, 4, 100, 0);
+        c.insert("b", 2, 4, 200, 0);
+        c.insert("c", 3, 4, 300, 0);
+        assert!(c.get("a", 0).is_none(), "the soonest to expire made room");
+        assert_eq!((c.get("b", 0), c.get("c", 0)), (Some(2), Some(3)));
+        c.insert("huge", 4, 11, 400, 0);
+        assert!(c.get("huge", 0).is_none(), "larger than the whole budget");
+        // Replacing a value does not count the old one against the new.
+        c.insert("c", 5, 6, 300, 0);
+        assert_eq!((c.get("b", 0), c.get("c", 0)), (Some(2), Some(5)));
     }
 
     #[tokio::test]

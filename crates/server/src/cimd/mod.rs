@@ -87,12 +87,16 @@ impl Cimd {
                 let _permit = self.fetches.try_acquire().map_err(|_| CimdError::Busy)?;
                 self.flights
                     .run(url, || async {
-                        let fetched = self.fetcher.fetch(&parsed).await?;
+                        let fetched = self
+                            .fetcher
+                            .fetch(&(&parsed).into(), &fetch::METADATA_DOCUMENT)
+                            .await?;
                         // Checked before it is kept: a bad document is never cached.
                         cimd::application(url, &fetched.body, api_scopes)?;
                         let body = Arc::new(fetched.body);
                         if let Some(ttl) = cimd::cache_ttl(fetched.cache_control.as_deref()) {
-                            self.cache.insert(url, body.clone(), now + ttl, now);
+                            let size = body.len();
+                            self.cache.insert(url, body.clone(), size, now + ttl, now);
                         }
                         Ok(body)
                     })

@@ -16,8 +16,12 @@ use crate::fault::{Fault, chain};
 mod page;
 pub use page::{FormKind, Page};
 
-/// What a person is told when a directory does not answer.
-pub const DIRECTORY_DOWN: &str = "The directory that holds your account is not answering right now, so Valet cannot check your password.";
+/// What a person is told when a directory does not answer; `name` is the brand's.
+pub fn directory_down(name: &str) -> String {
+    format!(
+        "The directory that holds your account is not answering right now, so {name} cannot check your password."
+    )
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -135,31 +139,32 @@ impl ApiError {
         if let Self::WithHeaders { error, headers } = self {
             return add_headers(error.into_page(pages), headers);
         }
+        let name = pages.brand_name();
         let (status, title, message, hint) = match &self {
             Self::Page(p) => p.parts(),
             // Unwrapped above; never reached.
             Self::WithHeaders { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
-                "Valet could not complete the request.".to_owned(),
+                format!("{name} could not complete the request."),
                 None,
             ),
             Self::Store(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
-                "Valet cannot reach its database right now.".to_owned(),
+                format!("{name} cannot reach its database right now."),
                 Some("Wait a moment and try again."),
             ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
-                DIRECTORY_DOWN.to_owned(),
+                directory_down(name),
                 Some("Wait a moment and try again."),
             ),
             Self::Busy(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Busy",
-                "Valet is handling many sign-ins at this moment.".to_owned(),
+                format!("{name} is handling many sign-ins at this moment."),
                 Some("Wait a moment and try again."),
             ),
             Self::Throttled(secs, _) => (
@@ -215,7 +220,7 @@ impl ApiError {
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Something went wrong",
-                    "Valet could not complete the request.".to_owned(),
+                    format!("{name} could not complete the request."),
                     Some("Try again; if it keeps happening, tell the site's operators."),
                 )
             }

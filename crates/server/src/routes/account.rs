@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use valet_protocol::consent;
 use valet_protocol::scope::Scope;
 
@@ -36,7 +37,8 @@ async fn show_inner(
     struct GrantView {
         client_id: String,
         name: String,
-        logo_uri: Option<String>,
+        /// Valet's own URL of the logo (`logos.rs`), not waited for: a page of many.
+        logo: Option<String>,
         website: Option<String>,
         scopes: Vec<ScopeView>,
         granted_at: String,
@@ -80,10 +82,10 @@ async fn show_inner(
                 .as_ref()
                 .map_or_else(|| c.client_id.clone(), |cl| cl.app.name.clone()),
             // As on the consent page: an unverified agent's logo is not loaded.
-            logo_uri: client
-                .as_ref()
-                .filter(|cl| consent::vouched_for(&cl.app))
-                .and_then(|cl| cl.app.logo_uri.clone()),
+            logo: match &client {
+                Some(cl) => state.logos.page_url(&cl.app, Duration::ZERO).await,
+                None => None,
+            },
             website: client.as_ref().and_then(|cl| cl.app.website.clone()),
             scopes: describe(state, &scope).await?,
             granted_at: date(c.updated_at),

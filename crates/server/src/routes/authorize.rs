@@ -88,7 +88,10 @@ async fn authorize(
         Lookup::Unknown => {
             return Ok(refuse(
                 state,
-                "No application with this client_id is registered with Valet.",
+                &format!(
+                    "No application with this client_id is registered with {}.",
+                    state.pages.brand_name()
+                ),
             ));
         }
         Lookup::Refused(why) => {
@@ -188,7 +191,7 @@ pub async fn proceed(
         now,
     );
     let r = match (decision, browser) {
-        (Decision::Login, _) => login_page(state, headers, app, req, now)?,
+        (Decision::Login, _) => login_page(state, headers, app, req, now).await?,
         (Decision::Consent, Some(b)) => consent_page(state, app, &req, &b, now).await?,
         (Decision::Issue, Some(b)) => respond(state, app, &req, &b, now).await?,
         (Decision::Error(e), _) => deliver(
@@ -196,7 +199,7 @@ pub async fn proceed(
             response::deliver_error(&req.error(e), &state.settings.issuer),
         ),
         // `decide` asks for consent or issues only for a signed-in user.
-        (_, None) => login_page(state, headers, app, req, now)?,
+        (_, None) => login_page(state, headers, app, req, now).await?,
     };
     Ok(with_cookies(r, cookies))
 }
@@ -224,18 +227,20 @@ pub fn recheck(
 pub struct ClientView<'a> {
     client_id: &'a str,
     name: &'a str,
-    logo_uri: Option<&'a str>,
+    /// Valet's own URL of the application's logo (`logos.rs`); without one the page
+    /// shows the initial.
+    logo: Option<String>,
     website: Option<&'a str>,
     policy_uri: Option<&'a str>,
     description: Option<&'a str>,
 }
 
-pub fn client_view(app: &Application) -> ClientView<'_> {
-    let shows_logo = consent::vouched_for(app);
+/// What a page shows of `app`; its logo is waited for at most `logos::PAGE_WAIT`.
+pub async fn client_view<'a>(state: &AppState, app: &'a Application) -> ClientView<'a> {
     ClientView {
         client_id: &app.client_id,
         name: &app.name,
-        logo_uri: app.logo_uri.as_deref().filter(|_| shows_logo),
+        logo: state.logos.page_url(app, crate::logos::PAGE_WAIT).await,
         website: app.website.as_deref(),
         policy_uri: app.policy_uri.as_deref(),
         description: app.description.as_deref(),
@@ -243,7 +248,7 @@ pub fn client_view(app: &Application) -> ClientView<'_> {
 }
 
 /// The login page for this request (`interaction::login_page`).
-fn login_page(
+async fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     app: &Application,
@@ -251,7 +256,7 @@ fn login_page(
     now: UnixTime,
 ) -> Result<Response, ApiError> {
     let login = Interaction::Authorize(req);
-    interaction::login_page(state, headers, app, &login, None, None, now)
+    interaction::login_page(state, headers, app, &login, None, None, now).await
 }
 
 #[derive(Serialize)]
@@ -312,7 +317,7 @@ async fn consent_page(
     }
     let p = consent::provenance(app, &req.redirect_uri);
     let view = View {
-        client: client_view(app),
+        client: client_view(state, app).await,
         provenance: ProvenanceView {
             self_registered: p.self_registered,
             verified: p.verified,

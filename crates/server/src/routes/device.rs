@@ -213,7 +213,7 @@ async fn enter(
         // after a correct password (`interaction::resume`).
         None => {
             let login = Interaction::Device(entered);
-            interaction::login_page(state, headers, &client.app, &login, None, None, now)
+            interaction::login_page(state, headers, &client.app, &login, None, None, now).await
         }
     }
 }
@@ -253,7 +253,7 @@ pub async fn confirm(
     }
     let view = View {
         step: "confirm",
-        client: client_view(app),
+        client: client_view(state, app).await,
         user: UserView {
             display: b.user.claims.name.as_deref().unwrap_or(&b.user.username),
         },
@@ -325,7 +325,7 @@ async fn answer(
         }
         tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
             "device authorization denied");
-        return Ok(done(state, app, false));
+        return Ok(done(state, app, false).await);
     }
     let details: DeviceDetails =
         serde_json::from_str(&record.details).map_err(Fault::corrupt("device code"))?;
@@ -372,11 +372,11 @@ async fn answer(
         .await?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
         grant_id = %grant_id, scope = %details.scope.to_wire(), "device authorization allowed");
-    Ok(done(state, app, true))
+    Ok(done(state, app, true).await)
 }
 
 /// The last step: go back to the device.
-fn done(state: &AppState, app: &Application, allowed: bool) -> Response {
+async fn done(state: &AppState, app: &Application, allowed: bool) -> Response {
     #[derive(Serialize)]
     struct View<'a> {
         step: &'static str,
@@ -388,7 +388,7 @@ fn done(state: &AppState, app: &Application, allowed: bool) -> Response {
         "device.html",
         View {
             step: "done",
-            client: client_view(app),
+            client: client_view(state, app).await,
             allowed,
         },
     )

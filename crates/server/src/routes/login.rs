@@ -6,7 +6,7 @@
 //! re-renders the form with one message for an unknown user and a wrong password alike,
 //! after the same work (`users::check_password`).
 
-use crate::error::{ApiError, DIRECTORY_DOWN, FormKind, Page};
+use crate::error::{ApiError, FormKind, Page, directory_down};
 use crate::interaction::{self, Kind, form_spent};
 use crate::session::{self, Browser, LoginCsrf, with_cookies};
 use crate::state::{AppState, Shared};
@@ -123,17 +123,20 @@ async fn submit_inner(
         }
         None => None,
     };
-    let again = |error: &str| -> Result<Response, ApiError> {
+    let again = async |error: &str| -> Result<Response, ApiError> {
         match &pending {
-            Some((client, continues)) => interaction::login_page(
-                state,
-                headers,
-                &client.app,
-                continues,
-                Some(error),
-                Some(&form.username),
-                now,
-            ),
+            Some((client, continues)) => {
+                interaction::login_page(
+                    state,
+                    headers,
+                    &client.app,
+                    continues,
+                    Some(error),
+                    Some(&form.username),
+                    now,
+                )
+                .await
+            }
             None => standalone(state, headers, Some(error), Some(&form.username)),
         }
     };
@@ -150,7 +153,7 @@ async fn submit_inner(
                     ApiError::Unavailable(secs) => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         *secs,
-                        DIRECTORY_DOWN.to_owned(),
+                        directory_down(state.pages.brand_name()),
                     ),
                     ApiError::Throttled(secs, _) => (
                         StatusCode::TOO_MANY_REQUESTS,
@@ -163,11 +166,13 @@ async fn submit_inner(
                     _ => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         1,
-                        "Valet is handling many sign-ins at this moment. Try again in a second."
-                            .to_owned(),
+                        format!(
+                            "{} is handling many sign-ins at this moment. Try again in a second.",
+                            state.pages.brand_name()
+                        ),
                     ),
                 };
-                let mut r = again(&message)?;
+                let mut r = again(&message).await?;
                 *r.status_mut() = status;
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -178,7 +183,7 @@ async fn submit_inner(
         }
     };
     let Some(user) = user else {
-        return again(WRONG);
+        return again(WRONG).await;
     };
     let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");

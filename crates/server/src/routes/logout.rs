@@ -158,11 +158,15 @@ async fn request(
         csrf: String,
         interaction: String,
     }
+    let client = match &app {
+        Some(c) => Some(client_view(state, &c.app).await),
+        None => None,
+    };
     Ok(state.pages.render(
         StatusCode::OK,
         "logout.html",
         View {
-            client: app.as_ref().map(|c| client_view(&c.app)),
+            client,
             csrf: b.csrf(state),
             interaction: interaction::seal(state, &b.binding(), &Interaction::Logout(after), now)?,
         },

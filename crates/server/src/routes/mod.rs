@@ -80,7 +80,8 @@ pub fn router(state: Shared) -> Router {
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
         .route("/oauth2/logout", get(logout::get).post(logout::post))
-        .route("/assets/{name}", get(crate::pages::asset));
+        .route("/assets/{name}", get(crate::pages::asset))
+        .route("/logo/{client_id}", get(crate::logos::serve));
     Router::new()
         .merge(api)
         .merge(public)

@@ -223,6 +223,26 @@ pub struct SettingArgs {
         value_name = "BOOL"
     )]
     pub registration_quarantine: Option<bool>,
+    /// The name the pages carry instead of Valet's [default: Valet]
+    #[arg(long, env = "VALET_BRAND_NAME", global = true, value_name = "NAME")]
+    pub brand_name: Option<String>,
+    /// Logo file the pages show (PNG, JPEG, GIF, WebP or SVG, at most 256 KB), served by Valet
+    #[arg(long, env = "VALET_BRAND_LOGO", global = true, value_name = "FILE")]
+    pub brand_logo: Option<PathBuf>,
+    /// Accent colour of the pages, as #rrggbb or #rgb [default: #4f46e5]
+    #[arg(long, env = "VALET_BRAND_COLOR", global = true, value_name = "COLOR")]
+    pub brand_color: Option<String>,
+    /// Accent colour in dark mode, as #rrggbb or #rgb [default: brand_color lightened]
+    #[arg(
+        long,
+        env = "VALET_BRAND_COLOR_DARK",
+        global = true,
+        value_name = "COLOR"
+    )]
+    pub brand_color_dark: Option<String>,
+    /// With a brand name set, a discreet "Powered by Valet" in the pages' footer [default: true]
+    #[arg(long, env = "VALET_POWERED_BY", global = true, value_name = "BOOL")]
+    pub powered_by: Option<bool>,
 }
 
 impl SettingArgs {
@@ -263,6 +283,11 @@ impl SettingArgs {
             registration_redirect_schemes: some(&self.registration_redirect_schemes),
             registration_scopes: some(&self.registration_scopes),
             registration_quarantine: self.registration_quarantine,
+            brand_name: self.brand_name.clone(),
+            brand_logo: self.brand_logo.clone(),
+            brand_color: self.brand_color.clone(),
+            brand_color_dark: self.brand_color_dark.clone(),
+            powered_by: self.powered_by,
         }
     }
 }
