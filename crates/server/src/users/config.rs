@@ -38,6 +38,10 @@ pub struct UserStoreConfig {
     pub groups_filter: Option<String>,
     pub groups_name_attribute: Option<String>,
     pub groups_claim: Option<String>,
+    /// Members of this group (by its name attribute) are Valet administrators.
+    pub admin_group: Option<String>,
+    /// Members of this group may read the administration.
+    pub viewer_group: Option<String>,
     pub connect_timeout: Option<u64>,
     pub timeout: Option<u64>,
     pub pool_size: Option<usize>,
@@ -121,6 +125,9 @@ pub struct GroupSettings {
     pub filter: String,
     pub name_attribute: String,
     pub claim: String,
+    /// The group whose members get the `admin` role (issue 15), and the `viewer` one.
+    pub admin_group: Option<String>,
+    pub viewer_group: Option<String>,
 }
 
 const NAME_RULE: &str =
@@ -195,6 +202,8 @@ fn one(t: UserStoreConfig) -> Result<StoreSettings, String> {
                 ("groups_filter", t.groups_filter.is_some()),
                 ("groups_name_attribute", t.groups_name_attribute.is_some()),
                 ("groups_claim", t.groups_claim.is_some()),
+                ("admin_group", t.admin_group.is_some()),
+                ("viewer_group", t.viewer_group.is_some()),
                 ("connect_timeout", t.connect_timeout.is_some()),
                 ("timeout", t.timeout.is_some()),
                 ("pool_size", t.pool_size.is_some()),
@@ -286,7 +295,11 @@ fn ldap(name: &str, t: UserStoreConfig) -> Result<LdapSettings, String> {
     check_filter(&at("login_filter"), &login_filter, &["{login}"])?;
     let groups = match (t.groups_base_dn, t.groups_filter) {
         (None, None) => {
-            if t.groups_name_attribute.is_some() || t.groups_claim.is_some() {
+            if t.groups_name_attribute.is_some()
+                || t.groups_claim.is_some()
+                || t.admin_group.is_some()
+                || t.viewer_group.is_some()
+            {
                 return Err(format!("{} is required for groups", at("groups_base_dn")));
             }
             None
@@ -307,6 +320,8 @@ fn ldap(name: &str, t: UserStoreConfig) -> Result<LdapSettings, String> {
                 filter,
                 name_attribute: t.groups_name_attribute.unwrap_or_else(|| "cn".into()),
                 claim,
+                admin_group: t.admin_group,
+                viewer_group: t.viewer_group,
             })
         }
         (None, Some(_)) => return Err(format!("{} is required for groups", at("groups_base_dn"))),

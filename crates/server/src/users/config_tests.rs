@@ -62,6 +62,14 @@ fn a_directory_then_the_database() {
 fn mistakes_are_named() {
     let cases = [
         (GOOD.replace("base_dn = \"ou", "basedn = \"ou"), "basedn"),
+        // Roles from groups need groups.
+        (
+            GOOD.replace(
+                "login_pattern",
+                "admin_group = \"admins\"\n    login_pattern",
+            ),
+            "groups_base_dn",
+        ),
         (GOOD.replace("phone_number =", "phone ="), "phone"),
         (GOOD.replace("\"staff\"", "\"Staff\""), "name `Staff`"),
         (GOOD.replace("\"customers\"", "\"staff\""), "used twice"),

@@ -15,6 +15,7 @@ use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
+use valet_protocol::user::Role;
 use valet_protocol::user::UserClaims;
 
 use super::config::LdapSettings;
@@ -236,6 +237,7 @@ impl Directory {
         };
         let username = first(&c.preferred_username).unwrap_or_else(|| login.to_owned());
         let mut extra = Map::new();
+        let mut role = Role::None;
         if let Some(g) = &self.s.groups {
             let filter = fill(
                 &g.filter,
@@ -272,6 +274,16 @@ impl Directory {
                 .collect();
             names.sort();
             names.dedup();
+            let member = |group: &Option<String>| {
+                group
+                    .as_ref()
+                    .is_some_and(|want| names.iter().any(|n| n.eq_ignore_ascii_case(want)))
+            };
+            if member(&g.admin_group) {
+                role = Role::Admin;
+            } else if member(&g.viewer_group) {
+                role = Role::Viewer;
+            }
             extra.insert(
                 g.claim.clone(),
                 Value::Array(names.into_iter().map(Value::String).collect()),
@@ -282,6 +294,7 @@ impl Directory {
             username,
             claims,
             extra,
+            role,
         }))
     }
 

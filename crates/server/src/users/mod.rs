@@ -40,6 +40,9 @@ pub struct User {
     pub claims: UserClaims,
     /// Further claims a store maps (a directory's groups), released with `profile`.
     pub extra: Map<String, Value>,
+    /// What the user may do in Valet's administration: stored with a database user, from
+    /// the `admin_group` / `viewer_group` of a directory.
+    pub role: valet_protocol::user::Role,
 }
 
 impl From<UserRecord> for User {
@@ -49,6 +52,7 @@ impl From<UserRecord> for User {
             username: u.username,
             claims: u.claims,
             extra: Map::new(),
+            role: u.role,
         }
     }
 }

@@ -488,3 +488,60 @@ async fn a_silent_directory_times_out() {
         started.elapsed()
     );
 }
+
+// Issue 15: a directory's groups give roles (`admin_group`, `viewer_group`), asked of the
+// directory at each request like everything else about the user.
+#[tokio::test]
+#[ignore = "needs slapd (run .ci/run)"]
+async fn directory_groups_give_administrative_roles() {
+    let d = Slapd::start();
+    let app = spawn_stores(staff(
+        &d,
+        "admin_group = \"poets\"\n        viewer_group = \"engineers\"",
+    ))
+    .await;
+    app.user("bob").await;
+    let (web, _) = app.web_client().await;
+    let signed_in = |name: &'static str, password: &'static str| {
+        let app = &app;
+        let web = web.clone();
+        async move {
+            let b = app.browser();
+            let login = b.get(&app.authorize_url(&web, "")).await;
+            let next = b.login(app, &login, name, password).await;
+            assert!(next.status == 200 || next.status == 303, "{}", next.body);
+            b
+        }
+    };
+    let status = |b: &crate::flow::Browser, method: reqwest::Method, path: &str| {
+        let req = b
+            .http
+            .request(method, app.url(path))
+            .header("sec-fetch-site", "same-origin");
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let ada = signed_in("ada", ADA).await; // poets: admin
+    let grace = signed_in("grace", GRACE).await; // engineers: viewer
+    let bob = signed_in("bob", PASSWORD).await; // the database, no role
+    assert_eq!(
+        status(&ada, reqwest::Method::GET, "/admin/api/users").await,
+        200
+    );
+    assert_eq!(
+        status(&grace, reqwest::Method::GET, "/admin/api/users").await,
+        200
+    );
+    assert_eq!(
+        status(
+            &grace,
+            reqwest::Method::DELETE,
+            &format!("/admin/api/clients/{web}")
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status(&bob, reqwest::Method::GET, "/admin/api/users").await,
+        403
+    );
+}

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod administer;
 mod broken_log;
 mod commands;
 mod device;

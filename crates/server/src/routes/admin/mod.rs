@@ -150,10 +150,9 @@ async fn by_session(
     let browser = crate::session::Browser::from_headers(state, &parts.headers, now)
         .await?
         .ok_or_else(missing)?;
-    let role = match state.store.user(&browser.user.id).await? {
-        Some(u) if !u.disabled => u.role,
-        _ => Role::None,
-    };
+    // Asked of the user's store at each request (`Browser::from_headers`): a role taken
+    // away, or a directory group left, counts at once.
+    let role = browser.user.role;
     if !role.can_read() {
         return Err(ApiError::Forbidden(
             "this account has no administrative role".into(),
