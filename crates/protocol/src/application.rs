@@ -174,6 +174,14 @@ pub struct Application {
     /// `opaque_token::format_for` for how it combines with the APIs' choice.
     #[serde(default, skip_serializing_if = "AccessTokenFormat::is_jwt")]
     pub access_token_format: AccessTokenFormat,
+    /// Seconds this application's access (and ID) tokens last, when shorter than the
+    /// server's `access_token_ttl` (issue 15); `None`: the server's. Never longer: the
+    /// server's lifetimes bound how long revocations are remembered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl: Option<i64>,
+    /// Seconds this application's refresh tokens last, as `access_token_ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_ttl: Option<i64>,
     /// Who registered the application, and what an admin has said about it since (issue
     /// 14). Registrations stored before this field read as admin-registered.
     #[serde(default, skip_serializing_if = "Registration::is_admin")]
@@ -249,6 +257,12 @@ impl Registration {
 }
 
 impl Application {
+    /// This application's lifetime for a token kind: its own when set, never past the
+    /// server's.
+    pub fn lifetime(own: Option<i64>, server: i64) -> i64 {
+        own.map_or(server, |t| t.min(server))
+    }
+
     pub fn is_confidential(&self) -> bool {
         self.token_endpoint_auth_method != AuthMethod::None
     }
@@ -452,6 +466,14 @@ impl Application {
             check_uri_chars(field, uri).map_err(at(field))?;
             if !uri.starts_with("https://") {
                 return Err((field, format!("the {field} `{uri}` must be an https URL")));
+            }
+        }
+        for (field, ttl, min) in [
+            ("access_token_ttl", self.access_token_ttl, 10),
+            ("refresh_token_ttl", self.refresh_token_ttl, 60),
+        ] {
+            if ttl.is_some_and(|t| t < min) {
+                return Err((field, format!("{field} must be at least {min} seconds")));
             }
         }
         if self.grant_types.is_empty() {

@@ -39,6 +39,8 @@ fn app_with(uris: &[&str]) -> Application {
         cors_origins: vec![],
         access_token_format: Default::default(),
         registration: Default::default(),
+        access_token_ttl: None,
+        refresh_token_ttl: None,
     }
 }
 

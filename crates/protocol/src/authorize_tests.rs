@@ -27,6 +27,8 @@ fn app(profile: Profile) -> Application {
         cors_origins: vec![],
         access_token_format: Default::default(),
         registration: Default::default(),
+        access_token_ttl: None,
+        refresh_token_ttl: None,
     }
 }
 

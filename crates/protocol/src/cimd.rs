@@ -256,6 +256,8 @@ pub fn application(url: &str, body: &[u8], api_scopes: &[String]) -> Result<Appl
         require_pkce: true,
         cors_origins: vec![],
         access_token_format: Default::default(),
+        access_token_ttl: None,
+        refresh_token_ttl: None,
         registration: Registration {
             origin: Origin::Cimd,
             software_id: text(&doc, "software_id")?,

@@ -109,6 +109,8 @@ mod tests {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
             registration: Registration {
                 origin,
                 ..Default::default()

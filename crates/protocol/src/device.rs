@@ -420,6 +420,8 @@ mod tests {
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
         };
         assert!(app.validate().is_ok());
         let params = |q: &str| Params::parse(q.as_bytes(), &["resource"]).unwrap();

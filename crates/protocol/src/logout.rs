@@ -45,6 +45,8 @@ mod tests {
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
         };
         let ok = "https://app.example/bye";
         assert_eq!(post_logout_redirect(Some(&app), Some(ok)), Some(ok));

@@ -143,6 +143,8 @@ mod tests {
             cors_origins: vec![],
             access_token_format: format,
             registration: Default::default(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
         }
     }
 

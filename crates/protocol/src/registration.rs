@@ -198,6 +198,8 @@ pub fn application(
         require_pkce: false,
         cors_origins: vec![],
         access_token_format: Default::default(),
+        access_token_ttl: None,
+        refresh_token_ttl: None,
         registration: Registration {
             origin: Origin::Dynamic,
             verified: false,

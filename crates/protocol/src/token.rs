@@ -210,6 +210,8 @@ mod tests {
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
         }
     }
 

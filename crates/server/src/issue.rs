@@ -161,6 +161,7 @@ pub async fn execute(
     let id_token = match (&i.id_token, &i.subject) {
         (Some(plan), Subject::User { .. }) => Some(id_token(
             state,
+            app,
             i,
             plan,
             access.as_ref().map(|(t, _)| t.as_str()),
@@ -175,7 +176,7 @@ pub async fn execute(
         (Refresh::None, _) | (_, Subject::Client { .. }) => None,
         (Refresh::Keep, _) => Some(presented()?.to_owned()),
         (Refresh::New(details), Subject::User { .. }) => {
-            let (token, record) = refresh_token(state, i, details, now)?;
+            let (token, record) = refresh_token(state, app, i, details, now)?;
             state
                 .store
                 .insert_refresh_token(&record, grant_until(state, now))
@@ -183,7 +184,7 @@ pub async fn execute(
             Some(token)
         }
         (Refresh::Rotate(details), Subject::User { .. }) => {
-            let (token, record) = refresh_token(state, i, details, now)?;
+            let (token, record) = refresh_token(state, app, i, details, now)?;
             rotation = Some(record);
             Some(token)
         }
@@ -229,7 +230,7 @@ async fn access_token(
         client_id: &i.client_id,
         selection: &i.selection,
         now,
-        ttl: state.settings.access_token_ttl,
+        ttl: Application::lifetime(app.access_token_ttl, state.settings.access_token_ttl),
         jti: random_token(16)?,
     });
     claims.auth_time = i.authentication().map(|a| a.time);
@@ -279,6 +280,7 @@ async fn mint_access_token(
 /// §3.1.3.6, §3.2.2.10).
 fn id_token(
     state: &AppState,
+    app: &Application,
     i: &Issuance,
     plan: &IdTokenPlan,
     access_token: Option<&str>,
@@ -292,7 +294,7 @@ fn id_token(
         subject: i.sub(),
         client_id: &i.client_id,
         now,
-        ttl: state.settings.access_token_ttl,
+        ttl: Application::lifetime(app.access_token_ttl, state.settings.access_token_ttl),
         auth_time: auth.time,
         acr: &auth.acr,
         amr: &auth.amr,
@@ -307,6 +309,7 @@ fn id_token(
 /// A new refresh token of a user's grant: the token (for the client) and its record.
 fn refresh_token(
     state: &AppState,
+    app: &Application,
     i: &Issuance,
     details: &RefreshDetails,
     now: UnixTime,
@@ -322,7 +325,8 @@ fn refresh_token(
         user_id: user_id.clone(),
         details: serde_json::to_string(details).map_err(Fault::encode("refresh token details"))?,
         issued_at: now,
-        expires_at: now + state.settings.refresh_token_ttl,
+        expires_at: now
+            + Application::lifetime(app.refresh_token_ttl, state.settings.refresh_token_ttl),
         rotated_at: None,
     };
     Ok((token, record))

@@ -42,6 +42,10 @@ pub struct NewClient {
     /// `jwt` (default) or `opaque` access tokens.
     #[serde(default)]
     pub access_token_format: AccessTokenFormat,
+    /// Seconds its access and ID tokens last, at most the server's `access_token_ttl`.
+    pub access_token_ttl: Option<i64>,
+    /// Seconds its refresh tokens last, at most the server's `refresh_token_ttl`.
+    pub refresh_token_ttl: Option<i64>,
 }
 
 /// Changes to a registration; absent fields stay as they are.
@@ -65,6 +69,10 @@ pub struct ClientChanges {
     pub cors_origins: Option<Vec<String>>,
     pub access_token_format: Option<AccessTokenFormat>,
     pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// Seconds; 0 goes back to the server's lifetime.
+    pub access_token_ttl: Option<i64>,
+    /// Seconds; 0 goes back to the server's lifetime.
+    pub refresh_token_ttl: Option<i64>,
     /// Added to `redirect_uris` (after `redirect_uris`, when both are given).
     pub add_redirect_uris: Option<Vec<String>>,
     /// Removed from `redirect_uris`; each must be one of them.
@@ -121,6 +129,8 @@ impl Admin {
             require_pkce: new.require_pkce,
             cors_origins: new.cors_origins,
             access_token_format: new.access_token_format,
+            access_token_ttl: new.access_token_ttl,
+            refresh_token_ttl: new.refresh_token_ttl,
             registration: Default::default(),
         };
         self.check(&app).await?;
@@ -185,6 +195,12 @@ impl Admin {
             cors_origins,
             access_token_format
         );
+        if let Some(t) = ch.access_token_ttl {
+            app.access_token_ttl = (t != 0).then_some(t);
+        }
+        if let Some(t) = ch.refresh_token_ttl {
+            app.refresh_token_ttl = (t != 0).then_some(t);
+        }
         if let Some(m) = ch.token_endpoint_auth_method {
             app.token_endpoint_auth_method = m;
             app.token_endpoint_auth_method_chosen = true;

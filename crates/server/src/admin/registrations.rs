@@ -156,6 +156,8 @@ impl Admin {
             require_pkce: true,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
             registration,
         };
         self.store

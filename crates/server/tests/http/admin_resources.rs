@@ -656,3 +656,74 @@ async fn the_openapi_document_describes_every_route() {
     }
     assert!(!schemas["UserView"].to_string().contains("password_hash"));
 }
+
+#[tokio::test]
+async fn an_application_may_have_shorter_token_lifetimes_never_longer() {
+    let app = spawn_app().await;
+    let api = Api::new(&app).await;
+    let (id, secret) = app.service(&[]).await;
+    assert_eq!(
+        expires_in(&app, &id, &secret).await,
+        app.settings.access_token_ttl
+    );
+    let (status, v) = api
+        .json(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "access_token_ttl": 60 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(expires_in(&app, &id, &secret).await, 60);
+    // Longer than the server's: the server's (revocations are remembered that long).
+    app.admin
+        .update_client(
+            &id,
+            valet_server::admin::ClientChanges {
+                access_token_ttl: Some(app.settings.access_token_ttl * 10),
+                ..Default::default()
+            },
+            None,
+            app.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        expires_in(&app, &id, &secret).await,
+        app.settings.access_token_ttl
+    );
+    let (status, v) = api
+        .json(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "access_token_ttl": 3 })),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(v["fields"]["access_token_ttl"].is_string(), "{v}");
+    // 0: back to the server's.
+    api.json(
+        Method::PATCH,
+        &format!("/clients/{id}"),
+        Some(json!({ "access_token_ttl": 0 })),
+    )
+    .await;
+    assert!(
+        app.admin
+            .get(&id)
+            .await
+            .unwrap()
+            .app
+            .access_token_ttl
+            .is_none()
+    );
+}
+
+async fn expires_in(app: &TestApp, id: &str, secret: &str) -> i64 {
+    let r = app
+        .post("/oauth2/token", id, secret, "grant_type=client_credentials")
+        .await;
+    r.json::<Value>().await.unwrap()["expires_in"]
+        .as_i64()
+        .unwrap()
+}

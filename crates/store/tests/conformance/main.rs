@@ -67,6 +67,8 @@ fn client(id: &str) -> ClientRecord {
             require_pkce: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
+            access_token_ttl: None,
+            refresh_token_ttl: None,
             registration: Default::default(),
         },
         secret: Some(SecretHash(vec![1; 32])),

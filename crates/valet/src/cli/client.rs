@@ -59,6 +59,12 @@ pub enum ClientCommand {
         /// jwt (checked locally by APIs) or opaque (every check is an introspection; revocation is immediate); a token is opaque if its application or any API of its audience says so
         #[arg(long, value_name = "FORMAT", default_value = "jwt")]
         access_token_format: AccessTokenFormat,
+        /// Seconds its access and ID tokens last, shorter than the server's access_token_ttl [default: the server's]
+        #[arg(long, value_name = "SECONDS")]
+        access_token_lifetime: Option<i64>,
+        /// Seconds its refresh tokens last, shorter than the server's refresh_token_ttl [default: the server's]
+        #[arg(long, value_name = "SECONDS")]
+        refresh_token_lifetime: Option<i64>,
         /// Print one JSON object
         #[arg(long)]
         json: bool,
@@ -128,6 +134,12 @@ pub enum ClientCommand {
         require_pkce: Option<bool>,
         #[arg(long, value_name = "true|false")]
         allow_plain_pkce: Option<bool>,
+        /// Seconds its access and ID tokens last (0: the server's access_token_ttl)
+        #[arg(long, value_name = "SECONDS")]
+        access_token_lifetime: Option<i64>,
+        /// Seconds its refresh tokens last (0: the server's refresh_token_ttl)
+        #[arg(long, value_name = "SECONDS")]
+        refresh_token_lifetime: Option<i64>,
         /// Print the application as JSON
         #[arg(long)]
         json: bool,

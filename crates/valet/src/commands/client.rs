@@ -47,6 +47,8 @@ pub(super) async fn client(
             require_pkce,
             cors_origins,
             access_token_format,
+            access_token_lifetime,
+            refresh_token_lifetime,
             json,
         } => {
             let profile: valet_protocol::application::Profile = profile.parse()?;
@@ -62,6 +64,8 @@ pub(super) async fn client(
             });
             let new = NewClient {
                 access_token_format,
+                access_token_ttl: access_token_lifetime,
+                refresh_token_ttl: refresh_token_lifetime,
                 post_logout_redirect_uris,
                 allow_plain_pkce,
                 require_pkce,
@@ -144,6 +148,8 @@ pub(super) async fn client(
             cors_origins,
             require_pkce,
             allow_plain_pkce,
+            access_token_lifetime,
+            refresh_token_lifetime,
             json,
         } => {
             let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
@@ -173,6 +179,8 @@ pub(super) async fn client(
                 require_pkce,
                 allow_plain_pkce,
                 service_subject: None,
+                access_token_ttl: access_token_lifetime,
+                refresh_token_ttl: refresh_token_lifetime,
             };
             let app = admin
                 .update_client(&client_id, ch, None, now())
@@ -232,6 +240,15 @@ pub(super) async fn client(
             }
             out!("trusted:       {}", a.trusted);
             out!("access tokens: {}", a.access_token_format);
+            let life = |own: Option<i64>, server: i64| match own {
+                Some(t) if t < server => format!("{t}s"),
+                _ => format!("{server}s (the server's)"),
+            };
+            out!(
+                "lifetimes:     access {}, refresh {}",
+                life(a.access_token_ttl, settings.access_token_ttl),
+                life(a.refresh_token_ttl, settings.refresh_token_ttl)
+            );
             if let Some(s) = &a.service_subject {
                 out!("acts as user:  {}", visible(s));
             }
