@@ -325,6 +325,14 @@ async fn answer(
         }
         tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
             "device authorization denied");
+        state.audit.event(
+            now,
+            "device.deny",
+            format!("user:{}", user.username),
+            None,
+            format!("client:{}", app.client_id),
+            serde_json::json!({}),
+        );
         return Ok(done(state, app, false).await);
     }
     let details: DeviceDetails =
@@ -372,6 +380,14 @@ async fn answer(
         .await?;
     tracing::info!(target: "valet::audit", client_id = %app.client_id, sub = %user.id,
         grant_id = %grant_id, scope = %details.scope.to_wire(), "device authorization allowed");
+    state.audit.event(
+        now,
+        "device.allow",
+        format!("user:{}", user.username),
+        None,
+        format!("client:{}", app.client_id),
+        serde_json::json!({ "grant_id": grant_id, "scope": details.scope.to_wire() }),
+    );
     Ok(done(state, app, true).await)
 }
 

@@ -189,6 +189,19 @@ pub async fn register(
         tracing::info!(target: "valet::audit", client_id = %app.client_id, ip = %peer.ip(),
             profile = %app.profile, quarantined = app.registration.quarantined,
             "application registered itself");
+        state.audit.event(
+            now,
+            "client.register",
+            "anonymous".into(),
+            Some(peer.ip()),
+            format!("client:{}", app.client_id),
+            serde_json::json!({
+                "name": app.name,
+                "profile": app.profile,
+                "redirect_uris": app.redirect_uris,
+                "quarantined": app.registration.quarantined,
+            }),
+        );
     }
     let uri = client_uri(&state, &app.client_id);
     let body = registration::response(

@@ -60,6 +60,14 @@ pub async fn revoke(
                 .await?;
             tracing::info!(target: "valet::audit", client_id = %r.client_id, grant_id = %r.grant_id,
                 "refresh token revoked with its grant");
+            state.audit.event(
+                now,
+                "grant.revoke",
+                format!("client:{}", r.client_id),
+                None,
+                format!("grant:{}", r.grant_id),
+                serde_json::json!({ "by": "refresh token revocation (RFC 7009)" }),
+            );
         }
     }
     Ok(no_store(StatusCode::OK.into_response()))
