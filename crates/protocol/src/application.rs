@@ -182,6 +182,14 @@ pub struct Application {
     /// Seconds this application's refresh tokens last, as `access_token_ttl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_ttl: Option<i64>,
+    /// Where Valet POSTs a logout token when a user's session ends (OIDC Back-Channel
+    /// Logout 1.0 §2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The application needs `sid` in logout tokens (§2.2); Valet always sends it for a
+    /// session, so this only records the registration's word.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
     /// Who registered the application, and what an admin has said about it since (issue
     /// 14). Registrations stored before this field read as admin-registered.
     #[serde(default, skip_serializing_if = "Registration::is_admin")]
@@ -467,6 +475,16 @@ impl Application {
             if !uri.starts_with("https://") {
                 return Err((field, format!("the {field} `{uri}` must be an https URL")));
             }
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            if self.profile == Profile::Service {
+                return Err((
+                    "backchannel_logout_uri",
+                    "a service application signs no user in: it has no session to hear the end of"
+                        .into(),
+                ));
+            }
+            crate::backchannel::validate_uri(uri).map_err(at("backchannel_logout_uri"))?;
         }
         for (field, ttl, min) in [
             ("access_token_ttl", self.access_token_ttl, 10),

@@ -41,6 +41,8 @@ fn app_with(uris: &[&str]) -> Application {
         registration: Default::default(),
         access_token_ttl: None,
         refresh_token_ttl: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     }
 }
 

@@ -29,6 +29,8 @@ fn app(profile: Profile) -> Application {
         registration: Default::default(),
         access_token_ttl: None,
         refresh_token_ttl: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     }
 }
 

@@ -258,6 +258,8 @@ pub fn application(url: &str, body: &[u8], api_scopes: &[String]) -> Result<Appl
         access_token_format: Default::default(),
         access_token_ttl: None,
         refresh_token_ttl: None,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
         registration: Registration {
             origin: Origin::Cimd,
             software_id: text(&doc, "software_id")?,

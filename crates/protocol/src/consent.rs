@@ -111,6 +111,8 @@ mod tests {
             access_token_format: Default::default(),
             access_token_ttl: None,
             refresh_token_ttl: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             registration: Registration {
                 origin,
                 ..Default::default()

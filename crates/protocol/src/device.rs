@@ -422,6 +422,8 @@ mod tests {
             registration: Default::default(),
             access_token_ttl: None,
             refresh_token_ttl: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         };
         assert!(app.validate().is_ok());
         let params = |q: &str| Params::parse(q.as_bytes(), &["resource"]).unwrap();

@@ -38,6 +38,10 @@ pub struct Metadata {
     /// draft-ietf-oauth-client-id-metadata-document, "Authorization Server Metadata": an
     /// `https` URL may be a client_id (`cimd.rs`).
     pub client_id_metadata_document_supported: bool,
+    /// OIDC Back-Channel Logout 1.0 §2.1: logout tokens are sent, with `sid` (which ID
+    /// tokens of a session carry too).
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
     /// RFC 8414 §2, RFC 7591 §3: set by the server unless registration is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
@@ -110,6 +114,8 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
         client_id_metadata_document_supported: true,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
         registration_endpoint: None,
     }
 }

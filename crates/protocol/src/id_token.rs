@@ -30,6 +30,10 @@ pub struct IdTokenClaims {
     pub at_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub c_hash: Option<String>,
+    /// OIDC Back-Channel Logout 1.0 §2.1: the session the user signed in with, as logout
+    /// tokens name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Profile claims, only when no access token lets the client call UserInfo
     /// (OIDC Core §5.4, `response_type=id_token`; checklist J9).
     #[serde(flatten)]
@@ -50,6 +54,7 @@ pub struct IdToken<'a> {
     /// (OIDC Core §3.1.3.6), computed by the caller.
     pub at_hash: Option<String>,
     pub c_hash: Option<String>,
+    pub sid: Option<String>,
     pub claims: Map<String, Value>,
 }
 
@@ -71,6 +76,7 @@ impl IdTokenClaims {
             "azp",
             "at_hash",
             "c_hash",
+            "sid",
         ] {
             claims.remove(own);
         }
@@ -87,6 +93,7 @@ impl IdTokenClaims {
             azp: t.client_id.to_owned(),
             at_hash: t.at_hash,
             c_hash: t.c_hash,
+            sid: t.sid,
             claims,
         }
     }
@@ -203,6 +210,7 @@ mod tests {
             nonce: Some("n"),
             at_hash: Some("h".into()),
             c_hash: None,
+            sid: None,
             claims: Map::new(),
         });
         let v = serde_json::to_value(&c).unwrap();
@@ -235,6 +243,7 @@ mod tests {
             nonce: None,
             at_hash: None,
             c_hash: None,
+            sid: None,
             claims,
         });
         let json = serde_json::to_string(&c).unwrap();

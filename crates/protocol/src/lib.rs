@@ -8,6 +8,7 @@ pub mod application;
 pub mod audience;
 pub mod authorization_code;
 pub mod authorize;
+pub mod backchannel;
 pub mod cimd;
 pub mod client_auth;
 pub mod client_credentials;

@@ -47,6 +47,8 @@ mod tests {
             registration: Default::default(),
             access_token_ttl: None,
             refresh_token_ttl: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         };
         let ok = "https://app.example/bye";
         assert_eq!(post_logout_redirect(Some(&app), Some(ok)), Some(ok));

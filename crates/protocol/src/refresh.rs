@@ -231,6 +231,8 @@ mod tests {
             registration: Default::default(),
             access_token_ttl: None,
             refresh_token_ttl: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         }
     }
 

@@ -57,6 +57,9 @@ pub struct Metadata {
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// OIDC Back-Channel Logout 1.0 §2.2.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
     /// OIDC Registration §2: Valet signs ID tokens with RS256 only.
     pub id_token_signed_response_alg: Option<String>,
     /// OIDC Registration §2: Valet's subjects are `public`.
@@ -200,6 +203,10 @@ pub fn application(
         access_token_format: Default::default(),
         access_token_ttl: None,
         refresh_token_ttl: None,
+        backchannel_logout_uri: meta.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: meta
+            .backchannel_logout_session_required
+            .unwrap_or(false),
         registration: Registration {
             origin: Origin::Dynamic,
             verified: false,
@@ -473,6 +480,13 @@ pub fn response(app: &Application, issued: &Issued<'_>) -> Value {
         put(
             "post_logout_redirect_uris",
             json!(app.post_logout_redirect_uris),
+        );
+    }
+    if let Some(uri) = &app.backchannel_logout_uri {
+        put("backchannel_logout_uri", json!(uri));
+        put(
+            "backchannel_logout_session_required",
+            json!(app.backchannel_logout_session_required),
         );
     }
     Value::Object(m)

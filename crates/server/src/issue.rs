@@ -158,10 +158,22 @@ pub async fn execute(
     } else {
         None
     };
+    // The session the grant was made in names the ID token's `sid` (Back-Channel
+    // Logout §2.1); a grant of the password grant has none.
+    let sid = match (&i.id_token, i.grant_id()) {
+        (Some(_), Some(g)) => state
+            .store
+            .grant(g)
+            .await?
+            .and_then(|g| g.session)
+            .map(|h| crate::session::sid(&h)),
+        _ => None,
+    };
     let id_token = match (&i.id_token, &i.subject) {
         (Some(plan), Subject::User { .. }) => Some(id_token(
             state,
             app,
+            sid,
             i,
             plan,
             access.as_ref().map(|(t, _)| t.as_str()),
@@ -281,6 +293,7 @@ async fn mint_access_token(
 fn id_token(
     state: &AppState,
     app: &Application,
+    sid: Option<String>,
     i: &Issuance,
     plan: &IdTokenPlan,
     access_token: Option<&str>,
@@ -300,6 +313,7 @@ fn id_token(
         amr: &auth.amr,
         nonce: plan.nonce.as_deref(),
         at_hash: access_token.map(half_hash),
+        sid,
         c_hash: None,
         claims: plan.claims.clone(),
     });

@@ -18,6 +18,16 @@ use crate::users::User;
 const SESSION: &str = "valet-session";
 const CSRF: &str = "valet-csrf";
 
+/// The `sid` of a session (OIDC Back-Channel Logout §2.1) in ID and logout tokens: a
+/// digest of the stored hash of its cookie, so it names the session to applications
+/// without saying anything that could open it, and can be computed again when the
+/// session ends.
+pub fn sid(id_hash: &valet_store::TokenHash) -> String {
+    let mut input = b"valet sid\0".to_vec();
+    input.extend_from_slice(id_hash.as_bytes());
+    b64(&sha256(&input).as_bytes()[..16])
+}
+
 fn cookie_name(state: &AppState, base: &str) -> String {
     if state.settings.https() {
         format!("__Host-{base}")

@@ -245,6 +245,19 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        name: "logout_deliveries",
+        columns: &[
+            ("id", Int),
+            ("client_id", Text),
+            ("user_id", Text),
+            ("session", Blob),
+            ("attempts", Int),
+            ("next_at", Int),
+            ("expires_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "audit_events",
         columns: &[
             ("id", Int),
@@ -304,13 +317,15 @@ pub async fn sqlite_to_postgres(source: &Path, target: &PostgresStore) -> Result
             )));
         }
     }
-    // The ids came with the rows: the next event written on PostgreSQL follows them.
-    sqlx::query(
-        "SELECT setval(pg_get_serial_sequence('audit_events', 'id'), \
-                       COALESCE((SELECT max(id) FROM audit_events), 0) + 1, false)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    // The ids came with the rows: the next row written on PostgreSQL follows them.
+    for table in ["audit_events", "logout_deliveries"] {
+        sqlx::query(&format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                           COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(copied)
 }

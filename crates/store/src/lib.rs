@@ -31,6 +31,7 @@ pub use areas::{
     RefreshTokens, SealedForms, Sessions, SigningKeys, Throttle, Users,
 };
 pub use areas::{Audit, AuditQuery, AuditRecord};
+pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use error::StoreError;
 pub use model::{
@@ -76,6 +77,7 @@ pub trait Store:
     + Registrations
     + Housekeeping
     + Audit
+    + LogoutDeliveries
     + Send
     + Sync
     + 'static
@@ -99,6 +101,7 @@ impl<T> Store for T where
         + Registrations
         + Housekeeping
         + Audit
+        + LogoutDeliveries
         + Send
         + Sync
         + 'static
@@ -110,11 +113,11 @@ impl<T> Store for T where
 /// (`as _`): a caller's own `Users`, `Throttle` or `Health` type never hides them.
 pub mod prelude {
     pub use crate::Store;
-    pub use crate::areas::Audit as _;
     pub use crate::areas::Registrations as _;
     pub use crate::areas::{
         AccessTokens as _, Apis as _, Applications as _, Consents as _, DeviceCodes as _,
         Grants as _, Health as _, Housekeeping as _, RefreshTokens as _, SealedForms as _,
         Sessions as _, SigningKeys as _, Throttle as _, Users as _,
     };
+    pub use crate::areas::{Audit as _, LogoutDeliveries as _};
 }

@@ -46,6 +46,10 @@ pub struct NewClient {
     pub access_token_ttl: Option<i64>,
     /// Seconds its refresh tokens last, at most the server's `refresh_token_ttl`.
     pub refresh_token_ttl: Option<i64>,
+    /// OIDC Back-Channel Logout: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Changes to a registration; absent fields stay as they are.
@@ -73,6 +77,9 @@ pub struct ClientChanges {
     pub access_token_ttl: Option<i64>,
     /// Seconds; 0 goes back to the server's lifetime.
     pub refresh_token_ttl: Option<i64>,
+    /// An empty string removes it.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
     /// Added to `redirect_uris` (after `redirect_uris`, when both are given).
     pub add_redirect_uris: Option<Vec<String>>,
     /// Removed from `redirect_uris`; each must be one of them.
@@ -131,6 +138,8 @@ impl Admin {
             access_token_format: new.access_token_format,
             access_token_ttl: new.access_token_ttl,
             refresh_token_ttl: new.refresh_token_ttl,
+            backchannel_logout_uri: new.backchannel_logout_uri,
+            backchannel_logout_session_required: new.backchannel_logout_session_required,
             registration: Default::default(),
         };
         self.check(&app).await?;
@@ -195,6 +204,12 @@ impl Admin {
             cors_origins,
             access_token_format
         );
+        if let Some(u) = ch.backchannel_logout_uri {
+            app.backchannel_logout_uri = (!u.is_empty()).then_some(u);
+        }
+        if let Some(r) = ch.backchannel_logout_session_required {
+            app.backchannel_logout_session_required = r;
+        }
         if let Some(t) = ch.access_token_ttl {
             app.access_token_ttl = (t != 0).then_some(t);
         }

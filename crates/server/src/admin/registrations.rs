@@ -158,6 +158,8 @@ impl Admin {
             access_token_format: Default::default(),
             access_token_ttl: None,
             refresh_token_ttl: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             registration,
         };
         self.store

@@ -8,7 +8,9 @@ use crate::{Result, UnixTime};
 pub trait Housekeeping {
     /// Deletes at most `batch` records per table that no longer matter at `now`
     /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
-    /// tokens, sessions, throttle counters and used sealed forms, keys no longer published,
+    /// tokens, sessions — queueing a Back-Channel Logout delivery for each application holding a
+    /// live grant of an expired session, in the same transaction —, logout deliveries past
+    /// `LOGOUT_DELIVERY_MEMORY`, throttle counters and used sealed forms, keys no longer published,
     /// device codes `DEVICE_CODE_MEMORY` after they expired, initial access tokens, and
     /// self-registered applications past their registration's `expires_at`)
     /// and forgets successors of refresh tokens rotated more than

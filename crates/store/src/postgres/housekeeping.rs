@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use super::PostgresStore;
 use crate::{
-    CODE_REPLAY_MEMORY, DEVICE_CODE_MEMORY, Housekeeping, REFRESH_SUCCESSOR_MEMORY, Result,
-    UnixTime,
+    CODE_REPLAY_MEMORY, DEVICE_CODE_MEMORY, Housekeeping, LOGOUT_DELIVERY_MEMORY,
+    REFRESH_SUCCESSOR_MEMORY, Result, UnixTime,
 };
 
 #[async_trait]
@@ -18,13 +18,34 @@ impl Housekeeping for PostgresStore {
             let db = &self.pool;
             let batch = i64::from(batch);
             let mut n = 0;
+            // Sessions that expired go, and their applications hear of it (Back-Channel
+            // Logout) in the same statement.
+            let gone: i64 = sqlx::query_scalar(&format!(
+                "WITH gone AS (DELETE FROM sessions WHERE id_hash IN \
+                   (SELECT id_hash FROM sessions WHERE expires_at < $1 LIMIT $2 \
+                    FOR UPDATE SKIP LOCKED) RETURNING id_hash), \
+                 queued AS (INSERT INTO logout_deliveries \
+                   (client_id, user_id, session, attempts, next_at, expires_at) \
+                   SELECT DISTINCT g.client_id, g.user_id, g.session, 0, $1, \
+                          $1 + {LOGOUT_DELIVERY_MEMORY} \
+                   FROM grants g JOIN gone ON g.session = gone.id_hash \
+                   WHERE g.expires_at > $1 \
+                     AND NOT EXISTS (SELECT 1 FROM revoked_grants r \
+                                     WHERE r.grant_id = g.grant_id)) \
+                 SELECT count(*) FROM gone"
+            ))
+            .bind(now)
+            .bind(batch)
+            .fetch_one(db)
+            .await?;
+            n += u64::try_from(gone).unwrap_or(0);
             let expired: [(&str, &str, UnixTime); 11] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
                 ("grants", "grant_id", now),
                 ("refresh_tokens", "hash", now),
-                ("sessions", "id_hash", now),
+                ("logout_deliveries", "id", now),
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),

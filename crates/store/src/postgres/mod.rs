@@ -24,6 +24,7 @@ mod forms;
 mod grants;
 mod health;
 mod housekeeping;
+mod logout;
 mod refresh;
 mod registrations;
 mod sessions;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_device_codes.sql"),
     include_str!("../../migrations/postgres/0008_registrations.sql"),
     include_str!("../../migrations/postgres/0009_admin.sql"),
+    include_str!("../../migrations/postgres/0011_logout_deliveries.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

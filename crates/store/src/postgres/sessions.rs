@@ -74,6 +74,8 @@ impl Sessions for PostgresStore {
                 .await?
                 .rows_affected()
                 == 1;
+            // Its applications hear of it (Back-Channel Logout), before its grants end.
+            super::logout::enqueue(&mut tx, super::logout::EndedFor::Session(id_hash), now).await?;
             // The session's grants end with it even if the session row already expired and
             // went.
             revoke_grants_where(&mut tx, GrantsOf::LoggedOutSession(id_hash), now).await?;

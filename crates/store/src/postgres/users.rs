@@ -151,6 +151,7 @@ impl Users for PostgresStore {
 
 /// As `sqlite/users`: sessions deleted, consents forgotten, grants revoked.
 async fn end_access(c: &mut sqlx::PgConnection, user_id: &str, now: UnixTime) -> Result<u64> {
+    super::logout::enqueue(&mut *c, super::logout::EndedFor::User(user_id), now).await?;
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *c)

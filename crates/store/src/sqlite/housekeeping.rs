@@ -18,6 +18,20 @@ impl Housekeeping for SqliteStore {
         self.write(move |c| {
             let tx = immediate(c)?;
             let mut n = 0;
+            // Sessions that expired: their applications hear of it (Back-Channel Logout),
+            // for the very sessions the delete below takes (same order, same limit).
+            super::logout::enqueue_where(
+                &tx,
+                "g.session IN (SELECT id_hash FROM sessions WHERE expires_at < ?1 \
+                 ORDER BY expires_at, id_hash LIMIT ?2)",
+                params![now, batch],
+            )?;
+            n += tx
+                .prepare_cached(
+                    "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions \
+                     WHERE expires_at < ?1 ORDER BY expires_at, id_hash LIMIT ?2)",
+                )?
+                .execute(params![now, batch])?;
             // (table, its key, rows that expired before this go). Each uses its expiry index.
             let expired: [(&str, &str, UnixTime); 11] = [
                 ("revoked_tokens", "jti", now),
@@ -26,7 +40,7 @@ impl Housekeeping for SqliteStore {
                 ("grants", "grant_id", now),
                 ("refresh_tokens", "hash", now),
                 ("opaque_access_tokens", "hash", now),
-                ("sessions", "id_hash", now),
+                ("logout_deliveries", "id", now),
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),

@@ -28,6 +28,7 @@ mod grants;
 mod health;
 mod housekeeping;
 mod lock;
+mod logout;
 mod refresh;
 mod registrations;
 mod sessions;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_device_codes.sql"),
     include_str!("../../migrations/sqlite/0011_registrations.sql"),
     include_str!("../../migrations/sqlite/0012_admin.sql"),
+    include_str!("../../migrations/sqlite/0014_logout_deliveries.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

@@ -76,6 +76,8 @@ impl Sessions for SqliteStore {
                 .prepare_cached("DELETE FROM sessions WHERE id_hash = ?1")?
                 .execute([&id_hash])?
                 == 1;
+            // Its applications hear of it (Back-Channel Logout), before its grants end.
+            super::logout::enqueue_where(&tx, "g.session = ?2", params![now, id_hash])?;
             // The session's grants end with it even if the session row already expired and
             // went: logging out ends what was signed in.
             revoke_grants_where(&tx, ENDED_BY_LOGOUT, params![now, id_hash])?;

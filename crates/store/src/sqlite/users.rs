@@ -163,6 +163,7 @@ impl Users for SqliteStore {
 /// Sessions deleted, consents forgotten, grants revoked (their refresh and access tokens
 /// with them). Returns how many grants were revoked.
 fn end_access(c: &Connection, user_id: &str, now: UnixTime) -> Result<u64> {
+    super::logout::enqueue_where(c, "g.user_id = ?2", params![now, user_id])?;
     c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
         .execute([user_id])?;
     c.prepare_cached("DELETE FROM consents WHERE user_id = ?1")?

@@ -12,6 +12,7 @@ mod device;
 mod forms;
 mod health;
 mod housekeeping;
+mod logout;
 mod refresh;
 mod registrations;
 mod sessions;
@@ -69,6 +70,8 @@ fn client(id: &str) -> ClientRecord {
             access_token_format: Default::default(),
             access_token_ttl: None,
             refresh_token_ttl: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             registration: Default::default(),
         },
         secret: Some(SecretHash(vec![1; 32])),
@@ -203,6 +206,11 @@ macro_rules! contract_suite {
             forms::{sealed_forms, racing_sealed_forms},
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},
+            logout::{
+                logout_deliveries,
+                logout_deliveries_for_a_whole_user,
+                expired_sessions_are_logged_out_too
+            },
             throttle::{throttle_counts, racing_throttle, throttle_marks},
             health::{writable},
             registrations::{

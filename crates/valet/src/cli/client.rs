@@ -65,6 +65,9 @@ pub enum ClientCommand {
         /// Seconds its refresh tokens last, shorter than the server's refresh_token_ttl [default: the server's]
         #[arg(long, value_name = "SECONDS")]
         refresh_token_lifetime: Option<i64>,
+        /// Where Valet POSTs a logout token when a user's session ends (OIDC Back-Channel Logout); https, or http://127.0.0.1 in development
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
         /// Print one JSON object
         #[arg(long)]
         json: bool,
@@ -140,6 +143,9 @@ pub enum ClientCommand {
         /// Seconds its refresh tokens last (0: the server's refresh_token_ttl)
         #[arg(long, value_name = "SECONDS")]
         refresh_token_lifetime: Option<i64>,
+        /// Where Valet POSTs logout tokens (an empty value removes it)
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
         /// Print the application as JSON
         #[arg(long)]
         json: bool,

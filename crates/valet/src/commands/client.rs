@@ -49,6 +49,7 @@ pub(super) async fn client(
             access_token_format,
             access_token_lifetime,
             refresh_token_lifetime,
+            backchannel_logout_uri,
             json,
         } => {
             let profile: valet_protocol::application::Profile = profile.parse()?;
@@ -66,6 +67,8 @@ pub(super) async fn client(
                 access_token_format,
                 access_token_ttl: access_token_lifetime,
                 refresh_token_ttl: refresh_token_lifetime,
+                backchannel_logout_uri,
+                backchannel_logout_session_required: false,
                 post_logout_redirect_uris,
                 allow_plain_pkce,
                 require_pkce,
@@ -150,6 +153,7 @@ pub(super) async fn client(
             allow_plain_pkce,
             access_token_lifetime,
             refresh_token_lifetime,
+            backchannel_logout_uri,
             json,
         } => {
             let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
@@ -181,6 +185,8 @@ pub(super) async fn client(
                 service_subject: None,
                 access_token_ttl: access_token_lifetime,
                 refresh_token_ttl: refresh_token_lifetime,
+                backchannel_logout_uri,
+                backchannel_logout_session_required: None,
             };
             let app = admin
                 .update_client(&client_id, ch, None, now())
@@ -239,6 +245,9 @@ pub(super) async fn client(
                 );
             }
             out!("trusted:       {}", a.trusted);
+            if let Some(u) = &a.backchannel_logout_uri {
+                out!("back-channel:  {}", visible(u));
+            }
             out!("access tokens: {}", a.access_token_format);
             let life = |own: Option<i64>, server: i64| match own {
                 Some(t) if t < server => format!("{t}s"),
