@@ -34,7 +34,7 @@ mod apis;
 mod audit;
 mod clients;
 mod grants;
-mod keys;
+pub(crate) mod keys;
 mod users;
 
 pub fn router() -> Router<Shared> {
