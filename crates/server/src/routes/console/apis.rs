@@ -82,7 +82,7 @@ async fn list_page(
 async fn create(c: Console, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let new = scopes(&f, "scopes").and_then(|scopes| {
         Ok(NewApi {
@@ -151,7 +151,7 @@ async fn api_page(
 async fn add_scope(c: Console, Path(aud): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let scope = ApiScope {
         name: f.text("name"),
@@ -168,7 +168,7 @@ async fn add_scope(c: Console, Path(aud): Path<String>, f: Fields) -> Response {
 async fn remove_scope(c: Console, Path(aud): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = admin
         .remove_api_scope(&aud, &f.text("name"), f.on("force"), c.now)
@@ -217,7 +217,7 @@ async fn confirm_delete(c: Console, Path(aud): Path<String>) -> Response {
 async fn delete(c: Console, Path(aud): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match admin.delete_api(&aud, c.now).await {
         Ok(()) => see_other("/admin/apis?done=api.deleted"),

@@ -134,7 +134,7 @@ fn new_form(c: &Console, v: Value, errors: Value, status: StatusCode) -> Respons
 async fn create(c: Console, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let profile = match f.text("profile").parse::<Profile>() {
         Ok(p) => p,

@@ -87,7 +87,7 @@ fn entered(f: &Fields) -> Value {
 pub async fn update(c: Console, Path(id): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let tag = f.opt("etag");
     let result = match changes(&f) {
@@ -129,7 +129,7 @@ async fn again(c: &Console, id: &str, f: &Fields, e: AdminError) -> Response {
 async fn redirects(c: Console, Path(id): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (ch, done) = match (f.opt("add"), f.opt("remove")) {
         (Some(u), None) => (
@@ -171,7 +171,7 @@ async fn redirects(c: Console, Path(id): Path<String>, f: Fields) -> Response {
 async fn rotate_secret(c: Console, Path(id): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let grace = f.text("grace").parse::<i64>().ok().filter(|g| *g > 0);
     match admin.rotate_secret(&id, grace, c.now).await {
@@ -183,7 +183,7 @@ async fn rotate_secret(c: Console, Path(id): Path<String>, f: Fields) -> Respons
 async fn revoke_grants(c: Console, Path(id): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match admin.revoke_grants(&id, c.now).await {
         Ok(_) => see_other(&page_of(&id, "client.grants_revoked")),
@@ -214,7 +214,7 @@ async fn confirm_delete(c: Console, Path(id): Path<String>) -> Response {
 async fn delete(c: Console, Path(id): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match admin.delete_client(&id, c.now).await {
         Ok(()) => see_other("/admin/applications?done=client.deleted"),

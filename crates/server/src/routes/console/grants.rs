@@ -70,7 +70,7 @@ async fn list(c: Console, RawQuery(raw): RawQuery) -> Response {
 async fn revoke(c: Console, Path(id): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = admin.revoke_grant(&id, c.now).await {
         return c.fail(e);

@@ -102,7 +102,7 @@ async fn list(c: Console, RawQuery(raw): RawQuery) -> Response {
 async fn rotate(c: Console, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(alg) = Algorithm::parse(&f.text("alg")) else {
         return c.fail(AdminError::field("alg", "choose ES256 or RS256"));
@@ -144,7 +144,7 @@ async fn confirm_revoke(c: Console, Path(kid): Path<String>) -> Response {
 async fn revoke(c: Console, Path(kid): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match admin.revoke_key(&c.state.sealer, &kid, c.now).await {
         Ok(_) => see_other("/admin/keys?done=key.revoked"),

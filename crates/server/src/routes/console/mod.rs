@@ -189,24 +189,25 @@ impl Console {
     }
 
     /// Administration as this person, for a change posted in `form`: the session's CSRF
-    /// token must come with it, and the role must be `admin` (403 otherwise).
-    pub fn change(&self, form: &Fields) -> Result<Admin, Response> {
+    /// token must come with it, and the role must be `admin` (otherwise the 403 page,
+    /// boxed: a `Response` is large).
+    pub fn change(&self, form: &Fields) -> Result<Admin, Box<Response>> {
         if !self.browser.check_csrf(&self.state, form.get("csrf")) {
-            return Err(self.state.pages.error(
+            return Err(Box::new(self.state.pages.error(
                 StatusCode::FORBIDDEN,
                 "This form could not be verified",
                 "Nothing was changed: the form did not carry this session's token (it may \
                  be from another session, or from another site).",
                 Some("Open the page again and retry."),
-            ));
+            )));
         }
         if !self.role.can_write() {
-            return Err(self.state.pages.error(
+            return Err(Box::new(self.state.pages.error(
                 StatusCode::FORBIDDEN,
                 "Not allowed",
                 "Your role is viewer: you can read everything, and change nothing.",
                 None,
-            ));
+            )));
         }
         Ok(self.admin())
     }

@@ -79,7 +79,7 @@ async fn list_page(
 async fn create(c: Console, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let new = NewUser {
         username: f.text("username"),
@@ -168,7 +168,7 @@ async fn user_page(
 async fn update(c: Console, Path(name): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = match Role::parse(&f.text("role")) {
         None => Err(AdminError::field("role", "choose none, viewer or admin")),
@@ -215,7 +215,7 @@ async fn finish(c: &Console, name: &str, result: Result<(), AdminError>, done: &
 async fn disable(c: Console, Path(name): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let r = admin.set_disabled(&name, true, c.now).await.map(|_| ());
     finish(&c, &name, r, "user.disabled").await
@@ -224,7 +224,7 @@ async fn disable(c: Console, Path(name): Path<String>, f: Fields) -> Response {
 async fn enable(c: Console, Path(name): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let r = admin.set_disabled(&name, false, c.now).await.map(|_| ());
     finish(&c, &name, r, "user.enabled").await
@@ -233,7 +233,7 @@ async fn enable(c: Console, Path(name): Path<String>, f: Fields) -> Response {
 async fn password(c: Console, Path(name): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let r = admin
         .set_password(&name, f.get("password").unwrap_or(""), c.now)
@@ -245,7 +245,7 @@ async fn password(c: Console, Path(name): Path<String>, f: Fields) -> Response {
 async fn revoke(c: Console, Path(name): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let r = admin.revoke_user(&name, c.now).await.map(|_| ());
     finish(&c, &name, r, "user.revoked").await
@@ -273,7 +273,7 @@ async fn confirm_delete(c: Console, Path(name): Path<String>) -> Response {
 async fn delete(c: Console, Path(name): Path<String>, f: Fields) -> Response {
     let admin = match c.change(&f) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match admin.delete_user(&name, c.now).await {
         Ok(()) => see_other("/admin/users?done=user.deleted"),
