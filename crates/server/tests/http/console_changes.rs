@@ -1,6 +1,7 @@
 //! The web console's users, APIs, grants and keys pages: each change made through the
 //! forms, audited as the person who made it, from their address, never with a secret.
 
+use valet_protocol::application::{Origin, Registration};
 use valet_protocol::user::Role;
 use valet_store::AuditQuery;
 
@@ -189,4 +190,99 @@ async fn users_apis_grants_and_keys_changes_are_audited_as_the_person() {
     assert!(trail.body.contains("key.revoke") && !trail.body.contains("user.create"));
     let home = b.get(&app.url("/admin")).await;
     assert!(home.body.contains("active sessions"));
+}
+
+#[tokio::test]
+async fn an_api_is_edited_and_a_self_registered_application_judged_from_the_console() {
+    let app = spawn_app().await;
+    with_role(&app, "root", Role::Admin).await;
+    app.api().await;
+    let b = signed_in(&app, "root").await;
+    let token = csrf(&app, &b).await;
+    // The API: a new name and a scope's new description, at the version shown.
+    let href = app.url("/admin/apis/https%3A%2F%2Fapi.example");
+    let page = b.get(&href).await;
+    assert_eq!(page.status, 200);
+    let etag = page.field("etag").unwrap();
+    let scope = app
+        .admin
+        .api("https://api.example")
+        .await
+        .unwrap()
+        .api
+        .scopes[0]
+        .name
+        .clone();
+    let field = format!("description.{scope}");
+    let p = b
+        .post_form(
+            &href,
+            &[
+                ("csrf", token.as_str()),
+                ("etag", &etag),
+                ("name", "Renamed API"),
+                ("access_token_format", "opaque"),
+                ("introspectors", ""),
+                (&field, "A clearer description"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let api = app.admin.api("https://api.example").await.unwrap();
+    assert_eq!(api.name, "Renamed API");
+    assert_eq!(api.api.scopes[0].description, "A clearer description");
+    // An introspector that is not registered: the message beside the field.
+    let p = b
+        .post_form(
+            &href,
+            &[
+                ("csrf", token.as_str()),
+                ("name", "Renamed API"),
+                ("access_token_format", "jwt"),
+                ("introspectors", "nobody"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("field-error"), "{}", p.body);
+    // A self-registered application: verified, quarantined, approved.
+    let (id, _) = app.web_client().await;
+    let mut record = app.store.client(&id).await.unwrap().unwrap();
+    record.app.registration = Registration {
+        origin: Origin::Dynamic,
+        ..Default::default()
+    };
+    assert!(app.store.update_client(&record).await.unwrap());
+    let page = b.get(&app.url(&format!("/admin/applications/{id}"))).await;
+    assert!(page.body.contains("not verified"), "{}", page.body);
+    let listed = b.get(&app.url("/admin/applications?origin=dynamic")).await;
+    assert!(listed.body.contains(&id));
+    let none = b.get(&app.url("/admin/applications?origin=cimd")).await;
+    assert!(!none.body.contains(&id));
+    let decide = app.url(&format!("/admin/applications/{id}/registration"));
+    for (decision, verified, quarantined) in [
+        ("verify", true, false),
+        ("quarantine", true, true),
+        ("approve", true, false),
+    ] {
+        let p = b
+            .post_form(&decide, &[("csrf", &token), ("decision", decision)])
+            .await;
+        assert_eq!(p.status, 303, "{decision}: {}", p.body);
+        let r = app.admin.get(&id).await.unwrap().app.registration;
+        assert_eq!(
+            (r.verified, r.quarantined),
+            (verified, quarantined),
+            "{decision}"
+        );
+    }
+    let actions = audited(&app, "user:root").await;
+    for a in [
+        "api.update",
+        "client.verify",
+        "client.quarantine",
+        "client.approve",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
 }

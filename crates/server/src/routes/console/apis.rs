@@ -12,13 +12,13 @@ use valet_protocol::audience::ApiScope;
 use valet_protocol::opaque_token::AccessTokenFormat;
 
 use super::{Console, Fields, form_errors, param, query, see_other, seg, with_times};
-use crate::admin::{AdminError, ApiView, NewApi};
+use crate::admin::{AdminError, ApiChanges, ApiView, NewApi, etag};
 use crate::state::Shared;
 
 pub fn router() -> Router<Shared> {
     Router::new()
         .route("/admin/apis", get(list).post(create))
-        .route("/admin/apis/{aud}", get(show))
+        .route("/admin/apis/{aud}", get(show).post(update))
         .route("/admin/apis/{aud}/scopes", post(add_scope))
         .route("/admin/apis/{aud}/scopes/remove", post(remove_scope))
         .route("/admin/apis/{aud}/delete", get(confirm_delete).post(delete))
@@ -134,18 +134,55 @@ async fn api_page(
         Ok(a) => a,
         Err(e) => return c.fail(e),
     };
+    let view = ApiView::from(api);
+    let tag = etag(&view);
     c.render_status(
         status,
         "admin/api.html",
         "apis",
         done,
         json!({
-            "api": with_times(ApiView::from(api)),
+            "etag": tag,
+            "api": with_times(view),
             "href": href(aud),
             "v": v,
             "errors": errors,
         }),
     )
+}
+
+/// `POST /admin/apis/{aud}`: its name, token format, introspectors and the scopes'
+/// descriptions (`description.NAME`); names stay (remove a scope and add the new one).
+async fn update(c: Console, Path(aud): Path<String>, f: Fields) -> Response {
+    let admin = match c.change(&f) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let descriptions = f
+        .pairs()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("description.")?.to_owned(),
+                v.trim().to_owned(),
+            ))
+        })
+        .collect();
+    let result = match f.text("access_token_format").parse::<AccessTokenFormat>() {
+        Err(m) => Err(AdminError::field("access_token_format", m)),
+        Ok(format) => {
+            let ch = ApiChanges {
+                name: Some(f.text("name")),
+                access_token_format: Some(format),
+                introspectors: Some(f.words("introspectors")),
+                scope_descriptions: Some(descriptions),
+            };
+            admin
+                .update_api(&aud, ch, f.opt("etag").as_deref(), c.now)
+                .await
+                .map(|_| ())
+        }
+    };
+    finish(&c, &aud, &f, result, "api.updated").await
 }
 
 async fn add_scope(c: Console, Path(aud): Path<String>, f: Fields) -> Response {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
-use valet_protocol::application::{Application, GrantType, Profile};
+use valet_protocol::application::{Application, GrantType, Origin, Profile};
 use valet_protocol::opaque_token::AccessTokenFormat;
 
 use super::{Console, Fields, form_errors, param, query, see_other, seg, with_times};
@@ -81,7 +81,8 @@ pub const GRANT_TYPES: &[GrantType] = &[
 
 async fn list(c: Console, RawQuery(raw): RawQuery) -> Response {
     let q = query(raw.as_deref());
-    let mut apps = match c.admin().list().await {
+    let origin = param(&q, "origin").and_then(Origin::parse);
+    let mut apps = match c.admin().list_by_origin(origin).await {
         Ok(a) => a,
         Err(e) => return c.fail(e),
     };
@@ -111,7 +112,7 @@ async fn list(c: Console, RawQuery(raw): RawQuery) -> Response {
         "admin/clients.html",
         "clients",
         param(&q, "done"),
-        json!({ "apps": rows, "q": text }),
+        json!({ "apps": rows, "q": text, "origin": origin.map(Origin::as_str) }),
     )
 }
 
@@ -251,6 +252,7 @@ pub fn client_page(
             "href": href,
             "grants_href": format!("/admin/grants?client={}", seg(&app.client_id)),
             "redirects": redirects,
+            "self_registered": app.registration.is_self_registered(),
             "v": v,
             "errors": errors,
             "grant_types": GRANT_TYPES.iter().map(|g| g.as_str()).collect::<Vec<_>>(),

@@ -24,6 +24,7 @@ pub fn router() -> Router<Shared> {
             "/admin/applications/{id}/revoke-grants",
             post(revoke_grants),
         )
+        .route("/admin/applications/{id}/registration", post(registration))
         .route(
             "/admin/applications/{id}/delete",
             get(confirm_delete).post(delete),
@@ -176,6 +177,30 @@ async fn rotate_secret(c: Console, Path(id): Path<String>, f: Fields) -> Respons
     let grace = f.text("grace").parse::<i64>().ok().filter(|g| *g > 0);
     match admin.rotate_secret(&id, grace, c.now).await {
         Ok(rotated) => secret_page(&c, &rotated, false),
+        Err(e) => again(&c, &id, &f, e).await,
+    }
+}
+
+/// `POST …/registration`: an admin's word on a self-registered application: `verify`
+/// (vouch for it), `quarantine` (unusable), `approve` (usable again).
+async fn registration(c: Console, Path(id): Path<String>, f: Fields) -> Response {
+    let admin = match c.change(&f) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let result = match f.text("decision").as_str() {
+        "verify" => admin.verify_client(&id, c.now).await,
+        "quarantine" => admin.quarantine_client(&id, c.now).await,
+        "approve" => {
+            let keep = c.state.settings.registration.unused_ttl;
+            admin.approve_client(&id, keep, c.now).await
+        }
+        _ => Err(AdminError::Invalid(
+            "choose verify, quarantine or approve".into(),
+        )),
+    };
+    match result {
+        Ok(_) => see_other(&page_of(&id, "client.registration")),
         Err(e) => again(&c, &id, &f, e).await,
     }
 }

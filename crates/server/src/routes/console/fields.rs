@@ -52,6 +52,11 @@ impl Fields {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The field trimmed, `""` when absent.
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or("").trim().to_owned()

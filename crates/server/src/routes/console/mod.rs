@@ -265,7 +265,9 @@ fn flash(code: &str) -> Option<&'static str> {
              its access tokens read inactive."
         }
         "client.deleted" => "The application was deleted.",
+        "client.registration" => "The decision on the self-registered application was recorded.",
         "api.created" => "The API was created.",
+        "api.updated" => "The API was saved.",
         "api.scope_added" => "The scope was added.",
         "api.scope_removed" => "The scope was removed.",
         "api.deleted" => "The API was deleted.",
