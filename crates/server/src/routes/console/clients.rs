@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use valet_protocol::application::{Application, GrantType, Origin, Profile};
 use valet_protocol::opaque_token::AccessTokenFormat;
 
-use super::{Console, Fields, form_errors, param, query, see_other, seg, with_times};
+use super::{
+    Console, Fields, form_errors, next_url, paged, param, query, see_other, seg, with_times,
+};
 use crate::admin::{NewClient, OIDC_SCOPES, WithSecret, etag};
 use crate::state::Shared;
 
@@ -93,7 +95,8 @@ async fn list(c: Console, RawQuery(raw): RawQuery) -> Response {
             a.client_id.to_lowercase().contains(&t) || a.name.to_lowercase().contains(&t)
         });
     }
-    apps.sort_by_key(|a| a.name.to_lowercase());
+    apps.sort_by_key(|a| (a.name.to_lowercase(), a.client_id.clone()));
+    let (apps, after) = paged(apps, |a| a.client_id.clone(), &q);
     let rows: Vec<Value> = apps
         .iter()
         .map(|a| {
@@ -112,7 +115,10 @@ async fn list(c: Console, RawQuery(raw): RawQuery) -> Response {
         "admin/clients.html",
         "clients",
         param(&q, "done"),
-        json!({ "apps": rows, "q": text, "origin": origin.map(Origin::as_str) }),
+        json!({
+            "apps": rows, "q": text, "origin": origin.map(Origin::as_str),
+            "next": next_url("/admin/applications", &q, after),
+        }),
     )
 }
 

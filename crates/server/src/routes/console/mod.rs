@@ -323,6 +323,36 @@ pub fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Rows of a list held whole (applications, users), sorted: the page after the row whose
+/// key is `?after=`, at most `LIST_PAGE`, and the `after` of the next page if any.
+pub fn paged<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    q: &[(String, String)],
+) -> (Vec<T>, Option<String>) {
+    const LIST_PAGE: usize = 100;
+    let start = param(q, "after")
+        .and_then(|a| items.iter().position(|i| key(i) == a))
+        .map_or(0, |p| p + 1);
+    let more = items.len() > start + LIST_PAGE;
+    let page: Vec<T> = items.into_iter().skip(start).take(LIST_PAGE).collect();
+    let next = if more { page.last().map(&key) } else { None };
+    (page, next)
+}
+
+/// The same list's URL with `after` set (its other parameters kept, `done` dropped).
+pub fn next_url(path: &str, q: &[(String, String)], after: Option<String>) -> Option<String> {
+    let after = after?;
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in q {
+        if k != "after" && k != "done" && !v.is_empty() {
+            s.append_pair(k, v);
+        }
+    }
+    s.append_pair("after", &after);
+    Some(format!("{path}?{}", s.finish()))
+}
+
 /// `YYYY-MM-DD HH:MM` (UTC) of a Unix time.
 pub fn when(t: i64) -> String {
     let s = t.rem_euclid(86_400);
@@ -361,6 +391,25 @@ mod tests {
             "https%3A%2F%2Fapi.example%2Fx%20y"
         );
         assert_eq!(seg("abc-_.~"), "abc-_.~");
+    }
+
+    #[test]
+    fn long_lists_come_in_pages() {
+        let items: Vec<u32> = (0..250).collect();
+        let key = |i: &u32| i.to_string();
+        let (p1, after) = paged(items.clone(), key, &[]);
+        assert_eq!((p1.len(), after.as_deref()), (100, Some("99")));
+        let q = vec![("after".to_owned(), "199".to_owned())];
+        let (p3, after) = paged(items, key, &q);
+        assert_eq!((p3[0], p3.len(), after), (200, 50, None));
+        let q = vec![
+            ("q".to_owned(), "a b".to_owned()),
+            ("done".to_owned(), "x".to_owned()),
+        ];
+        assert_eq!(
+            next_url("/admin/users", &q, Some("99".into())).as_deref(),
+            Some("/admin/users?q=a+b&after=99")
+        );
     }
 
     #[test]

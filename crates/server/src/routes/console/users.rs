@@ -10,7 +10,9 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use valet_protocol::user::{Role, UserClaims};
 
-use super::{Console, Fields, form_errors, param, query, see_other, seg, with_times};
+use super::{
+    Console, Fields, form_errors, next_url, paged, param, query, see_other, seg, with_times,
+};
 use crate::admin::{AdminError, NewUser, UserChanges, UserView, etag};
 use crate::state::Shared;
 
@@ -58,7 +60,8 @@ async fn list_page(
                     .any(|c| c.as_deref().is_some_and(|c| c.to_lowercase().contains(&t)))
         });
     }
-    users.sort_by_key(|u| u.username.to_lowercase());
+    users.sort_by_key(|u| (u.username.to_lowercase(), u.username.clone()));
+    let (users, after) = paged(users, |u| u.username.clone(), q);
     let rows: Vec<Value> = users
         .iter()
         .map(|u| {
@@ -72,7 +75,10 @@ async fn list_page(
         "admin/users.html",
         "users",
         param(q, "done"),
-        json!({ "users": rows, "q": text, "v": v, "errors": errors }),
+        json!({
+            "users": rows, "q": text, "v": v, "errors": errors,
+            "next": next_url("/admin/users", q, after),
+        }),
     )
 }
 
