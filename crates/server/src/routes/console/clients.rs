@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use valet_protocol::application::{Application, GrantType, Origin, Profile};
 use valet_protocol::opaque_token::AccessTokenFormat;
@@ -14,13 +14,14 @@ use valet_protocol::opaque_token::AccessTokenFormat;
 use super::{
     Console, Fields, form_errors, next_url, paged, param, query, see_other, seg, with_times,
 };
-use crate::admin::{NewClient, OIDC_SCOPES, WithSecret, etag};
+use crate::admin::{AdminError, NewClient, OIDC_SCOPES, WithSecret, etag};
 use crate::state::Shared;
 
 pub fn router() -> Router<Shared> {
     Router::new()
         .route("/admin/applications", get(list).post(create))
         .route("/admin/applications/new", get(new))
+        .route("/admin/registration-tokens", post(registration_token))
         .route(
             "/admin/applications/{id}",
             get(show).post(super::clients_edit::update),
@@ -175,6 +176,40 @@ async fn create(c: Console, f: Fields) -> Response {
             Ok(errors) => new_form(&c, f.entered(), errors, StatusCode::BAD_REQUEST),
             Err(e) => c.fail(e),
         },
+    }
+}
+
+/// `POST /admin/registration-tokens`: an initial access token for `POST /oauth2/register`
+/// (RFC 7591 §3), as `valet registration token create`; shown once, on this answer.
+async fn registration_token(c: Console, f: Fields) -> Response {
+    let admin = match c.change(&f) {
+        Ok(a) => a,
+        Err(r) => return *r,
+    };
+    let number = |name: &str| -> Result<Option<i64>, AdminError> {
+        match f.opt(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| AdminError::field(name, "a whole number")),
+        }
+    };
+    let result = match (number("expires_in"), number("uses")) {
+        (Ok(ttl), Ok(uses)) => {
+            let uses = uses.map(|u| u32::try_from(u.max(0)).unwrap_or(u32::MAX));
+            admin.create_initial_access_token(ttl, uses, c.now).await
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match result {
+        Ok(token) => c.render(
+            "admin/token.html",
+            "clients",
+            None,
+            json!({ "token": token.expose(), "uses": f.opt("uses") }),
+        ),
+        Err(e) => c.fail(e),
     }
 }
 

@@ -81,6 +81,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../../templates/admin/secret.html"),
     ),
     (
+        "admin/token.html",
+        include_str!("../../../templates/admin/token.html"),
+    ),
+    (
         "admin/apis.html",
         include_str!("../../../templates/admin/apis.html"),
     ),
