@@ -50,7 +50,7 @@ impl Pages {
     /// Loads the built-in templates, each replaced by `dir/NAME` when that file exists.
     pub fn new(dir: Option<&Path>, issuer: &str, brand: Brand) -> Result<Self, String> {
         let mut env = Environment::new();
-        for (name, builtin) in TEMPLATES {
+        for (name, builtin) in TEMPLATES.iter().chain(crate::routes::CONSOLE_TEMPLATES) {
             let source = match dir.map(|d| d.join(name)) {
                 Some(path) if path.exists() => std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read template {}: {e}", path.display()))?,

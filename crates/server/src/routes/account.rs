@@ -182,7 +182,7 @@ async fn revoke_inner(
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time, for people (civil-from-days, H. Hinnant).
-fn date(t: i64) -> String {
+pub(crate) fn date(t: i64) -> String {
     let z = t.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

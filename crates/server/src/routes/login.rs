@@ -20,11 +20,51 @@ use std::net::{IpAddr, SocketAddr};
 
 const WRONG: &str = "The username or password is not right.";
 
-/// `GET /login`: signing in without an application, on the way to `/account`.
-pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
+/// Where a sign-in without an application leads: `/account`, or the console
+/// (`/login?to=admin`, where `/admin` sends a person who is not signed in). Only these
+/// two: the destination is never a caller-supplied URL.
+#[derive(Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Destination {
+    #[default]
+    Account,
+    Admin,
+}
+
+impl Destination {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Account => "/account",
+            Self::Admin => "/admin",
+        }
+    }
+
+    /// The value of the login form's `to` field (none for the account page).
+    fn field(self) -> Option<&'static str> {
+        match self {
+            Self::Account => None,
+            Self::Admin => Some("admin"),
+        }
+    }
+}
+
+/// `GET /login[?to=admin]`: signing in without an application, on the way to `/account`
+/// (or the console).
+pub async fn show(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let admin = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .any(|(k, v)| k == "to" && v == "admin");
+    let to = if admin {
+        Destination::Admin
+    } else {
+        Destination::Account
+    };
     match Browser::from_headers(&state, &headers, state.clock.now()).await {
-        Ok(Some(_)) => see_other("/account"),
-        Ok(None) => match standalone(&state, &headers, None, None) {
+        Ok(Some(_)) => see_other(to.path()),
+        Ok(None) => match standalone(&state, &headers, None, None, to) {
             Ok(r) => r,
             Err(e) => e.into_page(&state.pages),
         },
@@ -38,6 +78,7 @@ fn standalone(
     headers: &HeaderMap,
     error: Option<&str>,
     username: Option<&str>,
+    to: Destination,
 ) -> Result<Response, ApiError> {
     let csrf = LoginCsrf::from_headers(state, headers)?;
     #[derive(Serialize)]
@@ -45,6 +86,7 @@ fn standalone(
         csrf: &'a str,
         error: Option<&'a str>,
         username: Option<&'a str>,
+        to: Option<&'a str>,
     }
     let r = state.pages.render(
         StatusCode::OK,
@@ -53,6 +95,7 @@ fn standalone(
             csrf: &csrf.value,
             error,
             username: username.filter(|u| !u.is_empty()),
+            to: to.field(),
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))
@@ -66,6 +109,9 @@ pub struct LoginForm {
     password: String,
     csrf: Option<String>,
     interaction: Option<String>,
+    /// Where a sign-in without an interaction leads (`Destination`).
+    #[serde(default)]
+    to: Destination,
 }
 
 /// `POST /login`.
@@ -137,7 +183,7 @@ async fn submit_inner(
                 )
                 .await
             }
-            None => standalone(state, headers, Some(error), Some(&form.username)),
+            None => standalone(state, headers, Some(error), Some(&form.username), form.to),
         }
     };
     let user = if form.username.is_empty() || form.password.is_empty() {
@@ -209,7 +255,7 @@ async fn submit_inner(
             )
             .await
         }
-        None => Ok(with_cookies(see_other("/account"), vec![cookie])),
+        None => Ok(with_cookies(see_other(form.to.path()), vec![cookie])),
     }
 }
 

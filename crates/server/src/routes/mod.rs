@@ -1,9 +1,10 @@
 //! One file per endpoint; `router` puts them on their paths.
 
-mod account;
+pub(crate) mod account;
 mod admin;
 pub(crate) mod authorize;
 mod consent;
+mod console;
 pub(crate) mod device;
 mod device_authorization;
 mod discovery;
@@ -25,6 +26,9 @@ use axum::routing::{get, post};
 use crate::error::ApiError;
 use crate::form::MAX_FORM_BYTES;
 use crate::state::Shared;
+
+/// The web console's templates (`templates/admin/`), registered by `pages.rs`.
+pub use console::TEMPLATES as CONSOLE_TEMPLATES;
 
 pub fn router(state: Shared) -> Router {
     let tls = state.settings.tls.is_some();
@@ -81,7 +85,8 @@ pub fn router(state: Shared) -> Router {
         .route("/account/revoke", post(account::revoke))
         .route("/oauth2/logout", get(logout::get).post(logout::post))
         .route("/assets/{name}", get(crate::pages::asset))
-        .route("/logo/{client_id}", get(crate::logos::serve));
+        .route("/logo/{client_id}", get(crate::logos::serve))
+        .merge(console::router());
     Router::new()
         .merge(api)
         .merge(public)

@@ -18,6 +18,8 @@ mod clock;
 mod code_flow;
 mod code_lifetime;
 mod conformance;
+mod console;
+mod console_changes;
 mod db_trouble;
 mod deleted_users;
 mod device;

@@ -34,7 +34,7 @@ mod apis;
 mod audit;
 mod clients;
 mod grants;
-mod keys;
+pub(crate) mod keys;
 pub mod openapi;
 mod users;
 
