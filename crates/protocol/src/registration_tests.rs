@@ -308,3 +308,37 @@ fn fingerprints_ignore_only_the_client_id() {
     b.redirect_uris = vec!["http://127.0.0.1/other".into()];
     assert_ne!(fingerprint(&a), fingerprint(&b));
 }
+
+#[test]
+fn a_backchannel_logout_uri_is_registered_checked_and_echoed() {
+    // OIDC Back-Channel Logout 1.0 §2.2: client metadata.
+    let app = register(json!({
+        "redirect_uris": ["https://rp.example/cb"],
+        "backchannel_logout_uri": "https://rp.example/bc",
+        "backchannel_logout_session_required": true,
+    }))
+    .unwrap();
+    assert_eq!(
+        app.backchannel_logout_uri.as_deref(),
+        Some("https://rp.example/bc")
+    );
+    assert!(app.backchannel_logout_session_required);
+    let metadata = response(
+        &app,
+        &Issued {
+            client_id_issued_at: 1,
+            client_secret: None,
+            registration_access_token: "t",
+            registration_client_uri: "https://id.example/oauth2/register/cid",
+        },
+    );
+    assert_eq!(metadata["backchannel_logout_uri"], "https://rp.example/bc");
+    assert_eq!(metadata["backchannel_logout_session_required"], true);
+    assert_eq!(
+        code_of(json!({
+            "redirect_uris": ["https://rp.example/cb"],
+            "backchannel_logout_uri": "http://rp.example/bc",
+        })),
+        ErrorCode::InvalidClientMetadata
+    );
+}

@@ -100,7 +100,14 @@ fn fetchers(
     store: Arc<dyn Store>,
     master_key: &MasterKey,
     clock: Arc<dyn Clock>,
-) -> Result<(crate::cimd::Cimd, crate::logos::Logos), String> {
+) -> Result<
+    (
+        crate::cimd::Cimd,
+        crate::logos::Logos,
+        crate::backchannel::Poster,
+    ),
+    String,
+> {
     use crate::cimd::{self, fetch::Fetcher};
     let mut roots = crate::outbound_tls::platform_roots();
     if let Some(path) = &settings.metadata_ca_file {
@@ -122,6 +129,12 @@ fn fetchers(
         cimd::CONNECT_TIMEOUT,
         cimd::TOTAL_TIMEOUT,
     );
+    let backchannel = crate::backchannel::Poster {
+        tls: tls.clone(),
+        allow_loopback: loopback,
+        connect_timeout: crate::backchannel::CONNECT_TIMEOUT,
+        total_timeout: crate::backchannel::TOTAL_TIMEOUT,
+    };
     let logos = Fetcher::new(
         tls,
         loopback,
@@ -131,6 +144,7 @@ fn fetchers(
     Ok((
         cimd::Cimd::new(store, documents, master_key.throttle_hasher()),
         crate::logos::Logos::new(logos, clock),
+        backchannel,
     ))
 }
 
@@ -188,7 +202,8 @@ impl Valet {
         let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now()).await?;
         listener.set_nonblocking(true).map_err(StartError::Socket)?;
         let addr = listener.local_addr().map_err(StartError::Socket)?;
-        let (documents, logos) = fetchers(&settings, store.clone(), &master_key, clock.clone())?;
+        let (documents, logos, backchannel) =
+            fetchers(&settings, store.clone(), &master_key, clock.clone())?;
         let catalog = Catalog::new(
             store.clone(),
             Duration::from_secs(settings.cache_ttl as u64),
@@ -207,6 +222,7 @@ impl Valet {
         tokio::spawn(audit_writer);
         let state = Arc::new(AppState {
             audit,
+            backchannel,
             hasher: master_key.secret_hasher(),
             sealer,
             throttle: Default::default(),
@@ -250,6 +266,7 @@ impl Valet {
         tokio::spawn(shutdown_on_signal(handle.clone(), grace));
         tokio::spawn(refresh_keys(self.state.clone()));
         tokio::spawn(purge(self.state.clone()));
+        tokio::spawn(crate::backchannel::run(self.state.clone()));
 
         let app = crate::routes::router(self.state.clone())
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -375,7 +375,7 @@ pub fn open_response(state: &AppState, hash: &[u8], sealed: &[u8]) -> Option<Tok
 
 /// Signs `claims` with the key that signs for `alg` at `now` (the caller's: signing does
 /// not read the clock again).
-fn sign<T: Serialize>(
+pub(crate) fn sign<T: Serialize>(
     state: &AppState,
     alg: Algorithm,
     typ: &str,

@@ -5,6 +5,7 @@
 pub mod admin;
 mod app;
 pub mod audit;
+pub mod backchannel;
 mod body;
 pub mod brand;
 mod catalog;

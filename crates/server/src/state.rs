@@ -37,6 +37,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Security events into the audit trail (`audit.rs`).
     pub audit: crate::audit::AuditLog,
+    /// Back-channel logout POSTs (`backchannel/`).
+    pub backchannel: crate::backchannel::Poster,
 }
 
 pub type Shared = Arc<AppState>;

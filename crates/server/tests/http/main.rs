@@ -11,6 +11,7 @@ mod admin_resources;
 mod admin_scope;
 mod app_logos;
 mod authorize;
+mod backchannel;
 mod branding;
 mod cimd;
 mod client_auth;
