@@ -160,6 +160,13 @@ impl Admin {
             u.disabled = d;
         }
         u.claims.validate().map_err(AdminError::Invalid)?;
+        if self.is_self(&before) && (u.disabled || u.role < before.role) {
+            return Err(AdminError::Invalid(
+                "you cannot disable yourself or lower your own role: another admin (or the \
+                 CLI) can"
+                    .into(),
+            ));
+        }
         let action = match (before.disabled, u.disabled) {
             (false, true) => "user.disable",
             (true, false) => "user.enable",
@@ -221,12 +228,23 @@ impl Admin {
 
     pub async fn delete_user(&self, username: &str, now: i64) -> Result<(), AdminError> {
         let before = self.user(username).await?;
+        if self.is_self(&before) {
+            return Err(AdminError::Invalid(
+                "you cannot delete your own account here: another admin (or the CLI) can".into(),
+            ));
+        }
         if !self.store.delete_user(username, now).await? {
             return Err(AdminError::NotFound(format!("no user named {username}")));
         }
         let changes = Changes::removed(&compared(&before));
         self.record("user.delete", Target::User(&before.username), changes, now)
             .await
+    }
+
+    /// The change is made by the user it is about (signed in to the console or the API):
+    /// an admin never locks themselves out by mistake.
+    fn is_self(&self, u: &UserRecord) -> bool {
+        self.actor.who == format!("user:{}", u.username)
     }
 
     async fn save_user(

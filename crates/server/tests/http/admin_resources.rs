@@ -727,3 +727,50 @@ async fn expires_in(app: &TestApp, id: &str, secret: &str) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+#[tokio::test]
+async fn an_admin_cannot_lock_themselves_out() {
+    let app = spawn_app().await;
+    app.user("root").await;
+    let me = valet_server::admin::Admin::new(
+        app.store.clone(),
+        app.admin.hasher.clone(),
+        valet_server::admin::Actor::user("root", None),
+    );
+    app.admin
+        .update_user(
+            "root",
+            valet_server::admin::UserChanges {
+                role: Some(Role::Admin),
+                ..Default::default()
+            },
+            None,
+            app.now(),
+        )
+        .await
+        .unwrap();
+    for ch in [
+        valet_server::admin::UserChanges {
+            role: Some(Role::Viewer),
+            ..Default::default()
+        },
+        valet_server::admin::UserChanges {
+            disabled: Some(true),
+            ..Default::default()
+        },
+    ] {
+        assert!(me.update_user("root", ch, None, app.now()).await.is_err());
+    }
+    assert!(me.delete_user("root", app.now()).await.is_err());
+    let u = app.store.user_by_username("root").await.unwrap().unwrap();
+    assert_eq!(
+        (u.role, u.disabled),
+        (Role::Admin, false),
+        "nothing changed"
+    );
+    // Another admin (the CLI here) can.
+    app.admin
+        .set_disabled("root", true, app.now())
+        .await
+        .unwrap();
+}
