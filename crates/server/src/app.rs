@@ -220,7 +220,16 @@ impl Valet {
         let users = crate::users::Users::new(&settings.user_stores, store.clone(), passwords)?;
         let (audit, audit_writer) = crate::audit::AuditLog::new(store.clone());
         tokio::spawn(audit_writer);
+        let mailer = match &settings.mail {
+            Some(m) => {
+                let (mailer, sender) = crate::mail::Mailer::new(m)?;
+                tokio::spawn(sender);
+                Some(mailer)
+            }
+            None => None,
+        };
         let state = Arc::new(AppState {
+            mailer,
             audit,
             backchannel,
             hasher: master_key.secret_hasher(),

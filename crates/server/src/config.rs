@@ -31,6 +31,11 @@ pub struct Partial {
     pub session_ttl: Option<i64>,
     /// How long audit events are kept, in seconds (issue 15).
     pub audit_retention: Option<i64>,
+    /// The mail server (issue 16): `smtps://user:pass@host[:port]` or `smtp://…`
+    /// (STARTTLS); its `Debug` hides the password.
+    pub smtp_url: Option<crate::mail::SmtpUrl>,
+    /// The sender of Valet's messages: `Name <address>` or an address.
+    pub mail_from: Option<String>,
     pub templates_dir: Option<PathBuf>,
     pub database_max_connections: Option<i64>,
     pub database_timeout: Option<i64>,
@@ -93,6 +98,8 @@ impl Partial {
             refresh_retry_window,
             session_ttl,
             audit_retention,
+            smtp_url,
+            mail_from,
             templates_dir,
             database_max_connections,
             database_timeout,
@@ -166,6 +173,8 @@ pub struct Settings {
     pub session_ttl: i64,
     /// Audit events older than this go (housekeeping).
     pub audit_retention: i64,
+    /// Email (`mail/`), when configured.
+    pub mail: Option<crate::mail::MailSettings>,
     /// A folder whose templates replace the built-in pages of the same name.
     pub templates_dir: Option<PathBuf>,
     /// PostgreSQL: connections this node keeps at most.
@@ -279,6 +288,7 @@ impl Settings {
             valet_store::REFRESH_SUCCESSOR_MEMORY,
         )?;
         let session_ttl = secs("session_ttl", p.session_ttl, 86_400, 60, 90 * 86_400)?;
+        let mail = crate::mail::resolve(p.smtp_url.as_ref(), p.mail_from.as_deref())?;
         let audit_retention = secs(
             "audit_retention",
             p.audit_retention,
@@ -327,6 +337,7 @@ impl Settings {
             refresh_retry_window,
             session_ttl,
             audit_retention,
+            mail,
             templates_dir: p.templates_dir,
             listen,
             issuer,

@@ -24,6 +24,7 @@ mod interaction;
 mod issue;
 pub mod keyring;
 mod logos;
+pub mod mail;
 pub mod master_key;
 mod outbound_tls;
 mod pages;

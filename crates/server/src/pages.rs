@@ -28,6 +28,16 @@ const TEMPLATES: &[(&str, &str)] = &[
         "form_post.html",
         include_str!("../templates/form_post.html"),
     ),
+    ("password.html", include_str!("../templates/password.html")),
+    // Messages (`mail/`): a text and an HTML part each; `.txt` is not HTML-escaped.
+    (
+        "mail/reset_password.txt",
+        include_str!("../templates/mail/reset_password.txt"),
+    ),
+    (
+        "mail/reset_password.html",
+        include_str!("../templates/mail/reset_password.html"),
+    ),
 ];
 
 const CSS: &str = include_str!("../assets/valet.css");
@@ -92,6 +102,30 @@ impl Pages {
                 )
             }
         }
+    }
+
+    /// The text and HTML parts of the message `mail/{name}.txt|.html` with `ctx` (plus
+    /// `issuer` and `brand`).
+    pub fn mail(
+        &self,
+        name: &str,
+        ctx: impl Serialize,
+    ) -> Result<(String, String), crate::error::ApiError> {
+        let ctx = minijinja::context! {
+            issuer => &self.issuer,
+            brand => self.brand.view(),
+            ..minijinja::Value::from_serialize(&ctx)
+        };
+        let part = |ext: &str| {
+            self.env
+                .get_template(&format!("mail/{name}.{ext}"))
+                .and_then(|t| t.render(&ctx))
+                .map_err(|e| {
+                    tracing::error!(template = name, error = %e, "a message template failed");
+                    crate::error::ApiError::invariant("a message template failed to render")
+                })
+        };
+        Ok((part("txt")?, part("html")?))
     }
 
     /// An error page: what went wrong and what to do, never internals.
@@ -180,7 +214,10 @@ mod tests {
             "error": evil, "username": evil, "title": evil, "message": evil, "status": 400,
             "redirect_uri": evil, "params": [[evil, evil]],
         });
-        for (name, _) in TEMPLATES.iter().filter(|(n, _)| *n != "base.html") {
+        for (name, _) in TEMPLATES
+            .iter()
+            .filter(|(n, _)| *n != "base.html" && !n.starts_with("mail/"))
+        {
             let r = pages.render(StatusCode::OK, name, &ctx);
             assert_eq!(r.status(), StatusCode::OK, "{name}");
             assert_eq!(r.headers()[header::X_FRAME_OPTIONS], "DENY");

@@ -37,6 +37,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Security events into the audit trail (`audit.rs`).
     pub audit: crate::audit::AuditLog,
+    /// Email, when `smtp_url` is set (`mail/`).
+    pub mailer: Option<crate::mail::Mailer>,
     /// Back-channel logout POSTs (`backchannel/`).
     pub backchannel: crate::backchannel::Poster,
 }

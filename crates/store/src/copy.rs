@@ -258,6 +258,18 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        name: "one_time_links",
+        columns: &[
+            ("hash", Blob),
+            ("purpose", Text),
+            ("user_id", Text),
+            ("data", Text),
+            ("created_at", Int),
+            ("expires_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "audit_events",
         columns: &[
             ("id", Int),

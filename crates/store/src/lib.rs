@@ -32,6 +32,7 @@ pub use areas::{
 };
 pub use areas::{Audit, AuditQuery, AuditRecord};
 pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
+pub use areas::{LinkRecord, Links};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use error::StoreError;
 pub use model::{
@@ -78,6 +79,7 @@ pub trait Store:
     + Housekeeping
     + Audit
     + LogoutDeliveries
+    + Links
     + Send
     + Sync
     + 'static
@@ -102,6 +104,7 @@ impl<T> Store for T where
         + Housekeeping
         + Audit
         + LogoutDeliveries
+        + Links
         + Send
         + Sync
         + 'static
@@ -119,5 +122,5 @@ pub mod prelude {
         Grants as _, Health as _, Housekeeping as _, RefreshTokens as _, SealedForms as _,
         Sessions as _, SigningKeys as _, Throttle as _, Users as _,
     };
-    pub use crate::areas::{Audit as _, LogoutDeliveries as _};
+    pub use crate::areas::{Audit as _, Links as _, LogoutDeliveries as _};
 }

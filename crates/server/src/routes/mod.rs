@@ -12,6 +12,7 @@ pub(crate) mod health;
 mod introspect;
 pub(crate) mod login;
 pub(crate) mod logout;
+mod password;
 pub(crate) mod register;
 mod revoke;
 mod token;
@@ -83,6 +84,14 @@ pub fn router(state: Shared) -> Router {
         .route("/device", get(device::show).post(device::submit))
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
+        .route(
+            "/password/forgot",
+            get(password::forgot_form).post(password::forgot),
+        )
+        .route(
+            "/password/reset",
+            get(password::reset_form).post(password::reset),
+        )
         .route("/oauth2/logout", get(logout::get).post(logout::post))
         .route("/assets/{name}", get(crate::pages::asset))
         .route("/logo/{client_id}", get(crate::logos::serve))

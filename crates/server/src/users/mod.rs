@@ -188,6 +188,19 @@ impl Users {
     }
 
     /// The user `sub` names, if they still exist and may sign in.
+    /// A new password's hash (argon2id), off the async workers.
+    pub async fn hash_password(
+        &self,
+        password: &str,
+    ) -> Result<valet_store::PasswordHash, crate::error::ApiError> {
+        let p = self.passwords.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || p.hash(&password))
+            .await
+            .map_err(|_| crate::error::ApiError::invariant("the hashing thread failed"))?
+            .map_err(|_| crate::error::ApiError::invariant("the password could not be hashed"))
+    }
+
     pub async fn by_sub(&self, sub: &str) -> Result<Option<User>, UsersError> {
         match sub.split_once(':') {
             Some((name, id)) => {

@@ -12,6 +12,9 @@ pub trait Users {
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
     async fn user(&self, id: &str) -> Result<Option<UserRecord>>;
     async fn users(&self) -> Result<Vec<UserRecord>>;
+    /// The users whose `email` claim is `email`, ignoring case (a password reset asked for
+    /// by address; addresses are not unique).
+    async fn users_by_email(&self, email: &str) -> Result<Vec<UserRecord>>;
     /// Replaces the user of `user.id` (every field but `id` and `created_at`); `Conflict`
     /// if the new username is another user's. `false` if there is no such user.
     async fn update_user(&self, user: &UserRecord) -> Result<bool>;

@@ -39,13 +39,14 @@ impl Housekeeping for PostgresStore {
             .fetch_one(db)
             .await?;
             n += u64::try_from(gone).unwrap_or(0);
-            let expired: [(&str, &str, UnixTime); 11] = [
+            let expired: [(&str, &str, UnixTime); 12] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
                 ("grants", "grant_id", now),
                 ("refresh_tokens", "hash", now),
                 ("logout_deliveries", "id", now),
+                ("one_time_links", "hash", now),
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),

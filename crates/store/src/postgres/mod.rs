@@ -24,6 +24,7 @@ mod forms;
 mod grants;
 mod health;
 mod housekeeping;
+mod links;
 mod logout;
 mod refresh;
 mod registrations;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_registrations.sql"),
     include_str!("../../migrations/postgres/0009_admin.sql"),
     include_str!("../../migrations/postgres/0011_logout_deliveries.sql"),
+    include_str!("../../migrations/postgres/0013_links.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

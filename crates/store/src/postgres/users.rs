@@ -95,6 +95,22 @@ impl Users for PostgresStore {
         .await
     }
 
+    async fn users_by_email(&self, email: &str) -> Result<Vec<UserRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {USER_COLUMNS} FROM users \
+                 WHERE lower(claims::json ->> 'email') = lower($1) LIMIT 10"
+            ))
+            .bind(email)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_record)
+            .collect()
+        })
+        .await
+    }
+
     async fn update_user(&self, user: &UserRecord) -> Result<bool> {
         self.timed(async {
             let claims = serde_json::to_string(&user.claims)?;

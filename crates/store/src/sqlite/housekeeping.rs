@@ -33,7 +33,7 @@ impl Housekeeping for SqliteStore {
                 )?
                 .execute(params![now, batch])?;
             // (table, its key, rows that expired before this go). Each uses its expiry index.
-            let expired: [(&str, &str, UnixTime); 11] = [
+            let expired: [(&str, &str, UnixTime); 12] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
@@ -41,6 +41,7 @@ impl Housekeeping for SqliteStore {
                 ("refresh_tokens", "hash", now),
                 ("opaque_access_tokens", "hash", now),
                 ("logout_deliveries", "id", now),
+                ("one_time_links", "hash", now),
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),

@@ -27,6 +27,7 @@ mod forms;
 mod grants;
 mod health;
 mod housekeeping;
+mod links;
 mod lock;
 mod logout;
 mod refresh;
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_registrations.sql"),
     include_str!("../../migrations/sqlite/0012_admin.sql"),
     include_str!("../../migrations/sqlite/0014_logout_deliveries.sql"),
+    include_str!("../../migrations/sqlite/0016_links.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

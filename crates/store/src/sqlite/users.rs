@@ -108,6 +108,21 @@ impl Users for SqliteStore {
         .await
     }
 
+    async fn users_by_email(&self, email: &str) -> Result<Vec<UserRecord>> {
+        let email = email.to_owned();
+        self.read(move |c| {
+            let rows = c
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users \
+                     WHERE lower(json_extract(claims, '$.email')) = lower(?1) LIMIT 10"
+                ))?
+                .query_map([email], user_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(user_record).collect()
+        })
+        .await
+    }
+
     async fn update_user(&self, user: &UserRecord) -> Result<bool> {
         let user = user.clone();
         self.write(move |c| {

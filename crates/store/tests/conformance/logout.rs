@@ -147,3 +147,87 @@ pub(crate) async fn expired_sessions_are_logged_out_too(s: Arc<dyn Store>) {
             .is_empty()
     );
 }
+
+pub(crate) async fn one_time_links(s: Arc<dyn Store>) {
+    use valet_store::LinkRecord;
+    let link = |n: u8, user: &str, purpose: &str, expires_at: i64| LinkRecord {
+        hash: token_hash(n),
+        purpose: purpose.into(),
+        user_id: user.into(),
+        data: String::new(),
+        created_at: 1,
+        expires_at,
+    };
+    s.create_link(&link(1, "u1", "reset_password", 100))
+        .await
+        .unwrap();
+    s.create_link(&link(2, "u2", "reset_password", 100))
+        .await
+        .unwrap();
+    // Only for what it was made for, and only while it lasts.
+    assert!(
+        s.link(&token_hash(1), "verify_email", 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.link(&token_hash(1), "reset_password", 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.link(&token_hash(1), "reset_password", 99)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Used once, racing or not.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.consume_link(&token_hash(1), "reset_password", 10)
+                .await
+                .unwrap()
+                .is_some()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    // A newer link of the same user and purpose replaces the older.
+    s.create_link(&link(3, "u2", "reset_password", 100))
+        .await
+        .unwrap();
+    assert!(
+        s.consume_link(&token_hash(2), "reset_password", 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let got = s
+        .consume_link(&token_hash(3), "reset_password", 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.user_id, "u2");
+    // Expired ones are purged.
+    s.create_link(&link(4, "u3", "verify_email", 50))
+        .await
+        .unwrap();
+    s.purge_expired(60, 100).await.unwrap();
+    assert!(
+        s.link(&token_hash(4), "verify_email", 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !format!("{:?}", link(5, "u", "p", 1)).contains("0505"),
+        "no hash printed raw"
+    );
+}

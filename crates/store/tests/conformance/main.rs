@@ -209,7 +209,8 @@ macro_rules! contract_suite {
             logout::{
                 logout_deliveries,
                 logout_deliveries_for_a_whole_user,
-                expired_sessions_are_logged_out_too
+                expired_sessions_are_logged_out_too,
+                one_time_links
             },
             throttle::{throttle_counts, racing_throttle, throttle_marks},
             health::{writable},

@@ -121,6 +121,18 @@ pub struct SettingArgs {
         value_name = "SECONDS"
     )]
     pub audit_retention: Option<i64>,
+    /// Mail server for password resets: smtps://USER:PASSWORD@HOST[:PORT] or smtp://… (STARTTLS); prefer the variable, a flag shows in `ps`
+    #[arg(
+        long,
+        env = "VALET_SMTP_URL",
+        global = true,
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// Sender of Valet's email, e.g. "Acme <id@acme.example>"
+    #[arg(long, env = "VALET_MAIL_FROM", global = true, value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
     /// Folder of templates that replace the built-in pages of the same name
     #[arg(long, env = "VALET_TEMPLATES_DIR", global = true, value_name = "DIR")]
     pub templates_dir: Option<PathBuf>,
@@ -266,6 +278,8 @@ impl SettingArgs {
             refresh_retry_window: self.refresh_retry_window,
             session_ttl: self.session_ttl,
             audit_retention: self.audit_retention,
+            smtp_url: self.smtp_url.clone().map(valet_server::mail::SmtpUrl),
+            mail_from: self.mail_from.clone(),
             templates_dir: self.templates_dir.clone(),
             database_max_connections: self.database_max_connections,
             database_timeout: self.database_timeout,
