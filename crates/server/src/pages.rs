@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/form_post.html"),
     ),
     ("password.html", include_str!("../templates/password.html")),
+    ("email.html", include_str!("../templates/email.html")),
     // Messages (`mail/`): a text and an HTML part each; `.txt` is not HTML-escaped.
     (
         "mail/reset_password.txt",
@@ -37,6 +38,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "mail/reset_password.html",
         include_str!("../templates/mail/reset_password.html"),
+    ),
+    (
+        "mail/verify_email.txt",
+        include_str!("../templates/mail/verify_email.txt"),
+    ),
+    (
+        "mail/verify_email.html",
+        include_str!("../templates/mail/verify_email.html"),
     ),
 ];
 

@@ -97,6 +97,7 @@ async fn show_inner(
         username: &'a str,
         name: Option<&'a str>,
         email: Option<&'a str>,
+        email_verified: bool,
     }
     #[derive(Serialize)]
     struct View<'a> {
@@ -113,6 +114,7 @@ async fn show_inner(
                 username: &b.user.username,
                 name: b.user.claims.name.as_deref(),
                 email: b.user.claims.email.as_deref(),
+                email_verified: b.user.claims.email_verified,
             },
             grants,
             csrf: b.csrf(state),

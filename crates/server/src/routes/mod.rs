@@ -8,6 +8,7 @@ mod console;
 pub(crate) mod device;
 mod device_authorization;
 mod discovery;
+mod email;
 pub(crate) mod health;
 mod introspect;
 pub(crate) mod login;
@@ -84,6 +85,11 @@ pub fn router(state: Shared) -> Router {
         .route("/device", get(device::show).post(device::submit))
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
+        .route("/account/email", get(email::show).post(email::send))
+        .route(
+            "/email/verify",
+            get(email::confirm_form).post(email::confirm),
+        )
         .route(
             "/password/forgot",
             get(password::forgot_form).post(password::forgot),

@@ -216,3 +216,120 @@ async fn asking_is_throttled_and_without_mail_the_page_says_so() {
     let page = plain.browser().get(&plain.url("/password/forgot")).await;
     assert!(page.body.contains("does not send email"));
 }
+
+/// The confirmation link in a message.
+fn verify_link_in(data: &str) -> String {
+    let joined = data.replace("=\n", "").replace("=3D", "=");
+    let start = joined
+        .find("/email/verify?token=")
+        .expect("a verification link");
+    let rest = &joined[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .unwrap_or(rest.len());
+    rest[..end].to_owned()
+}
+
+#[tokio::test]
+async fn an_address_becomes_verified_only_through_its_link() {
+    let (app, sink) = with_mail().await;
+    app.user("dora").await;
+    // Unverified to begin with.
+    app.admin
+        .update_user(
+            "dora",
+            valet_server::admin::UserChanges {
+                email_verified: Some(false),
+                ..Default::default()
+            },
+            None,
+            app.now(),
+        )
+        .await
+        .unwrap();
+    let (id, _) = app.web_client().await;
+    let b = app.browser();
+    b.sign_in(&app, &app.authorize_url(&id, ""), "dora").await;
+    let account = b.get(&app.url("/account")).await;
+    assert!(account.body.contains("verify it"));
+    let page = b.get(&app.url("/account/email")).await;
+    assert!(page.body.contains("not verified"));
+    let csrf = page.field("csrf").unwrap();
+    let forged = b
+        .post_form(&app.url("/account/email"), &[("csrf", "forged")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let sent = b
+        .post_form(&app.url("/account/email"), &[("csrf", &csrf)])
+        .await;
+    assert!(sent.body.contains("on its way"), "{}", sent.body);
+    let link = verify_link_in(&sink.wait_for(1).await[0].data);
+
+    // Opening the link (a mail scanner would) verifies nothing; the button does, once.
+    let confirm = b.get(&app.url(&link)).await;
+    assert_eq!(confirm.status, 200);
+    let unverified = app.store.user_by_username("dora").await.unwrap().unwrap();
+    assert!(!unverified.claims.email_verified);
+    let token = link.split("token=").nth(1).unwrap();
+    let csrf = confirm.field("csrf").unwrap();
+    let done = b
+        .post_form(
+            &app.url("/email/verify"),
+            &[("token", token), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("is verified"));
+    let verified = app.store.user_by_username("dora").await.unwrap().unwrap();
+    assert!(verified.claims.email_verified);
+    let again = b
+        .post_form(
+            &app.url("/email/verify"),
+            &[("token", token), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(again.status, 400);
+
+    // A link sent before the address changed proves nothing about the new one.
+    app.admin
+        .update_user(
+            "dora",
+            valet_server::admin::UserChanges {
+                email_verified: Some(false),
+                ..Default::default()
+            },
+            None,
+            app.now(),
+        )
+        .await
+        .unwrap();
+    let page = b.get(&app.url("/account/email")).await;
+    let csrf = page.field("csrf").unwrap();
+    b.post_form(&app.url("/account/email"), &[("csrf", &csrf)])
+        .await;
+    let link = verify_link_in(&sink.wait_for(2).await[1].data);
+    app.admin
+        .update_user(
+            "dora",
+            valet_server::admin::UserChanges {
+                email: Some("other@example.com".into()),
+                ..Default::default()
+            },
+            None,
+            app.now(),
+        )
+        .await
+        .unwrap();
+    let confirm = b.get(&app.url(&link)).await;
+    let csrf = confirm.field("csrf").unwrap();
+    let token = link.split("token=").nth(1).unwrap();
+    let refused = b
+        .post_form(
+            &app.url("/email/verify"),
+            &[("token", token), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    let u = app.store.user_by_username("dora").await.unwrap().unwrap();
+    assert!(!u.claims.email_verified);
+}
