@@ -134,6 +134,7 @@ pub async fn sign_in(
         id_hash: sha256(id.as_bytes()),
         user_id: user.id.clone(),
         auth_time: now,
+        amr: vec!["pwd".to_owned()],
         created_at: now,
         expires_at: now + state.settings.session_ttl,
     };

@@ -26,6 +26,7 @@ mod health;
 mod housekeeping;
 mod refresh;
 mod registrations;
+mod second_factors;
 mod sessions;
 mod signing_keys;
 pub mod testdb;
@@ -52,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_device_codes.sql"),
     include_str!("../../migrations/postgres/0008_registrations.sql"),
     include_str!("../../migrations/postgres/0009_admin.sql"),
+    include_str!("../../migrations/postgres/0010_second_factors.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

@@ -30,6 +30,7 @@ mod housekeeping;
 mod lock;
 mod refresh;
 mod registrations;
+mod second_factors;
 mod sessions;
 mod signing_keys;
 mod throttle;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_device_codes.sql"),
     include_str!("../../migrations/sqlite/0011_registrations.sql"),
     include_str!("../../migrations/sqlite/0012_admin.sql"),
+    include_str!("../../migrations/sqlite/0013_second_factors.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

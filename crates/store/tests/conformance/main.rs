@@ -14,6 +14,7 @@ mod health;
 mod housekeeping;
 mod refresh;
 mod registrations;
+mod second_factors;
 mod sessions;
 mod throttle;
 
@@ -155,6 +156,7 @@ fn session(id: u8, user: &str, expires_at: i64) -> SessionRecord {
         id_hash: token_hash(id),
         user_id: user.into(),
         auth_time: 90,
+        amr: vec!["pwd".into()],
         created_at: 100,
         expires_at,
     }
@@ -201,6 +203,13 @@ macro_rules! contract_suite {
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
             forms::{sealed_forms, racing_sealed_forms},
+            second_factors::{
+                authenticator_apps,
+                recovery_codes,
+                racing_second_factors,
+                second_factors_go_with_the_user,
+                sessions_keep_their_factors
+            },
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},
             throttle::{throttle_counts, racing_throttle, throttle_marks},
