@@ -24,6 +24,7 @@ mod issue;
 pub mod keyring;
 mod logos;
 pub mod master_key;
+mod mfa;
 mod outbound_tls;
 mod pages;
 pub mod passwords;

@@ -1,6 +1,7 @@
 //! One file per endpoint; `router` puts them on their paths.
 
 mod account;
+pub(crate) mod account_mfa;
 mod admin;
 pub(crate) mod authorize;
 mod consent;
@@ -13,6 +14,7 @@ pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod register;
 mod revoke;
+pub(crate) mod second_factor;
 mod token;
 mod userinfo;
 
@@ -79,6 +81,14 @@ pub fn router(state: Shared) -> Router {
         .route("/device", get(device::show).post(device::submit))
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
+        .route("/login/second-factor", post(second_factor::submit))
+        .route("/login/continue", post(second_factor::resume))
+        .route(
+            "/account/authenticator",
+            get(account_mfa::show).post(account_mfa::enrol),
+        )
+        .route("/account/authenticator/remove", post(account_mfa::remove))
+        .route("/account/recovery-codes", post(account_mfa::regenerate))
         .route("/oauth2/logout", get(logout::get).post(logout::post))
         .route("/assets/{name}", get(crate::pages::asset))
         .route("/logo/{client_id}", get(crate::logos::serve));
