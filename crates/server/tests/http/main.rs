@@ -33,6 +33,7 @@ mod introspectors;
 mod keys;
 mod ldap;
 mod loopback;
+mod mfa;
 mod opaque;
 mod outside;
 mod pages;
