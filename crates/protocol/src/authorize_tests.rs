@@ -371,6 +371,23 @@ fn acr_values_are_read() {
         ["urn:valet:acr:mfa", "urn:valet:acr:password"]
     );
     assert!(request("").acr_values.is_empty());
+    // The MFA value alone demands a second factor; with the password's, either will do.
+    let web = app(Profile::Web);
+    assert!(!crate::mfa::demanded(&web, &r));
+    assert!(crate::mfa::demanded(
+        &web,
+        &request("&acr_values=urn:valet:acr:mfa")
+    ));
+    assert!(!crate::mfa::demanded(
+        &web,
+        &request("&acr_values=urn:valet:acr:password")
+    ));
+    assert!(!crate::mfa::demanded(&web, &request("")));
+    let strict = Application {
+        require_mfa: true,
+        ..web
+    };
+    assert!(crate::mfa::demanded(&strict, &request("")));
 }
 
 #[test]

@@ -78,10 +78,12 @@ pub fn acr_of(amr: &[String]) -> &'static str {
 }
 
 /// Whether a sign-in for `req` of `app` must end with two factors: the application
-/// requires it, or the request asks for the MFA `acr` (OIDC Core §3.1.2.1 `acr_values`:
-/// Valet treats the MFA value as a requirement, never weakens it).
+/// requires it, or the request's `acr_values` (OIDC Core §3.1.2.1: the values the
+/// application will take, in order of preference) name the MFA `acr` and not the
+/// password's, so nothing weaker would do.
 pub fn demanded(app: &Application, req: &AuthorizationRequest) -> bool {
-    app.require_mfa || req.acr_values.iter().any(|v| v == ACR_MFA)
+    let asks = |acr: &str| req.acr_values.iter().any(|v| v == acr);
+    app.require_mfa || (asks(ACR_MFA) && !asks(ACR_PASSWORD))
 }
 
 /// What follows a correct password.

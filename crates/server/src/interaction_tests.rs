@@ -170,3 +170,65 @@ fn it_expires_fifteen_minutes_after_sealing() {
     clock.advance(86_400);
     assert!(open_with(&s, &[Kind::Device], BROWSER, &text, clock.now()).is_none());
 }
+
+fn second_factor() -> Interaction {
+    use crate::routes::second_factor::{SecondFactorStep, Then};
+    Interaction::SecondFactor(SecondFactorStep {
+        user_id: "u1".into(),
+        auth_time: 99,
+        enrol: Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
+        then: Then::Authorize(request()),
+    })
+}
+
+// The second-factor step opens only as itself: never in the login form (a correct
+// password is not a sign-in), and a Continue or an account enrolment never as it.
+#[test]
+fn the_second_factor_step_opens_only_as_itself() {
+    use crate::routes::account_mfa::TotpEnrol;
+    use crate::routes::second_factor::{SecondFactorStep, Then};
+    let s = sealer();
+    let text = seal_with(&s, BROWSER, &second_factor(), 0).unwrap();
+    assert!(open_with(&s, Kind::SIGN_IN, BROWSER, &text, 0).is_none());
+    assert!(open_with(&s, &[Kind::Continue, Kind::TotpEnrol], BROWSER, &text, 0).is_none());
+    let o = open_with(&s, &[Kind::SecondFactor], BROWSER, &text, 0).unwrap();
+    assert_eq!(o.interaction.client_id(), Some("web"));
+    let Interaction::SecondFactor(SecondFactorStep {
+        user_id,
+        auth_time,
+        enrol,
+        then: Then::Authorize(r),
+    }) = o.interaction
+    else {
+        panic!("a second-factor step")
+    };
+    assert_eq!((user_id.as_str(), auth_time), ("u1", 99));
+    assert_eq!(enrol.as_deref(), Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"));
+    assert_eq!(r, request());
+
+    let text = seal_with(&s, "session:x", &Interaction::Continue(Then::Account), 0).unwrap();
+    assert!(open_with(&s, &[Kind::SecondFactor], "session:x", &text, 0).is_none());
+    let o = open_with(&s, &[Kind::Continue], "session:x", &text, 0).unwrap();
+    assert!(matches!(
+        o.interaction,
+        Interaction::Continue(Then::Account)
+    ));
+    assert_eq!(o.interaction.client_id(), None);
+
+    let enrol = Interaction::TotpEnrol(TotpEnrol {
+        secret: "GEZDGNBV".into(),
+    });
+    let text = seal_with(&s, "session:x", &enrol, 0).unwrap();
+    assert!(
+        open_with(
+            &s,
+            &[Kind::SecondFactor, Kind::Continue],
+            "session:x",
+            &text,
+            0
+        )
+        .is_none()
+    );
+    assert!(open_with(&s, &[Kind::TotpEnrol], "session:x", &text, 0).is_some());
+    assert!(open_with(&s, &[Kind::TotpEnrol], BROWSER, &text, 0).is_none());
+}

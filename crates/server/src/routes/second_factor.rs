@@ -101,6 +101,16 @@ pub fn demanded(state: &AppState, app: Option<&Application>, i: Option<&Interact
     }
 }
 
+/// Whether a signed-in browser must add a second factor before going on with `app`
+/// outside an authorization request (the device page): the application or the policy
+/// requires one and the session has the password alone.
+pub fn needs_step_up(state: &AppState, app: &Application, b: &Browser) -> bool {
+    let policy = state.settings.mfa;
+    policy != mfa::Policy::Off
+        && (policy == mfa::Policy::Required || app.require_mfa)
+        && !mfa::has_two_factors(&b.session.amr)
+}
+
 /// The second-factor page for `user` (after their password at `auth_time`), or the
 /// enrolment of an authenticator app when `enrol`; `then` is where it goes afterwards.
 pub async fn start(

@@ -570,3 +570,66 @@ async fn discovery_lists_both_acr_values() {
         serde_json::json!(["urn:valet:acr:password", MFA_ACR])
     );
 }
+
+#[tokio::test]
+async fn the_password_grant_never_stands_in_for_a_second_factor() {
+    use valet_protocol::application::GrantType;
+    let app = spawn_app().await;
+    app.user("alice").await;
+    app.user("bob").await;
+    align(&app);
+    enrol(&app, &app.browser(), "alice").await;
+    let (id, secret) = app
+        .client(NewClient {
+            name: "Legacy".into(),
+            profile: Some(valet_protocol::application::Profile::Web),
+            redirect_uris: vec![REDIRECT.into()],
+            grant_types: Some(vec![GrantType::AuthorizationCode, GrantType::Password]),
+            ..Default::default()
+        })
+        .await;
+    let grant = |user: &str| {
+        format!(
+            "grant_type=password&username={user}&password={}",
+            PASSWORD.replace(' ', "+")
+        )
+    };
+    let r = app
+        .post("/oauth2/token", &id, &secret, &grant("alice"))
+        .await;
+    crate::harness::assert_oauth_error(r, 400, "invalid_grant").await;
+    let r = app.post("/oauth2/token", &id, &secret, &grant("bob")).await;
+    assert_eq!(r.status(), 200, "a user without a second factor");
+}
+
+#[tokio::test]
+async fn with_mfa_off_an_application_that_requires_it_is_refused() {
+    let app = spawn_with(|p| valet_server::config::Partial {
+        mfa: Some("off".into()),
+        ..p
+    })
+    .await;
+    app.user("alice").await;
+    let (strict, _) = app
+        .client(NewClient {
+            name: "Payroll".into(),
+            profile: Some(valet_protocol::application::Profile::Web),
+            redirect_uris: vec![REDIRECT.into()],
+            require_mfa: true,
+            ..Default::default()
+        })
+        .await;
+    let b = app.browser();
+    let p = b.get(&app.authorize_url(&strict, "")).await;
+    assert_eq!(
+        param(&p.location().unwrap(), "error").as_deref(),
+        Some("access_denied")
+    );
+    // Nothing is offered on the account page.
+    let login = b.get(&app.url("/login")).await;
+    b.login(&app, &login, "alice", PASSWORD).await;
+    let account = b.get(&app.url("/account")).await;
+    assert!(!account.body.contains("authenticator"));
+    let p = b.get(&app.url("/account/authenticator")).await;
+    assert_eq!(p.location().as_deref(), Some("/account"));
+}
