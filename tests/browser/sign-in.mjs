@@ -18,7 +18,7 @@
 //
 // Environment: VALET_BIN (required), CHROMIUM (default /usr/bin/chromium),
 // SCREENSHOT_DIR (optional: login.png, consent.png, device-code.png, device-confirm.png,
-// and failure.png on a failure).
+// totp-enrol.png, and failure.png on a failure).
 
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -624,6 +624,7 @@ async function main() {
     const field = page.getByLabel('Six-digit code');
     equal(await field.getAttribute('autocomplete'), 'one-time-code', 'the code field\'s autocomplete');
     equal(await field.getAttribute('inputmode'), 'numeric', 'the code field\'s inputmode');
+    await shoot(page, 'totp-enrol.png');
     const secret = base32Decode(new URL(uri).searchParams.get('secret'));
     const used = Math.floor(Date.now() / 30_000);
     await field.fill(totp(secret, used));

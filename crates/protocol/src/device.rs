@@ -95,12 +95,13 @@ impl DeviceDetails {
         user_id: &str,
         grant_id: &str,
         auth_time: UnixTime,
+        amr: &[String],
     ) -> Issuance {
         Issuance::for_user(
             app,
             user_id,
             grant_id,
-            Authentication::password(auth_time),
+            Authentication::new(auth_time, amr),
             self.selection(),
             None,
         )

@@ -257,6 +257,7 @@ const TABLES: &[Table] = &[
             ("created_at", Int),
             ("expires_at", Int),
             ("redeemed_at", Int),
+            ("amr", Text),
         ],
         select: None,
     },

@@ -340,6 +340,8 @@ pub struct DeviceCodeRecord {
     /// Set at approval: who allowed it, when they signed in, the grant it started.
     pub user_id: Option<String>,
     pub auth_time: Option<UnixTime>,
+    /// How the approving session signed in (RFC 8176); empty before the approval.
+    pub amr: Vec<String>,
     pub grant_id: Option<String>,
     /// The minimum gap between polls, seconds; a `slow_down` raises it.
     pub interval: i64,
@@ -377,6 +379,8 @@ pub enum DeviceDecision {
     Approve {
         grant: GrantRecord,
         auth_time: UnixTime,
+        /// The approving session's `amr`.
+        amr: Vec<String>,
     },
     Deny,
 }
@@ -429,6 +433,7 @@ mod tests {
                 DeviceDecision::Approve {
                     grant: grant(),
                     auth_time: 1,
+                    amr: vec![],
                 }
             ),
             format!(
@@ -493,6 +498,7 @@ mod tests {
                     status: DeviceStatus::Pending,
                     user_id: None,
                     auth_time: None,
+                    amr: vec![],
                     grant_id: None,
                     interval: 5,
                     last_poll_at: 1,

@@ -360,6 +360,7 @@ async fn answer(
     let decision = DeviceDecision::Approve {
         grant,
         auth_time: browser.session.auth_time,
+        amr: browser.session.amr.clone(),
     };
     if !state
         .store

@@ -633,3 +633,38 @@ async fn with_mfa_off_an_application_that_requires_it_is_refused() {
     let p = b.get(&app.url("/account/authenticator")).await;
     assert_eq!(p.location().as_deref(), Some("/account"));
 }
+
+// The device page: a password session steps up for an application that requires a second
+// factor, and the device's ID token says how the person who allowed it signed in.
+#[tokio::test]
+async fn the_device_page_steps_up_and_the_device_tokens_say_mfa() {
+    use crate::device::{decide, enter, poll, s, start};
+    let app = spawn_app().await;
+    app.user("alice").await;
+    align(&app);
+    let b = app.browser();
+    let (secret, _) = enrol(&app, &b, "alice").await;
+    app.clock.advance(60);
+    let (tv, _) = app
+        .client(NewClient {
+            name: "Payroll TV".into(),
+            profile: Some(valet_protocol::application::Profile::Device),
+            require_mfa: true,
+            ..Default::default()
+        })
+        .await;
+    let d = start(&app, &tv, "openid").await;
+    let p = enter(&app, &b, &s(&d, "user_code")).await;
+    assert!(is_code_page(&p), "a second factor first: {}", p.body);
+    let confirm = b.submit_code(&app, &p, &code(&app, &secret, 0)).await;
+    assert!(confirm.body.contains("value=\"allow\""), "{}", confirm.body);
+    let done = decide(&app, &b, &confirm, "allow").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    app.clock.advance(10);
+    let r = poll(&app, &tv, &s(&d, "device_code")).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let claims = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], MFA_ACR);
+}

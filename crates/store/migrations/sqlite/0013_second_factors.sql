@@ -1,6 +1,8 @@
 -- Second factors (issue 16). How each session signed in (RFC 8176 `amr`, space-delimited);
 -- sessions from before are password sessions.
 ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd';
+-- And each device approval (empty until approved; read as a password).
+ALTER TABLE device_codes ADD COLUMN amr TEXT NOT NULL DEFAULT '';
 
 -- A user's authenticator app (TOTP, RFC 6238), by `sub` (directory users too): the secret
 -- sealed by the server under the master key, and the last time step a code was accepted
