@@ -203,6 +203,17 @@ async fn enter(
         tracing::info!(target: "valet::audit", %ip, "wrong device code entered");
         return code_step(state, headers, Some(&shown), Some(WRONG), StatusCode::OK);
     };
+    if client.app.require_mfa && state.settings.mfa == valet_protocol::mfa::Policy::Off {
+        const OFF: &str = "This device's application requires a second factor, and second \
+                           factors are turned off here. Ask your administrator.";
+        return code_step(
+            state,
+            headers,
+            Some(&shown),
+            Some(OFF),
+            StatusCode::FORBIDDEN,
+        );
+    }
     let entered = DeviceInteraction {
         user_code_hash: b64(record.user_code_hash.as_bytes()),
         user_code: device::display(&code),

@@ -632,6 +632,19 @@ async fn with_mfa_off_an_application_that_requires_it_is_refused() {
     assert!(!account.body.contains("authenticator"));
     let p = b.get(&app.url("/account/authenticator")).await;
     assert_eq!(p.location().as_deref(), Some("/account"));
+    // Nor on the device page.
+    let (tv, _) = app
+        .client(NewClient {
+            name: "Payroll TV".into(),
+            profile: Some(valet_protocol::application::Profile::Device),
+            require_mfa: true,
+            ..Default::default()
+        })
+        .await;
+    let d = crate::device::start(&app, &tv, "openid").await;
+    let p = crate::device::enter(&app, &b, &crate::device::s(&d, "user_code")).await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(p.body.contains("second factors are turned off"));
 }
 
 // The device page: a password session steps up for an application that requires a second
