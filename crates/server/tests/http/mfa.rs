@@ -681,3 +681,94 @@ async fn the_device_page_steps_up_and_the_device_tokens_say_mfa() {
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["acr"], MFA_ACR);
 }
+
+// Ten browsers at the second step submit the same code at once: one signs in.
+#[tokio::test]
+async fn ten_racing_submits_of_one_code_sign_in_once() {
+    let app = spawn_app().await;
+    app.user("alice").await;
+    align(&app);
+    let (secret, _) = enrol(&app, &app.browser(), "alice").await;
+    app.clock.advance(30);
+    let mut forms = Vec::new();
+    for _ in 0..10 {
+        let b = app.browser();
+        let login = b.get(&app.url("/login")).await;
+        let p = b.login(&app, &login, "alice", PASSWORD).await;
+        assert!(is_code_page(&p));
+        forms.push((b, p));
+    }
+    let code = code(&app, &secret, 0);
+    let before = sessions(&app);
+    let results = futures_join(forms.iter().map(|(b, p)| b.submit_code(&app, p, &code))).await;
+    let signed_in = results
+        .iter()
+        .filter(|r| r.location().as_deref() == Some("/account"))
+        .count();
+    assert_eq!(signed_in, 1);
+    assert_eq!(sessions(&app), before + 1);
+}
+
+async fn futures_join<F: std::future::Future<Output = Page>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<Page> {
+    // Polled together on this task: the requests are in flight at once.
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<Page>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(p) => out[i] = Some(p),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
+async fn new_recovery_codes_need_a_current_code_and_replace_the_old_ones() {
+    let app = spawn_app().await;
+    let sub = app.user("alice").await;
+    align(&app);
+    let b = app.browser();
+    let (secret, old) = enrol(&app, &b, "alice").await;
+    app.clock.advance(30);
+    let account = b.get(&app.url("/account")).await;
+    let csrf = account.field("csrf").unwrap();
+    let nothing = b
+        .post_form(&app.url("/account/recovery-codes"), &[("csrf", &csrf)])
+        .await;
+    assert!(
+        nothing
+            .body
+            .contains("Enter your password or a current code")
+    );
+    let fresh = b
+        .post_form(
+            &app.url("/account/recovery-codes"),
+            &[("csrf", &csrf), ("code", &code(&app, &secret, 0))],
+        )
+        .await;
+    let new = recovery_codes(&fresh);
+    assert_eq!(new.len(), 10, "{}", fresh.body);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    assert_eq!(app.store.recovery_codes_left(&sub).await.unwrap(), 10);
+    // An old one no longer signs in; a new one does.
+    let c = app.browser();
+    let login = c.get(&app.url("/login")).await;
+    let p = c.login(&app, &login, "alice", PASSWORD).await;
+    let p = c.submit_code(&app, &p, &old[0]).await;
+    assert!(is_code_page(&p));
+    let ok = c.submit_code(&app, &p, &new[0]).await;
+    assert_eq!(ok.location().as_deref(), Some("/account"));
+}
