@@ -34,6 +34,7 @@ mod keys;
 mod ldap;
 mod loopback;
 mod mfa;
+mod mfa_policy;
 mod opaque;
 mod outside;
 mod pages;

@@ -1,22 +1,21 @@
 //! Second factors (issue 16): enrolling an authenticator app (QR code and URI shown, the
 //! first code confirms), the code after the password before any session, single use and
-//! ±1 step of drift, recovery codes, `mfa = "required"`, step-up for an application that
-//! requires a second factor, `amr`/`acr` in the ID token, throttling, and the help desk's
-//! reset. Codes are computed here, independently of the server's code (RFC 4226 §5.3),
-//! and time moves on the node's `ManualClock`.
+//! ±1 step of drift, racing submits, recovery codes, removal and the help desk's reset.
+//! The policy, step-up and throttling are in `mfa_policy.rs`. Codes are computed here,
+//! independently of the server's code (RFC 4226 §5.3), and time moves on the node's
+//! `ManualClock`.
 
 use aws_lc_rs::hmac;
 use serde_json::Value;
 use std::time::Duration;
-use valet_server::admin::NewClient;
 use valet_store::AuditQuery;
 
 use crate::flow::{Browser, PASSWORD, Page, REDIRECT, param, unescape};
-use crate::harness::{TestApp, spawn_app, spawn_with};
+use crate::harness::{TestApp, spawn_app};
 
-const MFA_ACR: &str = "urn:valet:acr:mfa";
+pub(crate) const MFA_ACR: &str = "urn:valet:acr:mfa";
 
-fn hotp(secret: &[u8], counter: i64) -> String {
+pub(crate) fn hotp(secret: &[u8], counter: i64) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
     let h = hmac::sign(&key, &(counter as u64).to_be_bytes());
     let h = h.as_ref();
@@ -25,7 +24,7 @@ fn hotp(secret: &[u8], counter: i64) -> String {
     format!("{n:06}")
 }
 
-fn unbase32(s: &str) -> Vec<u8> {
+pub(crate) fn unbase32(s: &str) -> Vec<u8> {
     let (mut out, mut buf, mut bits) = (Vec::new(), 0u32, 0);
     for c in s.bytes() {
         let v = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -43,7 +42,7 @@ fn unbase32(s: &str) -> Vec<u8> {
 }
 
 /// The secret of the `otpauth://` URI an enrolment page shows as text.
-fn secret_of(p: &Page) -> Vec<u8> {
+pub(crate) fn secret_of(p: &Page) -> Vec<u8> {
     let body = unescape(&p.body);
     let at = body.find("otpauth://totp/").expect("the URI as text");
     let uri = &body[at..at + body[at..].find('<').unwrap()];
@@ -58,11 +57,11 @@ fn secret_of(p: &Page) -> Vec<u8> {
 }
 
 /// The code of the step `offset` steps from now.
-fn code(app: &TestApp, secret: &[u8], offset: i64) -> String {
+pub(crate) fn code(app: &TestApp, secret: &[u8], offset: i64) -> String {
     hotp(secret, app.now().div_euclid(30) + offset)
 }
 
-fn is_code_page(p: &Page) -> bool {
+pub(crate) fn is_code_page(p: &Page) -> bool {
     p.status == 200
         && p.body.contains("name=\"code\"")
         && p.body.contains("autocomplete=\"one-time-code\"")
@@ -70,7 +69,7 @@ fn is_code_page(p: &Page) -> bool {
         && !p.body.contains("name=\"password\"")
 }
 
-fn recovery_codes(p: &Page) -> Vec<String> {
+pub(crate) fn recovery_codes(p: &Page) -> Vec<String> {
     p.body
         .split("<li><code>")
         .skip(1)
@@ -78,19 +77,19 @@ fn recovery_codes(p: &Page) -> Vec<String> {
         .collect()
 }
 
-fn sessions(app: &TestApp) -> i64 {
+pub(crate) fn sessions(app: &TestApp) -> i64 {
     let db = rusqlite::Connection::open(app.sqlite_path()).unwrap();
     db.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
         .unwrap()
 }
 
 /// Moves the clock to 5 s into a step, so ±1 step means what it says.
-fn align(app: &TestApp) {
+pub(crate) fn align(app: &TestApp) {
     app.clock.set((app.now().div_euclid(30) + 1) * 30 + 5);
 }
 
 impl Browser {
-    async fn submit_code(&self, app: &TestApp, form: &Page, code: &str) -> Page {
+    pub(crate) async fn submit_code(&self, app: &TestApp, form: &Page, code: &str) -> Page {
         let action = if unescape(&form.body).contains("action=\"/account/authenticator\"") {
             "/account/authenticator"
         } else {
@@ -110,7 +109,7 @@ impl Browser {
 
 /// Signs `user` in on `/login` (password only) and enrols an authenticator app from the
 /// account page: the secret and the recovery codes.
-async fn enrol(app: &TestApp, b: &Browser, user: &str) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, b: &Browser, user: &str) -> (Vec<u8>, Vec<String>) {
     let login = b.get(&app.url("/login")).await;
     let r = b.login(app, &login, user, PASSWORD).await;
     assert_eq!(r.location().as_deref(), Some("/account"), "{}", r.body);
@@ -125,7 +124,7 @@ async fn enrol(app: &TestApp, b: &Browser, user: &str) -> (Vec<u8>, Vec<String>)
     (secret, codes)
 }
 
-fn claims_of(jwt: &str) -> Value {
+pub(crate) fn claims_of(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -137,7 +136,7 @@ fn claims_of(jwt: &str) -> Value {
 }
 
 /// The ID token the redirect's code redeems for.
-async fn id_token(app: &TestApp, id: &str, secret: &str, location: &str) -> Value {
+pub(crate) async fn id_token(app: &TestApp, id: &str, secret: &str, location: &str) -> Value {
     let r = app.redeem(id, secret, location).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
@@ -146,7 +145,7 @@ async fn id_token(app: &TestApp, id: &str, secret: &str, location: &str) -> Valu
 
 /// From the page after the password (or the second factor) to the redirect: allows
 /// consent when asked.
-async fn to_redirect(app: &TestApp, b: &Browser, mut p: Page) -> String {
+pub(crate) async fn to_redirect(app: &TestApp, b: &Browser, mut p: Page) -> String {
     if p.status == 200 && p.body.contains("value=\"allow\"") {
         p = b.consent(app, &p, "allow").await;
     }
@@ -156,7 +155,7 @@ async fn to_redirect(app: &TestApp, b: &Browser, mut p: Page) -> String {
     location
 }
 
-async fn audit_actions(app: &TestApp, prefix: &str) -> Vec<String> {
+pub(crate) async fn audit_actions(app: &TestApp, prefix: &str) -> Vec<String> {
     // Security events are written by a background task: wait for them a little.
     for _ in 0..50 {
         let events = app
@@ -342,158 +341,6 @@ async fn a_recovery_code_works_once_instead_of_a_code() {
 }
 
 #[tokio::test]
-async fn required_mfa_enrols_before_any_session() {
-    let app = spawn_with(|p| valet_server::config::Partial {
-        mfa: Some("required".into()),
-        ..p
-    })
-    .await;
-    let sub = app.user("bob").await;
-    align(&app);
-    let (id, client_secret) = app.web_client().await;
-    let b = app.browser();
-    let login = b.get(&app.authorize_url(&id, "")).await;
-    let p = b.login(&app, &login, "bob", PASSWORD).await;
-    assert!(is_code_page(&p), "{}", p.body);
-    assert!(p.body.contains("<svg class=\"qr\"") && unescape(&p.body).contains("otpauth://totp/"));
-    assert_eq!(sessions(&app), 0, "the password alone makes no session");
-    let secret = secret_of(&p);
-    let wrong = b.submit_code(&app, &p, "999999").await;
-    assert!(is_code_page(&wrong));
-    assert_eq!(sessions(&app), 0);
-    let codes_page = b.submit_code(&app, &wrong, &code(&app, &secret, 0)).await;
-    assert_eq!(recovery_codes(&codes_page).len(), 10, "{}", codes_page.body);
-    assert_eq!(sessions(&app), 1);
-    assert!(app.store.totp(&sub).await.unwrap().is_some());
-    let next = b
-        .post_form(
-            &app.url("/login/continue"),
-            &[
-                ("csrf", &codes_page.field("csrf").unwrap()),
-                ("interaction", &codes_page.field("interaction").unwrap()),
-            ],
-        )
-        .await;
-    let location = to_redirect(&app, &b, next).await;
-    let claims = id_token(&app, &id, &client_secret, &location).await;
-    assert_eq!(claims["acr"], MFA_ACR);
-
-    // A login without an application goes to /account the same way.
-    app.clock.advance(60);
-    let b2 = app.browser();
-    let login = b2.get(&app.url("/login")).await;
-    let p = b2.login(&app, &login, "bob", PASSWORD).await;
-    assert!(is_code_page(&p) && !unescape(&p.body).contains("otpauth://"));
-    let ok = b2.submit_code(&app, &p, &code(&app, &secret, 0)).await;
-    assert_eq!(ok.location().as_deref(), Some("/account"));
-}
-
-#[tokio::test]
-async fn an_application_that_requires_mfa_steps_up_a_password_session() {
-    let app = spawn_app().await;
-    app.user("alice").await;
-    align(&app);
-    let b = app.browser();
-    // Alice enrolled on the account page: her session there is a password session.
-    let (secret, _) = enrol(&app, &b, "alice").await;
-    app.clock.advance(60);
-    let (plain, plain_secret) = app.web_client().await;
-    let location = b
-        .sign_in(&app, &app.authorize_url(&plain, ""), "alice")
-        .await;
-    let claims = id_token(&app, &plain, &plain_secret, &location).await;
-    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
-    assert_eq!(claims["acr"], "urn:valet:acr:password");
-
-    let (strict, strict_secret) = app
-        .client(NewClient {
-            name: "Payroll".into(),
-            profile: Some(valet_protocol::application::Profile::Web),
-            redirect_uris: vec![REDIRECT.into()],
-            require_mfa: true,
-            ..Default::default()
-        })
-        .await;
-    // prompt=none cannot step up.
-    let none = b.get(&app.authorize_url(&strict, "&prompt=none")).await;
-    assert_eq!(
-        param(&none.location().unwrap(), "error").as_deref(),
-        Some("interaction_required")
-    );
-    let p = b.get(&app.authorize_url(&strict, "")).await;
-    assert!(
-        is_code_page(&p),
-        "the second factor, not the password: {}",
-        p.body
-    );
-    let ok = b.submit_code(&app, &p, &code(&app, &secret, 0)).await;
-    let location = to_redirect(&app, &b, ok).await;
-    let claims = id_token(&app, &strict, &strict_secret, &location).await;
-    assert_eq!(claims["acr"], MFA_ACR);
-    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
-
-    // acr_values asks for the same of any application; the stepped-up session has it.
-    let again = b
-        .sign_in(
-            &app,
-            &app.authorize_url(&plain, "&acr_values=urn%3Avalet%3Aacr%3Amfa"),
-            "alice",
-        )
-        .await;
-    let claims = id_token(&app, &plain, &plain_secret, &again).await;
-    assert_eq!(claims["acr"], MFA_ACR);
-
-    // max_age still means the password: too old a session signs in again, then the code.
-    app.clock.advance(60);
-    let p = b.get(&app.authorize_url(&strict, "&max_age=30")).await;
-    assert!(p.body.contains("name=\"password\""), "the login page first");
-    let p = b.login(&app, &p, "alice", PASSWORD).await;
-    assert!(is_code_page(&p));
-    let ok = b.submit_code(&app, &p, &code(&app, &secret, 0)).await;
-    let location = to_redirect(&app, &b, ok).await;
-    let claims = id_token(&app, &strict, &strict_secret, &location).await;
-    assert_eq!(claims["auth_time"], app.now());
-    assert_eq!(claims["acr"], MFA_ACR);
-
-    // acr_values for an unenrolled user enrols one first.
-    app.user("carol").await;
-    let c = app.browser();
-    let login = c
-        .get(&app.authorize_url(&plain, "&acr_values=urn%3Avalet%3Aacr%3Amfa"))
-        .await;
-    let p = c.login(&app, &login, "carol", PASSWORD).await;
-    assert!(is_code_page(&p) && unescape(&p.body).contains("otpauth://totp/Valet:carol"));
-}
-
-#[tokio::test]
-async fn second_factor_attempts_are_throttled() {
-    let app = spawn_app().await;
-    app.user("alice").await;
-    align(&app);
-    let (secret, _) = enrol(&app, &app.browser(), "alice").await;
-    app.clock.advance(60);
-    let b = app.browser();
-    let login = b.get(&app.url("/login")).await;
-    let mut p = b.login(&app, &login, "alice", PASSWORD).await;
-    for _ in 0..10 {
-        p = b.submit_code(&app, &p, "000000").await;
-        assert_eq!(p.status, 200);
-    }
-    // The right code now waits too, from this browser and any other.
-    let throttled = b.submit_code(&app, &p, &code(&app, &secret, 0)).await;
-    assert_eq!(throttled.status, 429, "{}", throttled.body);
-    assert!(throttled.headers.get("retry-after").is_some());
-    assert!(throttled.body.contains("too many attempts"));
-    assert_eq!(sessions(&app), 1, "only the enrolment's session");
-    assert_eq!(audit_actions(&app, "mfa.throttled").await.len(), 1);
-    app.clock.advance(300);
-    let ok = b
-        .submit_code(&app, &throttled, &code(&app, &secret, 0))
-        .await;
-    assert_eq!(ok.location().as_deref(), Some("/account"), "{}", ok.body);
-}
-
-#[tokio::test]
 async fn removing_the_app_and_the_help_desk_reset() {
     let app = spawn_app().await;
     let sub = app.user("alice").await;
@@ -551,135 +398,6 @@ async fn removing_the_app_and_the_help_desk_reset() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["removed"], true);
     assert!(app.store.totp(&sub).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn discovery_lists_both_acr_values() {
-    let app = spawn_app().await;
-    let d: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        d["acr_values_supported"],
-        serde_json::json!(["urn:valet:acr:password", MFA_ACR])
-    );
-}
-
-#[tokio::test]
-async fn the_password_grant_never_stands_in_for_a_second_factor() {
-    use valet_protocol::application::GrantType;
-    let app = spawn_app().await;
-    app.user("alice").await;
-    app.user("bob").await;
-    align(&app);
-    enrol(&app, &app.browser(), "alice").await;
-    let (id, secret) = app
-        .client(NewClient {
-            name: "Legacy".into(),
-            profile: Some(valet_protocol::application::Profile::Web),
-            redirect_uris: vec![REDIRECT.into()],
-            grant_types: Some(vec![GrantType::AuthorizationCode, GrantType::Password]),
-            ..Default::default()
-        })
-        .await;
-    let grant = |user: &str| {
-        format!(
-            "grant_type=password&username={user}&password={}",
-            PASSWORD.replace(' ', "+")
-        )
-    };
-    let r = app
-        .post("/oauth2/token", &id, &secret, &grant("alice"))
-        .await;
-    crate::harness::assert_oauth_error(r, 400, "invalid_grant").await;
-    let r = app.post("/oauth2/token", &id, &secret, &grant("bob")).await;
-    assert_eq!(r.status(), 200, "a user without a second factor");
-}
-
-#[tokio::test]
-async fn with_mfa_off_an_application_that_requires_it_is_refused() {
-    let app = spawn_with(|p| valet_server::config::Partial {
-        mfa: Some("off".into()),
-        ..p
-    })
-    .await;
-    app.user("alice").await;
-    let (strict, _) = app
-        .client(NewClient {
-            name: "Payroll".into(),
-            profile: Some(valet_protocol::application::Profile::Web),
-            redirect_uris: vec![REDIRECT.into()],
-            require_mfa: true,
-            ..Default::default()
-        })
-        .await;
-    let b = app.browser();
-    let p = b.get(&app.authorize_url(&strict, "")).await;
-    assert_eq!(
-        param(&p.location().unwrap(), "error").as_deref(),
-        Some("access_denied")
-    );
-    // Nothing is offered on the account page.
-    let login = b.get(&app.url("/login")).await;
-    b.login(&app, &login, "alice", PASSWORD).await;
-    let account = b.get(&app.url("/account")).await;
-    assert!(!account.body.contains("authenticator"));
-    let p = b.get(&app.url("/account/authenticator")).await;
-    assert_eq!(p.location().as_deref(), Some("/account"));
-    // Nor on the device page.
-    let (tv, _) = app
-        .client(NewClient {
-            name: "Payroll TV".into(),
-            profile: Some(valet_protocol::application::Profile::Device),
-            require_mfa: true,
-            ..Default::default()
-        })
-        .await;
-    let d = crate::device::start(&app, &tv, "openid").await;
-    let p = crate::device::enter(&app, &b, &crate::device::s(&d, "user_code")).await;
-    assert_eq!(p.status, 403, "{}", p.body);
-    assert!(p.body.contains("second factors are turned off"));
-}
-
-// The device page: a password session steps up for an application that requires a second
-// factor, and the device's ID token says how the person who allowed it signed in.
-#[tokio::test]
-async fn the_device_page_steps_up_and_the_device_tokens_say_mfa() {
-    use crate::device::{decide, enter, poll, s, start};
-    let app = spawn_app().await;
-    app.user("alice").await;
-    align(&app);
-    let b = app.browser();
-    let (secret, _) = enrol(&app, &b, "alice").await;
-    app.clock.advance(60);
-    let (tv, _) = app
-        .client(NewClient {
-            name: "Payroll TV".into(),
-            profile: Some(valet_protocol::application::Profile::Device),
-            require_mfa: true,
-            ..Default::default()
-        })
-        .await;
-    let d = start(&app, &tv, "openid").await;
-    let p = enter(&app, &b, &s(&d, "user_code")).await;
-    assert!(is_code_page(&p), "a second factor first: {}", p.body);
-    let confirm = b.submit_code(&app, &p, &code(&app, &secret, 0)).await;
-    assert!(confirm.body.contains("value=\"allow\""), "{}", confirm.body);
-    let done = decide(&app, &b, &confirm, "allow").await;
-    assert_eq!(done.status, 200, "{}", done.body);
-    app.clock.advance(10);
-    let r = poll(&app, &tv, &s(&d, "device_code")).await;
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    let claims = claims_of(body["id_token"].as_str().unwrap());
-    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
-    assert_eq!(claims["acr"], MFA_ACR);
 }
 
 // Ten browsers at the second step submit the same code at once: one signs in.
