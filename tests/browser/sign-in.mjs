@@ -12,11 +12,13 @@
 // complete verification URI prefills the one code field, Enter continues to the login
 // page, then the confirmation page (the code to compare, Allow / Deny), then "go back to
 // your device", while the script polls the token endpoint as the device until it gets
-// tokens. One line per step; exits 1 with the reason on the first failure.
+// tokens. Then an authenticator app set up on /account (codes computed here, RFC 6238)
+// and a sign-in that asks for its code after the password. One line per step; exits 1
+// with the reason on the first failure.
 //
 // Environment: VALET_BIN (required), CHROMIUM (default /usr/bin/chromium),
 // SCREENSHOT_DIR (optional: login.png, consent.png, device-code.png, device-confirm.png,
-// and failure.png on a failure).
+// totp-enrol.png, and failure.png on a failure).
 
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -609,6 +611,88 @@ async function main() {
     const again = await pollDevice(device.device_code);
     check(again.status === 400 && again.json?.error === 'invalid_grant', `a poll after redemption: ${again.describe()}`);
   });
+
+  // Second factors (issue 16): an authenticator app set up on /account, its codes computed
+  // here with Node's crypto (RFC 6238), then a sign-in that asks for one after the password.
+  const enrolled = await step('the account page sets up an authenticator app with a QR code and its URI', async () => {
+    await page.goto(`${issuer}/account`);
+    await page.getByRole('link', { name: 'Set up an authenticator app' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'Set up an authenticator app', level: 1 }), `the enrolment page, at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('img', { name: /QR code/ }), 'the QR code');
+    const uri = (await page.locator('.totp-uri').textContent()).trim();
+    check(uri.startsWith(`otpauth://totp/Valet:${USER.username}?secret=`), `the otpauth URI as text: ${uri}`);
+    const field = page.getByLabel('Six-digit code');
+    equal(await field.getAttribute('autocomplete'), 'one-time-code', 'the code field\'s autocomplete');
+    equal(await field.getAttribute('inputmode'), 'numeric', 'the code field\'s inputmode');
+    await shoot(page, 'totp-enrol.png');
+    const secret = base32Decode(new URL(uri).searchParams.get('secret'));
+    const used = Math.floor(Date.now() / 30_000);
+    await field.fill(totp(secret, used));
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'Your recovery codes', level: 1 }), `the recovery codes, at ${await whereIs(page)}`);
+    equal(await page.locator('.recovery-codes li').count(), 10, 'recovery codes shown');
+    await page.getByRole('link', { name: 'Back to your account' }).click();
+    await expectVisible(page.getByText(/An authenticator app is set up/), 'the account page says so');
+    return { secret, used };
+  });
+
+  await step('signing in again asks for the code after the password; the ID token says mfa', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'You are signed out' }), `"You are signed out" at ${await whereIs(page)}`);
+    const again = authorizeRequest(issuer, client.client_id, redirectUri);
+    await page.goto(again.url);
+    await page.getByLabel('Username').fill(USER.username);
+    await page.getByLabel('Password').fill(USER.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'Two-step verification', level: 1 }), `the second-factor page, at ${await whereIs(page)}`);
+    // The step the enrolment used is spent: the next one (one step of drift is accepted).
+    const stepNow = Math.max(Math.floor(Date.now() / 30_000), enrolled.used + 1);
+    await page.getByLabel('Code').fill(totp(enrolled.secret, stepNow));
+    const hitPromise = cb.next();
+    await page.getByRole('button', { name: 'Verify' }).click();
+    const allow = page.getByRole('button', { name: 'Allow' });
+    await expectVisible(allow, `the consent page after the code, at ${await whereIs(page)}`);
+    await allow.click();
+    const hit = await withTimeout(hitPromise, STEP_TIMEOUT_MS, `the callback (browser at ${await whereIs(page)})`);
+    check(hit.code, `callback without a code: ${hit.url}`);
+    const r = await http_('POST', discovery.token_endpoint, {
+      headers: { authorization: basic(client.client_id, client.client_secret) },
+      form: { grant_type: 'authorization_code', code: hit.code, redirect_uri: redirectUri, code_verifier: again.verifier },
+    });
+    check(r.status === 200 && r.json?.id_token, `token request failed: ${r.describe()}`);
+    const c = decodeJwt(r.json.id_token).payload;
+    equal(JSON.stringify(c.amr), '["pwd","otp","mfa"]', 'ID token amr');
+    equal(c.acr, 'urn:valet:acr:mfa', 'ID token acr');
+  });
+}
+
+// RFC 4648 base32 (no padding) and RFC 6238 TOTP (HMAC-SHA-1, 6 digits), for the test's
+// own authenticator app.
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const ch of text.replace(/=+$/, '').toUpperCase()) {
+    const i = alphabet.indexOf(ch);
+    if (i < 0) fail(`not base32: ${text}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = crypto.createHmac('sha1', secret).update(counter).digest();
+  const o = h[h.length - 1] & 0x0f;
+  const n = ((h[o] & 0x7f) << 24 | h[o + 1] << 16 | h[o + 2] << 8 | h[o + 3]) % 1_000_000;
+  return String(n).padStart(6, '0');
 }
 
 const watchdog = setTimeout(async () => {

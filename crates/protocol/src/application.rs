@@ -166,6 +166,10 @@ pub struct Application {
     /// (RFC 9700 §2.1.1).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pkce: bool,
+    /// Require a second factor of whoever signs in to this application (issue 16): a
+    /// session with the password alone steps up first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_mfa: bool,
     /// Browser origins, beyond those of the redirect URIs, that may call the token,
     /// revocation and UserInfo endpoints (CORS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

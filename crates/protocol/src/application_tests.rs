@@ -36,6 +36,7 @@ fn app_with(uris: &[&str]) -> Application {
         post_logout_redirect_uris: vec![],
         allow_plain_pkce: false,
         require_pkce: false,
+        require_mfa: false,
         cors_origins: vec![],
         access_token_format: Default::default(),
         registration: Default::default(),

@@ -31,10 +31,18 @@ pub struct CodeDetails {
     pub nonce: Option<String>,
     pub user_id: String,
     pub auth_time: UnixTime,
+    /// How the session signed in (RFC 8176); codes from before have none (a password).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl CodeDetails {
-    pub fn new(req: &AuthorizationRequest, user_id: &str, auth_time: UnixTime) -> Self {
+    pub fn new(
+        req: &AuthorizationRequest,
+        user_id: &str,
+        auth_time: UnixTime,
+        amr: &[String],
+    ) -> Self {
         Self {
             redirect_uri: req.redirect_uri.clone(),
             redirect_uri_sent: req.redirect_uri_sent,
@@ -44,6 +52,7 @@ impl CodeDetails {
             nonce: req.nonce.clone(),
             user_id: user_id.to_owned(),
             auth_time,
+            amr: amr.to_vec(),
         }
     }
 }
@@ -117,7 +126,7 @@ pub fn issuance(app: &Application, details: &CodeDetails, grant_id: &str) -> Iss
         app,
         &details.user_id,
         grant_id,
-        Authentication::password(details.auth_time),
+        Authentication::new(details.auth_time, &details.amr),
         Selection {
             scope: details.scope.clone(),
             audience: details.audience.clone(),
@@ -151,6 +160,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             allow_plain_pkce: false,
             require_pkce: false,
+            require_mfa: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),
@@ -174,6 +184,7 @@ mod tests {
             nonce: None,
             user_id: "u1".into(),
             auth_time: 1,
+            amr: vec![],
         }
     }
 

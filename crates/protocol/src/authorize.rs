@@ -108,6 +108,10 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub id_token_hint: Option<String>,
+    /// OIDC Core §3.1.2.1 `acr_values`, in order of preference. The MFA value
+    /// (`id_token::ACR_MFA`) makes a second factor required (`mfa::demanded`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -359,6 +363,15 @@ pub fn validate(
         max_age,
         login_hint: params.get("login_hint").map(str::to_owned),
         id_token_hint: params.get("id_token_hint").map(str::to_owned),
+        acr_values: params
+            .get("acr_values")
+            .map(|v| {
+                v.split(' ')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -450,6 +463,8 @@ pub struct SignedIn<'a> {
     /// The user signed in during this very request (the login form was just posted), so
     /// `prompt=login` and `max_age` are satisfied.
     pub just_now: bool,
+    /// The session was made with a second factor (`mfa::has_two_factors`).
+    pub two_factors: bool,
 }
 
 /// What the browser needs next.
@@ -457,6 +472,9 @@ pub struct SignedIn<'a> {
 pub enum Decision {
     /// Show the login page.
     Login,
+    /// The user is signed in with a password alone and the request needs a second
+    /// factor: ask for it (step-up), then go on.
+    SecondFactor,
     /// Show the consent page for these scopes.
     Consent,
     /// Issue the response.
@@ -469,13 +487,18 @@ pub enum Decision {
 ///
 /// - `hint_subject`: the `sub` of a verified `id_token_hint`, if the request had one;
 /// - `consented`: the scopes this user already allowed this application;
-/// - `trusted`: first-party applications skip consent.
+/// - `trusted`: first-party applications skip consent;
+/// - `two_factors`: the request needs a session with a second factor (`mfa::demanded`).
+///
+/// A step-up comes after `prompt=login`, `max_age` and the hint: a session too old for
+/// `max_age` signs in again with the password first, then the second factor.
 pub fn decide(
     req: &AuthorizationRequest,
     user: Option<&SignedIn<'_>>,
     hint_subject: Option<&str>,
     consented: Option<&Scope>,
     trusted: bool,
+    two_factors: bool,
     now: UnixTime,
 ) -> Decision {
     let interaction = |code: ErrorCode, why: &'static str| {
@@ -513,6 +536,16 @@ pub fn decide(
                 "the signed-in user is not the one id_token_hint names",
             );
         }
+    }
+    if two_factors && !user.two_factors {
+        if req.prompt.none {
+            return Decision::Error(OAuthError::new(
+                ErrorCode::InteractionRequired,
+                "the request needs a second factor the session has not had, and prompt=none \
+                 forbids asking for it",
+            ));
+        }
+        return Decision::SecondFactor;
     }
     if trusted && !req.prompt.consent {
         return Decision::Issue;

@@ -24,6 +24,7 @@ fn app(profile: Profile) -> Application {
         post_logout_redirect_uris: vec![],
         allow_plain_pkce: false,
         require_pkce: false,
+        require_mfa: false,
         cors_origins: vec![],
         access_token_format: Default::default(),
         registration: Default::default(),
@@ -250,9 +251,10 @@ fn decisions() {
         user_id: "u1",
         auth_time: NOW - 100,
         just_now: false,
+        two_factors: false,
     };
     let d = |q: &str, u: Option<&SignedIn<'_>>, hint: Option<&str>, c: Option<&Scope>| {
-        decide(&request(q), u, hint, c, false, NOW)
+        decide(&request(q), u, hint, c, false, false, NOW)
     };
     let code = |d: Decision| match d {
         Decision::Error(e) => Some(e.code),
@@ -313,9 +315,81 @@ fn decisions() {
     );
     // Trusted applications skip consent.
     assert_eq!(
-        decide(&request(""), Some(&user), None, None, true, NOW),
+        decide(&request(""), Some(&user), None, None, true, false, NOW),
         Decision::Issue
     );
+}
+
+#[test]
+fn step_up() {
+    let consented = Scope::parse("openid contacts.read profile").unwrap();
+    let pwd = SignedIn {
+        user_id: "u1",
+        auth_time: NOW - 100,
+        just_now: false,
+        two_factors: false,
+    };
+    let mfa = SignedIn {
+        two_factors: true,
+        ..pwd.clone()
+    };
+    let d = |q: &str, u: &SignedIn<'_>, needed: bool| {
+        decide(
+            &request(q),
+            Some(u),
+            None,
+            Some(&consented),
+            false,
+            needed,
+            NOW,
+        )
+    };
+    assert_eq!(d("", &pwd, false), Decision::Issue);
+    assert_eq!(d("", &pwd, true), Decision::SecondFactor);
+    assert_eq!(d("", &mfa, true), Decision::Issue);
+    // max_age first: a session too old signs in again, password and all.
+    assert_eq!(d("&max_age=10", &pwd, true), Decision::Login);
+    assert_eq!(d("&max_age=10", &mfa, true), Decision::Login);
+    assert_eq!(d("&max_age=1000", &pwd, true), Decision::SecondFactor);
+    assert_eq!(d("&prompt=login", &mfa, true), Decision::Login);
+    match d("&prompt=none", &pwd, true) {
+        Decision::Error(e) => assert_eq!(e.code, ErrorCode::InteractionRequired),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d("&prompt=none", &mfa, true), Decision::Issue);
+    // Signed in just now with a password alone: still a second factor.
+    let fresh = SignedIn {
+        just_now: true,
+        ..pwd.clone()
+    };
+    assert_eq!(d("&max_age=0", &fresh, true), Decision::SecondFactor);
+}
+
+#[test]
+fn acr_values_are_read() {
+    let r = request("&acr_values=urn:valet:acr:mfa%20urn:valet:acr:password");
+    assert_eq!(
+        r.acr_values,
+        ["urn:valet:acr:mfa", "urn:valet:acr:password"]
+    );
+    assert!(request("").acr_values.is_empty());
+    // The MFA value alone demands a second factor; with the password's, either will do.
+    let web = app(Profile::Web);
+    assert!(!crate::mfa::demanded(&web, &r));
+    assert!(crate::mfa::demanded(
+        &web,
+        &request("&acr_values=urn:valet:acr:mfa")
+    ));
+    assert!(!crate::mfa::demanded(
+        &web,
+        &request("&acr_values=urn:valet:acr:password")
+    ));
+    assert!(!crate::mfa::demanded(&web, &request("")));
+    let strict = Application {
+        require_mfa: true,
+        ..web
+    };
+    assert!(crate::mfa::demanded(&strict, &request("")));
 }
 
 #[test]

@@ -254,6 +254,7 @@ pub fn application(url: &str, body: &[u8], api_scopes: &[String]) -> Result<Appl
         post_logout_redirect_uris: strings(&doc, "post_logout_redirect_uris")?.unwrap_or_default(),
         allow_plain_pkce: false,
         require_pkce: true,
+        require_mfa: false,
         cors_origins: vec![],
         access_token_format: Default::default(),
         access_token_ttl: None,

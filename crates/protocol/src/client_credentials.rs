@@ -53,6 +53,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             allow_plain_pkce: false,
             require_pkce: false,
+            require_mfa: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),

@@ -95,12 +95,13 @@ impl DeviceDetails {
         user_id: &str,
         grant_id: &str,
         auth_time: UnixTime,
+        amr: &[String],
     ) -> Issuance {
         Issuance::for_user(
             app,
             user_id,
             grant_id,
-            Authentication::password(auth_time),
+            Authentication::new(auth_time, amr),
             self.selection(),
             None,
         )
@@ -417,6 +418,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             allow_plain_pkce: false,
             require_pkce: false,
+            require_mfa: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),

@@ -28,7 +28,8 @@ pub struct Metadata {
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<&'static str>,
     pub prompt_values_supported: Vec<&'static str>,
-    /// OIDC Discovery §3: the one `acr` Valet puts in ID tokens (a password sign-in).
+    /// OIDC Discovery §3: the `acr` values Valet puts in ID tokens (a password sign-in, and one
+    /// with a second factor).
     pub acr_values_supported: Vec<&'static str>,
     /// RFC 9207 §3 (checklist A12).
     pub authorization_response_iss_parameter_supported: bool,
@@ -108,7 +109,7 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
             "phone_number_verified",
         ],
         prompt_values_supported: vec!["none", "login", "consent", "select_account"],
-        acr_values_supported: vec![crate::id_token::ACR_PASSWORD],
+        acr_values_supported: vec![crate::id_token::ACR_PASSWORD, crate::id_token::ACR_MFA],
         authorization_response_iss_parameter_supported: true,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,

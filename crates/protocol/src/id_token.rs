@@ -10,6 +10,9 @@ use crate::user::UserClaims;
 
 /// Authentication Context Class Reference of a password sign-in (OIDC Core §2 `acr`).
 pub const ACR_PASSWORD: &str = "urn:valet:acr:password";
+/// Authentication Context Class Reference of a sign-in with a password and a second
+/// factor (`mfa::two_factor_amr`).
+pub const ACR_MFA: &str = "urn:valet:acr:mfa";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdTokenClaims {
@@ -22,7 +25,8 @@ pub struct IdTokenClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     pub acr: String,
-    /// RFC 8176 authentication method reference: `pwd`.
+    /// RFC 8176 authentication method references: `pwd`, and `otp`, `mfa` with a second
+    /// factor.
     pub amr: Vec<String>,
     /// OIDC Core §2: the party the token was issued to.
     pub azp: String,

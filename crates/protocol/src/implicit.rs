@@ -4,7 +4,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::UnixTime;
 use crate::application::Application;
 use crate::audience::Selection;
 use crate::authorize::AuthorizationRequest;
@@ -19,7 +18,7 @@ pub fn issuance(
     req: &AuthorizationRequest,
     user_id: &str,
     grant_id: &str,
-    auth_time: UnixTime,
+    authentication: Authentication,
     user_claims: Map<String, Value>,
 ) -> Issuance {
     let access_token = req.response_type.has_access_token();
@@ -27,7 +26,7 @@ pub fn issuance(
         app,
         user_id,
         grant_id,
-        Authentication::password(auth_time),
+        authentication,
         Selection {
             scope: req.scope.clone(),
             audience: req.audience.clone(),

@@ -21,6 +21,7 @@ pub mod implicit;
 pub mod introspection;
 pub mod keys;
 pub mod logout;
+pub mod mfa;
 pub mod opaque_token;
 pub mod params;
 pub mod password;

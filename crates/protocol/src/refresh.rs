@@ -16,6 +16,9 @@ pub struct RefreshDetails {
     /// The scope of the grant: a refresh may narrow it, never widen it.
     pub scope: Scope,
     pub auth_time: UnixTime,
+    /// How the user signed in (RFC 8176); tokens from before have none (a password).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// When refresh tokens rotate (RFC 9700 §4.14.2: public clients MUST be sender-constrained
@@ -165,7 +168,7 @@ pub fn decide(
         app,
         token.user_id,
         token.grant_id,
-        Authentication::password(token.details.auth_time),
+        Authentication::new(token.details.auth_time, &token.details.amr),
         selection,
         None,
     );
@@ -226,6 +229,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             allow_plain_pkce: false,
             require_pkce: false,
+            require_mfa: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),
@@ -240,6 +244,7 @@ mod tests {
         RefreshDetails {
             scope: Scope::parse("openid profile offline_access").unwrap(),
             auth_time: 1,
+            amr: vec![],
         }
     }
 

@@ -199,6 +199,7 @@ pub fn application(
         post_logout_redirect_uris: post_logout,
         allow_plain_pkce: false,
         require_pkce: false,
+        require_mfa: false,
         cors_origins: vec![],
         access_token_format: Default::default(),
         access_token_ttl: None,

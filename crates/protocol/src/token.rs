@@ -57,7 +57,20 @@ pub struct Authentication {
 }
 
 impl Authentication {
-    /// A password sign-in at `time`, the only kind there is today.
+    /// A sign-in at `time` by the methods `amr` (RFC 8176), reaching the `acr` they make
+    /// (`mfa::acr_of`); an empty `amr` (a record from before) is a password.
+    pub fn new(time: UnixTime, amr: &[String]) -> Self {
+        if amr.is_empty() {
+            return Self::password(time);
+        }
+        Self {
+            time,
+            acr: crate::mfa::acr_of(amr).to_owned(),
+            amr: amr.to_vec(),
+        }
+    }
+
+    /// A password sign-in at `time`.
     pub fn password(time: UnixTime) -> Self {
         Self {
             time,
@@ -121,6 +134,7 @@ impl Issuance {
             Refresh::New(RefreshDetails {
                 scope: selection.scope.clone(),
                 auth_time: authentication.time,
+                amr: authentication.amr.clone(),
             })
         } else {
             Refresh::None
@@ -207,6 +221,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             allow_plain_pkce: false,
             require_pkce: false,
+            require_mfa: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),
@@ -265,7 +280,8 @@ mod tests {
             i.refresh,
             Refresh::New(RefreshDetails {
                 scope: Scope::parse("openid").unwrap(),
-                auth_time: 7
+                auth_time: 7,
+                amr: vec!["pwd".to_owned()],
             })
         );
         assert_eq!(i.authentication().unwrap().amr, vec!["pwd".to_owned()]);

@@ -243,6 +243,11 @@ impl Valet {
             csrf: master_key.csrf_hasher(),
             user_codes: master_key.device_hasher(),
             interactions: master_key.interaction_sealer()?,
+            mfa: crate::mfa::Mfa::new(
+                master_key.totp_sealer()?,
+                master_key.recovery_hasher(),
+                master_key.throttle_hasher(),
+            ),
             pages,
             logos: Arc::new(logos),
             readiness: Default::default(),

@@ -64,6 +64,8 @@ pub struct Partial {
     pub brand_color: Option<String>,
     pub brand_color_dark: Option<String>,
     pub powered_by: Option<bool>,
+    /// Second factors: `off`, `optional` (the default) or `required` (issue 16).
+    pub mfa: Option<String>,
 }
 
 impl Partial {
@@ -120,7 +122,8 @@ impl Partial {
             brand_logo,
             brand_color,
             brand_color_dark,
-            powered_by
+            powered_by,
+            mfa
         )
     }
 }
@@ -200,6 +203,8 @@ pub struct Settings {
     pub registration: crate::registration::RegistrationSettings,
     /// The name, logo and colours the pages carry (issue 15).
     pub brand: crate::brand::BrandSettings,
+    /// Second factors (issue 16): whether users may, or must, have one.
+    pub mfa: valet_protocol::mfa::Policy,
 }
 
 impl Settings {
@@ -321,7 +326,13 @@ impl Settings {
         )?;
         let client_timeout = secs("client_timeout", p.client_timeout, 10, 1, 300)?;
         let user_stores = crate::users::config::resolve(p.user_stores)?;
+        let mfa = match p.mfa.as_deref() {
+            None => valet_protocol::mfa::Policy::default(),
+            Some(v) => valet_protocol::mfa::Policy::parse(v)
+                .ok_or_else(|| format!("mfa must be `off`, `optional` or `required`, not `{v}`"))?,
+        };
         Ok(Self {
+            mfa,
             dev_allow_loopback_metadata: p.dev_allow_loopback_metadata.unwrap_or(false),
             metadata_ca_file: p.metadata_ca_file,
             registration,

@@ -106,6 +106,19 @@ impl MasterKey {
         self.sealer_for("valet interaction seal v1")
     }
 
+    /// Seals users' TOTP secrets for the store (issue 16).
+    pub fn totp_sealer(&self) -> Result<Sealer, Fault> {
+        self.sealer_for("valet totp seal v1")
+    }
+
+    /// Keys the stored form of recovery codes (issue 16).
+    pub fn recovery_hasher(&self) -> SecretHasher {
+        SecretHasher(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            &self.derive("valet recovery-code hmac v1"),
+        ))
+    }
+
     pub fn sealer(&self) -> Result<Sealer, Fault> {
         self.sealer_for("valet key seal v1")
     }

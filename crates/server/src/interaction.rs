@@ -1,7 +1,8 @@
 //! What a browser is in the middle of, carried through Valet's forms: an `Interaction`.
 //! The authorization endpoint's login and consent pages carry the validated request, the
 //! device page's login and Allow / Deny forms the entered code, the logout confirmation
-//! where to go afterwards.
+//! where to go afterwards, the second-factor form the correct password and where it
+//! leads.
 //!
 //! An interaction travels sealed (checklist C1, C2, C6; issue 12 item 10): AES-256-GCM with
 //! its kind and the browser's binding (the login CSRF cookie before sign-in, the session
@@ -27,10 +28,12 @@ use valet_protocol::authorize::AuthorizationRequest;
 use crate::crypto::{Sealer, b64, random_token, unb64};
 use crate::error::{ApiError, Page};
 use crate::fault::Fault;
+use crate::routes::account_mfa::TotpEnrol;
 use crate::routes::authorize::{self, ClientView, client_view};
 use crate::routes::device::{self, DeviceInteraction};
 use crate::routes::login::see_other;
 use crate::routes::logout::AfterLogout;
+use crate::routes::second_factor::{SecondFactorStep, Then};
 use crate::session::{Browser, LoginCsrf, with_cookies};
 use crate::state::AppState;
 
@@ -49,6 +52,14 @@ pub enum Interaction {
     Device(DeviceInteraction),
     /// Where to go after signing out: the logout confirmation form.
     Logout(AfterLogout),
+    /// A correct password, waiting for the second factor (or the enrolment of one):
+    /// the second-factor form (`routes/second_factor.rs`).
+    SecondFactor(SecondFactorStep),
+    /// Where a sign-in goes once the new recovery codes were shown: their page's
+    /// Continue form.
+    Continue(Then),
+    /// A TOTP secret being enrolled from the account page (`routes/account_mfa.rs`).
+    TotpEnrol(TotpEnrol),
 }
 
 /// The kind of an `Interaction`, part of its associated data.
@@ -57,6 +68,9 @@ pub enum Kind {
     Authorize,
     Device,
     Logout,
+    SecondFactor,
+    Continue,
+    TotpEnrol,
 }
 
 impl Kind {
@@ -69,6 +83,9 @@ impl Kind {
             Self::Authorize => "authorize",
             Self::Device => "device",
             Self::Logout => "logout",
+            Self::SecondFactor => "second_factor",
+            Self::Continue => "continue",
+            Self::TotpEnrol => "totp_enrol",
         }
     }
 
@@ -90,6 +107,9 @@ impl Kind {
             Self::Authorize => as_(json, Interaction::Authorize),
             Self::Device => as_(json, Interaction::Device),
             Self::Logout => as_(json, Interaction::Logout),
+            Self::SecondFactor => as_(json, Interaction::SecondFactor),
+            Self::Continue => as_(json, Interaction::Continue),
+            Self::TotpEnrol => as_(json, Interaction::TotpEnrol),
         }
     }
 }
@@ -100,6 +120,9 @@ impl Interaction {
             Self::Authorize(_) => Kind::Authorize,
             Self::Device(_) => Kind::Device,
             Self::Logout(_) => Kind::Logout,
+            Self::SecondFactor(_) => Kind::SecondFactor,
+            Self::Continue(_) => Kind::Continue,
+            Self::TotpEnrol(_) => Kind::TotpEnrol,
         }
     }
 
@@ -108,7 +131,9 @@ impl Interaction {
         match self {
             Self::Authorize(r) => Some(&r.client_id),
             Self::Device(d) => Some(&d.client_id),
-            Self::Logout(_) => None,
+            Self::Logout(_) | Self::TotpEnrol(_) => None,
+            Self::SecondFactor(s) => s.then.client_id(),
+            Self::Continue(t) => t.client_id(),
         }
     }
 }
@@ -219,7 +244,13 @@ pub fn recheck(state: &AppState, app: &Application, interaction: &Interaction) -
         Interaction::Authorize(req) => authorize::recheck(state, app, req),
         // The code is looked up again, for this application, at every step.
         Interaction::Device(_) => None,
-        Interaction::Logout(_) => None,
+        Interaction::Logout(_) | Interaction::TotpEnrol(_) => None,
+        Interaction::SecondFactor(SecondFactorStep {
+            then: Then::Authorize(req),
+            ..
+        })
+        | Interaction::Continue(Then::Authorize(req)) => authorize::recheck(state, app, req),
+        Interaction::SecondFactor(_) | Interaction::Continue(_) => None,
     }
 }
 
@@ -238,7 +269,7 @@ pub async fn login_page(
 ) -> Result<Response, ApiError> {
     let hint = match interaction {
         Interaction::Authorize(req) => req.login_hint.as_deref(),
-        Interaction::Device(_) | Interaction::Logout(_) => None,
+        _ => None,
     };
     let csrf = LoginCsrf::from_headers(state, headers)?;
     let sealed = seal(state, &csrf.binding(), interaction, now)?;
@@ -285,181 +316,13 @@ pub async fn resume(
         }
         // Not in `Kind::SIGN_IN`: the login form never opens one. Were it to, the person is
         // signed in as without an application.
-        Interaction::Logout(_) => Ok(with_cookies(see_other("/account"), cookies)),
+        Interaction::Logout(_)
+        | Interaction::SecondFactor(_)
+        | Interaction::Continue(_)
+        | Interaction::TotpEnrol(_) => Ok(with_cookies(see_other("/account"), cookies)),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::{Clock, ManualClock};
-    use crate::crypto::MasterKey;
-
-    const BROWSER: &str = "login:one-browser";
-
-    fn sealer() -> Sealer {
-        MasterKey::generate().unwrap().interaction_sealer().unwrap()
-    }
-
-    fn device() -> Interaction {
-        Interaction::Device(DeviceInteraction {
-            user_code_hash: "aGFzaA".into(),
-            user_code: "BCDF-GHJK".into(),
-            client_id: "tv".into(),
-        })
-    }
-
-    fn request() -> AuthorizationRequest {
-        use valet_protocol::authorize::{Prompt, ResponseMode, ResponseType};
-        AuthorizationRequest {
-            client_id: "web".into(),
-            redirect_uri: "https://app.example/cb".into(),
-            redirect_uri_sent: true,
-            response_type: ResponseType::Code,
-            response_mode: ResponseMode::Query,
-            scope: valet_protocol::scope::Scope::parse("openid profile").unwrap(),
-            audience: vec!["https://valet.example".into()],
-            state: Some("st1".into()),
-            nonce: Some("n".into()),
-            pkce: None,
-            prompt: Prompt::default(),
-            max_age: Some(60),
-            login_hint: Some("alice".into()),
-            id_token_hint: None,
-        }
-    }
-
-    fn logout() -> Interaction {
-        Interaction::Logout(AfterLogout {
-            redirect: Some("https://app.example/bye".into()),
-            state: Some("st".into()),
-        })
-    }
-
-    #[test]
-    fn an_interaction_opens_as_it_was_sealed() {
-        let s = sealer();
-        let now = 1_700_000_000;
-        let text = seal_with(&s, BROWSER, &Interaction::Authorize(request()), now).unwrap();
-        let o = open_with(&s, Kind::SIGN_IN, BROWSER, &text, now).unwrap();
-        assert_eq!(o.interaction.kind(), Kind::Authorize);
-        assert_eq!(o.interaction.client_id(), Some("web"));
-        let Interaction::Authorize(r) = o.interaction else {
-            panic!("an authorization request")
-        };
-        assert_eq!(r, request());
-
-        let text = seal_with(&s, BROWSER, &device(), now).unwrap();
-        let o = open_with(&s, Kind::SIGN_IN, BROWSER, &text, now).unwrap();
-        let Interaction::Device(d) = o.interaction else {
-            panic!("a device interaction")
-        };
-        assert_eq!(
-            (
-                d.user_code_hash.as_str(),
-                d.user_code.as_str(),
-                d.client_id.as_str()
-            ),
-            ("aGFzaA", "BCDF-GHJK", "tv")
-        );
-        assert_eq!(o.expires_at, now + TTL);
-
-        let text = seal_with(&s, "session:x", &logout(), now).unwrap();
-        let o = open_with(&s, &[Kind::Logout], "session:x", &text, now).unwrap();
-        let Interaction::Logout(a) = o.interaction else {
-            panic!("a logout interaction")
-        };
-        assert_eq!(a.redirect.as_deref(), Some("https://app.example/bye"));
-        assert_eq!(a.state.as_deref(), Some("st"));
-    }
-
-    // The plaintext is the envelope with the kind's payload alone, the kind in the
-    // associated data: the format forms were sealed in before `Interaction` existed, so a
-    // form shown by an older node still opens on a newer one.
-    #[test]
-    fn the_kind_is_in_the_associated_data() {
-        let s = sealer();
-        let text = seal_with(&s, BROWSER, &device(), 100).unwrap();
-        let raw = unb64(&text).unwrap();
-        assert!(s.open(BROWSER, &raw).is_err());
-        let json = s.open(&format!("device|{BROWSER}"), &raw).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(v["expires_at"], 100 + TTL);
-        assert_eq!(v["value"]["client_id"], "tv");
-        assert_eq!(v["value"]["user_code"], "BCDF-GHJK");
-        assert!(v["id"].as_str().is_some_and(|id| id.len() >= 16));
-    }
-
-    #[test]
-    fn each_seal_is_fresh() {
-        let s = sealer();
-        let a = seal_with(&s, BROWSER, &device(), 0).unwrap();
-        let b = seal_with(&s, BROWSER, &device(), 0).unwrap();
-        assert_ne!(a, b);
-        let id = |t: &str| open_with(&s, &[Kind::Device], BROWSER, t, 0).unwrap().id;
-        assert_ne!(
-            id(&a),
-            id(&b),
-            "a random id each time: each form counts once"
-        );
-    }
-
-    #[test]
-    fn another_kind_does_not_open() {
-        let s = sealer();
-        let text = seal_with(&s, BROWSER, &device(), 0).unwrap();
-        assert!(open_with(&s, &[Kind::Authorize, Kind::Logout], BROWSER, &text, 0).is_none());
-        assert!(open_with(&s, &[], BROWSER, &text, 0).is_none());
-        let text = seal_with(&s, BROWSER, &logout(), 0).unwrap();
-        assert!(
-            open_with(&s, Kind::SIGN_IN, BROWSER, &text, 0).is_none(),
-            "the login form takes no sign-out"
-        );
-        assert!(open_with(&s, &[Kind::Logout], BROWSER, &text, 0).is_some());
-    }
-
-    #[test]
-    fn another_binding_or_key_does_not_open() {
-        let s = sealer();
-        let text = seal_with(&s, BROWSER, &device(), 0).unwrap();
-        for binding in ["login:another-browser", "session:one-browser", ""] {
-            assert!(
-                open_with(&s, &[Kind::Device], binding, &text, 0).is_none(),
-                "{binding}"
-            );
-        }
-        assert!(open_with(&sealer(), &[Kind::Device], BROWSER, &text, 0).is_none());
-    }
-
-    #[test]
-    fn a_tampered_value_does_not_open() {
-        let s = sealer();
-        let text = seal_with(&s, BROWSER, &device(), 0).unwrap();
-        let mut bytes = unb64(&text).unwrap();
-        for i in [0, bytes.len() / 2, bytes.len() - 1] {
-            bytes[i] ^= 1;
-            assert!(open_with(&s, &[Kind::Device], BROWSER, &b64(&bytes), 0).is_none());
-            bytes[i] ^= 1;
-        }
-        assert!(open_with(&s, &[Kind::Device], BROWSER, &b64(&bytes), 0).is_some());
-        for garbage in ["", "!!", "AAAA", &text[..10]] {
-            assert!(open_with(&s, &[Kind::Device], BROWSER, garbage, 0).is_none());
-        }
-    }
-
-    #[test]
-    fn it_expires_fifteen_minutes_after_sealing() {
-        let s = sealer();
-        let clock = ManualClock::new(1_700_000_000);
-        let text = seal_with(&s, BROWSER, &device(), clock.now()).unwrap();
-        clock.advance(TTL - 1);
-        assert!(open_with(&s, &[Kind::Device], BROWSER, &text, clock.now()).is_some());
-        clock.advance(1);
-        assert!(
-            open_with(&s, &[Kind::Device], BROWSER, &text, clock.now()).is_none(),
-            "expires_at <= now is expired"
-        );
-        clock.advance(86_400);
-        assert!(open_with(&s, &[Kind::Device], BROWSER, &text, clock.now()).is_none());
-    }
-}
+#[path = "interaction_tests.rs"]
+mod tests;

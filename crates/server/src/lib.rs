@@ -26,6 +26,7 @@ pub mod keyring;
 mod logos;
 pub mod mail;
 pub mod master_key;
+mod mfa;
 mod outbound_tls;
 mod pages;
 pub mod passwords;

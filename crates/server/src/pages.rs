@@ -21,6 +21,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account.html", include_str!("../templates/account.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     (
+        "second_factor.html",
+        include_str!("../templates/second_factor.html"),
+    ),
+    (
+        "recovery_codes.html",
+        include_str!("../templates/recovery_codes.html"),
+    ),
+    (
         "logged_out.html",
         include_str!("../templates/logged_out.html"),
     ),

@@ -138,12 +138,35 @@ pub async fn sign_in(
     user: &User,
     now: UnixTime,
 ) -> Result<(SessionRecord, HeaderValue), ApiError> {
+    sign_in_with(
+        state,
+        headers,
+        user,
+        now,
+        valet_protocol::mfa::password_amr(),
+        now,
+    )
+    .await
+}
+
+/// Starts a session as `sign_in`, recording the factors it was made with (`amr`, RFC
+/// 8176) and when the password was entered (`auth_time`): after a second factor, or a
+/// step-up of an existing session (whose id changes too).
+pub async fn sign_in_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    auth_time: UnixTime,
+    amr: Vec<String>,
+    now: UnixTime,
+) -> Result<(SessionRecord, HeaderValue), ApiError> {
     let id = random_token(32)?;
     let old = cookie(headers, &cookie_name(state, SESSION)).map(|v| sha256(v.as_bytes()));
     let session = SessionRecord {
         id_hash: sha256(id.as_bytes()),
         user_id: user.id.clone(),
-        auth_time: now,
+        auth_time,
+        amr,
         created_at: now,
         expires_at: now + state.settings.session_ttl,
     };

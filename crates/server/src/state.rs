@@ -28,6 +28,8 @@ pub struct AppState {
     pub csrf: SecretHasher,
     /// Seals authorization requests into forms and refresh responses kept for retries.
     pub interactions: Sealer,
+    /// The keys of second factors (`mfa/`).
+    pub mfa: crate::mfa::Mfa,
     pub pages: crate::pages::Pages,
     /// Applications' logos, fetched and served by Valet (`logos.rs`).
     pub logos: Arc<crate::logos::Logos>,

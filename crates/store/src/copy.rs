@@ -189,7 +189,23 @@ const TABLES: &[Table] = &[
             ("auth_time", Int),
             ("created_at", Int),
             ("expires_at", Int),
+            ("amr", Text),
         ],
+        select: None,
+    },
+    Table {
+        name: "totp_factors",
+        columns: &[
+            ("user_id", Text),
+            ("secret", Blob),
+            ("last_step", Int),
+            ("created_at", Int),
+        ],
+        select: None,
+    },
+    Table {
+        name: "recovery_codes",
+        columns: &[("user_id", Text), ("hash", Blob), ("created_at", Int)],
         select: None,
     },
     Table {
@@ -241,6 +257,7 @@ const TABLES: &[Table] = &[
             ("created_at", Int),
             ("expires_at", Int),
             ("redeemed_at", Int),
+            ("amr", Text),
         ],
         select: None,
     },

@@ -1,7 +1,7 @@
 //! Valet's storage contract and its two backends (SQLite for one machine, PostgreSQL for
 //! several nodes). The contract is one trait per concern (`areas/`: `Applications`,
 //! `Users`, `Apis`, `SigningKeys`, `AccessTokens`, `Grants`, `Consents`, `RefreshTokens`,
-//! `Sessions`, `Throttle`, `SealedForms`, `DeviceCodes`, `Registrations`, `Housekeeping`,
+//! `Sessions`, `Throttle`, `SealedForms`, `SecondFactors`, `DeviceCodes`, `Registrations`, `Housekeeping`,
 //! `Health`, `Audit`, `GrantsAdmin`), each implemented by each backend in its area file of the same concern;
 //! `Store` is all of them at once, and the server holds an `Arc<dyn Store>`. The rules
 //! written on each method hold for every backend and are checked by one shared suite
@@ -28,7 +28,7 @@ mod throttle;
 
 pub use areas::{
     AccessTokens, Apis, Applications, Consents, DeviceCodes, Grants, Health, Housekeeping,
-    RefreshTokens, SealedForms, Sessions, SigningKeys, Throttle, Users,
+    RefreshTokens, SealedForms, SecondFactors, Sessions, SigningKeys, Throttle, Users,
 };
 pub use areas::{Audit, AuditQuery, AuditRecord};
 pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
@@ -38,7 +38,7 @@ pub use error::StoreError;
 pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
     DeviceStatus, GrantRecord, OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Role,
-    Rotation, SecretHash, SessionRecord, SigningKeyRecord, TokenHash, UserRecord,
+    Rotation, SecretHash, SessionRecord, SigningKeyRecord, TokenHash, TotpRecord, UserRecord,
 };
 pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;
@@ -74,6 +74,7 @@ pub trait Store:
     + Sessions
     + Throttle
     + SealedForms
+    + SecondFactors
     + DeviceCodes
     + Registrations
     + Housekeeping
@@ -99,6 +100,7 @@ impl<T> Store for T where
         + Sessions
         + Throttle
         + SealedForms
+        + SecondFactors
         + DeviceCodes
         + Registrations
         + Housekeeping
@@ -120,7 +122,7 @@ pub mod prelude {
     pub use crate::areas::{
         AccessTokens as _, Apis as _, Applications as _, Consents as _, DeviceCodes as _,
         Grants as _, Health as _, Housekeeping as _, RefreshTokens as _, SealedForms as _,
-        Sessions as _, SigningKeys as _, Throttle as _, Users as _,
+        SecondFactors as _, Sessions as _, SigningKeys as _, Throttle as _, Users as _,
     };
     pub use crate::areas::{Audit as _, Links as _, LogoutDeliveries as _};
 }

@@ -196,6 +196,8 @@ pub struct SessionRecord {
     pub user_id: String,
     /// When the user last entered their password (OIDC `auth_time`).
     pub auth_time: UnixTime,
+    /// How the user signed in: RFC 8176 method references (`pwd`, `otp`, `mfa`).
+    pub amr: Vec<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -206,7 +208,32 @@ impl fmt::Debug for SessionRecord {
             .field("id_hash", &self.id_hash)
             .field("user_id", &self.user_id)
             .field("auth_time", &self.auth_time)
+            .field("amr", &self.amr)
             .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A user's authenticator app (TOTP): its secret sealed by the server (the store never
+/// sees it in the clear) and the last time step a code of it was accepted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub user_id: String,
+    /// The secret, sealed under a key derived from the master key.
+    pub sealed_secret: Vec<u8>,
+    /// The last time step (RFC 6238 `T`) a code was accepted for; codes of it and of
+    /// earlier steps no longer pass.
+    pub last_step: i64,
+    pub created_at: UnixTime,
+}
+
+impl fmt::Debug for TotpRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpRecord")
+            .field("user_id", &self.user_id)
+            .field("sealed_secret", &"[redacted]")
+            .field("last_step", &self.last_step)
+            .field("created_at", &self.created_at)
             .finish()
     }
 }
@@ -313,6 +340,8 @@ pub struct DeviceCodeRecord {
     /// Set at approval: who allowed it, when they signed in, the grant it started.
     pub user_id: Option<String>,
     pub auth_time: Option<UnixTime>,
+    /// How the approving session signed in (RFC 8176); empty before the approval.
+    pub amr: Vec<String>,
     pub grant_id: Option<String>,
     /// The minimum gap between polls, seconds; a `slow_down` raises it.
     pub interval: i64,
@@ -350,6 +379,8 @@ pub enum DeviceDecision {
     Approve {
         grant: GrantRecord,
         auth_time: UnixTime,
+        /// The approving session's `amr`.
+        amr: Vec<String>,
     },
     Deny,
 }
@@ -402,6 +433,7 @@ mod tests {
                 DeviceDecision::Approve {
                     grant: grant(),
                     auth_time: 1,
+                    amr: vec![],
                 }
             ),
             format!(
@@ -410,8 +442,18 @@ mod tests {
                     id_hash: h(),
                     user_id: "u1".into(),
                     auth_time: 1,
+                    amr: vec!["pwd".into()],
                     created_at: 1,
                     expires_at: 2,
+                }
+            ),
+            format!(
+                "{:?}",
+                TotpRecord {
+                    user_id: "u1".into(),
+                    sealed_secret: vec![0xab; 32],
+                    last_step: 1,
+                    created_at: 1,
                 }
             ),
             format!(
@@ -456,6 +498,7 @@ mod tests {
                     status: DeviceStatus::Pending,
                     user_id: None,
                     auth_time: None,
+                    amr: vec![],
                     grant_id: None,
                     interval: 5,
                     last_poll_at: 1,

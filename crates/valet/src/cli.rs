@@ -7,7 +7,9 @@ mod admin;
 mod client;
 mod settings;
 
-pub use admin::{ApiCommand, ApiScopeCommand, AuditArgs, GrantsCommand, KeysCommand, UserCommand};
+pub use admin::{
+    ApiCommand, ApiScopeCommand, AuditArgs, GrantsCommand, KeysCommand, MfaCommand, UserCommand,
+};
 pub use client::{ClientCommand, RegistrationCommand, RegistrationTokenCommand};
 pub use settings::SettingArgs;
 

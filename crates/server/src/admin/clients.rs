@@ -37,6 +37,9 @@ pub struct NewClient {
     pub allow_plain_pkce: bool,
     #[serde(default)]
     pub require_pkce: bool,
+    /// Require a second factor of whoever signs in (issue 16).
+    #[serde(default)]
+    pub require_mfa: bool,
     #[serde(default)]
     pub cors_origins: Vec<String>,
     /// `jwt` (default) or `opaque` access tokens.
@@ -70,6 +73,7 @@ pub struct ClientChanges {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub allow_plain_pkce: Option<bool>,
     pub require_pkce: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub cors_origins: Option<Vec<String>>,
     pub access_token_format: Option<AccessTokenFormat>,
     pub token_endpoint_auth_method: Option<AuthMethod>,
@@ -134,6 +138,7 @@ impl Admin {
             post_logout_redirect_uris: new.post_logout_redirect_uris,
             allow_plain_pkce: new.allow_plain_pkce,
             require_pkce: new.require_pkce,
+            require_mfa: new.require_mfa,
             cors_origins: new.cors_origins,
             access_token_format: new.access_token_format,
             access_token_ttl: new.access_token_ttl,
@@ -201,6 +206,7 @@ impl Admin {
             post_logout_redirect_uris,
             allow_plain_pkce,
             require_pkce,
+            require_mfa,
             cors_origins,
             access_token_format
         );

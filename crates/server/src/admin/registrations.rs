@@ -154,6 +154,7 @@ impl Admin {
             post_logout_redirect_uris: vec![],
             allow_plain_pkce: false,
             require_pkce: true,
+            require_mfa: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
             access_token_ttl: None,

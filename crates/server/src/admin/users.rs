@@ -226,6 +226,18 @@ impl Admin {
         Ok(n)
     }
 
+    /// The help desk's reset of second factors (issue 16): the user's authenticator app
+    /// and recovery codes go, so their next sign-in asks for the password alone (or, under
+    /// `mfa = "required"`, enrols a new app). `false` if they had none; audited either way.
+    pub async fn reset_mfa(&self, username: &str, now: i64) -> Result<bool, AdminError> {
+        let u = self.user(username).await?;
+        let removed = self.store.remove_second_factors(&u.id).await?;
+        let changes = Changes::default().set("second_factors", removed, false);
+        self.record("user.mfa_reset", Target::User(&u.username), changes, now)
+            .await?;
+        Ok(removed)
+    }
+
     pub async fn delete_user(&self, username: &str, now: i64) -> Result<(), AdminError> {
         let before = self.user(username).await?;
         if self.is_self(&before) {

@@ -33,6 +33,18 @@ async fn show_inner(
     let Some(b) = Browser::from_headers(state, headers, now).await? else {
         return Ok(see_other("/login"));
     };
+    page(state, &b, notice, None, now).await
+}
+
+/// The account page for `b`, with a `notice` of what was done or an `error` of what was
+/// not.
+pub async fn page(
+    state: &AppState,
+    b: &Browser,
+    notice: Option<String>,
+    error: Option<String>,
+    _now: i64,
+) -> Result<Response, ApiError> {
     #[derive(Serialize)]
     struct GrantView {
         client_id: String,
@@ -99,13 +111,29 @@ async fn show_inner(
         email: Option<&'a str>,
         email_verified: bool,
     }
+    /// Second factors (issue 16): offered unless `mfa = "off"`.
+    #[derive(Serialize)]
+    struct MfaView {
+        enrolled: bool,
+        recovery_left: u64,
+    }
     #[derive(Serialize)]
     struct View<'a> {
         user: UserView<'a>,
         grants: Vec<GrantView>,
         csrf: String,
         notice: Option<String>,
+        error: Option<String>,
+        mfa: Option<MfaView>,
     }
+    let mfa = if state.settings.mfa == valet_protocol::mfa::Policy::Off {
+        None
+    } else {
+        Some(MfaView {
+            enrolled: crate::mfa::enrolled(state, &b.user.id).await?,
+            recovery_left: state.store.recovery_codes_left(&b.user.id).await?,
+        })
+    };
     Ok(state.pages.render(
         StatusCode::OK,
         "account.html",
@@ -119,6 +147,8 @@ async fn show_inner(
             grants,
             csrf: b.csrf(state),
             notice,
+            error,
+            mfa,
         },
     ))
 }

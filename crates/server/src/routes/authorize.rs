@@ -20,9 +20,11 @@ use valet_protocol::authorize::{self, AuthorizationRequest, Decision, ResponseTy
 use valet_protocol::consent;
 use valet_protocol::error::ErrorCode;
 use valet_protocol::implicit;
+use valet_protocol::mfa;
 use valet_protocol::params::Params;
 use valet_protocol::response::{self, Delivery};
 use valet_protocol::scope::{Scope, oidc_scope_description};
+use valet_protocol::token::Authentication;
 use valet_protocol::{OAuthError, UnixTime};
 use valet_store::{CodeRecord, GrantRecord};
 
@@ -32,6 +34,7 @@ use crate::error::{ApiError, Page};
 use crate::fault::Fault;
 use crate::interaction::{self, Interaction};
 use crate::issue;
+use crate::routes::second_factor::{self, Then};
 use crate::session::{Browser, with_cookies};
 use crate::state::{AppState, Shared};
 use crate::tokens::verify_id_token_hint;
@@ -177,10 +180,23 @@ pub async fn proceed(
             .and_then(|c| Scope::parse(&c.scope).ok()),
         _ => None,
     };
+    // Second factors (issue 16): an application that requires one cannot be signed in
+    // to on a server that turned them off.
+    if app.require_mfa && state.settings.mfa == mfa::Policy::Off {
+        let e = req.error(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "this application requires a second factor, and second factors are turned off",
+        ));
+        let d = deliver(state, response::deliver_error(&e, &state.settings.issuer));
+        return Ok(with_cookies(d, cookies));
+    }
+    let two_factors = state.settings.mfa == mfa::Policy::Required
+        || (state.settings.mfa != mfa::Policy::Off && mfa::demanded(app, &req));
     let signed_in = browser.as_ref().map(|b| SignedIn {
         user_id: &b.user.id,
         auth_time: b.session.auth_time,
         just_now: just_signed_in,
+        two_factors: mfa::has_two_factors(&b.session.amr),
     });
     let decision = authorize::decide(
         &req,
@@ -188,10 +204,28 @@ pub async fn proceed(
         hint_subject.as_deref(),
         consented.as_ref(),
         consent::skips_consent(app),
+        two_factors,
         now,
     );
     let r = match (decision, browser) {
         (Decision::Login, _) => login_page(state, headers, app, req, now).await?,
+        // Step-up: the session's password stands (unless max_age said otherwise, then
+        // `decide` asked for the login page); the second factor, or its enrolment, comes
+        // before anything is issued.
+        (Decision::SecondFactor, Some(b)) => {
+            let enrol = !crate::mfa::enrolled(state, &b.user.id).await?;
+            let then = Then::Authorize(req);
+            second_factor::start(
+                state,
+                headers,
+                &b.user,
+                b.session.auth_time,
+                then,
+                enrol,
+                now,
+            )
+            .await?
+        }
         (Decision::Consent, Some(b)) => consent_page(state, app, &req, &b, now).await?,
         (Decision::Issue, Some(b)) => respond(state, app, &req, &b, now).await?,
         (Decision::Error(e), _) => deliver(
@@ -361,7 +395,7 @@ pub async fn respond(
     let mut params: Vec<(String, String)> = Vec::new();
     if req.response_type == ResponseType::Code {
         let code = random_token(32)?;
-        let details = CodeDetails::new(req, &b.user.id, b.session.auth_time);
+        let details = CodeDetails::new(req, &b.user.id, b.session.auth_time, &b.session.amr);
         let record = CodeRecord {
             hash: sha256(code.as_bytes()),
             client_id: app.client_id.clone(),
@@ -380,7 +414,7 @@ pub async fn respond(
             req,
             &b.user.id,
             &grant_id,
-            b.session.auth_time,
+            Authentication::new(b.session.auth_time, &b.session.amr),
             b.user.claims_for(&req.scope),
         );
         let issued = issue::execute(state, app, &issuance, None, now)

@@ -31,6 +31,7 @@ use crate::error::{ApiError, FormKind, Page};
 use crate::fault::Fault;
 use crate::interaction::{self, Interaction, Kind, form_spent};
 use crate::issue;
+use crate::routes::second_factor;
 use crate::session::{Browser, LoginCsrf, with_cookies};
 use crate::state::{AppState, Shared};
 use crate::throttle::address_key;
@@ -202,12 +203,38 @@ async fn enter(
         tracing::info!(target: "valet::audit", %ip, "wrong device code entered");
         return code_step(state, headers, Some(&shown), Some(WRONG), StatusCode::OK);
     };
+    if client.app.require_mfa && state.settings.mfa == valet_protocol::mfa::Policy::Off {
+        const OFF: &str = "This device's application requires a second factor, and second \
+                           factors are turned off here. Ask your administrator.";
+        return code_step(
+            state,
+            headers,
+            Some(&shown),
+            Some(OFF),
+            StatusCode::FORBIDDEN,
+        );
+    }
     let entered = DeviceInteraction {
         user_code_hash: b64(record.user_code_hash.as_bytes()),
         user_code: device::display(&code),
         client_id: record.client_id.clone(),
     };
     match Browser::from_headers(state, headers, now).await? {
+        // A password session steps up first where a second factor is required (issue 16).
+        Some(b) if second_factor::needs_step_up(state, &client.app, &b) => {
+            let enrol = !crate::mfa::enrolled(state, &b.user.id).await?;
+            let then = second_factor::Then::Device(entered);
+            second_factor::start(
+                state,
+                headers,
+                &b.user,
+                b.session.auth_time,
+                then,
+                enrol,
+                now,
+            )
+            .await
+        }
         Some(browser) => confirm(state, &client.app, &entered, &browser, now).await,
         // The login page, the code sealed into it; `POST /login` continues at `confirm`
         // after a correct password (`interaction::resume`).
@@ -352,6 +379,7 @@ async fn answer(
     let decision = DeviceDecision::Approve {
         grant,
         auth_time: browser.session.auth_time,
+        amr: browser.session.amr.clone(),
     };
     if !state
         .store

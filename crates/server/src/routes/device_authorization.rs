@@ -73,6 +73,7 @@ pub async fn device_authorization(
         status: DeviceStatus::Pending,
         user_id: None,
         auth_time: None,
+        amr: vec![],
         grant_id: None,
         interval: device::INTERVAL,
         // The interval counts from this response (the contract).

@@ -4,10 +4,14 @@
 //! `/account`). A correct password starts a new session (a new id, always) and the
 //! interaction continues in the same response (`interaction::resume`); a wrong one
 //! re-renders the form with one message for an unknown user and a wrong password alike,
-//! after the same work (`users::check_password`).
+//! after the same work (`users::check_password`). When a second factor is needed
+//! (`mfa::after_password`), a correct password leads to the second-factor form instead
+//! (`routes/second_factor.rs`), and no session is made yet.
 
 use crate::error::{ApiError, FormKind, Page, directory_down};
 use crate::interaction::{self, Kind, form_spent};
+use crate::mfa::enrolled as mfa_enrolled;
+use crate::routes::second_factor::{self, Then};
 use crate::session::{self, Browser, LoginCsrf, with_cookies};
 use crate::state::{AppState, Shared};
 use crate::users::check_password;
@@ -17,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
+use valet_protocol::mfa;
 
 const WRONG: &str = "The username or password is not right.";
 
@@ -231,6 +236,19 @@ async fn submit_inner(
     let Some(user) = user else {
         return again(WRONG).await;
     };
+    // The first factor alone never makes a session when a second is needed (issue 16).
+    let demanded = second_factor::demanded(
+        state,
+        pending.as_ref().map(|(c, _)| &c.app),
+        pending.as_ref().map(|(_, i)| i),
+    );
+    let enrolled = state.settings.mfa != mfa::Policy::Off && mfa_enrolled(state, &user.id).await?;
+    let next = mfa::after_password(state.settings.mfa, enrolled, demanded);
+    if next != mfa::AfterPassword::SignIn {
+        let then = Then::from_interaction(pending.map(|(_, i)| i));
+        let enrol = next == mfa::AfterPassword::Enrol;
+        return second_factor::start(state, headers, &user, now, then, enrol, now).await;
+    }
     let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
     state.audit.event(

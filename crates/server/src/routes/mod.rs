@@ -1,6 +1,7 @@
 //! One file per endpoint; `router` puts them on their paths.
 
 pub(crate) mod account;
+pub(crate) mod account_mfa;
 mod admin;
 pub(crate) mod authorize;
 mod consent;
@@ -16,6 +17,7 @@ pub(crate) mod logout;
 mod password;
 pub(crate) mod register;
 mod revoke;
+pub(crate) mod second_factor;
 mod token;
 mod userinfo;
 
@@ -98,6 +100,14 @@ pub fn router(state: Shared) -> Router {
             "/password/reset",
             get(password::reset_form).post(password::reset),
         )
+        .route("/login/second-factor", post(second_factor::submit))
+        .route("/login/continue", post(second_factor::resume))
+        .route(
+            "/account/authenticator",
+            get(account_mfa::show).post(account_mfa::enrol),
+        )
+        .route("/account/authenticator/remove", post(account_mfa::remove))
+        .route("/account/recovery-codes", post(account_mfa::regenerate))
         .route("/oauth2/logout", get(logout::get).post(logout::post))
         .route("/assets/{name}", get(crate::pages::asset))
         .route("/logo/{client_id}", get(crate::logos::serve))

@@ -902,6 +902,7 @@ async fn public_clients_need_a_code_challenge() {
             profile: Some(Profile::Web),
             redirect_uris: vec![REDIRECT.into()],
             require_pkce: true,
+            require_mfa: false,
             ..Default::default()
         })
         .await;

@@ -36,6 +36,8 @@ mod introspectors;
 mod keys;
 mod ldap;
 mod loopback;
+mod mfa;
+mod mfa_policy;
 mod opaque;
 mod outside;
 mod pages;

@@ -16,6 +16,7 @@ mod logout_deliveries;
 mod refresh_tokens;
 mod registrations;
 mod sealed_forms;
+mod second_factors;
 mod sessions;
 mod signing_keys;
 mod throttle;
@@ -35,6 +36,7 @@ pub use logout_deliveries::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDeli
 pub use refresh_tokens::RefreshTokens;
 pub use registrations::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use sealed_forms::SealedForms;
+pub use second_factors::SecondFactors;
 pub use sessions::Sessions;
 pub use signing_keys::SigningKeys;
 pub use throttle::Throttle;

@@ -12,7 +12,7 @@ use crate::{DeviceCodes, Result, StoreError, TokenHash, UnixTime};
 
 const COLUMNS: &str = "device_hash, user_code_hash, client_id, details, status, user_id, \
                        auth_time, grant_id, poll_interval, last_poll_at, created_at, \
-                       expires_at, redeemed_at";
+                       expires_at, redeemed_at, amr";
 
 fn record(r: &PgRow) -> Result<DeviceCodeRecord> {
     let status: String = r.try_get(4)?;
@@ -31,6 +31,11 @@ fn record(r: &PgRow) -> Result<DeviceCodeRecord> {
         created_at: r.try_get(10)?,
         expires_at: r.try_get(11)?,
         redeemed_at: r.try_get(12)?,
+        amr: r
+            .try_get::<String, _>(13)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
@@ -40,7 +45,7 @@ impl DeviceCodes for PostgresStore {
         self.timed(async {
             sqlx::query(&format!(
                 "INSERT INTO device_codes ({COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ))
             .bind(&d.device_hash)
             .bind(&d.user_code_hash)
@@ -55,6 +60,7 @@ impl DeviceCodes for PostgresStore {
             .bind(d.created_at)
             .bind(d.expires_at)
             .bind(d.redeemed_at)
+            .bind(d.amr.join(" "))
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -108,10 +114,14 @@ impl DeviceCodes for PostgresStore {
         self.timed(async {
             let mut tx = self.pool.begin().await?;
             let changed = match decision {
-                DeviceDecision::Approve { grant, auth_time } => {
+                DeviceDecision::Approve {
+                    grant,
+                    auth_time,
+                    amr,
+                } => {
                     let n = sqlx::query(
                         "UPDATE device_codes SET status = 'approved', user_id = $3, \
-                         auth_time = $4, grant_id = $5 \
+                         auth_time = $4, grant_id = $5, amr = $7 \
                          WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 \
                          AND client_id = $6",
                     )
@@ -121,6 +131,7 @@ impl DeviceCodes for PostgresStore {
                     .bind(auth_time)
                     .bind(&grant.grant_id)
                     .bind(client_id)
+                    .bind(amr.join(" "))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

@@ -28,6 +28,7 @@ mod links;
 mod logout;
 mod refresh;
 mod registrations;
+mod second_factors;
 mod sessions;
 mod signing_keys;
 pub mod testdb;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_device_codes.sql"),
     include_str!("../../migrations/postgres/0008_registrations.sql"),
     include_str!("../../migrations/postgres/0009_admin.sql"),
+    include_str!("../../migrations/postgres/0010_second_factors.sql"),
     include_str!("../../migrations/postgres/0011_logout_deliveries.sql"),
     include_str!("../../migrations/postgres/0013_links.sql"),
 ];

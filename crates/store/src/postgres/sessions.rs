@@ -10,7 +10,7 @@ use super::grants::{GrantsOf, revoke_grants_where};
 use crate::model::SessionRecord;
 use crate::{Result, Sessions, TokenHash, UnixTime};
 
-const COLUMNS: &str = "id_hash, user_id, auth_time, created_at, expires_at";
+const COLUMNS: &str = "id_hash, user_id, auth_time, created_at, expires_at, amr";
 
 fn record(r: &PgRow) -> Result<SessionRecord> {
     Ok(SessionRecord {
@@ -19,6 +19,11 @@ fn record(r: &PgRow) -> Result<SessionRecord> {
         auth_time: r.try_get(2)?,
         created_at: r.try_get(3)?,
         expires_at: r.try_get(4)?,
+        amr: r
+            .try_get::<String, _>(5)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
@@ -34,13 +39,14 @@ impl Sessions for PostgresStore {
                     .await?;
             }
             sqlx::query(&format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
             ))
             .bind(&s.id_hash)
             .bind(&s.user_id)
             .bind(s.auth_time)
             .bind(s.created_at)
             .bind(s.expires_at)
+            .bind(s.amr.join(" "))
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

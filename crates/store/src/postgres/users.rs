@@ -144,6 +144,7 @@ impl Users for PostgresStore {
             .await?;
             let Some(id) = id else { return Ok(false) };
             end_access(&mut tx, &id, now).await?;
+            super::second_factors::delete_of_user(&mut tx, &id).await?;
             sqlx::query("DELETE FROM users WHERE id = $1")
                 .bind(&id)
                 .execute(&mut *tx)

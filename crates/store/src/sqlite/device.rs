@@ -9,7 +9,7 @@ use crate::{DeviceCodes, Result, StoreError, TokenHash, UnixTime};
 
 const COLUMNS: &str = "device_hash, user_code_hash, client_id, details, status, user_id, \
                        auth_time, grant_id, poll_interval, last_poll_at, created_at, \
-                       expires_at, redeemed_at";
+                       expires_at, redeemed_at, amr";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeviceCodeRecord, String)> {
     Ok((
@@ -27,6 +27,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeviceCodeRecord, String)> {
             created_at: r.get(10)?,
             expires_at: r.get(11)?,
             redeemed_at: r.get(12)?,
+            amr: r
+                .get::<_, String>(13)?
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         },
         r.get(4)?,
     ))
@@ -45,7 +50,7 @@ impl DeviceCodes for SqliteStore {
         self.write(move |c| {
             c.prepare_cached(&format!(
                 "INSERT INTO device_codes ({COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
             ))?
             .execute(params![
                 d.device_hash,
@@ -60,7 +65,8 @@ impl DeviceCodes for SqliteStore {
                 d.last_poll_at,
                 d.created_at,
                 d.expires_at,
-                d.redeemed_at
+                d.redeemed_at,
+                d.amr.join(" ")
             ])?;
             Ok(())
         })
@@ -113,11 +119,15 @@ impl DeviceCodes for SqliteStore {
         self.write(move |c| {
             let tx = immediate(c)?;
             let changed = match &decision {
-                DeviceDecision::Approve { grant, auth_time } => {
+                DeviceDecision::Approve {
+                    grant,
+                    auth_time,
+                    amr,
+                } => {
                     let n = tx
                         .prepare_cached(
                             "UPDATE device_codes SET status = 'approved', user_id = ?3, \
-                             auth_time = ?4, grant_id = ?5 \
+                             auth_time = ?4, grant_id = ?5, amr = ?7 \
                              WHERE user_code_hash = ?1 AND status = 'pending' \
                              AND expires_at > ?2 AND client_id = ?6",
                         )?
@@ -127,7 +137,8 @@ impl DeviceCodes for SqliteStore {
                             grant.user_id,
                             auth_time,
                             grant.grant_id,
-                            client_id
+                            client_id,
+                            amr.join(" ")
                         ])?;
                     if n == 1 {
                         grants::insert_grant(&tx, grant)?;

@@ -32,6 +32,7 @@ mod lock;
 mod logout;
 mod refresh;
 mod registrations;
+mod second_factors;
 mod sessions;
 mod signing_keys;
 mod throttle;
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_device_codes.sql"),
     include_str!("../../migrations/sqlite/0011_registrations.sql"),
     include_str!("../../migrations/sqlite/0012_admin.sql"),
+    include_str!("../../migrations/sqlite/0013_second_factors.sql"),
     include_str!("../../migrations/sqlite/0014_logout_deliveries.sql"),
     include_str!("../../migrations/sqlite/0016_links.sql"),
 ];

@@ -8,7 +8,7 @@ use super::{SqliteStore, immediate};
 use crate::model::SessionRecord;
 use crate::{Result, Sessions, TokenHash, UnixTime};
 
-const COLUMNS: &str = "id_hash, user_id, auth_time, created_at, expires_at";
+const COLUMNS: &str = "id_hash, user_id, auth_time, created_at, expires_at, amr";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
@@ -17,12 +17,18 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRecord> {
         auth_time: r.get(2)?,
         created_at: r.get(3)?,
         expires_at: r.get(4)?,
+        amr: split_amr(&r.get::<_, String>(5)?),
     })
 }
 
 /// The grants a logout ends: made in the session (`?2`) without `offline_access`. Scope is
 /// space-delimited, so padding it with spaces lets `instr` match whole tokens only
 /// (`instr`, not `LIKE`: LIKE ignores case and reads `_` as any character).
+/// The stored `amr` (space-delimited) as its values.
+fn split_amr(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
 const ENDED_BY_LOGOUT: &str = "session = ?2 AND instr(' ' || scope || ' ', ' offline_access ') = 0";
 
 #[async_trait]
@@ -41,14 +47,15 @@ impl Sessions for SqliteStore {
                     .execute([old])?;
             }
             tx.prepare_cached(&format!(
-                "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+                "INSERT INTO sessions ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
             ))?
             .execute(params![
                 s.id_hash,
                 s.user_id,
                 s.auth_time,
                 s.created_at,
-                s.expires_at
+                s.expires_at,
+                s.amr.join(" ")
             ])?;
             tx.commit()?;
             Ok(())

@@ -156,6 +156,7 @@ impl Users for SqliteStore {
                 .optional()?;
             let Some(id) = id else { return Ok(false) };
             end_access(&tx, &id, now)?;
+            super::second_factors::delete_of_user(&tx, &id)?;
             tx.execute("DELETE FROM users WHERE id = ?1", [&id])?;
             tx.commit()?;
             Ok(true)

@@ -15,6 +15,7 @@ fn device(n: u8, expires_at: i64) -> DeviceCodeRecord {
         status: DeviceStatus::Pending,
         user_id: None,
         auth_time: None,
+        amr: vec![],
         grant_id: None,
         interval: 5,
         last_poll_at: 100,
@@ -28,6 +29,7 @@ fn approve(grant_id: &str) -> DeviceDecision {
     DeviceDecision::Approve {
         grant: grant(grant_id, "u1", "c1", "openid", 10_000),
         auth_time: 90,
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
     }
 }
 
@@ -127,6 +129,11 @@ pub(crate) async fn device_codes(s: Arc<dyn Store>) {
     assert_eq!(
         (d.user_id.as_deref(), d.grant_id.as_deref(), d.auth_time),
         (Some("u1"), Some("g1"), Some(90))
+    );
+    assert_eq!(
+        d.amr,
+        ["pwd", "otp", "mfa"],
+        "the approving session's factors"
     );
 
     // Redeemed once; then no poll is recorded either.

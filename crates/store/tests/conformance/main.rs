@@ -15,6 +15,7 @@ mod housekeeping;
 mod logout;
 mod refresh;
 mod registrations;
+mod second_factors;
 mod sessions;
 mod throttle;
 
@@ -66,6 +67,7 @@ fn client(id: &str) -> ClientRecord {
             post_logout_redirect_uris: vec![],
             allow_plain_pkce: false,
             require_pkce: false,
+            require_mfa: false,
             cors_origins: vec![],
             access_token_format: Default::default(),
             access_token_ttl: None,
@@ -158,6 +160,7 @@ fn session(id: u8, user: &str, expires_at: i64) -> SessionRecord {
         id_hash: token_hash(id),
         user_id: user.into(),
         auth_time: 90,
+        amr: vec!["pwd".into()],
         created_at: 100,
         expires_at,
     }
@@ -204,6 +207,13 @@ macro_rules! contract_suite {
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
             forms::{sealed_forms, racing_sealed_forms},
+            second_factors::{
+                authenticator_apps,
+                recovery_codes,
+                racing_second_factors,
+                second_factors_go_with_the_user,
+                sessions_keep_their_factors
+            },
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},
             logout::{

@@ -84,6 +84,23 @@ pub enum UserCommand {
     },
     /// Delete a user; their sessions, grants and tokens end at once
     Delete { username: String },
+    /// A user's second factors (authenticator app, recovery codes)
+    Mfa {
+        #[command(subcommand)]
+        command: MfaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MfaCommand {
+    /// Remove the user's authenticator app and recovery codes (the help desk's reset; audited)
+    Reset {
+        /// The user (or --username)
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        username: Option<String>,
+        #[arg(long = "username", value_name = "USERNAME")]
+        user: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -53,6 +53,9 @@ pub enum ClientCommand {
         /// Require PKCE from this confidential application (public ones always must)
         #[arg(long)]
         require_pkce: bool,
+        /// Require a second factor of whoever signs in to it (a password-only session steps up)
+        #[arg(long, value_name = "true|false", num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+        require_mfa: bool,
         /// Browser origin allowed to call the token, revocation and UserInfo endpoints, beyond those of the redirect URIs (repeatable)
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
@@ -135,6 +138,9 @@ pub enum ClientCommand {
         cors_origins: Vec<String>,
         #[arg(long, value_name = "true|false")]
         require_pkce: Option<bool>,
+        /// Require a second factor of whoever signs in to it
+        #[arg(long, value_name = "true|false")]
+        require_mfa: Option<bool>,
         #[arg(long, value_name = "true|false")]
         allow_plain_pkce: Option<bool>,
         /// Seconds its access and ID tokens last (0: the server's access_token_ttl)

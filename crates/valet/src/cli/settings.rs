@@ -255,6 +255,9 @@ pub struct SettingArgs {
     /// With a brand name set, a discreet "Powered by Valet" in the pages' footer [default: true]
     #[arg(long, env = "VALET_POWERED_BY", global = true, value_name = "BOOL")]
     pub powered_by: Option<bool>,
+    /// Second factors: off, optional (users may enrol an authenticator app) or required (every user must) [default: optional]
+    #[arg(long, env = "VALET_MFA", global = true, value_name = "POLICY")]
+    pub mfa: Option<String>,
 }
 
 impl SettingArgs {
@@ -302,6 +305,7 @@ impl SettingArgs {
             brand_color: self.brand_color.clone(),
             brand_color_dark: self.brand_color_dark.clone(),
             powered_by: self.powered_by,
+            mfa: self.mfa.clone(),
         }
     }
 }

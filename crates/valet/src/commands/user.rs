@@ -7,7 +7,7 @@ use valet_protocol::user::{Role, UserClaims};
 use valet_server::admin::{Admin, NewUser, UserChanges, UserView};
 
 use super::{now, print_json};
-use crate::cli::UserCommand;
+use crate::cli::{MfaCommand, UserCommand};
 
 fn user_json(u: &valet_store::UserRecord) -> serde_json::Value {
     serde_json::to_value(UserView::from(u)).unwrap_or_default()
@@ -168,6 +168,21 @@ pub(super) async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> 
                 .await
                 .map_err(|e| e.to_string())?;
             out!("New password set for {username}; their sessions and grants have ended.");
+            Ok(())
+        }
+        UserCommand::Mfa {
+            command: MfaCommand::Reset { username, user },
+        } => {
+            let username = username.or(user).unwrap_or_default();
+            let removed = admin
+                .reset_mfa(&username, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            if removed {
+                out!("Removed the authenticator app and recovery codes of {username}.");
+            } else {
+                out!("{username} had no second factor; nothing to remove.");
+            }
             Ok(())
         }
         UserCommand::Revoke { username } => {

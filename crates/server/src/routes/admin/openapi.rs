@@ -24,6 +24,12 @@ pub struct Revoked {
     pub revoked: u64,
 }
 
+/// Whether a reset removed second factors.
+#[derive(Serialize, ToSchema)]
+pub struct MfaReset {
+    pub removed: bool,
+}
+
 /// One event of the audit trail.
 #[derive(Serialize, ToSchema)]
 pub struct AuditEvent {
@@ -80,7 +86,7 @@ impl Modify for Security {
         super::users::list, super::users::create, super::users::show, super::users::update,
         super::users::remove, super::users::set_password, super::users::disable,
         super::users::enable, super::users::sessions, super::users::grants,
-        super::users::revoke,
+        super::users::revoke, super::users::mfa_reset,
         super::keys::list, super::keys::rotate, super::keys::revoke,
         super::grants::list, super::grants::revoke,
         super::audit::list,

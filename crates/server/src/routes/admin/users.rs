@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use valet_protocol::user::UserClaims;
 
-use super::openapi::{ErrorBody, Revoked};
+use super::openapi::{ErrorBody, MfaReset, Revoked};
 use super::{AdminCaller, ListQuery, body, if_match, page, tagged, window};
 use crate::admin::{GrantView, SessionView};
 use crate::admin::{NewUser, UserChanges, UserView};
@@ -25,6 +25,7 @@ pub fn router() -> Router<Shared> {
         .route("/users/{username}/enable", post(enable))
         .route("/users/{username}/sessions", get(sessions))
         .route("/users/{username}/grants", get(grants).delete(revoke))
+        .route("/users/{username}/mfa/reset", post(mfa_reset))
 }
 
 /// `GET /admin/api/users[?q=TEXT]`: `q` matches the username, name or email.
@@ -292,4 +293,23 @@ pub async fn grants(
 pub async fn revoke(caller: AdminCaller, Path(name): Path<String>) -> Result<Response, ApiError> {
     let n = caller.change()?.revoke_user(&name, caller.now).await?;
     Ok(Json(serde_json::json!({ "revoked": n })).into_response())
+}
+
+/// `POST /admin/api/users/{username}/mfa/reset`: removes the user's authenticator app and
+/// recovery codes (the help desk's reset, audited). Answers `{"removed": true|false}`.
+#[utoipa::path(
+    post,
+    path = "/admin/api/users/{username}/mfa/reset",
+    tag = "users",
+    summary = "Reset a user's second factors",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "Removed; `{\"removed\": false}` if the user had none", body = MfaReset), (status = 404, description = "No such record", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn mfa_reset(
+    caller: AdminCaller,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let removed = caller.change()?.reset_mfa(&name, caller.now).await?;
+    Ok(Json(serde_json::json!({ "removed": removed })).into_response())
 }

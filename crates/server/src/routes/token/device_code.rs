@@ -95,7 +95,7 @@ pub async fn grant(
         .into());
     }
     let user = issue::grant_user(state, user_id).await?;
-    let issuance = details.issuance(app, &user.id, grant_id, auth_time);
+    let issuance = details.issuance(app, &user.id, grant_id, auth_time, &record.amr);
     let issued = issue::execute(state, app, &issuance, None, now)
         .await?
         .issued()?;

@@ -1,11 +1,13 @@
 //! The resource owner password credentials grant (RFC 6749 §4.3). Legacy (RFC 9700 §2.4):
 //! off unless an admin enabled it for a confidential application, and guarded by the same
 //! per-account and per-address backoff as the login page (checklist H1). An unknown user
-//! and a wrong password get the same answer after the same work.
+//! and a wrong password get the same answer after the same work. A user with a second
+//! factor, or one where a second factor is required, cannot use it (issue 16).
 
 use std::net::IpAddr;
 use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
+use valet_protocol::mfa;
 use valet_protocol::params::Params;
 use valet_protocol::password;
 use valet_store::GrantRecord;
@@ -27,6 +29,20 @@ pub async fn grant(
     let user = crate::users::check_password(state, request.username, request.password(), ip, now)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the username or password is wrong"))?;
+    // A password alone never stands in for a second factor (issue 16): not for a user who
+    // has one, nor where one is required.
+    let policy = state.settings.mfa;
+    if policy == mfa::Policy::Required
+        || (policy != mfa::Policy::Off
+            && (app.require_mfa || crate::mfa::enrolled(state, &user.id).await?))
+        || (policy == mfa::Policy::Off && app.require_mfa)
+    {
+        return Err(OAuthError::invalid_grant(
+            "this sign-in needs a second factor, which the password grant cannot carry; \
+             use the authorization code flow",
+        )
+        .into());
+    }
     let grant_id = random_token(16)?;
     state
         .store

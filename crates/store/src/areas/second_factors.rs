@@ -1,0 +1,40 @@
+//! Second factors (issue 16): a user's authenticator app (TOTP, RFC 6238), its secret
+//! sealed by the server under the master key (the store never sees it in the clear), the
+//! last time step a code of it was accepted; and the user's recovery codes, as keyed
+//! hashes. Keyed by the user's `sub`, so directory users have them too.
+
+use async_trait::async_trait;
+
+use crate::{Result, TokenHash, TotpRecord, UnixTime};
+
+#[async_trait]
+pub trait SecondFactors {
+    /// The user's authenticator app, if one is enrolled.
+    async fn totp(&self, user_id: &str) -> Result<Option<TotpRecord>>;
+    /// Enrols `record` (confirmed by a code of step `record.last_step`) and replaces the
+    /// user's recovery codes by `recovery` (when given), in one transaction. `false`, and
+    /// nothing changes, if the user already has an authenticator app: one is removed
+    /// before another is enrolled.
+    async fn enrol_totp(&self, record: &TotpRecord, recovery: Option<&[TokenHash]>)
+    -> Result<bool>;
+    /// Accepts a code of time step `step` for the user: one atomic statement that raises
+    /// the last used step to `step` only if it is below it. Of any number of concurrent
+    /// callers with the same step on any number of nodes exactly one gets `true`; a step
+    /// at or below one already used is `false` (a replayed code, or an older one).
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> Result<bool>;
+    /// Removes the user's authenticator app and recovery codes, in one transaction.
+    /// `false` if there was neither.
+    async fn remove_second_factors(&self, user_id: &str) -> Result<bool>;
+    /// Replaces every recovery code of the user by `hashes`, in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[TokenHash],
+        now: UnixTime,
+    ) -> Result<()>;
+    /// Spends the user's recovery code of hash `hash`: one atomic delete, so of any number
+    /// of concurrent callers exactly one gets `true`, and every later call `false`.
+    async fn use_recovery_code(&self, user_id: &str, hash: &TokenHash) -> Result<bool>;
+    /// How many unspent recovery codes the user has.
+    async fn recovery_codes_left(&self, user_id: &str) -> Result<u64>;
+}
