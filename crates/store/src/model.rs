@@ -198,6 +198,13 @@ pub struct SessionRecord {
     pub auth_time: UnixTime,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The address it was signed in from and the browser's `User-Agent` (cut short by
+    /// the server), shown to the user on /account; kept out of `Debug`.
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    /// When a request last came with it; recorded at most every few minutes
+    /// (`Sessions::touch_session`).
+    pub last_used_at: UnixTime,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -412,6 +419,9 @@ mod tests {
                     auth_time: 1,
                     created_at: 1,
                     expires_at: 2,
+                    address: None,
+                    user_agent: None,
+                    last_used_at: 1,
                 }
             ),
             format!(

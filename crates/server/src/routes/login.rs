@@ -231,7 +231,7 @@ async fn submit_inner(
     let Some(user) = user else {
         return again(WRONG).await;
     };
-    let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
+    let (session, cookie) = session::sign_in(state, headers, ip, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
     state.audit.event(
         now,

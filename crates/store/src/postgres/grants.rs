@@ -235,6 +235,9 @@ pub(super) enum GrantsOf<'a> {
     /// `offline_access`. Scope is space-delimited, so padding it with spaces lets
     /// `strpos` match whole tokens only (not `LIKE`, which reads `_` as any character).
     LoggedOutSession(&'a TokenHash),
+    /// Every grant of a user not made in the session given (any, without one): a new
+    /// password.
+    UserOutside(&'a str, Option<&'a TokenHash>),
 }
 
 /// Revokes every grant `which` selects whose tokens are not all expired at `now`, each
@@ -252,6 +255,9 @@ pub(super) async fn revoke_grants_where(
         GrantsOf::LoggedOutSession(_) => {
             "session = $2 AND strpos(' ' || scope || ' ', ' offline_access ') = 0"
         }
+        GrantsOf::UserOutside(..) => {
+            "user_id = $2 AND ($3::BYTEA IS NULL OR session IS NULL OR session <> $3)"
+        }
     };
     let sql = format!(
         "INSERT INTO revoked_grants (grant_id, expires_at) \
@@ -265,6 +271,7 @@ pub(super) async fn revoke_grants_where(
         GrantsOf::Client(client) => q.bind(client),
         GrantsOf::User(user) => q.bind(user),
         GrantsOf::LoggedOutSession(session) => q.bind(session),
+        GrantsOf::UserOutside(user, keep) => q.bind(user).bind(keep),
     };
     Ok(q.execute(c).await?.rows_affected())
 }

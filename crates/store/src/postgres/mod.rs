@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_registrations.sql"),
     include_str!("../../migrations/postgres/0009_admin.sql"),
     include_str!("../../migrations/postgres/0011_logout_deliveries.sql"),
+    include_str!("../../migrations/postgres/0012_account.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_registrations.sql"),
     include_str!("../../migrations/sqlite/0012_admin.sql"),
     include_str!("../../migrations/sqlite/0014_logout_deliveries.sql"),
+    include_str!("../../migrations/sqlite/0015_account.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

@@ -1,5 +1,7 @@
 //! `/account`: a signed-in user's own page. This file renders it; each change is a
-//! CSRF-checked form of its own file: apps.rs (the applications they allowed).
+//! CSRF-checked form of its own file: apps.rs (the applications they allowed),
+//! sessions.rs (the browsers signed in, and "Sign out everywhere"); device.rs names a
+//! browser from its `User-Agent`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -17,7 +19,10 @@ use super::authorize::{ScopeView, describe};
 use super::login::see_other;
 
 mod apps;
+mod device;
+mod sessions;
 pub use apps::revoke;
+pub use sessions::{end as end_session, end_all as end_all_sessions};
 
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
     show_inner(&state, &headers, None, state.clock.now())
@@ -99,10 +104,12 @@ pub(super) async fn show_inner(
         name: Option<&'a str>,
         email: Option<&'a str>,
     }
+    let sessions = sessions::list(state, &b, now).await?;
     #[derive(Serialize)]
     struct View<'a> {
         user: UserView<'a>,
         grants: Vec<GrantView>,
+        sessions: Vec<sessions::SessionView>,
         csrf: String,
         notice: Option<String>,
     }
@@ -116,6 +123,7 @@ pub(super) async fn show_inner(
                 email: b.user.claims.email.as_deref(),
             },
             grants,
+            sessions,
             csrf: b.csrf(state),
             notice,
         },
@@ -136,8 +144,21 @@ pub(crate) fn date(t: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of a Unix time, for people.
+pub(crate) fn time(t: i64) -> String {
+    let s = t.rem_euclid(86_400);
+    format!("{} {:02}:{:02} UTC", date(t), s / 3600, s % 3600 / 60)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times() {
+        assert_eq!(super::time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::time(1_700_000_000), "2023-11-14 22:13 UTC");
+        assert_eq!(super::time(-60), "1969-12-31 23:59 UTC");
+    }
+
     #[test]
     fn dates() {
         assert_eq!(super::date(0), "1970-01-01");
