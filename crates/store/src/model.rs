@@ -177,6 +177,24 @@ impl fmt::Debug for GrantRecord {
     }
 }
 
+/// What a grant's tokens may still carry (`Grants::grant_scope`): whether it was revoked,
+/// and, once its user withdrew a scope of it (`Consents::withdraw_scope`), its scope now
+/// and when it last changed. An unknown grant is neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantScope {
+    pub revoked: bool,
+    pub narrowed: Option<(String, UnixTime)>,
+}
+
+/// `scope` (space-delimited) without the token `token`.
+pub(crate) fn scope_without(scope: &str, token: &str) -> String {
+    scope
+        .split(' ')
+        .filter(|t| !t.is_empty() && *t != token)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A user's remembered consent to an application (the consent page is skipped for scopes
 /// already in it).
 #[derive(Debug, Clone, PartialEq, Eq)]

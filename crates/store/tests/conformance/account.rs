@@ -147,3 +147,95 @@ pub(crate) async fn a_new_password_ends_the_rest(s: Arc<dyn Store>) {
         ]
     );
 }
+
+pub(crate) async fn withdrawing_a_scope(s: Arc<dyn Store>) {
+    let consent = |user: &str, client: &str, scope: &str| valet_store::ConsentRecord {
+        user_id: user.into(),
+        client_id: client.into(),
+        scope: scope.into(),
+        created_at: 10,
+        updated_at: 10,
+    };
+    s.save_consent(&consent("u1", "c1", "openid profile email"))
+        .await
+        .unwrap();
+    s.save_consent(&consent("u1", "c2", "openid email"))
+        .await
+        .unwrap();
+    insert_grants(
+        &s,
+        &[
+            grant("a", "u1", "c1", "openid profile email", 500),
+            grant("b", "u1", "c1", "email", 500),
+            grant("c", "u1", "c1", "openid profile", 500),
+            grant("expired", "u1", "c1", "openid email", 50),
+            grant("other-client", "u1", "c2", "openid email", 500),
+            grant("other-user", "u2", "c1", "openid email", 500),
+            // A look-alike scope is another scope.
+            grant("look-alike", "u1", "c1", "openid emails", 500),
+            grant("revoked", "u1", "c1", "openid email", 500),
+        ],
+    )
+    .await;
+    s.revoke_grant("revoked", 500).await.unwrap();
+    assert_eq!(s.grant_scope("a").await.unwrap(), Default::default());
+
+    assert_eq!(s.withdraw_scope("u1", "c1", "email", 100).await.unwrap(), 2);
+    assert_eq!(
+        s.consent("u1", "c1").await.unwrap().unwrap().scope,
+        "openid profile"
+    );
+    assert_eq!(
+        s.consent("u1", "c1").await.unwrap().unwrap().updated_at,
+        100
+    );
+    let a = s.grant_scope("a").await.unwrap();
+    assert!(!a.revoked);
+    assert_eq!(a.narrowed, Some(("openid profile".to_owned(), 100)));
+    assert_eq!(s.grant("a").await.unwrap().unwrap().scope, "openid profile");
+    // Left with nothing: revoked.
+    let b = s.grant_scope("b").await.unwrap();
+    assert!(b.revoked);
+    assert_eq!(b.narrowed, Some((String::new(), 100)));
+    // Untouched: no narrowing recorded.
+    for id in [
+        "c",
+        "expired",
+        "other-client",
+        "other-user",
+        "look-alike",
+        "revoked",
+    ] {
+        assert_eq!(s.grant_scope(id).await.unwrap().narrowed, None, "{id}");
+    }
+    assert_eq!(
+        revoked(&s, &["a", "b", "c", "other-client", "other-user"]).await,
+        ["b"]
+    );
+    assert_eq!(
+        s.consent("u1", "c2").await.unwrap().unwrap().scope,
+        "openid email"
+    );
+
+    // Withdrawn already (or never given): nothing changes, not even the time.
+    assert_eq!(s.withdraw_scope("u1", "c1", "email", 200).await.unwrap(), 0);
+    assert_eq!(
+        s.consent("u1", "c1").await.unwrap().unwrap().updated_at,
+        100
+    );
+    assert_eq!(s.withdraw_scope("u9", "c1", "email", 200).await.unwrap(), 0);
+    assert!(s.consent("u9", "c1").await.unwrap().is_none());
+    assert_eq!(
+        s.grant_scope("a").await.unwrap().narrowed,
+        Some(("openid profile".to_owned(), 100))
+    );
+    // A second withdrawal moves the time on.
+    assert_eq!(
+        s.withdraw_scope("u1", "c1", "profile", 300).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        s.grant_scope("a").await.unwrap().narrowed,
+        Some(("openid".to_owned(), 300))
+    );
+}

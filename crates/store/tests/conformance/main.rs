@@ -207,7 +207,12 @@ macro_rules! contract_suite {
             refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
-            account::{session_details_and_last_use, signing_out_everywhere, a_new_password_ends_the_rest},
+            account::{
+                session_details_and_last_use,
+                signing_out_everywhere,
+                a_new_password_ends_the_rest,
+                withdrawing_a_scope
+            },
             forms::{sealed_forms, racing_sealed_forms},
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},

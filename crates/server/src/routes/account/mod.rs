@@ -1,5 +1,6 @@
 //! `/account`: a signed-in user's own page. This file renders it; each change is a
-//! CSRF-checked form of its own file: apps.rs (the applications they allowed),
+//! CSRF-checked form of its own file: apps.rs (the applications they allowed: one
+//! removed, or one scope of it withdrawn),
 //! sessions.rs (the browsers signed in, and "Sign out everywhere"); device.rs names a
 //! browser from its `User-Agent`.
 
@@ -10,6 +11,7 @@ use serde::Serialize;
 use std::time::Duration;
 use valet_protocol::consent;
 use valet_protocol::scope::Scope;
+use valet_protocol::withdraw;
 
 use crate::error::ApiError;
 use crate::session::Browser;
@@ -21,7 +23,7 @@ use super::login::see_other;
 mod apps;
 mod device;
 mod sessions;
-pub use apps::revoke;
+pub use apps::{revoke, withdraw_scope};
 pub use sessions::{end as end_session, end_all as end_all_sessions};
 
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
@@ -46,10 +48,17 @@ pub(super) async fn show_inner(
         /// Valet's own URL of the logo (`logos.rs`), not waited for: a page of many.
         logo: Option<String>,
         website: Option<String>,
-        scopes: Vec<ScopeView>,
+        scopes: Vec<ScopeLine>,
         granted_at: String,
         /// For an application that registered itself (an agent): where it is from.
         agent: Option<AgentView>,
+    }
+    #[derive(Serialize)]
+    struct ScopeLine {
+        #[serde(flatten)]
+        view: ScopeView,
+        /// Offered a button of its own (`withdraw::withdrawable`).
+        withdrawable: bool,
     }
     #[derive(Serialize)]
     struct AgentView {
@@ -93,7 +102,14 @@ pub(super) async fn show_inner(
                 None => None,
             },
             website: client.as_ref().and_then(|cl| cl.app.website.clone()),
-            scopes: describe(state, &scope).await?,
+            scopes: describe(state, &scope)
+                .await?
+                .into_iter()
+                .map(|v| ScopeLine {
+                    withdrawable: withdraw::withdrawable(&scope, &v.name),
+                    view: v,
+                })
+                .collect(),
             granted_at: date(c.updated_at),
             agent,
         });
