@@ -84,6 +84,7 @@ pub fn router(state: Shared) -> Router {
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
         .route("/account/withdraw-scope", post(account::withdraw_scope))
+        .route("/account/password", post(account::change_password))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/oauth2/logout", get(logout::get).post(logout::post))

@@ -188,6 +188,11 @@ impl Users {
     }
 
     /// The user `sub` names, if they still exist and may sign in.
+    /// The node's password hasher (a new password of a database user).
+    pub fn passwords(&self) -> &Arc<Passwords> {
+        &self.passwords
+    }
+
     pub async fn by_sub(&self, sub: &str) -> Result<Option<User>, UsersError> {
         match sub.split_once(':') {
             Some((name, id)) => {

@@ -1,7 +1,8 @@
 //! `/account`: a signed-in user's own page. This file renders it; each change is a
 //! CSRF-checked form of its own file: apps.rs (the applications they allowed: one
 //! removed, or one scope of it withdrawn),
-//! sessions.rs (the browsers signed in, and "Sign out everywhere"); device.rs names a
+//! sessions.rs (the browsers signed in, and "Sign out everywhere"), password.rs (a new
+//! password); device.rs names a
 //! browser from its `User-Agent`.
 
 use axum::extract::State;
@@ -22,8 +23,10 @@ use super::login::see_other;
 
 mod apps;
 mod device;
+mod password;
 mod sessions;
 pub use apps::{revoke, withdraw_scope};
+pub use password::change as change_password;
 pub use sessions::{end as end_session, end_all as end_all_sessions};
 
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
@@ -36,6 +39,18 @@ pub(super) async fn show_inner(
     state: &AppState,
     headers: &HeaderMap,
     notice: Option<String>,
+    now: i64,
+) -> Result<Response, ApiError> {
+    show_with(state, headers, notice, None, now).await
+}
+
+/// The page with a notice of what was done, or of what went wrong (`problem`, with the
+/// status to answer it with).
+pub(super) async fn show_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    notice: Option<String>,
+    problem: Option<(StatusCode, String)>,
     now: i64,
 ) -> Result<Response, ApiError> {
     let Some(b) = Browser::from_headers(state, headers, now).await? else {
@@ -128,9 +143,14 @@ pub(super) async fn show_inner(
         sessions: Vec<sessions::SessionView>,
         csrf: String,
         notice: Option<String>,
+        problem: Option<String>,
+        /// A user of the built-in store changes their password here; a directory's there.
+        own_password: bool,
     }
+    let own_password = state.store.user(&b.user.id).await?.is_some();
+    let status = problem.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     Ok(state.pages.render(
-        StatusCode::OK,
+        status,
         "account.html",
         View {
             user: UserView {
@@ -142,6 +162,8 @@ pub(super) async fn show_inner(
             sessions,
             csrf: b.csrf(state),
             notice,
+            problem: problem.map(|(_, p)| p),
+            own_password,
         },
     ))
 }
