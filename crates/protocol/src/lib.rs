@@ -35,6 +35,7 @@ pub mod scope;
 pub mod text;
 pub mod token;
 pub mod user;
+pub mod withdraw;
 
 pub use error::{ErrorCode, OAuthError};
 

@@ -7,6 +7,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+use std::net::IpAddr;
 use valet_protocol::UnixTime;
 use valet_store::SessionRecord;
 
@@ -17,6 +18,12 @@ use crate::users::User;
 
 const SESSION: &str = "valet-session";
 const CSRF: &str = "valet-csrf";
+
+/// A session's `last_used_at` is written at most this often (seconds): reading a page
+/// must not cost a write each time.
+pub const LAST_USED_EVERY: i64 = 300;
+/// How much of a `User-Agent` a session keeps (characters).
+pub const USER_AGENT_KEPT: usize = 200;
 
 /// The `sid` of a session (OIDC Back-Channel Logout §2.1) in ID and logout tokens: a
 /// digest of the stored hash of its cookie, so it names the session to applications
@@ -94,9 +101,10 @@ impl Browser {
         let Some(id) = cookie(headers, &cookie_name(state, SESSION)) else {
             return Ok(None);
         };
-        let Some(session) = state.store.session(&sha256(id.as_bytes()), now).await? else {
+        let Some(mut session) = state.store.session(&sha256(id.as_bytes()), now).await? else {
             return Ok(None);
         };
+        touch(state, &mut session, now).await;
         // Every store is asked each time: a user disabled or deleted in a directory
         // loses the session at once.
         match state.users.by_sub(&session.user_id).await? {
@@ -121,6 +129,23 @@ impl Browser {
     }
 }
 
+/// Records the session's use, at most every `LAST_USED_EVERY` (one conditional write that
+/// racing requests make once). Only shown to the user, so a failure costs the request
+/// nothing.
+async fn touch(state: &AppState, session: &mut SessionRecord, now: UnixTime) {
+    if session.last_used_at > now - LAST_USED_EVERY {
+        return;
+    }
+    match state
+        .store
+        .touch_session(&session.id_hash, now, LAST_USED_EVERY)
+        .await
+    {
+        Ok(_) => session.last_used_at = now,
+        Err(e) => tracing::warn!(error = %e, "could not record a session's last use"),
+    }
+}
+
 fn csrf_for(state: &AppState, id_hash: &[u8]) -> String {
     b64(&state.csrf.hash(&b64(id_hash)).0)
 }
@@ -131,16 +156,19 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Starts a session for `user` (after a correct password), replacing the browser's
 /// previous one: the id always changes at login (session fixation, checklist C6).
-/// Returns the session and its cookie.
+/// Returns the session and its cookie. The session remembers `ip` and the browser's
+/// `User-Agent` (cut to `USER_AGENT_KEPT` characters) for the user's account page.
 pub async fn sign_in(
     state: &AppState,
     headers: &HeaderMap,
+    ip: IpAddr,
     user: &User,
     now: UnixTime,
 ) -> Result<(SessionRecord, HeaderValue), ApiError> {
     sign_in_with(
         state,
         headers,
+        ip,
         user,
         now,
         valet_protocol::mfa::password_amr(),
@@ -155,6 +183,7 @@ pub async fn sign_in(
 pub async fn sign_in_with(
     state: &AppState,
     headers: &HeaderMap,
+    ip: IpAddr,
     user: &User,
     auth_time: UnixTime,
     amr: Vec<String>,
@@ -169,6 +198,14 @@ pub async fn sign_in_with(
         amr,
         created_at: now,
         expires_at: now + state.settings.session_ttl,
+        address: Some(ip.to_string()),
+        user_agent: headers.get(header::USER_AGENT).map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .chars()
+                .take(USER_AGENT_KEPT)
+                .collect()
+        }),
+        last_used_at: now,
     };
     state.store.create_session(&session, old.as_ref()).await?;
     let cookie = set_cookie(state, SESSION, &id, state.settings.session_ttl);

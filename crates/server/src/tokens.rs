@@ -5,6 +5,8 @@
 use valet_protocol::access_token::{AccessTokenClaims, OWN_EXP_LEEWAY};
 use valet_protocol::id_token::HintClaims;
 use valet_protocol::opaque_token;
+use valet_protocol::scope::Scope;
+use valet_protocol::withdraw::{self, Narrowed};
 use valet_store::StoreError;
 
 use crate::crypto::sha256;
@@ -84,9 +86,20 @@ pub async fn live_access_token(
         return Ok(None);
     }
     // A user's token dies with its grant: consent withdrawn, code replayed, refresh token
-    // reused (checklist D1, G1).
+    // reused (checklist D1, G1); and with a scope of it the user withdrew, if it was
+    // minted before or carries it (`withdraw::access_token_stands`).
     if let Some(grant) = &claims.grant_id {
-        if state.store.is_grant_revoked(grant).await? {
+        let g = state.store.grant_scope(grant).await?;
+        if g.revoked {
+            return Ok(None);
+        }
+        let narrowed = g
+            .narrowed
+            .map(|(scope, at)| (Scope::parse(&scope).unwrap_or_default(), at));
+        let narrowed = narrowed
+            .as_ref()
+            .map(|(scope, at)| Narrowed { scope, at: *at });
+        if !withdraw::access_token_stands(claims.scope.as_deref(), claims.iat, narrowed) {
             return Ok(None);
         }
     }

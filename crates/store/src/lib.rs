@@ -37,8 +37,9 @@ pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use error::StoreError;
 pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
-    DeviceStatus, GrantRecord, OpaqueAccessTokenRecord, PasswordHash, RefreshTokenRecord, Role,
-    Rotation, SecretHash, SessionRecord, SigningKeyRecord, TokenHash, TotpRecord, UserRecord,
+    DeviceStatus, GrantRecord, GrantScope, OpaqueAccessTokenRecord, PasswordHash,
+    RefreshTokenRecord, Role, Rotation, SecretHash, SessionRecord, SigningKeyRecord, TokenHash,
+    TotpRecord, UserRecord,
 };
 pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;

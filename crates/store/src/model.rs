@@ -177,6 +177,24 @@ impl fmt::Debug for GrantRecord {
     }
 }
 
+/// What a grant's tokens may still carry (`Grants::grant_scope`): whether it was revoked,
+/// and, once its user withdrew a scope of it (`Consents::withdraw_scope`), its scope now
+/// and when it last changed. An unknown grant is neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantScope {
+    pub revoked: bool,
+    pub narrowed: Option<(String, UnixTime)>,
+}
+
+/// `scope` (space-delimited) without the token `token`.
+pub(crate) fn scope_without(scope: &str, token: &str) -> String {
+    scope
+        .split(' ')
+        .filter(|t| !t.is_empty() && *t != token)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A user's remembered consent to an application (the consent page is skipped for scopes
 /// already in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +218,13 @@ pub struct SessionRecord {
     pub amr: Vec<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The address it was signed in from and the browser's `User-Agent` (cut short by
+    /// the server), shown to the user on /account; kept out of `Debug`.
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    /// When a request last came with it; recorded at most every few minutes
+    /// (`Sessions::touch_session`).
+    pub last_used_at: UnixTime,
 }
 
 impl fmt::Debug for SessionRecord {
@@ -445,6 +470,9 @@ mod tests {
                     amr: vec!["pwd".into()],
                     created_at: 1,
                     expires_at: 2,
+                    address: None,
+                    user_agent: None,
+                    last_used_at: 1,
                 }
             ),
             format!(

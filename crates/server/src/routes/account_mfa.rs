@@ -243,7 +243,14 @@ async fn change(
         return Ok(see_other("/account"));
     }
     if let Err(why) = confirmed(state, &b, &form, ip, now).await? {
-        return account::page(state, &b, None, Some(why), now).await;
+        return account::page(
+            state,
+            &b,
+            None,
+            Some((axum::http::StatusCode::BAD_REQUEST, why)),
+            now,
+        )
+        .await;
     }
     let actor = format!("user:{}", b.user.username);
     match what {

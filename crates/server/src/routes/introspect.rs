@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use valet_protocol::OAuthError;
 use valet_protocol::introspection::{self, Introspection, RefreshView};
 use valet_protocol::refresh::RefreshDetails;
+use valet_protocol::scope::Scope;
+use valet_protocol::withdraw;
 
 use crate::client_auth::authenticate;
 use crate::crypto::sha256;
@@ -62,21 +64,25 @@ pub async fn introspect(
     {
         Some(r)
             if r.rotated_at.is_none()
-                && introspection::may_see_refresh_token(&caller.app, &r.client_id)
-                && !state.store.is_grant_revoked(&r.grant_id).await? =>
+                && introspection::may_see_refresh_token(&caller.app, &r.client_id) =>
         {
-            Some(r)
+            let g = state.store.grant_scope(&r.grant_id).await?;
+            (!g.revoked).then_some((r, g.narrowed))
         }
         _ => None,
     };
-    let Some(r) = refresh else {
+    let Some((r, narrowed)) = refresh else {
         return Ok(inactive());
     };
     if state.users.by_sub(&r.user_id).await?.is_none() {
         return Ok(inactive());
     }
-    let details: RefreshDetails =
+    let mut details: RefreshDetails =
         serde_json::from_str(&r.details).map_err(Fault::corrupt("refresh token"))?;
+    // What it yields now: a scope the user withdrew is not shown.
+    if let Some((scope, _)) = &narrowed {
+        details = withdraw::refresh_within(&details, &Scope::parse(scope).unwrap_or_default());
+    }
     let scope = details.scope.to_wire();
     let view = Introspection::Refresh(RefreshView {
         scope: &scope,

@@ -249,7 +249,7 @@ async fn submit_inner(
         let enrol = next == mfa::AfterPassword::Enrol;
         return second_factor::start(state, headers, &user, now, then, enrol, now).await;
     }
-    let (session, cookie) = session::sign_in(state, headers, &user, now).await?;
+    let (session, cookie) = session::sign_in(state, headers, ip, &user, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
     state.audit.event(
         now,

@@ -349,8 +349,16 @@ async fn finish(
     ip: IpAddr,
     now: UnixTime,
 ) -> Result<(Browser, HeaderValue), ApiError> {
-    let (session, cookie) =
-        session::sign_in_with(state, headers, user, auth_time, mfa::two_factor_amr(), now).await?;
+    let (session, cookie) = session::sign_in_with(
+        state,
+        headers,
+        ip,
+        user,
+        auth_time,
+        mfa::two_factor_amr(),
+        now,
+    )
+    .await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in with a second factor");
     state.audit.event(
         now,

@@ -201,6 +201,11 @@ impl Users {
             .map_err(|_| crate::error::ApiError::invariant("the password could not be hashed"))
     }
 
+    /// The node's password hasher (a new password of a database user).
+    pub fn passwords(&self) -> &Arc<Passwords> {
+        &self.passwords
+    }
+
     pub async fn by_sub(&self, sub: &str) -> Result<Option<User>, UsersError> {
         match sub.split_once(':') {
             Some((name, id)) => {

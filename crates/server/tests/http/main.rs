@@ -3,6 +3,9 @@
 //! requests for the bad-input cases. One test binary, one module per endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_password;
+mod account_scopes;
+mod account_sessions;
 mod admin_api;
 mod admin_apis;
 mod admin_input;

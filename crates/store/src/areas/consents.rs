@@ -15,6 +15,19 @@ pub trait Consents {
     /// Forgets the consent of (user, client) and revokes every grant of that pair, in one
     /// transaction. Returns how many grants were revoked.
     async fn revoke_consent(&self, user_id: &str, client_id: &str, now: UnixTime) -> Result<u64>;
+    /// Withdraws the one scope token `scope` from the consent of (user, client) and from
+    /// every live, unrevoked grant of that pair that holds it, in one transaction: each
+    /// such grant's `scope` loses it and its `scope_changed_at` becomes `now`; a grant
+    /// left with no scope is revoked. The caller decides what may be withdrawn
+    /// (`valet_protocol::withdraw`). Returns how many grants changed; nothing changes
+    /// when the consent does not hold the scope.
+    async fn withdraw_scope(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<u64>;
     /// Forgets every consent given to `client_id` and revokes all its grants, in one
     /// transaction. Returns how many grants were revoked.
     async fn revoke_client_grants(&self, client_id: &str, now: UnixTime) -> Result<u64>;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::{CodeRecord, CodeUse, GrantRecord, Result, TokenHash, UnixTime};
+use crate::{CodeRecord, CodeUse, GrantRecord, GrantScope, Result, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait Grants {
@@ -22,6 +22,9 @@ pub trait Grants {
     /// Every token of `grant_id` is dead from now on; the record is kept until `until`.
     async fn revoke_grant(&self, grant_id: &str, until: UnixTime) -> Result<()>;
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool>;
+    /// Whether the grant is revoked and, if its user narrowed it, to what and when: what
+    /// introspection, UserInfo and a refresh need to know of a grant, in one read.
+    async fn grant_scope(&self, grant_id: &str) -> Result<GrantScope>;
     /// The grants live at `now` (not revoked, a token still unexpired) of the user and/or
     /// the application given (both `None`: every grant), newest first, at most `limit`,
     /// created before the grant `before` names when given (the cursor of the next page).

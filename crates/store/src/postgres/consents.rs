@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
 use super::grants::{GrantsOf, revoke_grants_where};
-use crate::model::ConsentRecord;
+use crate::model::{ConsentRecord, scope_without};
 use crate::{Consents, Result, UnixTime};
 
 const CONSENT_COLUMNS: &str = "user_id, client_id, scope, created_at, updated_at";
@@ -87,6 +87,69 @@ impl Consents for PostgresStore {
                 .await?;
             tx.commit().await?;
             Ok(n)
+        })
+        .await
+    }
+
+    async fn withdraw_scope(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<u64> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            // Rows locked as read: a racing withdrawal waits, then reads what this one left.
+            let held: Option<String> = sqlx::query_scalar(
+                "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2 FOR UPDATE",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(held) = held.filter(|h| h.split(' ').any(|t| t == scope)) else {
+                return Ok(0);
+            };
+            sqlx::query(
+                "UPDATE consents SET scope = $3, updated_at = $4 \
+                 WHERE user_id = $1 AND client_id = $2",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .bind(scope_without(&held, scope))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let grants: Vec<(String, String)> = sqlx::query_as(
+                "SELECT grant_id, scope FROM grants g \
+                 WHERE user_id = $1 AND client_id = $2 AND expires_at > $3 \
+                   AND strpos(' ' || scope || ' ', ' ' || $4 || ' ') > 0 \
+                   AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.grant_id = g.grant_id) \
+                 FOR UPDATE",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .bind(scope)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, held) in &grants {
+                let left = scope_without(held, scope);
+                sqlx::query(
+                    "UPDATE grants SET scope = $2, scope_changed_at = $3 WHERE grant_id = $1",
+                )
+                .bind(id)
+                .bind(&left)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if left.is_empty() {
+                    revoke_grants_where(&mut tx, GrantsOf::One(id), now).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(grants.len() as u64)
         })
         .await
     }

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
 use crate::model::{CodeRecord, CodeUse, GrantRecord};
-use crate::{GrantState, Grants, Result, TokenHash, UnixTime};
+use crate::{GrantScope, GrantState, Grants, Result, TokenHash, UnixTime};
 
 const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, scope, session, created_at, expires_at";
 
@@ -192,6 +192,26 @@ impl Grants for PostgresStore {
         .await
     }
 
+    async fn grant_scope(&self, grant_id: &str) -> Result<GrantScope> {
+        self.timed(async {
+            let r = sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = $1), \
+                 (SELECT scope FROM grants WHERE grant_id = $1), \
+                 (SELECT scope_changed_at FROM grants WHERE grant_id = $1)",
+            )
+            .bind(grant_id)
+            .fetch_one(&self.pool)
+            .await?;
+            let scope: Option<String> = r.try_get(1)?;
+            let at: Option<i64> = r.try_get(2)?;
+            Ok(GrantScope {
+                revoked: r.try_get(0)?,
+                narrowed: scope.zip(at),
+            })
+        })
+        .await
+    }
+
     async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool> {
         self.timed(async {
             Ok(
@@ -235,6 +255,11 @@ pub(super) enum GrantsOf<'a> {
     /// `offline_access`. Scope is space-delimited, so padding it with spaces lets
     /// `strpos` match whole tokens only (not `LIKE`, which reads `_` as any character).
     LoggedOutSession(&'a TokenHash),
+    /// One grant (its scope withdrawn to nothing).
+    One(&'a str),
+    /// Every grant of a user not made in the session given (any, without one): a new
+    /// password.
+    UserOutside(&'a str, Option<&'a TokenHash>),
 }
 
 /// Revokes every grant `which` selects whose tokens are not all expired at `now`, each
@@ -252,6 +277,10 @@ pub(super) async fn revoke_grants_where(
         GrantsOf::LoggedOutSession(_) => {
             "session = $2 AND strpos(' ' || scope || ' ', ' offline_access ') = 0"
         }
+        GrantsOf::One(_) => "grant_id = $2",
+        GrantsOf::UserOutside(..) => {
+            "user_id = $2 AND ($3::BYTEA IS NULL OR session IS NULL OR session <> $3)"
+        }
     };
     let sql = format!(
         "INSERT INTO revoked_grants (grant_id, expires_at) \
@@ -265,6 +294,8 @@ pub(super) async fn revoke_grants_where(
         GrantsOf::Client(client) => q.bind(client),
         GrantsOf::User(user) => q.bind(user),
         GrantsOf::LoggedOutSession(session) => q.bind(session),
+        GrantsOf::One(id) => q.bind(id),
+        GrantsOf::UserOutside(user, keep) => q.bind(user).bind(keep),
     };
     Ok(q.execute(c).await?.rows_affected())
 }

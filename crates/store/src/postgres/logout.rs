@@ -14,6 +14,8 @@ use crate::{
 pub(super) enum EndedFor<'a> {
     Session(&'a TokenHash),
     User(&'a str),
+    /// The user's grants not made in the session given (any, without one).
+    UserOutside(&'a str, Option<&'a TokenHash>),
 }
 
 /// As `sqlite/logout::enqueue_where`: one row per (application, user, session) holding a
@@ -22,6 +24,9 @@ pub(super) async fn enqueue(c: &mut PgConnection, who: EndedFor<'_>, now: UnixTi
     let filter = match who {
         EndedFor::Session(_) => "g.session = $2",
         EndedFor::User(_) => "g.user_id = $2",
+        EndedFor::UserOutside(..) => {
+            "g.user_id = $2 AND ($3::BYTEA IS NULL OR g.session IS NULL OR g.session <> $3)"
+        }
     };
     let sql = format!(
         "INSERT INTO logout_deliveries (client_id, user_id, session, attempts, next_at, expires_at) \
@@ -35,6 +40,7 @@ pub(super) async fn enqueue(c: &mut PgConnection, who: EndedFor<'_>, now: UnixTi
     let q = match who {
         EndedFor::Session(h) => q.bind(h),
         EndedFor::User(u) => q.bind(u),
+        EndedFor::UserOutside(u, keep) => q.bind(u).bind(keep),
     };
     q.execute(c).await?;
     Ok(())

@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_admin.sql"),
     include_str!("../../migrations/postgres/0010_second_factors.sql"),
     include_str!("../../migrations/postgres/0011_logout_deliveries.sql"),
+    include_str!("../../migrations/postgres/0012_account.sql"),
     include_str!("../../migrations/postgres/0013_links.sql"),
 ];
 

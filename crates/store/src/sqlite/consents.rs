@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::grants::revoke_grants_where;
 use super::{SqliteStore, immediate};
-use crate::model::ConsentRecord;
+use crate::model::{ConsentRecord, scope_without};
 use crate::{Consents, Result, UnixTime};
 
 const CONSENT_COLUMNS: &str = "user_id, client_id, scope, created_at, updated_at";
@@ -83,6 +83,55 @@ impl Consents for SqliteStore {
             )?;
             tx.commit()?;
             Ok(n)
+        })
+        .await
+    }
+
+    async fn withdraw_scope(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> Result<u64> {
+        let (user, client, scope) = (user_id.to_owned(), client_id.to_owned(), scope.to_owned());
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            let held: Option<String> = tx
+                .prepare_cached("SELECT scope FROM consents WHERE user_id = ?1 AND client_id = ?2")?
+                .query_row([&user, &client], |r| r.get(0))
+                .optional()?;
+            let Some(held) = held.filter(|h| h.split(' ').any(|t| t == scope)) else {
+                return Ok(0);
+            };
+            tx.prepare_cached(
+                "UPDATE consents SET scope = ?3, updated_at = ?4 \
+                 WHERE user_id = ?1 AND client_id = ?2",
+            )?
+            .execute(params![user, client, scope_without(&held, &scope), now])?;
+            let grants = tx
+                .prepare_cached(
+                    "SELECT grant_id, scope FROM grants g \
+                     WHERE user_id = ?1 AND client_id = ?2 AND expires_at > ?3 \
+                       AND instr(' ' || scope || ' ', ' ' || ?4 || ' ') > 0 \
+                       AND NOT EXISTS (SELECT 1 FROM revoked_grants r WHERE r.grant_id = g.grant_id)",
+                )?
+                .query_map(params![user, client, now, scope], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for (id, held) in &grants {
+                let left = scope_without(held, &scope);
+                tx.prepare_cached(
+                    "UPDATE grants SET scope = ?2, scope_changed_at = ?3 WHERE grant_id = ?1",
+                )?
+                .execute(params![id, left, now])?;
+                if left.is_empty() {
+                    revoke_grants_where(&tx, "grant_id = ?2", params![now, id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(grants.len() as u64)
         })
         .await
     }

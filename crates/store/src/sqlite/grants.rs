@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, immediate};
 use crate::model::{CodeRecord, CodeUse, GrantRecord};
-use crate::{GrantState, Grants, Result, TokenHash, UnixTime};
+use crate::{GrantScope, GrantState, Grants, Result, TokenHash, UnixTime};
 
 const GRANT_COLUMNS: &str = "grant_id, client_id, user_id, scope, session, created_at, expires_at";
 
@@ -171,6 +171,30 @@ impl Grants for SqliteStore {
             Ok(c.prepare_cached(&sql)?
                 .query_map(params![now, user, client, before, limit], grant_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn grant_scope(&self, grant_id: &str) -> Result<GrantScope> {
+        let id = grant_id.to_owned();
+        self.point_read(move |c| {
+            let (revoked, scope, at) = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?1), \
+                     (SELECT scope FROM grants WHERE grant_id = ?1), \
+                     (SELECT scope_changed_at FROM grants WHERE grant_id = ?1)",
+                )?
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, bool>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                    ))
+                })?;
+            Ok(GrantScope {
+                revoked,
+                narrowed: scope.zip(at),
+            })
         })
         .await
     }

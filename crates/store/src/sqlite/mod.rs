@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0012_admin.sql"),
     include_str!("../../migrations/sqlite/0013_second_factors.sql"),
     include_str!("../../migrations/sqlite/0014_logout_deliveries.sql"),
+    include_str!("../../migrations/sqlite/0015_account.sql"),
     include_str!("../../migrations/sqlite/0016_links.sql"),
 ];
 

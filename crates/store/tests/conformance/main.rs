@@ -4,6 +4,7 @@
 //! them. This file holds the backends, the shared fixtures and the backend-specific tests.
 
 mod access_tokens;
+mod account;
 mod admin;
 mod catalog;
 mod codes;
@@ -163,6 +164,9 @@ fn session(id: u8, user: &str, expires_at: i64) -> SessionRecord {
         amr: vec!["pwd".into()],
         created_at: 100,
         expires_at,
+        address: Some("192.0.2.1".into()),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+        last_used_at: 100,
     }
 }
 
@@ -206,6 +210,12 @@ macro_rules! contract_suite {
             refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
+            account::{
+                session_details_and_last_use,
+                signing_out_everywhere,
+                a_new_password_ends_the_rest,
+                withdrawing_a_scope
+            },
             forms::{sealed_forms, racing_sealed_forms},
             second_factors::{
                 authenticator_apps,

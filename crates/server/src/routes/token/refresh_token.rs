@@ -8,6 +8,8 @@ use valet_protocol::OAuthError;
 use valet_protocol::application::Application;
 use valet_protocol::params::Params;
 use valet_protocol::refresh::{self, Decision, RefreshDetails, Reuse};
+use valet_protocol::scope::Scope;
+use valet_protocol::withdraw;
 use valet_store::RefreshTokenRecord;
 
 use crate::crypto::sha256;
@@ -32,14 +34,19 @@ pub async fn grant(
     let Some(record) = state.store.refresh_token(&hash, now).await? else {
         return Err(OAuthError::invalid_grant(INVALID).into());
     };
-    let details: RefreshDetails =
+    let mut details: RefreshDetails =
         serde_json::from_str(&record.details).map_err(Fault::corrupt("refresh token"))?;
+    let grant = state.store.grant_scope(&record.grant_id).await?;
+    // A scope the user withdrew on /account is gone from this refresh and its successor.
+    if let Some((scope, _)) = &grant.narrowed {
+        details = withdraw::refresh_within(&details, &Scope::parse(scope).unwrap_or_default());
+    }
     let apis = state.catalog.apis().await?;
     let presented = refresh::Presented {
         client_id: &record.client_id,
         user_id: &record.user_id,
         grant_id: &record.grant_id,
-        grant_revoked: state.store.is_grant_revoked(&record.grant_id).await?,
+        grant_revoked: grant.revoked,
         rotated_at: record.rotated_at,
         details: &details,
     };

@@ -1,22 +1,33 @@
-//! `/account`: a signed-in user sees the applications they allowed and removes any of
-//! them, which forgets the consent and revokes every grant of that application: its
-//! refresh tokens stop working and its access tokens read inactive at introspection.
+//! `/account`: a signed-in user's own page. This file renders it; each change is a
+//! CSRF-checked form of its own file: apps.rs (the applications they allowed: one
+//! removed, or one scope of it withdrawn),
+//! sessions.rs (the browsers signed in, and "Sign out everywhere"), password.rs (a new
+//! password); device.rs names a
+//! browser from its `User-Agent`.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::time::Duration;
 use valet_protocol::consent;
 use valet_protocol::scope::Scope;
+use valet_protocol::withdraw;
 
-use crate::error::{ApiError, FormKind, Page};
+use crate::error::ApiError;
 use crate::session::Browser;
 use crate::state::{AppState, Shared};
 
 use super::authorize::{ScopeView, describe};
 use super::login::see_other;
+
+mod apps;
+mod device;
+mod password;
+mod sessions;
+pub use apps::{revoke, withdraw_scope};
+pub use password::change as change_password;
+pub use sessions::{end as end_session, end_all as end_all_sessions};
 
 pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
     show_inner(&state, &headers, None, state.clock.now())
@@ -24,26 +35,38 @@ pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
 
-async fn show_inner(
+pub(super) async fn show_inner(
     state: &AppState,
     headers: &HeaderMap,
     notice: Option<String>,
     now: i64,
 ) -> Result<Response, ApiError> {
+    show_with(state, headers, notice, None, now).await
+}
+
+/// The page with a notice of what was done, or of what went wrong (`problem`, with the
+/// status to answer it with).
+pub(super) async fn show_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    notice: Option<String>,
+    problem: Option<(StatusCode, String)>,
+    now: i64,
+) -> Result<Response, ApiError> {
     let Some(b) = Browser::from_headers(state, headers, now).await? else {
         return Ok(see_other("/login"));
     };
-    page(state, &b, notice, None, now).await
+    page(state, &b, notice, problem, now).await
 }
 
-/// The account page for `b`, with a `notice` of what was done or an `error` of what was
-/// not.
+/// The account page for `b`, with a `notice` of what was done or a `problem` of what was
+/// not (and the status to answer it with).
 pub async fn page(
     state: &AppState,
     b: &Browser,
     notice: Option<String>,
-    error: Option<String>,
-    _now: i64,
+    problem: Option<(StatusCode, String)>,
+    now: i64,
 ) -> Result<Response, ApiError> {
     #[derive(Serialize)]
     struct GrantView {
@@ -52,10 +75,17 @@ pub async fn page(
         /// Valet's own URL of the logo (`logos.rs`), not waited for: a page of many.
         logo: Option<String>,
         website: Option<String>,
-        scopes: Vec<ScopeView>,
+        scopes: Vec<ScopeLine>,
         granted_at: String,
         /// For an application that registered itself (an agent): where it is from.
         agent: Option<AgentView>,
+    }
+    #[derive(Serialize)]
+    struct ScopeLine {
+        #[serde(flatten)]
+        view: ScopeView,
+        /// Offered a button of its own (`withdraw::withdrawable`).
+        withdrawable: bool,
     }
     #[derive(Serialize)]
     struct AgentView {
@@ -99,7 +129,14 @@ pub async fn page(
                 None => None,
             },
             website: client.as_ref().and_then(|cl| cl.app.website.clone()),
-            scopes: describe(state, &scope).await?,
+            scopes: describe(state, &scope)
+                .await?
+                .into_iter()
+                .map(|v| ScopeLine {
+                    withdrawable: withdraw::withdrawable(&scope, &v.name),
+                    view: v,
+                })
+                .collect(),
             granted_at: date(c.updated_at),
             agent,
         });
@@ -117,15 +154,21 @@ pub async fn page(
         enrolled: bool,
         recovery_left: u64,
     }
+    let sessions = sessions::list(state, &b, now).await?;
     #[derive(Serialize)]
     struct View<'a> {
         user: UserView<'a>,
         grants: Vec<GrantView>,
+        sessions: Vec<sessions::SessionView>,
         csrf: String,
         notice: Option<String>,
-        error: Option<String>,
         mfa: Option<MfaView>,
+        problem: Option<String>,
+        /// A user of the built-in store changes their password here; a directory's there.
+        own_password: bool,
     }
+    let own_password = state.store.user(&b.user.id).await?.is_some();
+    let status = problem.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     let mfa = if state.settings.mfa == valet_protocol::mfa::Policy::Off {
         None
     } else {
@@ -135,7 +178,7 @@ pub async fn page(
         })
     };
     Ok(state.pages.render(
-        StatusCode::OK,
+        status,
         "account.html",
         View {
             user: UserView {
@@ -145,72 +188,14 @@ pub async fn page(
                 email_verified: b.user.claims.email_verified,
             },
             grants,
+            sessions,
             csrf: b.csrf(state),
             notice,
-            error,
             mfa,
+            problem: problem.map(|(_, p)| p),
+            own_password,
         },
     ))
-}
-
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    csrf: Option<String>,
-    client_id: Option<String>,
-}
-
-/// `POST /account/revoke`.
-pub async fn revoke(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Form(form): Form<RevokeForm>,
-) -> Response {
-    revoke_inner(&state, &headers, form)
-        .await
-        .unwrap_or_else(|e| e.into_page(&state.pages))
-}
-
-async fn revoke_inner(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: RevokeForm,
-) -> Result<Response, ApiError> {
-    let now = state.clock.now();
-    let Some(b) = Browser::from_headers(state, headers, now).await? else {
-        return Ok(see_other("/login"));
-    };
-    if !b.check_csrf(state, form.csrf.as_deref()) {
-        return Ok(ApiError::from(Page::FormUnverified(FormKind::Account)).into_page(&state.pages));
-    }
-    let client_id = form
-        .client_id
-        .ok_or_else(|| ApiError::BadInput("which application?".into()))?;
-    let revoked = state
-        .store
-        .revoke_consent(&b.user.id, &client_id, now)
-        .await?;
-    tracing::info!(target: "valet::audit", sub = %b.user.id, client_id = %client_id,
-        grants = revoked, "consent revoked by the user");
-    state.audit.event(
-        now,
-        "consent.withdraw",
-        format!("user:{}", b.user.username),
-        None,
-        format!("client:{client_id}"),
-        serde_json::json!({ "grants_revoked": revoked }),
-    );
-    let name = state
-        .catalog
-        .client(&client_id)
-        .await?
-        .map_or_else(|| "the application".to_owned(), |c| c.app.name.clone());
-    show_inner(
-        state,
-        headers,
-        Some(format!("Access removed for {name}.")),
-        now,
-    )
-    .await
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time, for people (civil-from-days, H. Hinnant).
@@ -227,8 +212,21 @@ pub(crate) fn date(t: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of a Unix time, for people.
+pub(crate) fn time(t: i64) -> String {
+    let s = t.rem_euclid(86_400);
+    format!("{} {:02}:{:02} UTC", date(t), s / 3600, s % 3600 / 60)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times() {
+        assert_eq!(super::time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::time(1_700_000_000), "2023-11-14 22:13 UTC");
+        assert_eq!(super::time(-60), "1969-12-31 23:59 UTC");
+    }
+
     #[test]
     fn dates() {
         assert_eq!(super::date(0), "1970-01-01");
