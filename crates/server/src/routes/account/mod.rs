@@ -154,7 +154,7 @@ pub async fn page(
         enrolled: bool,
         recovery_left: u64,
     }
-    let sessions = sessions::list(state, &b, now).await?;
+    let sessions = sessions::list(state, b, now).await?;
     #[derive(Serialize)]
     struct View<'a> {
         user: UserView<'a>,
