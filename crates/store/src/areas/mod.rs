@@ -32,7 +32,7 @@ pub use housekeeping::Housekeeping;
 pub use refresh_tokens::RefreshTokens;
 pub use registrations::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use sealed_forms::SealedForms;
-pub use second_factors::SecondFactors;
+pub use second_factors::{SecondFactors, TotpRecord};
 pub use sessions::Sessions;
 pub use signing_keys::SigningKeys;
 pub use throttle::Throttle;
