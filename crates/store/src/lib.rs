@@ -26,6 +26,7 @@ pub mod postgres;
 pub mod sqlite;
 mod throttle;
 
+pub use areas::TotpRecord;
 pub use areas::{
     AccessTokens, Apis, Applications, Consents, DeviceCodes, Grants, Health, Housekeeping,
     RefreshTokens, SealedForms, SecondFactors, Sessions, SigningKeys, Throttle, Users,
@@ -39,7 +40,7 @@ pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
     DeviceStatus, GrantRecord, GrantScope, OpaqueAccessTokenRecord, PasswordHash,
     RefreshTokenRecord, Role, Rotation, SecretHash, SessionRecord, SigningKeyRecord, TokenHash,
-    TotpRecord, UserRecord,
+    UserRecord,
 };
 pub use throttle::{ThrottleDecision, ThrottleRule, ThrottleState};
 pub use valet_protocol::UnixTime;

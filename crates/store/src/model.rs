@@ -239,30 +239,6 @@ impl fmt::Debug for SessionRecord {
     }
 }
 
-/// A user's authenticator app (TOTP): its secret sealed by the server (the store never
-/// sees it in the clear) and the last time step a code of it was accepted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TotpRecord {
-    pub user_id: String,
-    /// The secret, sealed under a key derived from the master key.
-    pub sealed_secret: Vec<u8>,
-    /// The last time step (RFC 6238 `T`) a code was accepted for; codes of it and of
-    /// earlier steps no longer pass.
-    pub last_step: i64,
-    pub created_at: UnixTime,
-}
-
-impl fmt::Debug for TotpRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TotpRecord")
-            .field("user_id", &self.user_id)
-            .field("sealed_secret", &"[redacted]")
-            .field("last_step", &self.last_step)
-            .field("created_at", &self.created_at)
-            .finish()
-    }
-}
-
 /// A refresh token as stored: its SHA-256, never the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RefreshTokenRecord {
@@ -473,15 +449,6 @@ mod tests {
                     address: None,
                     user_agent: None,
                     last_used_at: 1,
-                }
-            ),
-            format!(
-                "{:?}",
-                TotpRecord {
-                    user_id: "u1".into(),
-                    sealed_secret: vec![0xab; 32],
-                    last_step: 1,
-                    created_at: 1,
                 }
             ),
             format!(

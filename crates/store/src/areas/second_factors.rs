@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 
-use crate::{Result, TokenHash, TotpRecord, UnixTime};
+use std::fmt;
+
+use crate::{Result, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait SecondFactors {
@@ -37,4 +39,46 @@ pub trait SecondFactors {
     async fn use_recovery_code(&self, user_id: &str, hash: &TokenHash) -> Result<bool>;
     /// How many unspent recovery codes the user has.
     async fn recovery_codes_left(&self, user_id: &str) -> Result<u64>;
+}
+
+/// A user's authenticator app (TOTP): its secret sealed by the server (the store never
+/// sees it in the clear) and the last time step a code of it was accepted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub user_id: String,
+    /// The secret, sealed under a key derived from the master key.
+    pub sealed_secret: Vec<u8>,
+    /// The last time step (RFC 6238 `T`) a code was accepted for; codes of it and of
+    /// earlier steps no longer pass.
+    pub last_step: i64,
+    pub created_at: UnixTime,
+}
+
+impl fmt::Debug for TotpRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpRecord")
+            .field("user_id", &self.user_id)
+            .field("sealed_secret", &"[redacted]")
+            .field("last_step", &self.last_step)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_never_prints_the_sealed_secret() {
+        let r = super::TotpRecord {
+            user_id: "u1".into(),
+            sealed_secret: vec![0xab; 32],
+            last_step: 1,
+            created_at: 1,
+        };
+        let printed = format!("{r:?}");
+        assert!(
+            printed.contains("[redacted]") && !printed.contains("171"),
+            "{printed}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ mod device;
 mod environment;
 mod help;
 mod master_key;
+mod mfa;
 mod quickstart;
 mod registration;
 mod self_registered;
