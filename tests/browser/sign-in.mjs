@@ -6,19 +6,20 @@
 // Starts Valet in a fresh temporary folder on a free port, registers a user and a `web`
 // application whose redirect URI is a small HTTP server of this script's own, then walks
 // the authorization code flow (PKCE S256) in headless Chromium: login page, consent page,
-// callback; redeems the code, reads /userinfo, removes the application's access on
-// /account and checks the token died, signs out and checks the next authorization asks
-// for a password again. Then the device flow (RFC 8628) of a `device` application: the
+// callback; redeems the code, reads /userinfo, withdraws one scope of the application on
+// /account, then removes its access and checks the token died, signs out and checks the
+// next authorization asks for a password again. Then the device flow (RFC 8628) of a `device` application: the
 // complete verification URI prefills the one code field, Enter continues to the login
 // page, then the confirmation page (the code to compare, Allow / Deny), then "go back to
 // your device", while the script polls the token endpoint as the device until it gets
 // tokens. Then an authenticator app set up on /account (codes computed here, RFC 6238)
-// and a sign-in that asks for its code after the password. One line per step; exits 1
-// with the reason on the first failure.
+// and a sign-in that asks for its code after the password, then the account page at 390 px
+// wide (this browser listed with its address and last use) and "Sign out everywhere". One
+// line per step; exits 1 with the reason on the first failure.
 //
 // Environment: VALET_BIN (required), CHROMIUM (default /usr/bin/chromium),
 // SCREENSHOT_DIR (optional: login.png, consent.png, device-code.png, device-confirm.png,
-// totp-enrol.png, and failure.png on a failure).
+// totp-enrol.png, account-390.png, and failure.png on a failure).
 
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -500,6 +501,15 @@ async function main() {
     await expectVisible(page.getByRole('heading', { name: APP_NAME, level: 3 }), `"${APP_NAME}" among the allowed applications`);
   });
 
+  await step('one permission withdrawn: the application keeps the others', async () => {
+    const grant = page.getByRole('listitem').filter({ has: page.getByRole('heading', { name: APP_NAME, level: 3 }) });
+    check(await grant.getByRole('button', { name: /^Remove openid/ }).count() === 0, 'openid offered alone');
+    await grant.getByRole('button', { name: `Remove email from ${APP_NAME}` }).click();
+    await expectVisible(page.getByRole('status').filter({ hasText: `${APP_NAME} no longer has email.` }), `"no longer has email" notice at ${await whereIs(page)}`);
+    check(await page.getByText(SCOPE_DESCRIPTIONS[2]).count() === 0, 'the e-mail scope still listed after withdrawing it');
+    await expectVisible(page.getByText(SCOPE_DESCRIPTIONS[1]), 'the profile scope kept');
+  });
+
   await step('Remove access takes the application off the account page', async () => {
     const grant = page.getByRole('listitem').filter({ has: page.getByRole('heading', { name: APP_NAME, level: 3 }) });
     await grant.getByRole('button', { name: /^Remove access/ }).click();
@@ -523,7 +533,7 @@ async function main() {
 
   await step('Sign out from the account page', async () => {
     await page.goto(`${issuer}/account`);
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await expectVisible(page.getByRole('heading', { name: 'You are signed out' }), `"You are signed out" at ${await whereIs(page)}`);
   });
 
@@ -637,7 +647,7 @@ async function main() {
   });
 
   await step('signing in again asks for the code after the password; the ID token says mfa', async () => {
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await expectVisible(page.getByRole('heading', { name: 'You are signed out' }), `"You are signed out" at ${await whereIs(page)}`);
     const again = authorizeRequest(issuer, client.client_id, redirectUri);
     await page.goto(again.url);
@@ -663,6 +673,28 @@ async function main() {
     const c = decodeJwt(r.json.id_token).payload;
     equal(JSON.stringify(c.amr), '["pwd","otp","mfa"]', 'ID token amr');
     equal(c.acr, 'urn:valet:acr:mfa', 'ID token acr');
+  });
+
+  await step('account page at 390 px: this browser listed with its address and last use', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const resp = await page.goto(`${issuer}/account`);
+    check(resp && resp.ok(), `GET /account -> ${resp && resp.status()} at ${await whereIs(page)}`);
+    await expectVisible(page.getByRole('heading', { name: 'Where you are signed in', level: 2 }), 'the sessions section');
+    const mine = page.getByRole('listitem').filter({ hasText: 'This browser' });
+    await expectVisible(mine, '"This browser" among the sessions');
+    await expectVisible(mine.getByText('127.0.0.1'), 'the session\'s address');
+    await expectVisible(mine.getByText(/Last used \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/), 'when the session was last used');
+    await expectVisible(mine.getByText(/Chrome on Linux/), 'the browser named from its User-Agent');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `the account page is ${overflow} px wider than 390 px`);
+    await shoot(page, 'account-390.png');
+  });
+
+  await step('Sign out everywhere ends the session', async () => {
+    await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await expectVisible(page.getByRole('heading', { name: 'You are signed out everywhere' }), `"You are signed out everywhere" at ${await whereIs(page)}`);
+    await page.goto(`${issuer}/account`);
+    await expectVisible(page.getByRole('heading', { name: 'Sign in', level: 1 }), `the login page after signing out everywhere, at ${await whereIs(page)}`);
   });
 }
 
