@@ -234,6 +234,18 @@ pub fn random_token(bytes: usize) -> Result<String, Fault> {
     Ok(B64.encode(buf))
 }
 
+/// A new client_id of `bytes` random bytes, base64url, never starting with `-` or `_`: a
+/// client_id is typed on command lines (`valet client show ID`), where a leading `-` reads
+/// as a flag.
+pub fn new_client_id(bytes: usize) -> Result<String, Fault> {
+    loop {
+        let id = random_token(bytes)?;
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Ok(id);
+        }
+    }
+}
+
 /// `bytes` of CSPRNG output, raw (user codes are drawn from these).
 pub fn random_bytes(bytes: usize) -> Result<Vec<u8>, Fault> {
     let mut buf = vec![0u8; bytes];

@@ -8,7 +8,7 @@ use valet_store::ClientRecord;
 use super::{Admin, AdminError, Changes, OIDC_SCOPES, Target};
 
 use crate::catalog::ADMIN_SCOPE;
-use crate::crypto::{Secret, new_client_secret, random_token};
+use crate::crypto::{Secret, new_client_secret};
 
 /// A request to register an application.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -378,15 +378,9 @@ fn not_found(client_id: &str) -> AdminError {
     AdminError::NotFound(format!("no application with client_id {client_id}"))
 }
 
-/// 128 random bits, base64url, never starting with `-` or `_`: a client_id is typed on
-/// command lines (`valet client show ID`), where a leading `-` reads as a flag.
+/// 128 random bits (`crypto::new_client_id`).
 fn new_client_id() -> Result<String, AdminError> {
-    loop {
-        let id = random_token(16)?;
-        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Ok(id);
-        }
-    }
+    Ok(crate::crypto::new_client_id(16)?)
 }
 
 /// A version tag of a record as the admin API shows it (`ETag`, RFC 9110 §8.8.3): the

@@ -132,7 +132,7 @@ pub async fn register(
     let initial = bearer(&headers)?;
     let (_, meta) = json_body(&headers, body)?;
     let apis = state.catalog.apis().await?;
-    let client_id = random_token(CLIENT_ID_BYTES)?;
+    let client_id = crate::crypto::new_client_id(CLIENT_ID_BYTES)?;
     let app = registration::application(&meta, client_id, &settings.policy(&apis))?;
     let needs_token = settings.mode == Mode::Token || app.is_confidential();
     if needs_token && initial.is_none() {
