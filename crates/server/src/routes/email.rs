@@ -19,6 +19,7 @@ use crate::session::{Browser, LoginCsrf, with_cookies};
 use crate::state::{AppState, Shared};
 
 use super::login::see_other;
+use super::password::token_of;
 
 pub const VERIFY: &str = "verify_email";
 /// A verification link lasts this long.
@@ -140,13 +141,6 @@ pub async fn send(
         account_page(&state, &b, "sent").await
     };
     run.await.unwrap_or_else(|e| e.into_page(&state.pages))
-}
-
-fn token_of(query: Option<&str>) -> Option<String> {
-    form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .filter(|t| !t.is_empty() && t.len() <= 100)
 }
 
 /// `GET /email/verify?token=…`: a button, not yet a verification.

@@ -194,7 +194,8 @@ async fn throttle(state: &AppState, ip: IpAddr, who: &str, now: i64) -> Result<(
     Ok(())
 }
 
-fn token_of(query: Option<&str>) -> Option<String> {
+/// The `token` of an emailed link's query (a reset or a verification link).
+pub(super) fn token_of(query: Option<&str>) -> Option<String> {
     form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())
