@@ -99,6 +99,26 @@ impl Passwords {
         password: &str,
         stored: Option<PasswordHash>,
     ) -> Result<bool, Busy> {
+        let password = password.to_owned();
+        self.gated(move |me| me.verify(&password, stored.as_ref()))
+            .await
+    }
+
+    /// `hash` (a new password), through the same gate as `verify_gated`: a hash costs the
+    /// same memory and time as a check.
+    pub async fn hash_gated(
+        self: &Arc<Self>,
+        password: &str,
+    ) -> Result<Result<PasswordHash, String>, Busy> {
+        let password = password.to_owned();
+        self.gated(move |me| me.hash(&password)).await
+    }
+
+    /// Runs `work` on the hashing threads once a slot is free.
+    async fn gated<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Self) -> T + Send + 'static,
+    ) -> Result<T, Busy> {
         let permit = match self.slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
@@ -116,12 +136,11 @@ impl Passwords {
             }
         };
         let me = self.clone();
-        let password = password.to_owned();
         let (done, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
-            let ok = me.verify(&password, stored.as_ref());
+            let out = work(&me);
             drop(permit);
-            let _ = done.send(ok);
+            let _ = done.send(out);
         });
         if self.jobs.send(job).is_err() {
             return Err(Busy);

@@ -188,22 +188,20 @@ impl Users {
     }
 
     /// The user `sub` names, if they still exist and may sign in.
-    /// A new password's hash (argon2id), off the async workers.
+    /// A new password's hash (argon2id), through the node's password gate (503 when it
+    /// is full, as for a sign-in).
     pub async fn hash_password(
         &self,
         password: &str,
     ) -> Result<valet_store::PasswordHash, crate::error::ApiError> {
-        let p = self.passwords.clone();
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || p.hash(&password))
+        self.passwords
+            .hash_gated(password)
             .await
-            .map_err(|_| crate::error::ApiError::invariant("the hashing thread failed"))?
-            .map_err(|_| crate::error::ApiError::invariant("the password could not be hashed"))
-    }
-
-    /// The node's password hasher (a new password of a database user).
-    pub fn passwords(&self) -> &Arc<Passwords> {
-        &self.passwords
+            .map_err(|_| crate::error::ApiError::Busy(1))?
+            .map_err(|why| {
+                tracing::error!(error = %why, "a new password could not be hashed");
+                crate::error::ApiError::invariant("a new password could not be hashed")
+            })
     }
 
     pub async fn by_sub(&self, sub: &str) -> Result<Option<User>, UsersError> {

@@ -104,15 +104,9 @@ async fn change_inner(
         }
         Err(e) => return Err(e),
     }
-    // One hash (the current password was checked through the gate, throttled, first).
-    let passwords = state.users.passwords().clone();
-    let hash = tokio::task::spawn_blocking(move || passwords.hash(&new))
-        .await
-        .map_err(|_| ApiError::invariant("the password hashing task ended"))?
-        .map_err(|why| {
-            tracing::error!(error = %why, "a new password could not be hashed");
-            ApiError::invariant("a new password could not be hashed")
-        })?;
+    // One hash, through the password gate (the current password was checked, throttled,
+    // first).
+    let hash = state.users.hash_password(&new).await?;
     record.password_hash = Some(hash);
     record.updated_at = now;
     if !state.store.update_user(&record).await? {
