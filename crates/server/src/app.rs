@@ -216,6 +216,7 @@ impl Valet {
             &settings.issuer,
             crate::brand::Brand::load(&settings.brand)?,
         )?;
+        let passkeys = crate::passkeys::Passkeys::new(&settings.issuer, pages.brand_name());
         let passwords = Arc::new(crate::passwords::Passwords::new()?);
         let users = crate::users::Users::new(&settings.user_stores, store.clone(), passwords)?;
         let (audit, audit_writer) = crate::audit::AuditLog::new(store.clone());
@@ -248,6 +249,7 @@ impl Valet {
                 master_key.recovery_hasher(),
                 master_key.throttle_hasher(),
             ),
+            passkeys,
             pages,
             logos: Arc::new(logos),
             readiness: Default::default(),

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use valet_protocol::UnixTime;
 use valet_protocol::application::Application;
 use valet_protocol::authorize::AuthorizationRequest;
+use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration};
 
 use crate::crypto::{Sealer, b64, random_token, unb64};
 use crate::error::{ApiError, Page};
@@ -60,6 +61,12 @@ pub enum Interaction {
     Continue(Then),
     /// A TOTP secret being enrolled from the account page (`routes/account_mfa.rs`).
     TotpEnrol(TotpEnrol),
+    /// A passkey being registered from the account page (`routes/account/passkeys.rs`):
+    /// the ceremony's state (its challenge).
+    PasskeyRegister(PasskeyRegistration),
+    /// A sign-in with a passkey offered on the login page (`routes/passkey.rs`): the
+    /// ceremony's state. Sealed beside the login form's own interaction.
+    PasskeySignIn(DiscoverableAuthentication),
 }
 
 /// The kind of an `Interaction`, part of its associated data.
@@ -71,6 +78,8 @@ pub enum Kind {
     SecondFactor,
     Continue,
     TotpEnrol,
+    PasskeyRegister,
+    PasskeySignIn,
 }
 
 impl Kind {
@@ -86,6 +95,8 @@ impl Kind {
             Self::SecondFactor => "second_factor",
             Self::Continue => "continue",
             Self::TotpEnrol => "totp_enrol",
+            Self::PasskeyRegister => "passkey_register",
+            Self::PasskeySignIn => "passkey_sign_in",
         }
     }
 
@@ -110,6 +121,8 @@ impl Kind {
             Self::SecondFactor => as_(json, Interaction::SecondFactor),
             Self::Continue => as_(json, Interaction::Continue),
             Self::TotpEnrol => as_(json, Interaction::TotpEnrol),
+            Self::PasskeyRegister => as_(json, Interaction::PasskeyRegister),
+            Self::PasskeySignIn => as_(json, Interaction::PasskeySignIn),
         }
     }
 }
@@ -123,6 +136,8 @@ impl Interaction {
             Self::SecondFactor(_) => Kind::SecondFactor,
             Self::Continue(_) => Kind::Continue,
             Self::TotpEnrol(_) => Kind::TotpEnrol,
+            Self::PasskeyRegister(_) => Kind::PasskeyRegister,
+            Self::PasskeySignIn(_) => Kind::PasskeySignIn,
         }
     }
 
@@ -131,7 +146,10 @@ impl Interaction {
         match self {
             Self::Authorize(r) => Some(&r.client_id),
             Self::Device(d) => Some(&d.client_id),
-            Self::Logout(_) | Self::TotpEnrol(_) => None,
+            Self::Logout(_)
+            | Self::TotpEnrol(_)
+            | Self::PasskeyRegister(_)
+            | Self::PasskeySignIn(_) => None,
             Self::SecondFactor(s) => s.then.client_id(),
             Self::Continue(t) => t.client_id(),
         }
@@ -244,7 +262,10 @@ pub fn recheck(state: &AppState, app: &Application, interaction: &Interaction) -
         Interaction::Authorize(req) => authorize::recheck(state, app, req),
         // The code is looked up again, for this application, at every step.
         Interaction::Device(_) => None,
-        Interaction::Logout(_) | Interaction::TotpEnrol(_) => None,
+        Interaction::Logout(_)
+        | Interaction::TotpEnrol(_)
+        | Interaction::PasskeyRegister(_)
+        | Interaction::PasskeySignIn(_) => None,
         Interaction::SecondFactor(SecondFactorStep {
             then: Then::Authorize(req),
             ..
@@ -280,6 +301,7 @@ pub async fn login_page(
         interaction: &'a str,
         username: Option<&'a str>,
         error: Option<&'a str>,
+        passkey: Option<crate::routes::passkey::Offer>,
     }
     let r = state.pages.render(
         StatusCode::OK,
@@ -290,6 +312,7 @@ pub async fn login_page(
             interaction: &sealed,
             username: typed.filter(|u| !u.is_empty()).or(hint),
             error,
+            passkey: crate::routes::passkey::offer(state, &csrf.binding(), now)?,
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))
@@ -319,7 +342,9 @@ pub async fn resume(
         Interaction::Logout(_)
         | Interaction::SecondFactor(_)
         | Interaction::Continue(_)
-        | Interaction::TotpEnrol(_) => Ok(with_cookies(see_other("/account"), cookies)),
+        | Interaction::TotpEnrol(_)
+        | Interaction::PasskeyRegister(_)
+        | Interaction::PasskeySignIn(_) => Ok(with_cookies(see_other("/account"), cookies)),
     }
 }
 

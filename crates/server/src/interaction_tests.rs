@@ -178,6 +178,7 @@ fn second_factor() -> Interaction {
         auth_time: 99,
         enrol: Some("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()),
         then: Then::Authorize(request()),
+        passkey: None,
     })
 }
 
@@ -198,6 +199,7 @@ fn the_second_factor_step_opens_only_as_itself() {
         auth_time,
         enrol,
         then: Then::Authorize(r),
+        ..
     }) = o.interaction
     else {
         panic!("a second-factor step")

@@ -59,6 +59,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 const CSS: &str = include_str!("../assets/valet.css");
 const FORM_POST_JS: &str = include_str!("../assets/form_post.js");
+const PASSKEY_JS: &str = include_str!("../assets/passkey.js");
 
 /// No inline script or style anywhere, and every image is Valet's own: the brand logo and
 /// applications' logos are served by Valet (`brand/`, `logos/`), never hot-linked.
@@ -199,6 +200,7 @@ pub async fn asset(
     let (body, kind) = match name.as_str() {
         "valet.css" => (CSS, "text/css; charset=utf-8"),
         "form_post.js" => (FORM_POST_JS, "text/javascript; charset=utf-8"),
+        "passkey.js" => (PASSKEY_JS, "text/javascript; charset=utf-8"),
         "brand.css" => return state.pages.brand.css(),
         "brand-logo" => return state.pages.brand.logo(),
         _ => return StatusCode::NOT_FOUND.into_response(),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub interactions: Sealer,
     /// The keys of second factors (`mfa/`).
     pub mfa: crate::mfa::Mfa,
+    /// The WebAuthn relying party, for passkeys (`passkeys.rs`).
+    pub passkeys: crate::passkeys::Passkeys,
     pub pages: crate::pages::Pages,
     /// Applications' logos, fetched and served by Valet (`logos.rs`).
     pub logos: Arc<crate::logos::Logos>,

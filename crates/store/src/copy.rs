@@ -213,6 +213,18 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        name: "passkeys",
+        columns: &[
+            ("credential_id", Text),
+            ("user_id", Text),
+            ("name", Text),
+            ("credential", Text),
+            ("created_at", Int),
+            ("last_used_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "refresh_tokens",
         columns: &[
             ("hash", Blob),

@@ -26,7 +26,6 @@ pub mod postgres;
 pub mod sqlite;
 mod throttle;
 
-pub use areas::TotpRecord;
 pub use areas::{
     AccessTokens, Apis, Applications, Consents, DeviceCodes, Grants, Health, Housekeeping,
     RefreshTokens, SealedForms, SecondFactors, Sessions, SigningKeys, Throttle, Users,
@@ -34,6 +33,7 @@ pub use areas::{
 pub use areas::{Audit, AuditQuery, AuditRecord};
 pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
 pub use areas::{LinkRecord, Links};
+pub use areas::{PasskeyRecord, TotpRecord};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use error::StoreError;
 pub use model::{

@@ -234,7 +234,11 @@ async fn check(
     Ok(None)
 }
 
-/// Whether the user has a second factor (an authenticator app).
+/// Whether the user has a second factor (an authenticator app, or a passkey where
+/// passkeys are available).
 pub async fn enrolled(state: &AppState, user_id: &str) -> Result<bool, ApiError> {
-    Ok(state.store.totp(user_id).await?.is_some())
+    if state.store.totp(user_id).await?.is_some() {
+        return Ok(true);
+    }
+    Ok(state.passkeys.available() && !state.store.passkeys_of_user(user_id).await?.is_empty())
 }

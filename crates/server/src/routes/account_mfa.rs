@@ -45,7 +45,7 @@ async fn show_inner(state: &AppState, headers: &HeaderMap) -> Result<Response, A
     let Some(b) = Browser::from_headers(state, headers, now).await? else {
         return Ok(see_other("/login"));
     };
-    if state.settings.mfa == Policy::Off || mfa::enrolled(state, &b.user.id).await? {
+    if state.settings.mfa == Policy::Off || state.store.totp(&b.user.id).await?.is_some() {
         return Ok(see_other("/account"));
     }
     let secret = totp::base32(&mfa::new_secret()?);
@@ -77,6 +77,8 @@ fn enrol_page(
             enrol: Some(EnrolView::new(state, &b.user.username, &bytes)),
             error,
             recovery: false,
+            totp: true,
+            passkey: None,
         },
     ))
 }
@@ -239,7 +241,7 @@ async fn change(
     if !b.check_csrf(state, form.csrf.as_deref()) {
         return Ok(Page::FormUnverified(FormKind::Account).into_page(&state.pages));
     }
-    if !mfa::enrolled(state, &b.user.id).await? {
+    if state.store.totp(&b.user.id).await?.is_none() {
         return Ok(see_other("/account"));
     }
     if let Err(why) = confirmed(state, &b, &form, ip, now).await? {

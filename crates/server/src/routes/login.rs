@@ -9,7 +9,7 @@
 //! (`routes/second_factor.rs`), and no session is made yet.
 
 use crate::error::{ApiError, FormKind, Page, directory_down};
-use crate::interaction::{self, Kind, form_spent};
+use crate::interaction::{self, Interaction, Kind, form_spent};
 use crate::mfa::enrolled as mfa_enrolled;
 use crate::routes::second_factor::{self, Then};
 use crate::session::{self, Browser, LoginCsrf, with_cookies};
@@ -69,7 +69,7 @@ pub async fn show(
     };
     match Browser::from_headers(&state, &headers, state.clock.now()).await {
         Ok(Some(_)) => see_other(to.path()),
-        Ok(None) => match standalone(&state, &headers, None, None, to) {
+        Ok(None) => match standalone(&state, &headers, None, None, to, state.clock.now()) {
             Ok(r) => r,
             Err(e) => e.into_page(&state.pages),
         },
@@ -78,12 +78,13 @@ pub async fn show(
 }
 
 /// `username`: what the person typed, shown again (autoescaped) after a failed attempt.
-fn standalone(
+pub fn standalone(
     state: &AppState,
     headers: &HeaderMap,
     error: Option<&str>,
     username: Option<&str>,
     to: Destination,
+    now: valet_protocol::UnixTime,
 ) -> Result<Response, ApiError> {
     let csrf = LoginCsrf::from_headers(state, headers)?;
     #[derive(Serialize)]
@@ -92,6 +93,7 @@ fn standalone(
         error: Option<&'a str>,
         username: Option<&'a str>,
         to: Option<&'a str>,
+        passkey: Option<crate::routes::passkey::Offer>,
     }
     let r = state.pages.render(
         StatusCode::OK,
@@ -101,6 +103,7 @@ fn standalone(
             error,
             username: username.filter(|u| !u.is_empty()),
             to: to.field(),
+            passkey: crate::routes::passkey::offer(state, &csrf.binding(), now)?,
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))
@@ -143,36 +146,9 @@ async fn submit_inner(
     if !csrf.check(form.csrf.as_deref()) {
         return Ok(Page::FormUnverified(FormKind::SignIn).into_page(&state.pages));
     }
-    // The sealed interaction, if the form came from the authorization endpoint or the
-    // device page; a value sealed for another browser (checklist C2), older than 15
-    // minutes or submitted before does not open (issue 12 item 10). Each submit spends
-    // the form; a wrong password gets a freshly sealed one.
-    let pending = match form.interaction.as_deref().filter(|v| !v.is_empty()) {
-        Some(sealed) => {
-            let Some(opened) =
-                interaction::open(state, Kind::SIGN_IN, &csrf.binding(), sealed, now)
-            else {
-                return Ok(form_spent(state));
-            };
-            if !opened.consume(state).await? {
-                return Ok(form_spent(state));
-            }
-            let continues = opened.interaction;
-            let client = match continues.client_id() {
-                Some(id) => state.catalog.client(id).await?,
-                None => None,
-            };
-            let Some(client) = client else {
-                return Ok(form_spent(state));
-            };
-            // Nobody is signed in on the strength of a request the registration no longer
-            // allows.
-            if let Some(r) = interaction::recheck(state, &client.app, &continues) {
-                return Ok(r);
-            }
-            Some((client, continues))
-        }
-        None => None,
+    let pending = match pending(state, &csrf, form.interaction.as_deref(), now).await? {
+        Ok(p) => p,
+        Err(spent) => return Ok(spent),
     };
     let again = async |error: &str| -> Result<Response, ApiError> {
         match &pending {
@@ -188,7 +164,14 @@ async fn submit_inner(
                 )
                 .await
             }
-            None => standalone(state, headers, Some(error), Some(&form.username), form.to),
+            None => standalone(
+                state,
+                headers,
+                Some(error),
+                Some(&form.username),
+                form.to,
+                now,
+            ),
         }
     };
     let user = if form.username.is_empty() || form.password.is_empty() {
@@ -250,14 +233,36 @@ async fn submit_inner(
         return second_factor::start(state, headers, &user, now, then, enrol, now).await;
     }
     let (session, cookie) = session::sign_in(state, headers, ip, &user, now).await?;
-    tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in");
+    signed_in(
+        state, headers, ip, session, user, pending, form.to, cookie, "password", now,
+    )
+    .await
+}
+
+/// A browser that has just signed in as `user` (a new `session`, set by `cookie`) by
+/// `method`: audited, then taken on to what the login form continued (`pending`), or to
+/// `to`.
+#[allow(clippy::too_many_arguments)]
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    session: valet_store::SessionRecord,
+    user: crate::users::User,
+    pending: Option<Pending>,
+    to: Destination,
+    cookie: HeaderValue,
+    method: &str,
+    now: valet_protocol::UnixTime,
+) -> Result<Response, ApiError> {
+    tracing::info!(target: "valet::audit", sub = %user.id, %ip, method, "signed in");
     state.audit.event(
         now,
         "signin.succeeded",
         format!("user:{}", user.username),
         Some(ip),
         format!("user:{}", user.username),
-        serde_json::json!({ "method": "password" }),
+        serde_json::json!({ "method": method }),
     );
     match pending {
         Some((client, continues)) => {
@@ -273,8 +278,49 @@ async fn submit_inner(
             )
             .await
         }
-        None => Ok(with_cookies(see_other(form.to.path()), vec![cookie])),
+        None => Ok(with_cookies(see_other(to.path()), vec![cookie])),
     }
+}
+
+/// A login form's application and what it continues.
+pub type Pending = (std::sync::Arc<valet_store::ClientRecord>, Interaction);
+
+/// A login form's application and what it continues, once the form was submitted:
+/// `Ok(None)` for a form without an interaction (signing in on the way to `/account`),
+/// `Err` with the page to answer for a form that does not count.
+///
+/// The sealed interaction, if the form came from the authorization endpoint or the device
+/// page; a value sealed for another browser (checklist C2), older than 15 minutes or
+/// submitted before does not open (issue 12 item 10). Each submit spends the form; a
+/// failed attempt gets a freshly sealed one.
+pub async fn pending(
+    state: &AppState,
+    csrf: &LoginCsrf,
+    sealed: Option<&str>,
+    now: valet_protocol::UnixTime,
+) -> Result<Result<Option<Pending>, Response>, ApiError> {
+    let Some(sealed) = sealed.filter(|v| !v.is_empty()) else {
+        return Ok(Ok(None));
+    };
+    let Some(opened) = interaction::open(state, Kind::SIGN_IN, &csrf.binding(), sealed, now) else {
+        return Ok(Err(form_spent(state)));
+    };
+    if !opened.consume(state).await? {
+        return Ok(Err(form_spent(state)));
+    }
+    let continues = opened.interaction;
+    let client = match continues.client_id() {
+        Some(id) => state.catalog.client(id).await?,
+        None => None,
+    };
+    let Some(client) = client else {
+        return Ok(Err(form_spent(state)));
+    };
+    // Nobody is signed in on the strength of a request the registration no longer allows.
+    if let Some(r) = interaction::recheck(state, &client.app, &continues) {
+        return Ok(Err(r));
+    }
+    Ok(Ok(Some((client, continues))))
 }
 
 /// A 303 to a path of Valet's own (never a caller-supplied URL).

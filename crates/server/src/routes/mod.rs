@@ -14,6 +14,7 @@ pub(crate) mod health;
 mod introspect;
 pub(crate) mod login;
 pub(crate) mod logout;
+pub(crate) mod passkey;
 mod password;
 pub(crate) mod register;
 mod revoke;
@@ -100,6 +101,7 @@ pub fn router(state: Shared) -> Router {
             "/password/reset",
             get(password::reset_form).post(password::reset),
         )
+        .route("/login/passkey", post(passkey::submit))
         .route("/login/second-factor", post(second_factor::submit))
         .route("/login/continue", post(second_factor::resume))
         .route(
@@ -108,6 +110,9 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/account/authenticator/remove", post(account_mfa::remove))
         .route("/account/recovery-codes", post(account_mfa::regenerate))
+        .route("/account/passkeys", post(account::add_passkey))
+        .route("/account/passkeys/rename", post(account::rename_passkey))
+        .route("/account/passkeys/remove", post(account::remove_passkey))
         .route("/account/withdraw-scope", post(account::withdraw_scope))
         .route("/account/password", post(account::change_password))
         .route("/account/sessions/end", post(account::end_session))

@@ -1,7 +1,8 @@
 //! The second step of a sign-in (issue 16): after a correct password (`routes/login.rs`)
 //! or for a step-up of a password-only session (`routes/authorize.rs`), the person enters
-//! a code of their authenticator app or a recovery code, or, when a second factor is
-//! required and they have none, enrols an authenticator app. No session is made before a
+//! a code of their authenticator app or a recovery code, or uses one of their passkeys
+//! (the page carries a WebAuthn challenge for them, its state sealed in the step), or,
+//! when a second factor is required and they have none, enrols an authenticator app. No session is made before a
 //! valid code: the password's result travels sealed in the form (`Interaction::
 //! SecondFactor`, bound to the browser's login CSRF cookie, 15 minutes, once), and only
 //! `POST /login/second-factor` with a valid code signs the browser in, with `amr`
@@ -32,6 +33,8 @@ use crate::state::{AppState, Shared};
 use crate::users::User;
 
 const WRONG: &str = "That code is not right. Enter the current code from your authenticator app, or a recovery code.";
+const PASSKEY_REFUSED: &str =
+    "That passkey could not be used. Try it again, or enter a code instead.";
 const WRONG_FIRST: &str =
     "That code is not right. Enter the code your authenticator app shows now.";
 
@@ -49,6 +52,10 @@ pub struct SecondFactorStep {
     pub enrol: Option<String>,
     /// Where the sign-in goes afterwards.
     pub then: Then,
+    /// The passkey ceremony the page offers (its challenge, the user's credentials), when
+    /// the user has passkeys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<webauthn_rs::prelude::PasskeyAuthentication>,
 }
 
 /// Where a sign-in goes once it is complete.
@@ -131,8 +138,9 @@ pub async fn start(
             None
         },
         then,
+        passkey: None,
     };
-    page(state, headers, &user.username, step, None, now)
+    page(state, headers, &user.username, step, None, now).await
 }
 
 /// What the page shows to enrol a secret: its QR code and its URI as text.
@@ -171,17 +179,39 @@ pub struct View<'a> {
     pub error: Option<&'a str>,
     /// Whether a recovery code may be entered instead (not while enrolling).
     pub recovery: bool,
+    /// Whether the user has an authenticator app (else the field takes recovery codes).
+    pub totp: bool,
+    /// The passkey ceremony's options (JSON), when the user has passkeys.
+    pub passkey: Option<String>,
 }
 
-fn page(
+async fn page(
     state: &AppState,
     headers: &HeaderMap,
     username: &str,
-    step: SecondFactorStep,
+    mut step: SecondFactorStep,
     error: Option<(&str, StatusCode)>,
     now: UnixTime,
 ) -> Result<Response, ApiError> {
     let csrf = LoginCsrf::from_headers(state, headers)?;
+    // A fresh challenge at every showing of the page, for the user's passkeys.
+    let mut passkey = None;
+    step.passkey = None;
+    if step.enrol.is_none() && state.passkeys.available() {
+        let keys: Vec<_> = state
+            .store
+            .passkeys_of_user(&step.user_id)
+            .await?
+            .iter()
+            .filter_map(|r| crate::passkeys::read(&r.credential))
+            .collect();
+        if !keys.is_empty() {
+            let (options, ceremony) = state.passkeys.start_second_factor(&keys)?;
+            step.passkey = Some(ceremony);
+            passkey = Some(options);
+        }
+    }
+    let totp = step.enrol.is_some() || state.store.totp(&step.user_id).await?.is_some();
     let enrol = match &step.enrol {
         Some(b32) => Some(EnrolView::new(
             state,
@@ -211,6 +241,8 @@ fn page(
             enrol,
             error,
             recovery,
+            totp,
+            passkey,
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))
@@ -220,6 +252,9 @@ fn page(
 pub struct CodeForm {
     #[serde(default)]
     code: String,
+    /// A passkey's answer (`PublicKeyCredential` JSON) instead of a code.
+    #[serde(default)]
+    credential: String,
     csrf: Option<String>,
     interaction: Option<String>,
 }
@@ -276,7 +311,7 @@ async fn submit_inner(
             totp::unbase32(enrolling).ok_or_else(|| ApiError::invariant("a sealed secret"))?;
         let Some(used) = crate::mfa::first_code(&secret, &form.code, now) else {
             let e = Some((WRONG_FIRST, StatusCode::OK));
-            return page(state, headers, &user.username, step, e, now);
+            return page(state, headers, &user.username, step, e, now).await;
         };
         let (codes, hashes) = crate::mfa::new_recovery_codes(&state.mfa)?;
         let record = TotpRecord {
@@ -290,9 +325,39 @@ async fn submit_inner(
             return Ok(form_spent(state));
         }
         audit_enrolled(state, &user, Some(ip), now);
-        let (browser, cookie) = finish(state, headers, &user, step.auth_time, ip, now).await?;
+        let amr = mfa::two_factor_amr();
+        let (browser, cookie) = finish(
+            state,
+            headers,
+            &user,
+            step.auth_time,
+            amr,
+            "password+otp",
+            ip,
+            now,
+        )
+        .await?;
         let r = recovery_page(state, &browser, Some(step.then), &codes, now)?;
         return Ok(with_cookies(r, vec![cookie]));
+    }
+    if !form.credential.is_empty() {
+        let Some(amr) = passkey_check(state, &user, &step, &form.credential, ip, now).await? else {
+            let e = Some((PASSKEY_REFUSED, StatusCode::OK));
+            return page(state, headers, &user.username, step, e, now).await;
+        };
+        let (browser, cookie) = finish(
+            state,
+            headers,
+            &user,
+            step.auth_time,
+            amr,
+            "password+passkey",
+            ip,
+            now,
+        )
+        .await?;
+        let app = client.map(|c| c.app.clone());
+        return continue_to(state, headers, app, step.then, browser, vec![cookie], now).await;
     }
     match crate::mfa::verify(state, &user.id, &user.username, &form.code, ip, now).await {
         Ok(Some(_proof)) => {}
@@ -304,7 +369,8 @@ async fn submit_inner(
                 step,
                 Some((WRONG, StatusCode::OK)),
                 now,
-            );
+            )
+            .await;
         }
         Err(ApiError::Throttled(secs, _)) => {
             let message = format!(
@@ -318,7 +384,8 @@ async fn submit_inner(
                 step,
                 Some((&message, StatusCode::TOO_MANY_REQUESTS)),
                 now,
-            )?;
+            )
+            .await?;
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -326,7 +393,18 @@ async fn submit_inner(
         }
         Err(e) => return Err(e),
     }
-    let (browser, cookie) = finish(state, headers, &user, step.auth_time, ip, now).await?;
+    let amr = mfa::two_factor_amr();
+    let (browser, cookie) = finish(
+        state,
+        headers,
+        &user,
+        step.auth_time,
+        amr,
+        "password+otp",
+        ip,
+        now,
+    )
+    .await?;
     continue_to(
         state,
         headers,
@@ -339,34 +417,78 @@ async fn submit_inner(
     .await
 }
 
-/// Signs the browser in with two factors (a new session id, replacing any session it
-/// had: a step-up rotates the id too).
+/// The `amr` of a second factor by one of the user's passkeys, if `credential` (the
+/// browser's answer to the step's challenge) checks out (WebAuthn §7.2); the passkey's
+/// counter and last use are recorded.
+async fn passkey_check(
+    state: &AppState,
+    user: &User,
+    step: &SecondFactorStep,
+    credential: &str,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let checked = match &step.passkey {
+        Some(ceremony) => state
+            .passkeys
+            .finish_second_factor(credential, ceremony)
+            .ok(),
+        None => None,
+    };
+    let record = match &checked {
+        Some((id, _)) => state.store.passkey(id).await?,
+        None => None,
+    };
+    let (Some((_, result)), Some(record)) = (checked, record) else {
+        tracing::info!(target: "valet::audit", sub = %user.id, %ip, "passkey second factor failed");
+        state.audit.event(
+            now,
+            "mfa.failed",
+            format!("user:{}", user.username),
+            Some(ip),
+            format!("user:{}", user.username),
+            serde_json::json!({ "method": "passkey" }),
+        );
+        return Ok(None);
+    };
+    // The ceremony allowed only this user's credentials; the record must agree.
+    if record.user_id != user.id {
+        return Ok(None);
+    }
+    if let Some(mut key) = crate::passkeys::read(&record.credential) {
+        key.update_credential(&result);
+        let stored = crate::passkeys::write(&key)?;
+        state
+            .store
+            .passkey_used(&record.credential_id, &stored, now)
+            .await?;
+    }
+    Ok(Some(crate::passkeys::amr(&result, Some(mfa::AMR_PASSWORD))))
+}
+
+/// Signs the browser in with two factors, `amr` (a new session id, replacing any session
+/// it had: a step-up rotates the id too); `method` is for the audit trail.
+#[allow(clippy::too_many_arguments)]
 async fn finish(
     state: &AppState,
     headers: &HeaderMap,
     user: &User,
     auth_time: UnixTime,
+    amr: Vec<String>,
+    method: &str,
     ip: IpAddr,
     now: UnixTime,
 ) -> Result<(Browser, HeaderValue), ApiError> {
-    let (session, cookie) = session::sign_in_with(
-        state,
-        headers,
-        ip,
-        user,
-        auth_time,
-        mfa::two_factor_amr(),
-        now,
-    )
-    .await?;
-    tracing::info!(target: "valet::audit", sub = %user.id, %ip, "signed in with a second factor");
+    let (session, cookie) =
+        session::sign_in_with(state, headers, ip, user, auth_time, amr, now).await?;
+    tracing::info!(target: "valet::audit", sub = %user.id, %ip, method, "signed in with a second factor");
     state.audit.event(
         now,
         "signin.succeeded",
         format!("user:{}", user.username),
         Some(ip),
         format!("user:{}", user.username),
-        serde_json::json!({ "method": "password+otp" }),
+        serde_json::json!({ "method": method }),
     );
     Ok((
         Browser {

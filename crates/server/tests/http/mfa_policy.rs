@@ -214,7 +214,7 @@ async fn with_mfa_off_an_application_that_requires_it_is_refused() {
     let login = b.get(&app.url("/login")).await;
     b.login(&app, &login, "alice", PASSWORD).await;
     let account = b.get(&app.url("/account")).await;
-    assert!(!account.body.contains("authenticator"));
+    assert!(!account.body.contains("authenticator app"));
     let p = b.get(&app.url("/account/authenticator")).await;
     assert_eq!(p.location().as_deref(), Some("/account"));
     // Nor on the device page.

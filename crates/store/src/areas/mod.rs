@@ -36,7 +36,7 @@ pub use logout_deliveries::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDeli
 pub use refresh_tokens::RefreshTokens;
 pub use registrations::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use sealed_forms::SealedForms;
-pub use second_factors::{SecondFactors, TotpRecord};
+pub use second_factors::{PasskeyRecord, SecondFactors, TotpRecord};
 pub use sessions::Sessions;
 pub use signing_keys::SigningKeys;
 pub use throttle::Throttle;

@@ -1,10 +1,10 @@
-//! Second factors: authenticator apps (`totp_factors`) and recovery codes.
+//! Second factors: authenticator apps (`totp_factors`), recovery codes and passkeys.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, immediate};
-use crate::{Result, SecondFactors, TokenHash, TotpRecord, UnixTime};
+use crate::{PasskeyRecord, Result, SecondFactors, TokenHash, TotpRecord, UnixTime};
 
 fn insert_codes(
     c: &rusqlite::Connection,
@@ -97,14 +97,9 @@ impl SecondFactors for SqliteStore {
         let user = user_id.to_owned();
         self.write(move |c| {
             let tx = immediate(c)?;
-            let a = tx
-                .prepare_cached("DELETE FROM totp_factors WHERE user_id = ?1")?
-                .execute([&user])?;
-            let b = tx
-                .prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
-                .execute([&user])?;
+            let n = delete_of_user(&tx, &user)?;
             tx.commit()?;
-            Ok(a + b > 0)
+            Ok(n > 0)
         })
         .await
     }
@@ -148,13 +143,146 @@ impl SecondFactors for SqliteStore {
         })
         .await
     }
+
+    async fn add_passkey(
+        &self,
+        record: &PasskeyRecord,
+        recovery: Option<&[TokenHash]>,
+        limit: u32,
+    ) -> Result<bool> {
+        let p = record.clone();
+        let recovery = recovery.map(<[TokenHash]>::to_vec);
+        self.write(move |c| {
+            let tx = immediate(c)?;
+            let held: i64 = tx
+                .prepare_cached("SELECT count(*) FROM passkeys WHERE user_id = ?1")?
+                .query_row([&p.user_id], |r| r.get(0))?;
+            if held >= i64::from(limit) {
+                return Ok(false);
+            }
+            let n = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO passkeys ({PASSKEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (credential_id) DO NOTHING"
+                ))?
+                .execute(params![
+                    p.credential_id,
+                    p.user_id,
+                    p.name,
+                    p.credential,
+                    p.created_at,
+                    p.last_used_at
+                ])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            if let Some(hashes) = &recovery {
+                let left: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM recovery_codes WHERE user_id = ?1")?
+                    .query_row([&p.user_id], |r| r.get(0))?;
+                if left == 0 {
+                    insert_codes(&tx, &p.user_id, hashes, p.created_at)?;
+                }
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn passkeys_of_user(&self, user_id: &str) -> Result<Vec<PasskeyRecord>> {
+        let user = user_id.to_owned();
+        self.read(move |c| {
+            let mut q = c.prepare_cached(&format!(
+                "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = ?1 \
+                 ORDER BY created_at, credential_id"
+            ))?;
+            let rows = q.query_map([user], passkey_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn passkey(&self, credential_id: &str) -> Result<Option<PasskeyRecord>> {
+        let id = credential_id.to_owned();
+        self.point_read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"
+            ))?
+            .query_row([id], passkey_row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn passkey_used(
+        &self,
+        credential_id: &str,
+        credential: &str,
+        now: UnixTime,
+    ) -> Result<bool> {
+        let (id, cred) = (credential_id.to_owned(), credential.to_owned());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE passkeys SET credential = ?2, last_used_at = ?3 \
+                     WHERE credential_id = ?1",
+                )?
+                .execute(params![id, cred, now])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn rename_passkey(&self, user_id: &str, credential_id: &str, name: &str) -> Result<bool> {
+        let (user, id, name) = (
+            user_id.to_owned(),
+            credential_id.to_owned(),
+            name.to_owned(),
+        );
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE passkeys SET name = ?3 WHERE user_id = ?1 AND credential_id = ?2",
+                )?
+                .execute(params![user, id, name])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn remove_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool> {
+        let (user, id) = (user_id.to_owned(), credential_id.to_owned());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM passkeys WHERE user_id = ?1 AND credential_id = ?2")?
+                .execute(params![user, id])?;
+            Ok(n == 1)
+        })
+        .await
+    }
 }
 
-/// The user's second factors go with the user (`delete_user`).
-pub(super) fn delete_of_user(c: &rusqlite::Connection, user_id: &str) -> Result<()> {
-    c.prepare_cached("DELETE FROM totp_factors WHERE user_id = ?1")?
-        .execute([user_id])?;
-    c.prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
-        .execute([user_id])?;
-    Ok(())
+/// The user's second factors go with the user (`delete_user`). How many rows went.
+pub(super) fn delete_of_user(c: &rusqlite::Connection, user_id: &str) -> Result<usize> {
+    let mut n = 0;
+    for table in ["totp_factors", "recovery_codes", "passkeys"] {
+        n += c
+            .prepare_cached(&format!("DELETE FROM {table} WHERE user_id = ?1"))?
+            .execute([user_id])?;
+    }
+    Ok(n)
 }
+
+fn passkey_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PasskeyRecord> {
+    Ok(PasskeyRecord {
+        credential_id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        credential: r.get(3)?,
+        created_at: r.get(4)?,
+        last_used_at: r.get(5)?,
+    })
+}
+
+const PASSKEY_COLUMNS: &str = "credential_id, user_id, name, credential, created_at, last_used_at";

@@ -222,7 +222,9 @@ macro_rules! contract_suite {
                 recovery_codes,
                 racing_second_factors,
                 second_factors_go_with_the_user,
-                sessions_keep_their_factors
+                sessions_keep_their_factors,
+                passkeys,
+                racing_passkeys
             },
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},

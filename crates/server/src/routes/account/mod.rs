@@ -2,8 +2,8 @@
 //! CSRF-checked form of its own file: apps.rs (the applications they allowed: one
 //! removed, or one scope of it withdrawn),
 //! sessions.rs (the browsers signed in, and "Sign out everywhere"), password.rs (a new
-//! password); device.rs names a
-//! browser from its `User-Agent`.
+//! password), passkeys.rs (adding, renaming, removing one); device.rs names a browser from
+//! its `User-Agent`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -23,9 +23,11 @@ use super::login::see_other;
 
 mod apps;
 mod device;
+mod passkeys;
 mod password;
 mod sessions;
 pub use apps::{revoke, withdraw_scope};
+pub use passkeys::{add as add_passkey, remove as remove_passkey, rename as rename_passkey};
 pub use password::change as change_password;
 pub use sessions::{end as end_session, end_all as end_all_sessions};
 
@@ -57,6 +59,26 @@ pub(super) async fn show_with(
         return Ok(see_other("/login"));
     };
     page(state, &b, notice, problem, now).await
+}
+
+/// The signed-in browser that submitted an account form with a valid CSRF token, or the
+/// page to answer instead (the login page for no session, a form that was not verified).
+pub(super) async fn signed_in_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+    now: i64,
+) -> Result<Result<Browser, Response>, ApiError> {
+    let Some(b) = Browser::from_headers(state, headers, now).await? else {
+        return Ok(Err(see_other("/login")));
+    };
+    if !b.check_csrf(state, csrf) {
+        use crate::error::{FormKind, Page};
+        return Ok(Err(
+            ApiError::from(Page::FormUnverified(FormKind::Account)).into_page(&state.pages)
+        ));
+    }
+    Ok(Ok(b))
 }
 
 /// The account page for `b`, with a `notice` of what was done or a `problem` of what was
@@ -151,6 +173,7 @@ pub async fn page(
     /// Second factors (issue 16): offered unless `mfa = "off"`.
     #[derive(Serialize)]
     struct MfaView {
+        /// An authenticator app is set up.
         enrolled: bool,
         recovery_left: u64,
     }
@@ -166,6 +189,7 @@ pub async fn page(
         problem: Option<String>,
         /// A user of the built-in store changes their password here; a directory's there.
         own_password: bool,
+        passkeys: Option<passkeys::PasskeysView>,
     }
     let own_password = state.store.user(&b.user.id).await?.is_some();
     let status = problem.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
@@ -173,7 +197,7 @@ pub async fn page(
         None
     } else {
         Some(MfaView {
-            enrolled: crate::mfa::enrolled(state, &b.user.id).await?,
+            enrolled: state.store.totp(&b.user.id).await?.is_some(),
             recovery_left: state.store.recovery_codes_left(&b.user.id).await?,
         })
     };
@@ -194,6 +218,7 @@ pub async fn page(
             mfa,
             problem: problem.map(|(_, p)| p),
             own_password,
+            passkeys: passkeys::section(state, b, now).await?,
         },
     ))
 }
