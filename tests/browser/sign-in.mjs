@@ -29,6 +29,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { base32Decode, totp } from '../interop/steps.mjs';
 
 const VALET_BIN = process.env.VALET_BIN;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -419,7 +420,7 @@ async function main() {
   await step('sign in shows the consent page with the application and its scopes', async () => {
     await page.getByLabel('Username').fill(USER.username);
     await page.getByLabel('Password').fill(USER.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expectVisible(page.getByRole('button', { name: 'Allow' }), `"Allow" button after signing in, at ${await whereIs(page)}`);
     await expectVisible(page.getByRole('button', { name: 'Deny' }), '"Deny" button on the consent page');
     await expectVisible(page.getByRole('heading', { name: APP_NAME, level: 1 }), `application name "${APP_NAME}" as the consent heading`);
@@ -653,7 +654,7 @@ async function main() {
     await page.goto(again.url);
     await page.getByLabel('Username').fill(USER.username);
     await page.getByLabel('Password').fill(USER.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expectVisible(page.getByRole('heading', { name: 'Two-step verification', level: 1 }), `the second-factor page, at ${await whereIs(page)}`);
     // The step the enrolment used is spent: the next one (one step of drift is accepted).
     const stepNow = Math.max(Math.floor(Date.now() / 30_000), enrolled.used + 1);
@@ -696,35 +697,6 @@ async function main() {
     await page.goto(`${issuer}/account`);
     await expectVisible(page.getByRole('heading', { name: 'Sign in', level: 1 }), `the login page after signing out everywhere, at ${await whereIs(page)}`);
   });
-}
-
-// RFC 4648 base32 (no padding) and RFC 6238 TOTP (HMAC-SHA-1, 6 digits), for the test's
-// own authenticator app.
-function base32Decode(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out = [];
-  for (const ch of text.replace(/=+$/, '').toUpperCase()) {
-    const i = alphabet.indexOf(ch);
-    if (i < 0) fail(`not base32: ${text}`);
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((value >>> bits) & 0xff);
-    }
-  }
-  return Buffer.from(out);
-}
-
-function totp(secret, step) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const h = crypto.createHmac('sha1', secret).update(counter).digest();
-  const o = h[h.length - 1] & 0x0f;
-  const n = ((h[o] & 0x7f) << 24 | h[o + 1] << 16 | h[o + 2] << 8 | h[o + 3]) % 1_000_000;
-  return String(n).padStart(6, '0');
 }
 
 const watchdog = setTimeout(async () => {

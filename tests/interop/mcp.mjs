@@ -357,7 +357,7 @@ async function main() {
       if (!signedIn) {
         await page.getByLabel('Username').fill(USER.username);
         await page.getByLabel('Password').fill(USER.password);
-        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
         signedIn = true;
       }
       await page.getByRole('button', { name: 'Allow' }).waitFor({ state: 'visible' });

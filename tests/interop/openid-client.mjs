@@ -451,7 +451,7 @@ async function main() {
       await expectVisible(page.getByText(app.name), `"${app.name}" on the login page`);
       await page.getByLabel('Username').fill(USER.username);
       await page.getByLabel('Password').fill(USER.password);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     }
     if (expectConsent) {
       await expectVisible(page.getByRole('button', { name: 'Allow' }), `the consent page, at ${await whereIs(page)}`);
@@ -799,7 +799,7 @@ async function main() {
     await expectVisible(page.getByLabel('Password'), `the login page for the device, at ${await whereIs(page)}`);
     await page.getByLabel('Username').fill(USER.username);
     await page.getByLabel('Password').fill(USER.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expectVisible(page.getByText(tvDevice.user_code), `the code to compare, at ${await whereIs(page)}`);
     await expectVisible(page.getByRole('heading', { name: tv.name }), `"${tv.name}" on the confirmation`);
     await page.getByRole('button', { name: 'Allow' }).click();

@@ -1,7 +1,9 @@
 // What the interop scripts share: numbered steps and their failures, waiting, free ports,
 // and running the valet binary (its admin commands, stopping a served node). Imported by
-// openid-client.mjs and mcp.mjs.
+// openid-client.mjs and mcp.mjs, and by the browser suites (tests/browser), which also
+// take its TOTP helpers.
 
+import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 
@@ -80,4 +82,33 @@ export async function stopValet(child) {
   if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) return;
   child.kill('SIGKILL');
   await exited;
+}
+
+// RFC 4648 base32 (no padding) and RFC 6238 TOTP (HMAC-SHA-1, 6 digits), for the test's
+// own authenticator app.
+export function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const ch of text.replace(/=+$/, '').toUpperCase()) {
+    const i = alphabet.indexOf(ch);
+    if (i < 0) fail(`not base32: ${text}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+export function totp(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = crypto.createHmac('sha1', secret).update(counter).digest();
+  const o = h[h.length - 1] & 0x0f;
+  const n = ((h[o] & 0x7f) << 24 | h[o + 1] << 16 | h[o + 2] << 8 | h[o + 3]) % 1_000_000;
+  return String(n).padStart(6, '0');
 }

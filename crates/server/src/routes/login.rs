@@ -228,7 +228,10 @@ async fn submit_inner(
     let enrolled = state.settings.mfa != mfa::Policy::Off && mfa_enrolled(state, &user.id).await?;
     let next = mfa::after_password(state.settings.mfa, enrolled, demanded);
     if next != mfa::AfterPassword::SignIn {
-        let then = Then::from_interaction(pending.map(|(_, i)| i));
+        let then = match (pending, form.to) {
+            (None, Destination::Admin) => Then::Admin,
+            (p, _) => Then::from_interaction(p.map(|(_, i)| i)),
+        };
         let enrol = next == mfa::AfterPassword::Enrol;
         return second_factor::start(state, headers, &user, now, then, enrol, now).await;
     }

@@ -5,7 +5,7 @@ pub(crate) mod account_mfa;
 mod admin;
 pub(crate) mod authorize;
 mod consent;
-mod console;
+pub(crate) mod console;
 pub(crate) mod device;
 mod device_authorization;
 mod discovery;

@@ -64,6 +64,8 @@ pub struct SecondFactorStep {
 pub enum Then {
     /// `/account` (the login page without an application).
     Account,
+    /// The console (`/login?to=admin`, or a step-up the console asked for).
+    Admin,
     Authorize(AuthorizationRequest),
     Device(DeviceInteraction),
 }
@@ -71,7 +73,7 @@ pub enum Then {
 impl Then {
     pub fn client_id(&self) -> Option<&str> {
         match self {
-            Self::Account => None,
+            Self::Account | Self::Admin => None,
             Self::Authorize(r) => Some(&r.client_id),
             Self::Device(d) => Some(&d.client_id),
         }
@@ -88,7 +90,7 @@ impl Then {
 
     fn into_interaction(self) -> Option<Interaction> {
         match self {
-            Self::Account => None,
+            Self::Account | Self::Admin => None,
             Self::Authorize(r) => Some(Interaction::Authorize(r)),
             Self::Device(d) => Some(Interaction::Device(d)),
         }
@@ -521,6 +523,9 @@ async fn continue_to(
     cookies: Vec<HeaderValue>,
     now: UnixTime,
 ) -> Result<Response, ApiError> {
+    if matches!(then, Then::Admin) {
+        return Ok(with_cookies(see_other("/admin"), cookies));
+    }
     match (app, then.into_interaction()) {
         (Some(app), Some(i)) => {
             if let Some(r) = interaction::recheck(state, &app, &i) {

@@ -350,9 +350,17 @@ async fn a_viewer_session_reads_and_cannot_change() {
     app.user("nobody").await;
     let (web, _) = app.web_client().await;
 
+    // With an authenticator app, so that her session has the two factors administration
+    // needs.
+    let secret = crate::console::authenticator(&app, "vera").await.unwrap();
     let vera = app.browser();
-    vera.sign_in(&app, &app.authorize_url(&web, ""), "vera")
+    let login = vera.get(&app.authorize_url(&web, "")).await;
+    let step = vera
+        .login(&app, &login, "vera", crate::flow::PASSWORD)
         .await;
+    crate::mfa::align(&app);
+    let code = crate::mfa::code(&app, &secret, 0);
+    crate::mfa::to_redirect(&app, &vera, vera.submit_code(&app, &step, &code).await).await;
     let r = vera
         .http
         .get(app.url("/admin/api/clients"))

@@ -158,6 +158,13 @@ async fn by_session(
             "this account has no administrative role".into(),
         ));
     }
+    if crate::routes::console::needs_two_factors(state, &browser) {
+        return Err(ApiError::Forbidden(
+            "administration from a browser needs a session signed in with two factors \
+             (an authenticator app's code or a passkey)"
+                .into(),
+        ));
+    }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let same_origin = parts
             .headers

@@ -126,6 +126,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Whether `b` must add a second factor before administering: unless `mfa = "off"`, a
+/// browser session administers only when it was signed in with two factors (RFC 8176
+/// `mfa`), for the console and the admin API alike.
+pub fn needs_two_factors(state: &crate::state::AppState, b: &Browser) -> bool {
+    state.settings.mfa != valet_protocol::mfa::Policy::Off
+        && !valet_protocol::mfa::has_two_factors(&b.session.amr)
+}
+
 /// A signed-in person with a role, for one request; the clock is read once, here.
 pub struct Console {
     pub state: Shared,
@@ -162,6 +170,34 @@ impl FromRequestParts<Shared> for Console {
                     "Ask an administrator to give your account the viewer or admin role \
                      (valet user update USERNAME --role viewer).",
                 ),
+            ));
+        }
+        // Administration needs two factors wherever second factors exist (issue 15): a
+        // password session of someone who has one is asked for it (a step-up that comes
+        // back here); someone without one is told to set one up first.
+        if needs_two_factors(state, &browser) {
+            if crate::mfa::enrolled(state, &browser.user.id)
+                .await
+                .map_err(page)?
+            {
+                return Err(crate::routes::second_factor::start(
+                    state,
+                    &parts.headers,
+                    &browser.user,
+                    browser.session.auth_time,
+                    crate::routes::second_factor::Then::Admin,
+                    false,
+                    now,
+                )
+                .await
+                .unwrap_or_else(page));
+            }
+            return Err(state.pages.error(
+                StatusCode::FORBIDDEN,
+                "Two-step verification needed",
+                "The console is for accounts protected by a second factor: an authenticator \
+                 app or a passkey.",
+                Some("Set one up on your account page (/account), then open the console again."),
             ));
         }
         let address = parts
