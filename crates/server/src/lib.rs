@@ -29,6 +29,7 @@ pub mod master_key;
 mod mfa;
 mod outbound_tls;
 mod pages;
+pub mod password_policy;
 pub mod passwords;
 pub mod registration;
 mod routes;
