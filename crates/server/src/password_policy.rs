@@ -42,10 +42,12 @@ pub fn check(password: &str) -> Result<(), String> {
         return Err(format!("a password has at most {MAX_LEN} bytes"));
     }
     if is_common(password) {
-        return Err("that password is too common: it is one of the most used passwords, \
+        return Err(
+            "that password is too common: it is one of the most used passwords, \
                     which attackers try first; choose another (a few unrelated words make \
                     a good one)"
-            .into());
+                .into(),
+        );
     }
     Ok(())
 }
@@ -83,7 +85,14 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused_in_any_case() {
-        for p in ["password", "PassWord", "12345678", "iloveyou", "Trustno1", "qwertyuiop"] {
+        for p in [
+            "password",
+            "PassWord",
+            "12345678",
+            "iloveyou",
+            "Trustno1",
+            "qwertyuiop",
+        ] {
             let e = check(p).unwrap_err();
             assert!(e.contains("too common"), "{p}: {e}");
         }

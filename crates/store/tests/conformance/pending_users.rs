@@ -30,7 +30,9 @@ pub(crate) async fn pending_users(s: Arc<dyn Store>) {
     s.create_user(&user("u-kept", "confirmed", Some(1000)))
         .await
         .unwrap();
-    s.create_user(&user("u-admin", "staff", None)).await.unwrap();
+    s.create_user(&user("u-admin", "staff", None))
+        .await
+        .unwrap();
     let read = s.user_by_username("NEWCOMER").await.unwrap().unwrap();
     assert_eq!(read.pending_until, Some(1000));
     assert_eq!(
