@@ -128,3 +128,24 @@ fn sqlite_urls() {
         PathBuf::from("/d/x.master-key")
     );
 }
+
+#[test]
+fn self_registration_is_off_by_default_and_needs_mail() {
+    assert!(
+        !Settings::resolve(Partial::default())
+            .unwrap()
+            .self_registration
+    );
+    let e = Settings::resolve(toml::from_str::<Partial>("self_registration = true").unwrap())
+        .unwrap_err();
+    assert!(
+        e.contains("self_registration") && e.contains("smtp_url"),
+        "{e}"
+    );
+    let p = toml::from_str::<Partial>(
+        "self_registration = true\nsmtp_url = \"smtp://127.0.0.1:2525?tls=none\"\n\
+         mail_from = \"Valet <id@valet.test>\"",
+    )
+    .unwrap();
+    assert!(Settings::resolve(p).unwrap().self_registration);
+}
