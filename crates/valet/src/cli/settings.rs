@@ -121,7 +121,7 @@ pub struct SettingArgs {
         value_name = "SECONDS"
     )]
     pub audit_retention: Option<i64>,
-    /// Mail server for password resets: smtps://USER:PASSWORD@HOST[:PORT] or smtp://… (STARTTLS); prefer the variable, a flag shows in `ps`
+    /// Mail server for password resets, address verification and sign-up: smtps://USER:PASSWORD@HOST[:PORT] or smtp://… (STARTTLS); prefer the variable, a flag shows in `ps`
     #[arg(
         long,
         env = "VALET_SMTP_URL",
