@@ -64,7 +64,7 @@ pub fn check_with(password: &str, context: &[&str]) -> Result<(), String> {
             words.push(local.to_lowercase());
         }
     }
-    if words.iter().any(|w| *w == lower) {
+    if words.contains(&lower) {
         return Err("a password cannot be your username or email address".into());
     }
     Ok(())

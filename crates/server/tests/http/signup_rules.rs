@@ -20,12 +20,15 @@ async fn post(app: &TestApp, b: &Browser, fields: &[(&str, &str)]) -> crate::flo
     b.post_form(&app.url("/signup"), &form).await
 }
 
+/// The fields sent, the field said to be wrong, and what is said of it.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 #[tokio::test]
 async fn the_form_checks_each_field_and_the_password_rule() {
     let (app, sink) = with_signup(None).await;
     app.user("alice").await;
     let b = app.browser();
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[Case] = &[
         (
             &[("email", "n@example.com"), ("password", NEW_PASSWORD)],
             "username",
