@@ -345,6 +345,15 @@ impl Settings {
                     .into(),
             );
         }
+        // Accounts people create live in the database store, and only there.
+        let database_store = user_stores
+            .iter()
+            .any(|s| matches!(s.kind, crate::users::config::StoreKind::Database));
+        if self_registration && !database_store {
+            return Err("self_registration needs a user store of type database: \
+                        accounts people create live in Valet's database"
+                .into());
+        }
         Ok(Self {
             mfa,
             self_registration,

@@ -126,7 +126,12 @@ struct Entered {
     name: Option<String>,
 }
 
-fn validate(f: &SignupForm) -> Result<Entered, BTreeMap<&'static str, String>> {
+/// `pattern`: the database user store's `login_pattern`, which a new username must match
+/// to ever be offered to that store.
+fn validate(
+    f: &SignupForm,
+    pattern: Option<&regex::Regex>,
+) -> Result<Entered, BTreeMap<&'static str, String>> {
     let mut errors = BTreeMap::new();
     // Bounded before anything else looks at them (the body itself is bounded too).
     let username: String = f.username.trim().chars().take(129).collect();
@@ -142,6 +147,12 @@ fn validate(f: &SignupForm) -> Result<Entered, BTreeMap<&'static str, String>> {
         errors.insert(
             "username",
             "A username with an @ must be the email address you sign up with.".into(),
+        );
+    }
+    if !errors.contains_key("username") && pattern.is_some_and(|p| !p.is_match(&username)) {
+        errors.insert(
+            "username",
+            "That username is not one this service takes; choose another.".into(),
         );
     }
     if email.is_empty() {
@@ -216,7 +227,13 @@ async fn submit_inner(
         };
         page(state, &csrf, StatusCode::BAD_REQUEST, view)
     };
-    let entered = match validate(&f) {
+    let pattern = state
+        .settings
+        .user_stores
+        .iter()
+        .find(|s| matches!(s.kind, crate::users::config::StoreKind::Database))
+        .and_then(|s| s.login_pattern.as_ref());
+    let entered = match validate(&f, pattern) {
         Ok(e) => e,
         Err(errors) => return Ok(again(errors)),
     };
@@ -415,4 +432,50 @@ pub fn pending_page(
         ..Default::default()
     };
     Ok(page(state, &csrf, StatusCode::FORBIDDEN, view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(username: &str, email: &str, password: &str) -> SignupForm {
+        SignupForm {
+            username: username.into(),
+            email: email.into(),
+            name: String::new(),
+            password: password.into(),
+            csrf: None,
+        }
+    }
+
+    #[test]
+    fn a_username_must_be_one_the_database_store_is_offered() {
+        let customers = regex::Regex::new("^.+@.+$").unwrap();
+        let e = validate(
+            &form("ada", "ada@example.com", "plum orchard lantern"),
+            Some(&customers),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e["username"].contains("not one this service takes"),
+            "{e:?}"
+        );
+        let ok = validate(
+            &form("ada@example.com", "ADA@example.com", "plum orchard lantern"),
+            Some(&customers),
+        )
+        .ok()
+        .unwrap();
+        assert_eq!((ok.username.as_str(), ok.name), ("ada@example.com", None));
+    }
+
+    #[test]
+    fn rules_read_as_sentences() {
+        assert_eq!(
+            sentence("a password has at least 8 characters"),
+            "A password has at least 8 characters."
+        );
+        assert_eq!(sentence(""), "");
+    }
 }
