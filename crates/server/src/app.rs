@@ -215,7 +215,8 @@ impl Valet {
             settings.templates_dir.as_deref(),
             &settings.issuer,
             crate::brand::Brand::load(&settings.brand)?,
-        )?;
+        )?
+        .offer_signup(settings.self_registration);
         let passkeys = crate::passkeys::Passkeys::new(&settings.issuer, pages.brand_name());
         let passwords = Arc::new(crate::passwords::Passwords::new()?);
         let users = crate::users::Users::new(&settings.user_stores, store.clone(), passwords)?;

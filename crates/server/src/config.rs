@@ -66,6 +66,8 @@ pub struct Partial {
     pub powered_by: Option<bool>,
     /// Second factors: `off`, `optional` (the default) or `required` (issue 16).
     pub mfa: Option<String>,
+    /// Self-service sign-up at `/signup` (issue 16; `routes/signup/`): off by default.
+    pub self_registration: Option<bool>,
 }
 
 impl Partial {
@@ -123,7 +125,8 @@ impl Partial {
             brand_color,
             brand_color_dark,
             powered_by,
-            mfa
+            mfa,
+            self_registration
         )
     }
 }
@@ -205,6 +208,8 @@ pub struct Settings {
     pub brand: crate::brand::BrandSettings,
     /// Second factors (issue 16): whether users may, or must, have one.
     pub mfa: valet_protocol::mfa::Policy,
+    /// Whether people may create their own account at `/signup` (confirmed by email).
+    pub self_registration: bool,
 }
 
 impl Settings {
@@ -331,8 +336,27 @@ impl Settings {
             Some(v) => valet_protocol::mfa::Policy::parse(v)
                 .ok_or_else(|| format!("mfa must be `off`, `optional` or `required`, not `{v}`"))?,
         };
+        let self_registration = p.self_registration.unwrap_or(false);
+        // A new account is confirmed by an emailed link: without mail it never could be.
+        if self_registration && mail.is_none() {
+            return Err(
+                "self_registration needs smtp_url and mail_from: a new account \
+                        is confirmed by a link emailed to its address"
+                    .into(),
+            );
+        }
+        // Accounts people create live in the database store, and only there.
+        let database_store = user_stores
+            .iter()
+            .any(|s| matches!(s.kind, crate::users::config::StoreKind::Database));
+        if self_registration && !database_store {
+            return Err("self_registration needs a user store of type database: \
+                        accounts people create live in Valet's database"
+                .into());
+        }
         Ok(Self {
             mfa,
+            self_registration,
             dev_allow_loopback_metadata: p.dev_allow_loopback_metadata.unwrap_or(false),
             metadata_ca_file: p.metadata_ca_file,
             registration,

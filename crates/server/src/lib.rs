@@ -30,6 +30,7 @@ mod mfa;
 mod outbound_tls;
 mod pages;
 mod passkeys;
+pub mod password_policy;
 pub mod passwords;
 pub mod registration;
 mod routes;

@@ -38,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("password.html", include_str!("../templates/password.html")),
     ("email.html", include_str!("../templates/email.html")),
+    ("signup.html", include_str!("../templates/signup.html")),
     // Messages (`mail/`): a text and an HTML part each; `.txt` is not HTML-escaped.
     (
         "mail/reset_password.txt",
@@ -54,6 +55,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "mail/verify_email.html",
         include_str!("../templates/mail/verify_email.html"),
+    ),
+    (
+        "mail/signup.txt",
+        include_str!("../templates/mail/signup.txt"),
+    ),
+    (
+        "mail/signup.html",
+        include_str!("../templates/mail/signup.html"),
+    ),
+    (
+        "mail/signup_exists.txt",
+        include_str!("../templates/mail/signup_exists.txt"),
+    ),
+    (
+        "mail/signup_exists.html",
+        include_str!("../templates/mail/signup_exists.html"),
     ),
 ];
 
@@ -92,6 +109,13 @@ impl Pages {
             issuer: issuer.to_owned(),
             brand,
         })
+    }
+
+    /// Every template gets `signup`: whether the login page offers "Create an account"
+    /// (`self_registration`).
+    pub fn offer_signup(mut self, on: bool) -> Self {
+        self.env.add_global("signup", on);
+        self
     }
 
     pub fn brand(&self) -> &Brand {

@@ -19,9 +19,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use valet_store::PasswordHash;
 
-/// Longest password accepted: enough for any passphrase, short of a hashing DoS.
-pub const MAX_PASSWORD_LEN: usize = 1024;
-pub const MIN_PASSWORD_LEN: usize = 8;
+pub use crate::password_policy::{MAX_LEN as MAX_PASSWORD_LEN, MIN_LEN as MIN_PASSWORD_LEN};
 
 /// Callers that may wait for a hashing slot, per slot.
 const QUEUE_PER_SLOT: usize = 16;
@@ -148,17 +146,9 @@ impl Passwords {
         answer.await.map_err(|_| Busy)
     }
 
+    /// The rule every new password meets (`password_policy`: NIST SP 800-63B §5.1.1.2).
     pub fn check_policy(password: &str) -> Result<(), String> {
-        let n = password.chars().count();
-        if n < MIN_PASSWORD_LEN {
-            return Err(format!(
-                "a password has at least {MIN_PASSWORD_LEN} characters"
-            ));
-        }
-        if password.len() > MAX_PASSWORD_LEN {
-            return Err(format!("a password has at most {MAX_PASSWORD_LEN} bytes"));
-        }
-        Ok(())
+        crate::password_policy::check(password)
     }
 
     pub fn hash(&self, password: &str) -> Result<PasswordHash, String> {
@@ -305,6 +295,7 @@ mod tests {
     fn policy() {
         assert!(Passwords::check_policy("short").is_err());
         assert!(Passwords::check_policy("long enough").is_ok());
+        assert!(Passwords::check_policy("Password1").is_err(), "too common");
         assert!(Passwords::check_policy(&"x".repeat(MAX_PASSWORD_LEN + 1)).is_err());
     }
 }

@@ -137,6 +137,7 @@ const TABLES: &[Table] = &[
             ("role", Text),
             ("created_at", Int),
             ("updated_at", Int),
+            ("pending_until", Int),
         ],
         select: None,
     },

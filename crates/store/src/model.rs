@@ -81,6 +81,10 @@ pub struct UserRecord {
     pub disabled: bool,
     /// What the user may do in Valet's administration.
     pub role: Role,
+    /// A user who signed up (issue 16) and has not yet followed the link emailed to their
+    /// address: until then they cannot sign in, and the purge deletes them once this time
+    /// passes. `None` for every other user.
+    pub pending_until: Option<UnixTime>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -525,6 +529,7 @@ mod tests {
                     password_hash: Some(PasswordHash("$argon2id$abab171".into())),
                     disabled: false,
                     role: Role::Admin,
+                    pending_until: None,
                     created_at: 1,
                     updated_at: 1,
                 }

@@ -48,6 +48,11 @@ pub struct UserView {
     #[serde(flatten)]
     pub claims: UserClaims,
     pub disabled: bool,
+    /// Signed up and not confirmed their email address yet (issue 16): cannot sign in,
+    /// and is deleted at `pending_until` unless confirmed (or activated by an admin).
+    pub pending: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_until: Option<i64>,
     pub role: Role,
     pub has_password: bool,
     pub created_at: i64,
@@ -61,6 +66,8 @@ impl From<&UserRecord> for UserView {
             username: u.username.clone(),
             claims: u.claims.clone(),
             disabled: u.disabled,
+            pending: u.pending_until.is_some(),
+            pending_until: u.pending_until,
             role: u.role,
             has_password: u.password_hash.is_some(),
             created_at: u.created_at,
@@ -75,6 +82,7 @@ fn compared(u: &UserRecord) -> serde_json::Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("updated_at");
         o.remove("has_password");
+        o.remove("pending_until");
     }
     v
 }
@@ -91,6 +99,7 @@ impl Admin {
             password_hash: Some(hash),
             disabled: false,
             role: Role::None,
+            pending_until: None,
             created_at: now,
             updated_at: now,
         };
@@ -159,6 +168,11 @@ impl Admin {
         if let Some(d) = ch.disabled {
             u.disabled = d;
         }
+        // An admin who enables a signed-up account, or vouches for its address, activates
+        // it: it no longer waits for the emailed link (nor is purged).
+        if ch.disabled == Some(false) || ch.email_verified == Some(true) {
+            u.pending_until = None;
+        }
         u.claims.validate().map_err(AdminError::Invalid)?;
         if self.is_self(&before) && (u.disabled || u.role < before.role) {
             return Err(AdminError::Invalid(
@@ -170,6 +184,7 @@ impl Admin {
         let action = match (before.disabled, u.disabled) {
             (false, true) => "user.disable",
             (true, false) => "user.enable",
+            _ if before.pending_until.is_some() && u.pending_until.is_none() => "user.activate",
             _ => "user.update",
         };
         self.save_user(&before, u, action, now).await

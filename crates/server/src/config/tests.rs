@@ -128,3 +128,38 @@ fn sqlite_urls() {
         PathBuf::from("/d/x.master-key")
     );
 }
+
+#[test]
+fn self_registration_is_off_by_default_and_needs_mail() {
+    assert!(
+        !Settings::resolve(Partial::default())
+            .unwrap()
+            .self_registration
+    );
+    let e = Settings::resolve(toml::from_str::<Partial>("self_registration = true").unwrap())
+        .unwrap_err();
+    assert!(
+        e.contains("self_registration") && e.contains("smtp_url"),
+        "{e}"
+    );
+    let p = toml::from_str::<Partial>(
+        "self_registration = true\nsmtp_url = \"smtp://127.0.0.1:2525?tls=none\"\n\
+         mail_from = \"Valet <id@valet.test>\"",
+    )
+    .unwrap();
+    assert!(Settings::resolve(p).unwrap().self_registration);
+}
+
+#[test]
+fn self_registration_needs_a_database_store() {
+    let mail = "self_registration = true\nsmtp_url = \"smtp://127.0.0.1:2525?tls=none\"\n\
+                mail_from = \"Valet <id@valet.test>\"\n";
+    let ldap_only = format!(
+        "{mail}[[user_stores]]\nname = \"staff\"\ntype = \"ldap\"\n\
+         url = \"ldaps://ldap.example.org\"\nbase_dn = \"dc=example,dc=org\"\n"
+    );
+    let e = Settings::resolve(toml::from_str::<Partial>(&ldap_only).unwrap()).unwrap_err();
+    assert!(e.contains("user store of type database"), "{e}");
+    let both = format!("{ldap_only}[[user_stores]]\nname = \"customers\"\ntype = \"database\"\n");
+    assert!(Settings::resolve(toml::from_str::<Partial>(&both).unwrap()).is_ok());
+}

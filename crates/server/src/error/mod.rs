@@ -48,6 +48,10 @@ pub enum ApiError {
     /// seconds (issue 12.2).
     #[error("too many password checks at once")]
     Busy(u64),
+    /// A right password of a signed-up account whose email address is not confirmed yet
+    /// (`users::UsersError::Pending`): the login page answers it with its own page.
+    #[error("the account's email address is not confirmed yet")]
+    PendingVerification,
     #[error("not found: {0}")]
     NotFound(String),
     #[error("conflict: {0}")]
@@ -187,6 +191,12 @@ impl ApiError {
                 "The request cannot be completed",
                 m.clone(),
                 Some("Go back to the application and start again."),
+            ),
+            Self::PendingVerification => (
+                StatusCode::FORBIDDEN,
+                "Confirm your email address first",
+                "This account is waiting for its email address to be confirmed.".to_owned(),
+                Some("Open the link in the message we sent when you signed up."),
             ),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m.clone(), None),
             Self::PayloadTooLarge => (
@@ -335,6 +345,13 @@ impl IntoResponse for ApiError {
                 StatusCode::REQUEST_TIMEOUT,
                 ErrorCode::InvalidRequest.as_str(),
                 "the request body did not arrive in time",
+            ),
+            // The password grant (RFC 6749 §5.2): the grant is refused, saying why.
+            Self::PendingVerification => json(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidGrant.as_str(),
+                "the account's email address is not confirmed yet: follow the link \
+                 emailed at sign-up",
             ),
             Self::NotFound(what) => json(StatusCode::NOT_FOUND, "not_found", &what),
             Self::Conflict(what) => json(StatusCode::CONFLICT, "conflict", &what),

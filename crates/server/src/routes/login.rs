@@ -213,6 +213,10 @@ async fn submit_inner(
                 }
                 return Ok(r);
             }
+            // Signed up, address not confirmed (only after the right password).
+            Err(ApiError::PendingVerification) => {
+                return super::signup::pending_page(state, headers, &form.username);
+            }
             Err(e) => return Err(e),
         }
     };

@@ -19,6 +19,7 @@ mod password;
 pub(crate) mod register;
 mod revoke;
 pub(crate) mod second_factor;
+mod signup;
 mod token;
 mod userinfo;
 
@@ -120,6 +121,7 @@ pub fn router(state: Shared) -> Router {
         .route("/oauth2/logout", get(logout::get).post(logout::post))
         .route("/assets/{name}", get(crate::pages::asset))
         .route("/logo/{client_id}", get(crate::logos::serve))
+        .merge(signup::router())
         .merge(console::router());
     Router::new()
         .merge(api)

@@ -156,15 +156,17 @@ async fn find(state: &AppState, who: &str) -> Result<Option<UserRecord>, ApiErro
     if who.is_empty() {
         return Ok(None);
     }
+    // A signed-up account not confirmed yet gets no reset: its link confirms it first.
+    let usable = |u: &UserRecord| !u.disabled && u.pending_until.is_none();
     if let Some(u) = state.store.user_by_username(who).await? {
-        return Ok((!u.disabled).then_some(u));
+        return Ok(usable(&u).then_some(u));
     }
     if !who.contains('@') {
         return Ok(None);
     }
     let mut matching = state.store.users_by_email(who).await?;
     Ok(match matching.len() {
-        1 => matching.pop().filter(|u| !u.disabled),
+        1 => matching.pop().filter(usable),
         _ => None,
     })
 }

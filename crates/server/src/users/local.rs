@@ -27,6 +27,9 @@ impl Database {
         let ok = verify(&self.passwords, password, stored).await?;
         Ok(match record {
             None => Found::Unknown,
+            // Signed up, address not confirmed yet: the right password says only that
+            // (a wrong one is wrong, as for anyone).
+            Some(u) if ok && u.pending_until.is_some() => Found::Pending,
             Some(u) if ok => Found::User(Box::new(u.into())),
             Some(_) => Found::Wrong,
         })
@@ -37,7 +40,7 @@ impl Database {
             .store
             .user(id)
             .await?
-            .filter(|u| !u.disabled)
+            .filter(|u| !u.disabled && u.pending_until.is_none())
             .map(User::from))
     }
 }

@@ -75,6 +75,9 @@ pub enum Found {
     User(Box<User>),
     /// The store knows the name; the password is wrong or the user may not sign in.
     Wrong,
+    /// The password is right, but the user signed up and has not confirmed their email
+    /// address yet (`routes/signup/`): no sign-in until they do.
+    Pending,
     Unknown,
 }
 
@@ -88,6 +91,9 @@ pub enum UsersError {
     /// Too many password checks at once on this node (`passwords.rs`); retry shortly.
     #[error("too many password checks at once")]
     Busy,
+    /// `Found::Pending`: a right password of an account awaiting email confirmation.
+    #[error("the account's email address is not confirmed yet")]
+    Pending,
 }
 
 impl From<UsersError> for ApiError {
@@ -96,6 +102,7 @@ impl From<UsersError> for ApiError {
             UsersError::Store(e) => ApiError::Store(e),
             UsersError::Unavailable { retry_after, .. } => ApiError::Unavailable(retry_after),
             UsersError::Busy => ApiError::Busy(1),
+            UsersError::Pending => ApiError::PendingVerification,
         }
     }
 }
@@ -173,6 +180,7 @@ impl Users {
             match found {
                 Found::User(u) => return Ok(Some(*u)),
                 Found::Wrong => return Ok(None),
+                Found::Pending => return Err(UsersError::Pending),
                 Found::Unknown => {}
             }
         }

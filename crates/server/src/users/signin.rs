@@ -69,6 +69,7 @@ pub async fn check_password(
         Ok(Some(_)) => None,
         Ok(None) => Some("signin.failed"),
         Err(ApiError::Throttled(..)) => Some("signin.throttled"),
+        Err(ApiError::PendingVerification) => Some("signin.pending"),
         Err(_) => None,
     };
     if let Some(action) = action {
@@ -208,6 +209,12 @@ impl SignIns {
                 let shown: String = username.chars().take(64).collect();
                 tracing::info!(target: "valet::audit", username = ?shown, %ip, "sign-in failed");
                 Ok(None)
+            }
+            Err(super::UsersError::Pending) => {
+                // A right password, of an account not confirmed yet: no attempt against
+                // anyone, and no address made known (nobody signed in).
+                self.store.throttle_refund(&counted).await?;
+                Err(ApiError::PendingVerification)
             }
             Err(e) => {
                 // The password was not checked: the attempt does not count.

@@ -12,7 +12,8 @@ pub trait Housekeeping {
     /// live grant of an expired session, in the same transaction —, logout deliveries past
     /// `LOGOUT_DELIVERY_MEMORY`, throttle counters and used sealed forms, keys no longer published,
     /// device codes `DEVICE_CODE_MEMORY` after they expired, initial access tokens, and
-    /// self-registered applications past their registration's `expires_at`)
+    /// self-registered applications past their registration's `expires_at`, and signed-up
+    /// users still pending past their `pending_until`)
     /// and forgets successors of refresh tokens rotated more than
     /// `REFRESH_SUCCESSOR_MEMORY` seconds ago. Returns how many went.
     async fn purge_expired(&self, now: UnixTime, batch: u32) -> Result<u64>;

@@ -6,7 +6,11 @@ use crate::{Result, UnixTime, UserRecord};
 
 #[async_trait]
 pub trait Users {
-    /// Inserts a user; `Conflict` if the id or the username (in any case) is taken.
+    /// Inserts a user; `Conflict` if the id or the username (in any case) is taken. A
+    /// user with `pending_until` (signed up, address not confirmed yet) is a user like any
+    /// other here: the server refuses them sign-in, and the purge deletes them once
+    /// `pending_until` passes (`Housekeeping`); `update_user` with `pending_until: None`
+    /// makes them a user for good.
     async fn create_user(&self, user: &UserRecord) -> Result<()>;
     /// Looks a user up by login name, ignoring case.
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;

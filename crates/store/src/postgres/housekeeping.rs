@@ -77,6 +77,18 @@ impl Housekeeping for PostgresStore {
             .execute(db)
             .await?
             .rows_affected();
+            // Signed-up users who never confirmed their address (issue 16): they could
+            // never sign in, so the row is all they hold.
+            n += sqlx::query(
+                "DELETE FROM users WHERE id IN \
+                   (SELECT id FROM users WHERE pending_until < $1 LIMIT $2 \
+                    FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(now)
+            .bind(batch)
+            .execute(db)
+            .await?
+            .rows_affected();
             n += sqlx::query(
                 "UPDATE refresh_tokens SET successor = NULL WHERE hash IN \
                    (SELECT hash FROM refresh_tokens \

@@ -60,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0012_account.sql"),
     include_str!("../../migrations/postgres/0013_links.sql"),
     include_str!("../../migrations/postgres/0014_passkeys.sql"),
+    include_str!("../../migrations/postgres/0015_pending_users.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

@@ -11,7 +11,7 @@ use crate::model::{PasswordHash, Role, UserRecord};
 use crate::{Result, StoreError, UnixTime, Users};
 
 const USER_COLUMNS: &str =
-    "id, username, claims, password_hash, disabled, role, created_at, updated_at";
+    "id, username, claims, password_hash, disabled, role, created_at, updated_at, pending_until";
 
 fn user_record(r: &PgRow) -> Result<UserRecord> {
     let claims: String = r.try_get(2)?;
@@ -27,6 +27,7 @@ fn user_record(r: &PgRow) -> Result<UserRecord> {
         },
         created_at: r.try_get(6)?,
         updated_at: r.try_get(7)?,
+        pending_until: r.try_get(8)?,
     })
 }
 
@@ -36,7 +37,7 @@ impl Users for PostgresStore {
         self.timed(async {
             let claims = serde_json::to_string(&user.claims)?;
             sqlx::query(&format!(
-                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             ))
             .bind(&user.id)
             .bind(&user.username)
@@ -46,6 +47,7 @@ impl Users for PostgresStore {
             .bind(user.role.as_str())
             .bind(user.created_at)
             .bind(user.updated_at)
+            .bind(user.pending_until)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -116,7 +118,7 @@ impl Users for PostgresStore {
             let claims = serde_json::to_string(&user.claims)?;
             let n = sqlx::query(
                 "UPDATE users SET username = $2, claims = $3, password_hash = $4, disabled = $5, \
-                 role = $6, updated_at = $7 WHERE id = $1",
+                 role = $6, updated_at = $7, pending_until = $8 WHERE id = $1",
             )
             .bind(&user.id)
             .bind(&user.username)
@@ -125,6 +127,7 @@ impl Users for PostgresStore {
             .bind(user.disabled)
             .bind(user.role.as_str())
             .bind(user.updated_at)
+            .bind(user.pending_until)
             .execute(&self.pool)
             .await?
             .rows_affected();

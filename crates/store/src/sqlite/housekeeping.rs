@@ -63,6 +63,14 @@ impl Housekeeping for SqliteStore {
                        (SELECT client_id FROM registrations WHERE expires_at < ?1 LIMIT ?2)",
                 )?
                 .execute(params![now, batch])?;
+            // Signed-up users who never confirmed their address (issue 16): they could
+            // never sign in, so the row is all they hold.
+            n += tx
+                .prepare_cached(
+                    "DELETE FROM users WHERE id IN \
+                       (SELECT id FROM users WHERE pending_until < ?1 LIMIT ?2)",
+                )?
+                .execute(params![now, batch])?;
             // Past the retry window a rotated token's successor (the sealed response) is
             // only a liability; the row stays, so that a replay is still recognised as one.
             n += tx

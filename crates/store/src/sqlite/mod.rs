@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0015_account.sql"),
     include_str!("../../migrations/sqlite/0016_links.sql"),
     include_str!("../../migrations/sqlite/0017_passkeys.sql"),
+    include_str!("../../migrations/sqlite/0018_pending_users.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

@@ -10,7 +10,7 @@ use crate::model::{PasswordHash, Role, UserRecord};
 use crate::{Result, StoreError, UnixTime, Users};
 
 const USER_COLUMNS: &str =
-    "id, username, claims, password_hash, disabled, role, created_at, updated_at";
+    "id, username, claims, password_hash, disabled, role, created_at, updated_at, pending_until";
 
 /// A `users` row as read, before the claims JSON is parsed.
 type UserRow = (
@@ -22,6 +22,7 @@ type UserRow = (
     String,
     i64,
     i64,
+    Option<i64>,
 );
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
@@ -34,11 +35,12 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 fn user_record(
-    (id, username, claims, password_hash, disabled, role, created_at, updated_at): UserRow,
+    (id, username, claims, password_hash, disabled, role, created_at, updated_at, pending_until): UserRow,
 ) -> Result<UserRecord> {
     Ok(UserRecord {
         id,
@@ -47,6 +49,7 @@ fn user_record(
         password_hash: password_hash.map(PasswordHash),
         disabled,
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        pending_until,
         created_at,
         updated_at,
     })
@@ -71,7 +74,7 @@ impl Users for SqliteStore {
             let claims = serde_json::to_string(&user.claims)?;
             c.execute(
                 &format!(
-                    "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     user.id,
@@ -81,7 +84,8 @@ impl Users for SqliteStore {
                     user.disabled,
                     user.role.as_str(),
                     user.created_at,
-                    user.updated_at
+                    user.updated_at,
+                    user.pending_until
                 ],
             )?;
             Ok(())
@@ -129,7 +133,7 @@ impl Users for SqliteStore {
             let claims = serde_json::to_string(&user.claims)?;
             let n = c.execute(
                 "UPDATE users SET username = ?2, claims = ?3, password_hash = ?4, disabled = ?5, \
-                 role = ?6, updated_at = ?7 WHERE id = ?1",
+                 role = ?6, updated_at = ?7, pending_until = ?8 WHERE id = ?1",
                 params![
                     user.id,
                     user.username,
@@ -137,7 +141,8 @@ impl Users for SqliteStore {
                     user.password_hash.as_ref().map(|h| &h.0),
                     user.disabled,
                     user.role.as_str(),
-                    user.updated_at
+                    user.updated_at,
+                    user.pending_until
                 ],
             )?;
             Ok(n == 1)

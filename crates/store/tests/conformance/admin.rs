@@ -20,6 +20,7 @@ fn user(id: &str, name: &str) -> UserRecord {
         password_hash: Some(PasswordHash("$argon2id$x".into())),
         disabled: false,
         role: Role::None,
+        pending_until: None,
         created_at: 1,
         updated_at: 1,
     }

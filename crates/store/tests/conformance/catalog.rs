@@ -105,6 +105,7 @@ fn user(id: &str, username: &str) -> UserRecord {
         )),
         disabled: false,
         role: valet_store::Role::None,
+        pending_until: None,
         created_at: 5,
         updated_at: 5,
     }

@@ -14,6 +14,7 @@ mod forms;
 mod health;
 mod housekeeping;
 mod logout;
+mod pending_users;
 mod refresh;
 mod registrations;
 mod second_factors;
@@ -228,6 +229,7 @@ macro_rules! contract_suite {
             },
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},
+            pending_users::{pending_users},
             logout::{
                 logout_deliveries,
                 logout_deliveries_for_a_whole_user,

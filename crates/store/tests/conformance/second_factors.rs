@@ -127,6 +127,7 @@ pub(crate) async fn second_factors_go_with_the_user(s: Arc<dyn Store>) {
             password_hash: Some(PasswordHash("$argon2id$x".into())),
             disabled: false,
             role: Role::None,
+            pending_until: None,
             created_at: 1,
             updated_at: 1,
         })
@@ -258,6 +259,7 @@ pub(crate) async fn passkeys(s: Arc<dyn Store>) {
         role: Role::None,
         created_at: 1,
         updated_at: 1,
+        pending_until: None,
     })
     .await
     .unwrap();

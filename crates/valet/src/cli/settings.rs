@@ -121,7 +121,7 @@ pub struct SettingArgs {
         value_name = "SECONDS"
     )]
     pub audit_retention: Option<i64>,
-    /// Mail server for password resets: smtps://USER:PASSWORD@HOST[:PORT] or smtp://… (STARTTLS); prefer the variable, a flag shows in `ps`
+    /// Mail server for password resets, address verification and sign-up: smtps://USER:PASSWORD@HOST[:PORT] or smtp://… (STARTTLS); prefer the variable, a flag shows in `ps`
     #[arg(
         long,
         env = "VALET_SMTP_URL",
@@ -258,6 +258,16 @@ pub struct SettingArgs {
     /// Second factors: off, optional (users may enrol an authenticator app) or required (every user must) [default: optional]
     #[arg(long, env = "VALET_MFA", global = true, value_name = "POLICY")]
     pub mfa: Option<String>,
+    /// Let people create their own account at /signup, confirmed by an emailed link (needs --smtp-url and --mail-from) [default: false]
+    #[arg(
+        long,
+        env = "VALET_SELF_REGISTRATION",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub self_registration: Option<bool>,
 }
 
 impl SettingArgs {
@@ -306,6 +316,7 @@ impl SettingArgs {
             brand_color_dark: self.brand_color_dark.clone(),
             powered_by: self.powered_by,
             mfa: self.mfa.clone(),
+            self_registration: self.self_registration,
         }
     }
 }

@@ -71,10 +71,15 @@ pub(super) async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> 
             }
             for u in users {
                 out!(
-                    "{:<24} {:<24} {}",
+                    "{:<24} {:<24} {}{}",
                     u.id,
                     visible(&u.username),
-                    visible(u.claims.email.as_deref().unwrap_or(""))
+                    visible(u.claims.email.as_deref().unwrap_or("")),
+                    if u.pending_until.is_some() {
+                        " (pending)"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(())
@@ -99,6 +104,10 @@ pub(super) async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> 
             }
             out!("role:           {}", u.role);
             out!("disabled:       {}", u.disabled);
+            if let Some(until) = u.pending_until {
+                // Signed up (issue 16), address not confirmed: no sign-in yet.
+                out!("pending:        until {until} (email not confirmed; deleted then)");
+            }
             out!(
                 "password:       {}",
                 if u.password_hash.is_some() {

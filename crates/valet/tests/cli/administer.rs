@@ -160,6 +160,13 @@ fn users_are_shown_updated_disabled_and_given_new_passwords() {
         child.wait_with_output().unwrap()
     };
     assert!(!out.status.success());
+    let common = run_with_stdin(
+        d,
+        &["user", "set-password", "alice", "--password-stdin"],
+        "iloveyou1\n",
+    );
+    assert!(!common.status.success());
+    assert!(String::from_utf8_lossy(&common.stderr).contains("too common"));
     run_with_stdin(
         d,
         &["user", "set-password", "alice", "--password-stdin"],

@@ -286,6 +286,14 @@ fn user_commands() {
         "short\n",
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
+    // One of the most common passwords, in any case (NIST SP 800-63B §5.1.1.2).
+    let out = run_with_stdin(
+        d,
+        &["user", "create", "--username", "bob", "--password-stdin"],
+        "Password123\n",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too common"));
     let out = run_with_stdin(
         d,
         &[
