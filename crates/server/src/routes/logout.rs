@@ -139,9 +139,21 @@ async fn request(
     let requested = params.get("post_logout_redirect_uri");
     let redirect = logout::post_logout_redirect(app.as_ref().map(|c| &c.app), requested);
     if requested.is_some() && redirect.is_none() {
+        // RP-Initiated Logout 1.0 §3: without an id_token_hint (or a client_id) nothing
+        // confirms whose URI it is, so there is no redirect; the page says which is missing
+        // rather than calling the URI unregistered for an application nobody named.
         return Ok(refuse(
             state,
-            "The post_logout_redirect_uri is not registered for this application.",
+            match (&client_id, &app) {
+                (None, _) => {
+                    "A post_logout_redirect_uri needs an id_token_hint (or a client_id) \
+                     naming the application that registered it."
+                }
+                (Some(_), None) => "The client_id is not a registered application.",
+                (Some(_), Some(_)) => {
+                    "The post_logout_redirect_uri is not registered for this application."
+                }
+            },
         ));
     }
     let after = AfterLogout {
