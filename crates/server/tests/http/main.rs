@@ -22,6 +22,7 @@ mod clock;
 mod code_flow;
 mod code_lifetime;
 mod conformance;
+mod conformance_backchannel;
 mod conformance_logout;
 mod console;
 mod console_changes;
