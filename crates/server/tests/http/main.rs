@@ -24,6 +24,7 @@ mod code_lifetime;
 mod conformance;
 mod conformance_backchannel;
 mod conformance_logout;
+mod conformance_logout_spec;
 mod console;
 mod console_changes;
 mod db_trouble;
