@@ -2,8 +2,9 @@
 //! and the sign-out button of `/account`. The user confirms on a page (a cross-site link
 //! cannot sign anyone out); afterwards the browser goes to `post_logout_redirect_uri` only
 //! if a verified `id_token_hint` or `client_id` names an application that registered it,
-//! byte for byte (checklist J10). Ending the session also revokes the grants made in it
-//! that lack `offline_access`.
+//! byte for byte (checklist J10). An application's POST arrives cross-site, without the
+//! `SameSite=Lax` session cookie, and is sent on as a GET, which carries it. Ending the
+//! session also revokes the grants made in it that lack `offline_access`.
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -39,7 +40,7 @@ pub async fn get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let raw = query.unwrap_or_default();
-    request(&state, &headers, raw.as_bytes(), peer.ip())
+    request(&state, &headers, raw.as_bytes(), peer.ip(), false)
         .await
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
@@ -50,7 +51,7 @@ pub async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    request(&state, &headers, &body, peer.ip())
+    request(&state, &headers, &body, peer.ip(), true)
         .await
         .unwrap_or_else(|e| e.into_page(&state.pages))
 }
@@ -64,6 +65,7 @@ async fn request(
     headers: &HeaderMap,
     raw: &[u8],
     ip: IpAddr,
+    post: bool,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw, &[]).map_err(ApiError::OAuth)?;
     let now = state.clock.now();
@@ -139,9 +141,21 @@ async fn request(
     let requested = params.get("post_logout_redirect_uri");
     let redirect = logout::post_logout_redirect(app.as_ref().map(|c| &c.app), requested);
     if requested.is_some() && redirect.is_none() {
+        // RP-Initiated Logout 1.0 §3: without an id_token_hint (or a client_id) nothing
+        // confirms whose URI it is, so there is no redirect; the page says which is missing
+        // rather than calling the URI unregistered for an application nobody named.
         return Ok(refuse(
             state,
-            "The post_logout_redirect_uri is not registered for this application.",
+            match (&client_id, &app) {
+                (None, _) => {
+                    "A post_logout_redirect_uri needs an id_token_hint (or a client_id) \
+                     naming the application that registered it."
+                }
+                (Some(_), None) => "The client_id is not a registered application.",
+                (Some(_), Some(_)) => {
+                    "The post_logout_redirect_uri is not registered for this application."
+                }
+            },
         ));
     }
     let after = AfterLogout {
@@ -149,6 +163,15 @@ async fn request(
         state: params.get("state").map(str::to_owned),
     };
     let Some(b) = browser else {
+        if post {
+            // RP-Initiated Logout 1.0 §2: the OP MUST take the request by POST too. An
+            // application's form POST is cross-site, and the session cookie is
+            // `SameSite=Lax`, so a browser leaves it out: going straight on would send
+            // the user back to the application still signed in here. The same request
+            // as a top-level GET carries the cookie; without a session that GET goes
+            // straight on.
+            return Ok(again_as_get(state, &params));
+        }
         // Nobody to sign out: go straight on.
         return Ok(finish(state, after));
     };
@@ -171,6 +194,30 @@ async fn request(
             interaction: interaction::seal(state, &b.binding(), &Interaction::Logout(after), now)?,
         },
     ))
+}
+
+/// A 303 to this endpoint with the application's parameters in the query.
+fn again_as_get(state: &AppState, params: &Params) -> Response {
+    let pairs: Vec<(String, String)> = [
+        "id_token_hint",
+        "logout_hint",
+        "client_id",
+        "post_logout_redirect_uri",
+        "state",
+        "ui_locales",
+    ]
+    .iter()
+    .filter_map(|k| params.get(k).map(|v| ((*k).to_owned(), v.to_owned())))
+    .collect();
+    let url = format!("/oauth2/logout?{}", encode(&pairs));
+    match HeaderValue::from_str(&url) {
+        Ok(location) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut().insert(header::LOCATION, location);
+            r
+        }
+        Err(_) => refuse(state, "The sign-out request could not be read."),
+    }
 }
 
 fn finish(state: &AppState, after: AfterLogout) -> Response {

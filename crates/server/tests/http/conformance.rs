@@ -35,42 +35,43 @@ use valet_protocol::user::UserClaims;
 use valet_server::admin::{NewClient, NewUser};
 
 use crate::flow::{Browser, PASSWORD, Page, REDIRECT};
-use crate::harness::{TestApp, spawn_app};
+use crate::harness::{TestApp, spawn_app, spawn_with};
+use valet_server::config::Partial;
 
 /// The scope of the standard request (the suite's `client.scope`).
-const SCOPE: &str = "openid profile email";
+pub(crate) const SCOPE: &str = "openid profile email";
 /// The suite's clock-skew allowance for `exp`, `iat` and `auth_time` (`ValidateIdToken`).
 const SKEW: i64 = 300;
 
 // ---- The OP under test, as the suite configures it ----
 
-struct Op {
-    app: TestApp,
+pub(crate) struct Op {
+    pub(crate) app: TestApp,
     /// The discovery document (`GetDynamicServerConfiguration`).
-    meta: Value,
+    pub(crate) meta: Value,
     /// The published keys (`FetchServerKeys`).
-    jwks: Value,
+    pub(crate) jwks: Value,
     /// alice's `sub`.
-    sub: String,
+    pub(crate) sub: String,
 }
 
 #[derive(Clone)]
-struct Client {
-    id: String,
-    secret: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: String,
     /// `client_secret_post` instead of `client_secret_basic`.
-    post: bool,
+    pub(crate) post: bool,
 }
 
 impl Op {
-    fn endpoint(&self, name: &str) -> String {
+    pub(crate) fn endpoint(&self, name: &str) -> String {
         self.meta[name]
             .as_str()
             .unwrap_or_else(|| panic!("discovery has no {name}"))
             .to_owned()
     }
 
-    fn issuer(&self) -> &str {
+    pub(crate) fn issuer(&self) -> &str {
         self.meta["issuer"].as_str().unwrap()
     }
 
@@ -95,8 +96,13 @@ impl Op {
 /// Valet with alice and one `client_secret_basic` client; discovery and JWKS fetched and
 /// checked the way every module's `configure` does (`CheckServerConfiguration`,
 /// `ValidateServerJWKs`, `CheckForKeyIdInServerJWKs`).
-async fn op() -> (Op, Client) {
-    let app = spawn_app().await;
+pub(crate) async fn op() -> (Op, Client) {
+    op_with(|p| p).await
+}
+
+/// `op` on a node with these settings.
+pub(crate) async fn op_with(tweak: impl FnOnce(Partial) -> Partial) -> (Op, Client) {
+    let app = spawn_with(tweak).await;
     let sub = app
         .admin
         .create_user(
@@ -204,7 +210,7 @@ fn is_b64url(s: &str) -> bool {
 // ---- Requests ----
 
 /// Random letters and digits (the suite's `CreateRandomStateValue` and friends).
-fn random(len: usize) -> String {
+pub(crate) fn random(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = vec![0u8; len];
     aws_lc_rs::rand::fill(&mut bytes).unwrap();
@@ -216,14 +222,14 @@ fn random(len: usize) -> String {
 
 /// An authorization request: its parameters in the order they are sent.
 #[derive(Clone)]
-struct AuthRequest {
+pub(crate) struct AuthRequest {
     params: Vec<(String, String)>,
 }
 
 impl AuthRequest {
     /// `CreateAuthorizationEndpointRequestFromClientInformation` + state + nonce +
     /// `response_type=code`.
-    fn code(client_id: &str, scope: &str) -> Self {
+    pub(crate) fn code(client_id: &str, scope: &str) -> Self {
         let p = |k: &str, v: &str| (k.to_owned(), v.to_owned());
         Self {
             params: vec![
@@ -237,7 +243,7 @@ impl AuthRequest {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(k, _)| k == name)
@@ -245,7 +251,7 @@ impl AuthRequest {
     }
 
     /// This request with `name` set to `value` (replaced where present).
-    fn set(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn set(mut self, name: &str, value: &str) -> Self {
         match self.params.iter_mut().find(|(k, _)| k == name) {
             Some(p) => p.1 = value.to_owned(),
             None => self.params.push((name.to_owned(), value.to_owned())),
@@ -268,7 +274,7 @@ impl AuthRequest {
         }
     }
 
-    fn url(&self, op: &Op) -> String {
+    pub(crate) fn url(&self, op: &Op) -> String {
         Url::parse_with_params(&op.endpoint("authorization_endpoint"), &self.params)
             .unwrap()
             .to_string()
@@ -292,7 +298,7 @@ impl AuthRequest {
 
 // ---- The browser's part ----
 
-fn is_login_page(p: &Page) -> bool {
+pub(crate) fn is_login_page(p: &Page) -> bool {
     p.status == 200 && p.body.contains("name=\"password\"")
 }
 
@@ -333,10 +339,10 @@ async fn complete(op: &Op, b: &Browser, first: Page) -> Authorized {
 
 /// A redirect back to the client: the URI without query and fragment, and both sets of
 /// parameters (each name at most once).
-struct Callback {
-    base: String,
-    query: HashMap<String, String>,
-    fragment: HashMap<String, String>,
+pub(crate) struct Callback {
+    pub(crate) base: String,
+    pub(crate) query: HashMap<String, String>,
+    pub(crate) fragment: HashMap<String, String>,
 }
 
 fn pairs_of(s: Option<&str>) -> HashMap<String, String> {
@@ -354,7 +360,7 @@ fn pairs_of(s: Option<&str>) -> HashMap<String, String> {
     out
 }
 
-fn callback(location: &str) -> Callback {
+pub(crate) fn callback(location: &str) -> Callback {
     let url = Url::parse(location).unwrap();
     let mut base = url.clone();
     base.set_query(None);
@@ -397,7 +403,7 @@ fn check_code_response(op: &Op, req: &AuthRequest, location: &str) -> String {
 
 /// `performGenericAuthorizationEndpointErrorResponseValidation` plus the module's own
 /// list of acceptable errors; returns the parameters.
-fn check_error_response(
+pub(crate) fn check_error_response(
     op: &Op,
     location: &str,
     redirect_uri: &str,
@@ -744,18 +750,18 @@ fn scope_claims(scope: &str) -> &'static [&'static str] {
 // ---- Whole flows ----
 
 /// One authorization code flow as `AbstractOIDCCServerTest` runs it.
-struct Flow {
+pub(crate) struct Flow {
     auth: Authorized,
     tokens: Value,
     /// The verified ID token claims.
-    id: Value,
-    id_token: String,
+    pub(crate) id: Value,
+    pub(crate) id_token: String,
     access_token: String,
     /// UserInfo for the access token (`requestProtectedResource`).
     userinfo: Value,
 }
 
-async fn happy(op: &Op, client: &Client, b: &Browser, req: &AuthRequest) -> Flow {
+pub(crate) async fn happy(op: &Op, client: &Client, b: &Browser, req: &AuthRequest) -> Flow {
     let first = b.get(&req.url(op)).await;
     happy_from(op, client, b, req, first, &[]).await
 }
@@ -1297,7 +1303,7 @@ async fn oidcc_codereuse_30seconds() {
 }
 
 /// The error page the suite asks a screenshot of: 400, HTML, no redirect and no form.
-fn check_error_page(p: &Page, mentions: &str) {
+pub(crate) fn check_error_page(p: &Page, mentions: &str) {
     assert_eq!(p.status, 400, "an error page, not {:?}", p.location());
     assert!(p.location().is_none());
     assert!(
@@ -1649,7 +1655,7 @@ fn is_language_tag(s: &str) -> bool {
             .all(|t| (1..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-fn is_https_url(s: &str) -> bool {
+pub(crate) fn is_https_url(s: &str) -> bool {
     Url::parse(s).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())
 }
 
