@@ -33,6 +33,8 @@ duration=${DURATION:-10}
 conns=${CONNECTIONS:-16}
 chains=${CHAINS:-1 4 16}
 vport=${VALET_PORT:-8183}
+# Valet refuses VALET_* variables it does not know (issue 17): this one is the script's.
+unset VALET_PORT
 pport=${PEER_PORT:-3183}
 # A peer of its own, so that `peer-op stop` never ends one that bench/run.sh started.
 export PEER_DIR=${PEER_DIR:-/tmp/valet-peer-op-flows}
@@ -55,6 +57,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A failing step says why: the setup commands' and Valet's own messages.
+trap 'echo "failed at line $LINENO" >&2; cat "$work/setup.err" "$work/valet.log" 2>/dev/null | tail -20 >&2' ERR
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 for port in "$vport" "$pport"; do
@@ -84,14 +88,14 @@ case $database in
 esac
 echo "Valet's database: $database"
 password=bench-password-correct-horse
-printf '%s\n' "$password" | "$valet" user create --username alice --password-stdin >/dev/null 2>&1
-"$valet" api create --audience https://api.example --scope "api:read=Read" >/dev/null 2>&1
-"$valet" client create --name web --profile web --redirect-uri "$redirect" --json >web.json 2>/dev/null
+printf '%s\n' "$password" | "$valet" user create --username alice --password-stdin >/dev/null 2>>"$work/setup.err"
+"$valet" api create --audience https://api.example --scope "api:read=Read" >/dev/null 2>>"$work/setup.err"
+"$valet" client create --name web --profile web --redirect-uri "$redirect" --json >web.json 2>>"$work/setup.err"
 "$valet" client create --name web-api --profile web --redirect-uri "$redirect" --scope api:read \
-  --json >web-api.json 2>/dev/null
+  --json >web-api.json 2>>"$work/setup.err"
 "$valet" client create --name web-code --profile web --redirect-uri "$redirect" \
-  --grant authorization_code --json >web-code.json 2>/dev/null
-"$valet" client create --name spa --profile spa --redirect-uri "$redirect" --json >spa.json 2>/dev/null
+  --grant authorization_code --json >web-code.json 2>>"$work/setup.err"
+"$valet" client create --name spa --profile spa --redirect-uri "$redirect" --json >spa.json 2>>"$work/setup.err"
 spa_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["client_id"])' spa.json)
 VALET_LOG=warn "$valet" serve >"$work/valet.log" 2>&1 &
 valet_pid=$!

@@ -17,6 +17,8 @@ rounds=${ROUNDS:-3}
 duration=${DURATION:-20}
 conns=${CONNECTIONS:-16}
 vport=${VALET_PORT:-8082}
+# Valet refuses VALET_* variables it does not know (issue 17): this one is the script's.
+unset VALET_PORT
 open_port=9191
 local_port=9192
 intro_port=9193
@@ -28,26 +30,28 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A failing step says why: the setup commands' and Valet's own messages.
+trap 'echo "failed at line $LINENO" >&2; cat "$work/setup.err" "$work/valet.log" 2>/dev/null | tail -20 >&2' ERR
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 (cd "$repo" && cargo build --release -q -p valet -p contacts-api)
 bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 
-wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer at $1" >&2; exit 1; }
+wait_for() { for _ in $(seq 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer at $1:" >&2; cat "$work"/*.log >&2; exit 1; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
 
 cd "$work"
 export VALET_ISSUER="http://127.0.0.1:$vport" VALET_LISTEN="127.0.0.1:$vport"
 # The introspecting API's own credentials, named as the API's introspector (without that
 # Valet tells it nothing about the tokens: issue 12 item 6).
-api_creds=$("$bin/valet" client create --name contacts-api --profile service --json 2>/dev/null)
+api_creds=$("$bin/valet" client create --name contacts-api --profile service --json 2>>"$work/setup.err")
 api_id=$(printf '%s' "$api_creds" | json client_id)
 api_secret=$(printf '%s' "$api_creds" | json client_secret)
 # The API (its audience is the URL of the local variant; the others share it) and a client.
 "$bin/valet" api create --audience "http://127.0.0.1:$local_port" \
-  --scope contacts.read=Read --scope contacts.write=Write --introspector "$api_id" >/dev/null 2>&1
+  --scope contacts.read=Read --scope contacts.write=Write --introspector "$api_id" >/dev/null 2>>"$work/setup.err"
 creds=$("$bin/valet" client create --name bench --profile service \
-  --scope contacts.read --json 2>/dev/null)
+  --scope contacts.read --json 2>>"$work/setup.err")
 id=$(printf '%s' "$creds" | json client_id)
 secret=$(printf '%s' "$creds" | json client_secret)
 VALET_LOG=warn "$bin/valet" serve >"$work/valet.log" 2>&1 &

@@ -15,6 +15,8 @@ rounds=${ROUNDS:-3}
 duration=${DURATION:-20}
 conns=${CONNECTIONS:-16}
 vport=${VALET_PORT:-8081}
+# Valet refuses VALET_* variables it does not know (issue 17): this one is the script's.
+unset VALET_PORT
 pport=${PEER_PORT:-3000}
 work=$(mktemp -d)
 valet_pid=""
@@ -27,6 +29,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A failing step says why: the setup commands' and Valet's own messages.
+trap 'echo "failed at line $LINENO" >&2; cat "$work/setup.err" "$work/valet.log" 2>/dev/null | tail -20 >&2' ERR
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 (cd "$repo" && cargo build --release -q)
@@ -35,14 +39,15 @@ valet="${CARGO_TARGET_DIR:-$repo/target}/release/valet"
 # Valet: an API with the peer's scope names, and a service client.
 cd "$work"
 export VALET_ISSUER="http://127.0.0.1:$vport" VALET_LISTEN="127.0.0.1:$vport"
-"$valet" api create --audience https://api.example --scope "api:read=Read" --scope "api:write=Write" >/dev/null 2>&1
-creds=$("$valet" client create --name bench --profile service --scope api:read --scope api:write --json 2>/dev/null)
+"$valet" api create --audience https://api.example --scope "api:read=Read" --scope "api:write=Write" >/dev/null 2>>"$work/setup.err"
+creds=$("$valet" client create --name bench --profile service --scope api:read --scope api:write --json 2>>"$work/setup.err")
 id=$(printf '%s' "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 secret=$(printf '%s' "$creds" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 valet_auth="Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
 VALET_LOG=warn "$valet" serve >"$work/valet.log" 2>&1 &
 valet_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$vport/health/ready" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$vport/health/ready" >/dev/null || { echo "Valet did not start:" >&2; cat "$work/valet.log" >&2; exit 1; }
 
 # peer-op keeps its stdout open while the peer runs, so its output goes to a file.
 "$peers/peer-op" start "$pport" >"$work/peer-op.out" 2>&1

@@ -29,6 +29,9 @@ pub struct Catalog {
     clients: RwLock<HashMap<String, (Instant, Arc<ClientRecord>)>>,
     apis: RwLock<Option<(Instant, Arc<Vec<Api>>)>>,
     origins: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
+    /// Held while the origins are read from every application: one rebuild at a time on
+    /// a node (single flight), never one per request that finds the set expired.
+    origins_rebuild: tokio::sync::Mutex<()>,
     cimd: Cimd,
     clock: Arc<dyn Clock>,
 }
@@ -69,6 +72,7 @@ impl Catalog {
             clients: RwLock::new(HashMap::new()),
             apis: RwLock::new(None),
             origins: RwLock::new(None),
+            origins_rebuild: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -198,13 +202,31 @@ impl Catalog {
     /// Whether browsers at `origin` may call Valet's API endpoints: the origin of some
     /// application's redirect URI, or one an admin added (CORS).
     pub async fn is_web_origin(&self, origin: &str) -> Result<bool, StoreError> {
-        if let Ok(guard) = self.origins.read() {
-            if let Some((at, set)) = guard.as_ref() {
-                if at.elapsed() < self.ttl {
+        let cached = || {
+            self.origins.read().ok().and_then(|g| {
+                g.as_ref()
+                    .map(|(at, set)| (at.elapsed() < self.ttl, set.clone()))
+            })
+        };
+        let stale = match cached() {
+            Some((true, set)) => return Ok(set.contains(origin)),
+            Some((false, set)) => Some(set),
+            None => None,
+        };
+        // Expired: one caller rebuilds; the others answer from the set it replaces (stale
+        // by at most one rebuild) rather than each reading every application. With no set
+        // yet, they wait for the one being built.
+        let _rebuilding = match (self.origins_rebuild.try_lock(), &stale) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(set)) => return Ok(set.contains(origin)),
+            (Err(_), None) => {
+                let guard = self.origins_rebuild.lock().await;
+                if let Some((_, set)) = cached().filter(|(fresh, _)| *fresh) {
                     return Ok(set.contains(origin));
                 }
+                guard
             }
-        }
+        };
         let set: HashSet<String> = self
             .store
             .clients()

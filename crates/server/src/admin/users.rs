@@ -253,6 +253,23 @@ impl Admin {
         Ok(removed)
     }
 
+    /// The help desk's reset for a user named by `sub` — a directory user (`STORE:ID`,
+    /// whom the database does not list by name) or a database user's id: removes their
+    /// authenticator app, recovery codes and passkeys, which Valet keeps by `sub` for
+    /// every store. Audited with the subject as the target.
+    pub async fn reset_mfa_of_subject(&self, sub: &str, now: i64) -> Result<bool, AdminError> {
+        if sub.is_empty() || sub.len() > 512 {
+            return Err(AdminError::Invalid(
+                "a subject (sub) is 1 to 512 characters".into(),
+            ));
+        }
+        let removed = self.store.remove_second_factors(sub).await?;
+        let changes = Changes::default().set("second_factors", removed, false);
+        self.record("user.mfa_reset", Target::User(sub), changes, now)
+            .await?;
+        Ok(removed)
+    }
+
     pub async fn delete_user(&self, username: &str, now: i64) -> Result<(), AdminError> {
         let before = self.user(username).await?;
         if self.is_self(&before) {

@@ -93,13 +93,16 @@ pub enum UserCommand {
 
 #[derive(Subcommand)]
 pub enum MfaCommand {
-    /// Remove the user's authenticator app and recovery codes (the help desk's reset; audited)
+    /// Remove the user's authenticator app, recovery codes and passkeys (the help desk's reset; audited)
     Reset {
         /// The user (or --username)
-        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        #[arg(required_unless_present_any = ["user", "sub"], conflicts_with_all = ["user", "sub"])]
         username: Option<String>,
-        #[arg(long = "username", value_name = "USERNAME")]
+        #[arg(long = "username", value_name = "USERNAME", conflicts_with = "sub")]
         user: Option<String>,
+        /// A user named by subject instead: a directory user's `STORE:ID` (as in their ID tokens and the audit trail)
+        #[arg(long, value_name = "SUB")]
+        sub: Option<String>,
     },
 }
 

@@ -180,15 +180,25 @@ pub(super) async fn user(cmd: UserCommand, admin: &Admin) -> Result<(), String> 
             Ok(())
         }
         UserCommand::Mfa {
-            command: MfaCommand::Reset { username, user },
+            command:
+                MfaCommand::Reset {
+                    username,
+                    user,
+                    sub,
+                },
         } => {
-            let username = username.or(user).unwrap_or_default();
-            let removed = admin
-                .reset_mfa(&username, now())
-                .await
-                .map_err(|e| e.to_string())?;
+            let (removed, username) = match sub {
+                Some(sub) => (admin.reset_mfa_of_subject(&sub, now()).await, sub),
+                None => {
+                    let username = username.or(user).unwrap_or_default();
+                    (admin.reset_mfa(&username, now()).await, username)
+                }
+            };
+            let removed = removed.map_err(|e| e.to_string())?;
             if removed {
-                out!("Removed the authenticator app and recovery codes of {username}.");
+                out!(
+                    "Removed the second factors (authenticator app, recovery codes, passkeys) of {username}."
+                );
             } else {
                 out!("{username} had no second factor; nothing to remove.");
             }

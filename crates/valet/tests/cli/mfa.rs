@@ -66,11 +66,31 @@ fn the_help_desk_resets_a_users_second_factors() {
     let none = valet(d).args(["user", "mfa", "reset"]).output().unwrap();
     assert!(!none.status.success(), "a user must be named");
 
+    // A directory user, named by subject (the database does not list them by name).
+    {
+        let db = rusqlite::Connection::open(d.join("valet.db")).unwrap();
+        db.execute(
+            "INSERT INTO totp_factors (user_id, secret, last_step, created_at) \
+             VALUES ('corp:4711', x'00', 1, 1)",
+            [],
+        )
+        .unwrap();
+    }
+    let out = run(d, &["user", "mfa", "reset", "--sub", "corp:4711"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Removed"));
+    assert_eq!(count(d, "totp_factors"), 0);
+    let both = valet(d)
+        .args(["user", "mfa", "reset", "alice", "--sub", "corp:4711"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success(), "a name or a subject, not both");
+
     let trail =
         String::from_utf8(run(d, &["audit", "--json", "--action", "user.mfa_reset"]).stdout)
             .unwrap();
-    assert_eq!(trail.lines().count(), 2, "{trail}");
+    assert_eq!(trail.lines().count(), 3, "{trail}");
     assert!(trail.contains("\"user:alice\""));
+    assert!(trail.contains("\"user:corp:4711\""));
 }
 
 #[test]
