@@ -54,7 +54,7 @@ pub enum Interaction {
     /// Where to go after signing out: the logout confirmation form.
     Logout(AfterLogout),
     /// A correct password, waiting for the second factor (or the enrolment of one):
-    /// the second-factor form (`routes/second_factor.rs`).
+    /// the second-factor form (`routes/second_factor/`).
     SecondFactor(SecondFactorStep),
     /// Where a sign-in goes once the new recovery codes were shown: their page's
     /// Continue form.

@@ -1,7 +1,7 @@
 //! Passkeys (WebAuthn Level 3, issue 16), through webauthn-rs: registering one from the
 //! account page (`routes/account/passkeys.rs`), signing in with one as the first factor
 //! (`routes/passkey.rs`: a discoverable credential, no username typed) or as the second
-//! after a password (`routes/second_factor.rs`).
+//! after a password (`routes/second_factor/`).
 //!
 //! The relying party is the issuer: its host is the RP ID and its origin the one origin a
 //! ceremony's client data may name (WebAuthn §5.1.3 step 9, §7.2 step 13). An issuer whose

@@ -1,5 +1,5 @@
 //! Second factors (issue 16): authenticator apps (TOTP, `totp.rs`) and recovery codes,
-//! for the sign-in's second step (`routes/second_factor.rs`) and the account page
+//! for the sign-in's second step (`routes/second_factor/`) and the account page
 //! (`routes/account_mfa.rs`). The rules (policy, `amr`/`acr`, the step window) are
 //! `valet_protocol::mfa`'s; this module holds the keys and the checks.
 //!
@@ -131,6 +131,51 @@ pub async fn verify(
     ip: IpAddr,
     now: i64,
 ) -> Result<Option<Proof>, ApiError> {
+    let counted = count_attempt(state, user_id, username, ip, now).await?;
+    let actor = format!("user:{username}");
+    let proof = check(state, user_id, typed, now).await?;
+    match proof {
+        Some(p) => {
+            state.store.throttle_refund(&counted).await?;
+            if p == Proof::Recovery {
+                let left = state.store.recovery_codes_left(user_id).await?;
+                tracing::info!(target: "valet::audit", sub = %user_id, %ip, left, "recovery code used");
+                state.audit.event(
+                    now,
+                    "mfa.recovery_used",
+                    actor.clone(),
+                    Some(ip),
+                    actor,
+                    serde_json::json!({ "left": left }),
+                );
+            }
+        }
+        None => {
+            tracing::info!(target: "valet::audit", sub = %user_id, %ip, "second factor failed");
+            state.audit.event(
+                now,
+                "mfa.failed",
+                actor.clone(),
+                Some(ip),
+                actor,
+                serde_json::json!({}),
+            );
+        }
+    }
+    Ok(proof)
+}
+
+/// Counts one attempt at a second factor of `user_id` from `ip` in the store, before it
+/// is checked (checklist H1; ASVS 2.2.1): `PER_ACCOUNT` per account in 5 minutes and
+/// `PER_ADDRESS` per address a minute, for codes and passkeys alike. `Err(Throttled)`
+/// (audited) once either is spent; else the keys to give back when the attempt succeeds.
+pub async fn count_attempt(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+    ip: IpAddr,
+    now: i64,
+) -> Result<Vec<String>, ApiError> {
     let mfa = &state.mfa;
     let rules_ = [
         ThrottleRule {
@@ -166,37 +211,7 @@ pub async fn verify(
             THROTTLED,
         ));
     }
-    let proof = check(state, user_id, typed, now).await?;
-    match proof {
-        Some(p) => {
-            let counted: Vec<String> = rules_.into_iter().map(|r| r.key).collect();
-            state.store.throttle_refund(&counted).await?;
-            if p == Proof::Recovery {
-                let left = state.store.recovery_codes_left(user_id).await?;
-                tracing::info!(target: "valet::audit", sub = %user_id, %ip, left, "recovery code used");
-                state.audit.event(
-                    now,
-                    "mfa.recovery_used",
-                    actor.clone(),
-                    Some(ip),
-                    actor,
-                    serde_json::json!({ "left": left }),
-                );
-            }
-        }
-        None => {
-            tracing::info!(target: "valet::audit", sub = %user_id, %ip, "second factor failed");
-            state.audit.event(
-                now,
-                "mfa.failed",
-                actor.clone(),
-                Some(ip),
-                actor,
-                serde_json::json!({}),
-            );
-        }
-    }
-    Ok(proof)
+    Ok(rules_.into_iter().map(|r| r.key).collect())
 }
 
 async fn check(

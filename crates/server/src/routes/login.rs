@@ -6,7 +6,7 @@
 //! re-renders the form with one message for an unknown user and a wrong password alike,
 //! after the same work (`users::check_password`). When a second factor is needed
 //! (`mfa::after_password`), a correct password leads to the second-factor form instead
-//! (`routes/second_factor.rs`), and no session is made yet.
+//! (`routes/second_factor/`), and no session is made yet.
 
 use crate::error::{ApiError, FormKind, Page, directory_down};
 use crate::interaction::{self, Interaction, Kind, form_spent};

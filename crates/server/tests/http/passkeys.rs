@@ -474,3 +474,32 @@ async fn an_issuer_that_is_an_address_offers_no_passkeys() {
     let account = b.get(&app.url("/account")).await;
     assert!(!account.body.contains("Add a passkey"), "{}", account.body);
 }
+
+#[tokio::test]
+async fn passkey_answers_at_the_second_step_are_counted_like_codes() {
+    let app = spawn_app().await;
+    app.user("alice").await;
+    let mut key = Authenticator::new(&origin(&app));
+    register(&app, &app.browser(), "alice", &mut key, "Laptop").await;
+    let b = app.browser();
+    let login = b.get(&app.url("/login")).await;
+    let mut step = b.login(&app, &login, "alice", PASSWORD).await;
+    let spoil = Spoil {
+        bad_signature: true,
+        ..Default::default()
+    };
+    for _ in 0..10 {
+        let answer = key.assert_spoiled(&passkey_form(&step).unwrap().options, &spoil);
+        step = b.post_passkey(&app, &step, &answer, "").await;
+        assert_eq!(step.status, 200, "{}", step.body);
+    }
+    // The account's attempts are spent: even the right answer waits.
+    let answer = key.assert(&passkey_form(&step).unwrap().options);
+    let r = b.post_passkey(&app, &step, &answer, "").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.headers.get("retry-after").is_some());
+    app.clock.advance(301);
+    let answer = key.assert(&passkey_form(&r).unwrap().options);
+    let done = b.post_passkey(&app, &r, &answer, "").await;
+    assert_eq!(done.location().as_deref(), Some("/account"), "{}", done.body);
+}
