@@ -501,5 +501,10 @@ async fn passkey_answers_at_the_second_step_are_counted_like_codes() {
     app.clock.advance(301);
     let answer = key.assert(&passkey_form(&r).unwrap().options);
     let done = b.post_passkey(&app, &r, &answer, "").await;
-    assert_eq!(done.location().as_deref(), Some("/account"), "{}", done.body);
+    assert_eq!(
+        done.location().as_deref(),
+        Some("/account"),
+        "{}",
+        done.body
+    );
 }
