@@ -249,7 +249,7 @@ async function signIn(page, issuer, username, password) {
   await page.goto(`${issuer}/login`);
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 async function signOut(page, issuer) {
@@ -351,10 +351,10 @@ async function main() {
     await shoot(page, 'signup-ready.png');
   });
   await step('the new account signs in', async () => {
-    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Sign in', exact: true }).click();
     await page.getByLabel('Username').fill(NEWCOMER.username);
     await page.getByLabel('Password').fill(NEWCOMER.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${issuer}/account`);
     await expectVisible(page.getByText(NEWCOMER.email), 'the address on the account page');
     await expectVisible(page.getByRole('link', { name: 'verified' }), 'the address shown verified');
