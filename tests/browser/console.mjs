@@ -238,6 +238,7 @@ async function main() {
     const hit = cb.next();
     await p.getByRole('button', { name: 'Allow' }).click();
     const params = await withTimeout(hit, STEP_TIMEOUT_MS, 'the callback');
+    await p.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: STEP_TIMEOUT_MS });
     equal(params.get('state'), state, 'state');
     const basic = 'Basic ' + Buffer.from(`${encodeURIComponent(created.clientId)}:${encodeURIComponent(created.secret)}`).toString('base64');
     const r = await fetch(`${issuer}/oauth2/token`, {

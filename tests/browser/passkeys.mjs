@@ -221,6 +221,9 @@ async function main() {
     const first = await withTimeout(Promise.race([consent, callback.then(() => 'callback')]), STEP_TIMEOUT_MS, 'consent or callback');
     if (first === 'consent') await allow.click();
     const params = await withTimeout(callback, STEP_TIMEOUT_MS, 'the callback');
+    // The callback server has answered; let the browser finish that navigation before the
+    // next step starts its own (else the next page.goto is "interrupted by another navigation").
+    await page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: STEP_TIMEOUT_MS });
     const r = await fetch(`${issuer}/oauth2/token`, {
       method: 'POST',
       headers: {

@@ -665,6 +665,7 @@ async function main() {
     await expectVisible(allow, `the consent page after the code, at ${await whereIs(page)}`);
     await allow.click();
     const hit = await withTimeout(hitPromise, STEP_TIMEOUT_MS, `the callback (browser at ${await whereIs(page)})`);
+    await page.waitForURL((u) => u.href.startsWith(redirectUri));
     check(hit.code, `callback without a code: ${hit.url}`);
     const r = await http_('POST', discovery.token_endpoint, {
       headers: { authorization: basic(client.client_id, client.client_secret) },
