@@ -28,6 +28,7 @@ pub mod password;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod refresh;
+pub mod refresh_chain;
 pub mod registration;
 pub mod response;
 pub mod revocation;

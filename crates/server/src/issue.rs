@@ -14,11 +14,12 @@ use valet_protocol::application::Application;
 use valet_protocol::id_token::{IdToken, IdTokenClaims};
 use valet_protocol::opaque_token::{self, AccessTokenFormat};
 use valet_protocol::refresh::RefreshDetails;
+use valet_protocol::refresh_chain::Place;
 use valet_protocol::token::{Confirmation, IdTokenPlan, Issuance, Refresh, Subject};
 use valet_protocol::{OAuthError, UnixTime};
 use valet_store::{OpaqueAccessTokenRecord, RefreshTokenRecord, Rotation};
 
-use crate::crypto::{b64, half_hash, random_token, sha256};
+use crate::crypto::{b64, half_hash, random_bytes, random_token, sha256};
 use crate::error::ApiError;
 use crate::fault::Fault;
 use crate::state::AppState;
@@ -188,7 +189,7 @@ pub async fn execute(
         (Refresh::None, _) | (_, Subject::Client { .. }) => None,
         (Refresh::Keep, _) => Some(presented()?.to_owned()),
         (Refresh::New(details), Subject::User { .. }) => {
-            let (token, record) = refresh_token(state, app, i, details, now)?;
+            let (token, record) = refresh_token(state, app, i, details, None, now)?;
             state
                 .store
                 .insert_refresh_token(&record, grant_until(state, now))
@@ -196,7 +197,9 @@ pub async fn execute(
             Some(token)
         }
         (Refresh::Rotate(details), Subject::User { .. }) => {
-            let (token, record) = refresh_token(state, app, i, details, now)?;
+            // The successor takes the presented token's place, one generation on.
+            let next = Place::of(presented()?).and_then(|p| p.next());
+            let (token, record) = refresh_token(state, app, i, details, next, now)?;
             rotation = Some(record);
             Some(token)
         }
@@ -320,18 +323,26 @@ fn id_token(
     sign(state, Algorithm::RS256, "JWT", &c, now)
 }
 
-/// A new refresh token of a user's grant: the token (for the client) and its record.
+/// A new refresh token of a user's grant at `place` (a new chain's first when `None`):
+/// the token (for the client) and its record (`protocol::refresh_chain`).
 fn refresh_token(
     state: &AppState,
     app: &Application,
     i: &Issuance,
     details: &RefreshDetails,
+    place: Option<Place>,
     now: UnixTime,
 ) -> Result<(String, RefreshTokenRecord), ApiError> {
     let (Some(grant_id), Subject::User { user_id, .. }) = (i.grant_id(), &i.subject) else {
         return Err(ApiError::invariant("a refresh token without a grant"));
     };
-    let token = random_token(32)?;
+    let place = match place {
+        Some(p) => p,
+        None => Place::first(&random_array()?),
+    };
+    let token = place
+        .token(&random_array()?)
+        .ok_or_else(|| ApiError::invariant("a refresh token's chain of the wrong length"))?;
     let record = RefreshTokenRecord {
         hash: sha256(token.as_bytes()),
         grant_id: grant_id.to_owned(),
@@ -342,8 +353,14 @@ fn refresh_token(
         expires_at: now
             + Application::lifetime(app.refresh_token_ttl, state.settings.refresh_token_ttl),
         rotated_at: None,
+        chain: Some(place.chain),
+        generation: i64::from(place.generation),
     };
     Ok((token, record))
+}
+
+fn random_array<const N: usize>() -> Result<[u8; N], Fault> {
+    random_bytes(N)?.try_into().map_err(|_| Fault::Random)
 }
 
 /// The user of a grant, if they still exist and may sign in (asked of their store, a

@@ -32,6 +32,7 @@ mod pages;
 mod passkeys;
 pub mod password_policy;
 pub mod passwords;
+mod refresh_lookup;
 pub mod registration;
 mod routes;
 mod session;

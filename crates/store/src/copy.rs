@@ -237,6 +237,8 @@ const TABLES: &[Table] = &[
             ("expires_at", Int),
             ("rotated_at", Int),
             ("successor", Blob),
+            ("chain", Text),
+            ("generation", Int),
         ],
         select: None,
     },

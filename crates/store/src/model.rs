@@ -256,6 +256,13 @@ pub struct RefreshTokenRecord {
     pub expires_at: UnixTime,
     /// Set once, by the one call that rotated this token.
     pub rotated_at: Option<UnixTime>,
+    /// The chain it belongs to (16 random bytes, base64url, also inside the token) and its
+    /// place in it: 0 for the first token, one more per rotation. A rotation keeps only
+    /// the chain's two newest tokens; an older one is known to be reused by its chain and
+    /// generation alone. `None` for tokens from before chains (kept until they expire).
+    /// Never printed: with the generation it is enough to have a grant revoked.
+    pub chain: Option<String>,
+    pub generation: i64,
 }
 
 impl fmt::Debug for RefreshTokenRecord {
@@ -267,7 +274,8 @@ impl fmt::Debug for RefreshTokenRecord {
             .field("user_id", &self.user_id)
             .field("expires_at", &self.expires_at)
             .field("rotated_at", &self.rotated_at)
-            .finish()
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
     }
 }
 
@@ -466,6 +474,8 @@ mod tests {
                     issued_at: 1,
                     expires_at: 2,
                     rotated_at: None,
+                    chain: Some("abab171".into()),
+                    generation: 3,
                 }
             ),
             format!(

@@ -15,10 +15,10 @@ use valet_protocol::scope::Scope;
 use valet_protocol::withdraw;
 
 use crate::client_auth::authenticate;
-use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::fault::Fault;
 use crate::form::OAuthForm;
+use crate::refresh_lookup::{self, Found};
 use crate::state::Shared;
 use crate::tokens::{live_access_token, users_token_is_live};
 
@@ -57,12 +57,9 @@ pub async fn introspect(
         return Ok(no_store(Json(Introspection::Active(c)).into_response()));
     }
     // Not a live access token: perhaps a refresh token (not rotated, grant not revoked).
-    let refresh = match state
-        .store
-        .refresh_token(&sha256(token.as_bytes()), now)
-        .await?
-    {
-        Some(r)
+    // A token of a chain's older generation was rotated: inactive like any other.
+    let refresh = match refresh_lookup::find(&state, token, now).await? {
+        Found::Stored(r)
             if r.rotated_at.is_none()
                 && introspection::may_see_refresh_token(&caller.app, &r.client_id) =>
         {

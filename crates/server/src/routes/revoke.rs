@@ -14,6 +14,7 @@ use crate::client_auth::authenticate;
 use crate::crypto::sha256;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
+use crate::refresh_lookup::{self, Found};
 use crate::state::Shared;
 use crate::tokens::{opaque_access_token, verify_access_token};
 
@@ -48,11 +49,11 @@ pub async fn revoke(
             state.store.revoke_access_token(&c.jti, c.exp).await?;
             tracing::info!(target: "valet::audit", client_id = %c.client_id, jti = %c.jti, "access token revoked");
         }
-    } else if let Some(r) = state
-        .store
-        .refresh_token(&sha256(token.as_bytes()), now)
-        .await?
+    } else if let Found::Stored(r) | Found::Reused(r) =
+        refresh_lookup::find(&state, token, now).await?
     {
+        // A rotated token (kept, or of an older generation) still names its grant: its
+        // revocation ends the family, as its reuse would.
         if r.client_id == caller.app.client_id {
             state
                 .store

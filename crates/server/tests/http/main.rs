@@ -52,6 +52,7 @@ mod password_reset;
 mod password_rule;
 mod readiness;
 mod refresh;
+mod refresh_chains;
 mod registration;
 mod registration_firewall;
 mod revocation;

@@ -14,7 +14,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A single-page application (public, PKCE, rotating refresh tokens).
-async fn spa(app: &TestApp) -> String {
+pub(crate) async fn spa(app: &TestApp) -> String {
     app.client(NewClient {
         name: "SPA".into(),
         profile: Some(Profile::Spa),
@@ -26,7 +26,7 @@ async fn spa(app: &TestApp) -> String {
 }
 
 /// Signs alice in for `client_id` and redeems the code; returns the token response.
-async fn tokens(app: &TestApp, client_id: &str, secret: &str, scope: &str) -> Value {
+pub(crate) async fn tokens(app: &TestApp, client_id: &str, secret: &str, scope: &str) -> Value {
     let browser = app.browser();
     let url = app.url(&format!(
         "/oauth2/authorize?client_id={client_id}&{CB}&response_type=code&scope={scope}\
@@ -54,7 +54,7 @@ async fn token(app: &TestApp, id: &str, secret: &str, body: &str) -> reqwest::Re
     req.send().await.unwrap()
 }
 
-async fn refresh(
+pub(crate) async fn refresh(
     app: &TestApp,
     id: &str,
     secret: &str,
@@ -70,7 +70,7 @@ async fn refresh(
     .await
 }
 
-fn s(v: &Value, k: &str) -> String {
+pub(crate) fn s(v: &Value, k: &str) -> String {
     v[k].as_str()
         .unwrap_or_else(|| panic!("{k} in {v}"))
         .to_owned()

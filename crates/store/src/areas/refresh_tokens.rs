@@ -21,11 +21,21 @@ pub trait RefreshTokens {
         hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<RefreshTokenRecord>>;
+    /// The newest unexpired token of `chain` (the highest generation), rotated or not:
+    /// what a token of an older generation, no longer stored, is judged against.
+    async fn refresh_chain_head(
+        &self,
+        chain: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshTokenRecord>>;
     /// Rotates `old_hash` at `now`: one atomic statement marks it rotated (only if it was
     /// not) and stores `successor` (the sealed response, for the retry window); in the same
     /// transaction `new` is inserted and the grant's `expires_at` raised to `grant_until`.
     /// Of any number of concurrent callers on any number of nodes, exactly one ever gets
-    /// `Rotated`; the others get `AlreadyRotated` with the winner's successor.
+    /// `Rotated`; the others get `AlreadyRotated` with the winner's successor. A winner
+    /// whose `new` names a chain also deletes that chain's tokens older than `old_hash`'s
+    /// generation, in the same transaction: a chain keeps two rows however often it
+    /// rotates (the current token and the one it replaced, for the retry window).
     async fn rotate_refresh_token(
         &self,
         old_hash: &TokenHash,

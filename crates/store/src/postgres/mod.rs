@@ -61,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0013_links.sql"),
     include_str!("../../migrations/postgres/0014_passkeys.sql"),
     include_str!("../../migrations/postgres/0015_pending_users.sql"),
+    include_str!("../../migrations/postgres/0016_refresh_chains.sql"),
 ];
 
 /// The advisory lock migrations run under ("valetmig").

@@ -1,15 +1,15 @@
 //! Refresh tokens and their rotation (PostgreSQL). Same rules as `sqlite/refresh`.
 
 use async_trait::async_trait;
+use sqlx::Row;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
 use crate::model::{RefreshTokenRecord, Rotation};
 use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
-     rotated_at";
+     rotated_at, chain, generation";
 
 fn record(r: &PgRow) -> Result<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
@@ -21,43 +21,53 @@ fn record(r: &PgRow) -> Result<RefreshTokenRecord> {
         issued_at: r.try_get(5)?,
         expires_at: r.try_get(6)?,
         rotated_at: r.try_get(7)?,
+        chain: r.try_get(8)?,
+        generation: r.try_get(9)?,
     })
 }
 
-/// Inserts the row and raises its grant (and the grant's revocation, if any) to
-/// `grant_until`; the caller commits.
-async fn insert_in(
-    c: &mut PgConnection,
-    t: &RefreshTokenRecord,
-    grant_until: UnixTime,
-) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-    ))
-    .bind(&t.hash)
-    .bind(&t.grant_id)
-    .bind(&t.client_id)
-    .bind(&t.user_id)
-    .bind(&t.details)
-    .bind(t.issued_at)
-    .bind(t.expires_at)
-    .bind(t.rotated_at)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query("UPDATE grants SET expires_at = GREATEST(expires_at, $2) WHERE grant_id = $1")
-        .bind(&t.grant_id)
-        .bind(grant_until)
-        .execute(&mut *c)
-        .await?;
-    // See `sqlite/refresh`: a revocation lasts as long as the grant's tokens.
-    sqlx::query(
-        "UPDATE revoked_grants SET expires_at = GREATEST(expires_at, $2) WHERE grant_id = $1",
+/// The statement that inserts a refresh token (`$1`…`$10`, in `COLUMNS` order) and raises
+/// its grant, and the grant's revocation if any (see `sqlite/refresh`: a revocation lasts
+/// as long as the grant's tokens), to `$11`. One statement is one round trip and atomic on
+/// its own: no transaction is opened for it. `guard` names a CTE that must have returned
+/// a row for anything to be written ("" for none).
+fn insert_sql(guard: &str) -> String {
+    let when = if guard.is_empty() {
+        String::new()
+    } else {
+        format!(" AND EXISTS (SELECT 1 FROM {guard})")
+    };
+    let from = if guard.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE EXISTS (SELECT 1 FROM {guard})")
+    };
+    format!(
+        "ins AS (INSERT INTO refresh_tokens ({COLUMNS}) \
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10{from} RETURNING 1), \
+         raised AS (UPDATE grants SET expires_at = GREATEST(expires_at, $11) \
+           WHERE grant_id = $2{when} RETURNING 1), \
+         kept AS (UPDATE revoked_grants SET expires_at = GREATEST(expires_at, $11) \
+           WHERE grant_id = $2{when} RETURNING 1)"
     )
-    .bind(&t.grant_id)
-    .bind(grant_until)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
+}
+
+fn bind_insert<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    t: &'q RefreshTokenRecord,
+    grant_until: UnixTime,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    q.bind(&t.hash)
+        .bind(&t.grant_id)
+        .bind(&t.client_id)
+        .bind(&t.user_id)
+        .bind(&t.details)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(t.rotated_at)
+        .bind(&t.chain)
+        .bind(t.generation)
+        .bind(grant_until)
 }
 
 #[async_trait]
@@ -68,9 +78,14 @@ impl RefreshTokens for PostgresStore {
         grant_until: UnixTime,
     ) -> Result<()> {
         self.timed(async {
-            let mut tx = self.pool.begin().await?;
-            insert_in(&mut tx, token, grant_until).await?;
-            tx.commit().await?;
+            let sql = format!(
+                "WITH {} SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM raised) \
+                   + (SELECT count(*) FROM kept)",
+                insert_sql("")
+            );
+            bind_insert(sqlx::query(&sql), token, grant_until)
+                .execute(&self.pool)
+                .await?;
             Ok(())
         })
         .await
@@ -96,6 +111,27 @@ impl RefreshTokens for PostgresStore {
         .await
     }
 
+    async fn refresh_chain_head(
+        &self,
+        chain: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshTokenRecord>> {
+        self.timed(async {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM refresh_tokens WHERE chain = $1 AND expires_at > $2 \
+                 ORDER BY generation DESC LIMIT 1"
+            ))
+            .bind(chain)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(record)
+            .transpose()
+        })
+        .await
+    }
+
     async fn rotate_refresh_token(
         &self,
         old_hash: &TokenHash,
@@ -105,28 +141,34 @@ impl RefreshTokens for PostgresStore {
         now: UnixTime,
     ) -> Result<Rotation> {
         self.timed(async {
-            let mut tx = self.pool.begin().await?;
-            // The single statement that decides who rotates the token: a racer waits for
-            // the winner's row lock, then finds `rotated_at` set and matches nothing.
-            let won = sqlx::query(
-                "UPDATE refresh_tokens SET rotated_at = $2, successor = $3 \
-                 WHERE hash = $1 AND rotated_at IS NULL AND expires_at > $2",
-            )
-            .bind(old_hash)
-            .bind(now)
-            .bind(successor)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if won {
-                insert_in(&mut tx, new, grant_until).await?;
-                tx.commit().await?;
+            // One statement, one round trip, atomic on its own: `won` decides who rotates
+            // the token (a racer waits for the winner's row lock, then finds `rotated_at`
+            // set and matches nothing); only then is the successor inserted, its grant
+            // raised and the chain's tokens older than the rotated one deleted (the chain
+            // keeps its two newest). Every CTE sees the same snapshot: the deleted rows are
+            // never the one `won` updates (its generation is `new`'s minus one).
+            let sql = format!(
+                "WITH won AS (UPDATE refresh_tokens SET rotated_at = $12, successor = $13 \
+                   WHERE hash = $14 AND rotated_at IS NULL AND expires_at > $12 RETURNING 1), \
+                 {}, \
+                 pruned AS (DELETE FROM refresh_tokens WHERE chain = $9 AND generation < $10 - 1 \
+                   AND EXISTS (SELECT 1 FROM won) RETURNING 1) \
+                 SELECT (SELECT count(*) FROM won), (SELECT count(*) FROM ins), \
+                   (SELECT count(*) FROM raised) + (SELECT count(*) FROM kept) \
+                   + (SELECT count(*) FROM pruned)",
+                insert_sql("won")
+            );
+            let row = bind_insert(sqlx::query(&sql), new, grant_until)
+                .bind(now)
+                .bind(successor)
+                .bind(old_hash)
+                .fetch_one(&self.pool)
+                .await?;
+            if row.try_get::<i64, _>(0)? == 1 {
                 return Ok(Rotation::Rotated);
             }
-            // Lost, or nothing to rotate; nothing was written. Read outside the (empty)
-            // transaction so that a winner that committed meanwhile is seen.
-            drop(tx);
+            // Lost, or nothing to rotate; nothing was written. A new statement, so that a
+            // winner that committed meanwhile is seen.
             let found =
                 sqlx::query("SELECT rotated_at, successor FROM refresh_tokens WHERE hash = $1")
                     .bind(old_hash)

@@ -65,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0016_links.sql"),
     include_str!("../../migrations/sqlite/0017_passkeys.sql"),
     include_str!("../../migrations/sqlite/0018_pending_users.sql"),
+    include_str!("../../migrations/sqlite/0019_refresh_chains.sql"),
 ];
 
 pub use crate::CODE_REPLAY_MEMORY;

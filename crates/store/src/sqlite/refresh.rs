@@ -8,7 +8,7 @@ use crate::model::{RefreshTokenRecord, Rotation};
 use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
-     rotated_at";
+     rotated_at, chain, generation";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
@@ -20,13 +20,15 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
         issued_at: r.get(5)?,
         expires_at: r.get(6)?,
         rotated_at: r.get(7)?,
+        chain: r.get(8)?,
+        generation: r.get(9)?,
     })
 }
 
 /// Inserts the row and raises its grant to `grant_until`; the caller commits.
 fn insert_in(tx: &Connection, t: &RefreshTokenRecord, grant_until: UnixTime) -> Result<()> {
     tx.prepare_cached(&format!(
-        "INSERT INTO refresh_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO refresh_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     ))?
     .execute(params![
         t.hash,
@@ -36,7 +38,9 @@ fn insert_in(tx: &Connection, t: &RefreshTokenRecord, grant_until: UnixTime) -> 
         t.details,
         t.issued_at,
         t.expires_at,
-        t.rotated_at
+        t.rotated_at,
+        t.chain,
+        t.generation
     ])?;
     tx.prepare_cached("UPDATE grants SET expires_at = max(expires_at, ?2) WHERE grant_id = ?1")?
         .execute(params![t.grant_id, grant_until])?;
@@ -83,6 +87,23 @@ impl RefreshTokens for SqliteStore {
         .await
     }
 
+    async fn refresh_chain_head(
+        &self,
+        chain: &str,
+        now: UnixTime,
+    ) -> Result<Option<RefreshTokenRecord>> {
+        let chain = chain.to_owned();
+        self.point_read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM refresh_tokens WHERE chain = ?1 AND expires_at > ?2 \
+                 ORDER BY generation DESC LIMIT 1"
+            ))?
+            .query_row(params![chain, now], row)
+            .optional()?)
+        })
+        .await
+    }
+
     async fn rotate_refresh_token(
         &self,
         old_hash: &TokenHash,
@@ -106,6 +127,14 @@ impl RefreshTokens for SqliteStore {
                 == 1;
             if won {
                 insert_in(&tx, &new, grant_until)?;
+                // The chain keeps its two newest tokens; `new` is one more than the token
+                // it replaces.
+                if let Some(chain) = &new.chain {
+                    tx.prepare_cached(
+                        "DELETE FROM refresh_tokens WHERE chain = ?1 AND generation < ?2",
+                    )?
+                    .execute(params![chain, new.generation - 1])?;
+                }
                 tx.commit()?;
                 return Ok(Rotation::Rotated);
             }

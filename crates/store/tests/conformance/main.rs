@@ -146,6 +146,17 @@ fn refresh(hash: u8, grant_id: &str, expires_at: i64) -> RefreshTokenRecord {
         issued_at: 100,
         expires_at,
         rotated_at: None,
+        chain: None,
+        generation: 0,
+    }
+}
+
+/// A token of the chain "chain-A" at `generation`, hashed `[hash; 32]`.
+fn chained(hash: u8, generation: i64, expires_at: i64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        chain: Some("chain-A".into()),
+        generation,
+        ..refresh(hash, "g1", expires_at)
     }
 }
 
@@ -208,7 +219,13 @@ macro_rules! contract_suite {
                 codes_start_grants,
                 redemption_reads_the_grants_standing
             },
-            refresh::{refresh_tokens, rotation, racing_rotations, revocation_outlives_late_tokens},
+            refresh::{
+                refresh_tokens,
+                rotation,
+                racing_rotations,
+                revocation_outlives_late_tokens,
+                chains_keep_two_tokens
+            },
             consent::{consents, revoke_consent, revoke_client_grants},
             sessions::{browser_sessions, logout, debug_redacts_hashes},
             account::{

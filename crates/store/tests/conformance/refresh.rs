@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use valet_store::{REFRESH_SUCCESSOR_MEMORY, Rotation, Store, StoreError};
 
-use super::{grant, insert_grants, refresh, revoked, rotate_again, token_hash};
+use super::{chained, grant, insert_grants, refresh, revoked, rotate_again, token_hash};
 
 async fn grant_expiry(s: &Arc<dyn Store>, id: &str) -> i64 {
     s.grant(id).await.unwrap().unwrap().expires_at
@@ -266,4 +266,99 @@ pub(crate) async fn revocation_outlives_late_tokens(s: Arc<dyn Store>) {
     assert_eq!(revoked(&s, &["g1", "g2"]).await, ["g1", "g2"]);
     s.purge_expired(2001, 100).await.unwrap();
     assert_eq!(revoked(&s, &["g1", "g2"]).await, ["g2"]);
+}
+
+/// Bounded storage per grant (issue 17): however often a chain rotates, the store keeps its
+/// current token and the one that token replaced; the chain's head is the newest, and a
+/// token from before chains is never pruned with them.
+pub(crate) async fn chains_keep_two_tokens(s: Arc<dyn Store>) {
+    s.insert_grant(&grant("g1", "u1", "c1", "openid", 1000))
+        .await
+        .unwrap();
+    s.insert_refresh_token(&refresh(250, "g1", 5000), 5000)
+        .await
+        .unwrap();
+    s.insert_refresh_token(&chained(0, 0, 5000), 5000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.refresh_chain_head("chain-A", 100).await.unwrap(),
+        Some(chained(0, 0, 5000))
+    );
+    assert_eq!(s.refresh_chain_head("chain-B", 100).await.unwrap(), None);
+    // 200 rotations, a token a second; hashes 0..=199 cycle within u8 below 250.
+    for g in 1..=200i64 {
+        let at = 100 + g;
+        let (old, new) = (((g - 1) % 200) as u8, (g % 200) as u8);
+        assert_eq!(
+            s.rotate_refresh_token(
+                &token_hash(old),
+                &chained(new, g, 5000),
+                b"sealed",
+                5000,
+                at
+            )
+            .await
+            .unwrap(),
+            Rotation::Rotated,
+            "rotation {g}"
+        );
+        let head = s.refresh_chain_head("chain-A", at).await.unwrap().unwrap();
+        assert_eq!((head.generation, head.rotated_at), (g, None));
+        // The one it replaced is still there, rotated, for the retry window.
+        let previous = s
+            .refresh_token(&token_hash(old), at)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (previous.generation, previous.rotated_at),
+            (g - 1, Some(at))
+        );
+        if g >= 2 {
+            let gone = ((g - 2) % 200) as u8;
+            assert_eq!(
+                s.refresh_token(&token_hash(gone), at).await.unwrap(),
+                None,
+                "generation {} is pruned at rotation {g}",
+                g - 2
+            );
+        }
+    }
+    let left: usize = {
+        let mut n = 0;
+        for h in 0..200u8 {
+            if s.refresh_token(&token_hash(h), 400)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(left, 2, "a chain keeps two tokens after 200 rotations");
+    assert!(
+        s.refresh_token(&token_hash(250), 400)
+            .await
+            .unwrap()
+            .is_some(),
+        "a token without a chain is left to its expiry"
+    );
+    // A lost rotation prunes nothing either.
+    assert!(matches!(
+        s.rotate_refresh_token(&token_hash(199), &chained(201, 201, 5000), b"x", 5000, 400)
+            .await
+            .unwrap(),
+        Rotation::AlreadyRotated { .. }
+    ));
+    assert!(
+        s.refresh_token(&token_hash(199), 400)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Expired, the chain has no head.
+    assert_eq!(s.refresh_chain_head("chain-A", 5000).await.unwrap(), None);
 }

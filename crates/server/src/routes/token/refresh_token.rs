@@ -12,10 +12,10 @@ use valet_protocol::scope::Scope;
 use valet_protocol::withdraw;
 use valet_store::RefreshTokenRecord;
 
-use crate::crypto::sha256;
 use crate::error::ApiError;
 use crate::fault::Fault;
 use crate::issue::{self, Executed, TokenResponse};
+use crate::refresh_lookup::{self, Found};
 use crate::state::AppState;
 
 const INVALID: &str = "the refresh token is invalid, expired, revoked or was issued to another \
@@ -30,9 +30,16 @@ pub async fn grant(
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let hash = sha256(token.as_bytes());
-    let Some(record) = state.store.refresh_token(&hash, now).await? else {
-        return Err(OAuthError::invalid_grant(INVALID).into());
+    let record = match refresh_lookup::find(state, token, now).await? {
+        Found::Stored(r) => r,
+        // A token rotated two or more generations ago: reuse, whatever the window. Only
+        // its own application's use revokes the family; another's learns nothing (G4).
+        Found::Reused(head) if head.client_id == app.client_id => {
+            return reused(state, &head, None, None, now).await;
+        }
+        Found::Reused(_) | Found::Nothing => {
+            return Err(OAuthError::invalid_grant(INVALID).into());
+        }
     };
     let mut details: RefreshDetails =
         serde_json::from_str(&record.details).map_err(Fault::corrupt("refresh token"))?;
@@ -68,7 +75,7 @@ pub async fn grant(
         // Answered at once, without minting tokens that could never be sent.
         Decision::Revoke => {
             let at = record.rotated_at.unwrap_or(now);
-            return reused(state, &record, at, None, now).await;
+            return reused(state, &record, Some(at), None, now).await;
         }
         // A retry goes on below all the same: the rotation statement refuses it and
         // hands back the winner's response.
@@ -78,22 +85,24 @@ pub async fn grant(
     match issue::execute(state, app, &issuance, Some(token), now).await? {
         Executed::Issued(issued) => issued.response(),
         Executed::AlreadyRotated { at, successor } => {
-            reused(state, &record, at, successor, now).await
+            reused(state, &record, Some(at), successor, now).await
         }
         Executed::RefreshTokenGone => Err(OAuthError::invalid_grant(INVALID).into()),
     }
 }
 
 /// A rotated token came back: a retry within the window gets the winner's response
-/// again; anything else revokes the family.
+/// again; anything else revokes the family. `rotated_at` is `None` for a token of an
+/// older generation (no longer stored, so never retried).
 async fn reused(
     state: &AppState,
     record: &RefreshTokenRecord,
-    rotated_at: i64,
+    rotated_at: Option<i64>,
     successor: Option<Vec<u8>>,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
-    if refresh::on_reuse(rotated_at, now, state.settings.refresh_retry_window) == Reuse::Retry {
+    let window = state.settings.refresh_retry_window;
+    if rotated_at.is_some_and(|at| refresh::on_reuse(at, now, window) == Reuse::Retry) {
         if let Some(response) =
             successor.and_then(|s| issue::open_response(state, record.hash.as_bytes(), &s))
         {
