@@ -26,16 +26,29 @@ pub async fn find(state: &AppState, token: &str, now: i64) -> Result<Found, Stor
     {
         return Ok(Found::Stored(r));
     }
+    Ok(match older_generation(state, token, now).await? {
+        Some(head) => Found::Reused(head),
+        None => Found::Nothing,
+    })
+}
+
+/// For a token not stored under its hash: its chain's newest token if it names a
+/// generation two or more back (so was rotated, and is now reused).
+pub async fn older_generation(
+    state: &AppState,
+    token: &str,
+    now: i64,
+) -> Result<Option<RefreshTokenRecord>, StoreError> {
     let Some(place) = Place::of(token) else {
-        return Ok(Found::Nothing);
+        return Ok(None);
     };
     let Some(head) = state.store.refresh_chain_head(&place.chain, now).await? else {
-        return Ok(Found::Nothing);
+        return Ok(None);
     };
     Ok(
         match refresh_chain::judge(place.generation, head.generation) {
-            Unknown::Reused => Found::Reused(head),
-            Unknown::Forged => Found::Nothing,
+            Unknown::Reused => Some(head),
+            Unknown::Forged => None,
         },
     )
 }

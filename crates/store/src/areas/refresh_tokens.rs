@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{RefreshTokenRecord, Result, Rotation, TokenHash, UnixTime};
+use crate::{GrantScope, RefreshTokenRecord, Result, Rotation, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait RefreshTokens {
@@ -21,6 +21,13 @@ pub trait RefreshTokens {
         hash: &TokenHash,
         now: UnixTime,
     ) -> Result<Option<RefreshTokenRecord>>;
+    /// As `refresh_token`, with its grant's standing (`Grants::grant_scope`): what a
+    /// refresh decides on, in one read (one round trip on PostgreSQL).
+    async fn refresh_token_standing(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<(RefreshTokenRecord, GrantScope)>>;
     /// The newest unexpired token of `chain` (the highest generation), rotated or not:
     /// what a token of an older generation, no longer stored, is judged against.
     async fn refresh_chain_head(

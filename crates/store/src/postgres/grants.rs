@@ -45,22 +45,35 @@ impl Grants for PostgresStore {
             "a code starts the grant it names"
         );
         self.timed(async {
-            // A conflict on either row rolls back both (the transaction drops uncommitted).
-            let mut tx = self.pool.begin().await?;
-            if let Some(g) = grant {
-                insert_grant(&mut tx, g).await?;
-            }
-            sqlx::query(&format!(
+            // One statement (one round trip): a conflict on either row fails both.
+            let code_insert = format!(
                 "INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
-            ))
-            .bind(&code.hash)
-            .bind(&code.client_id)
-            .bind(&code.grant_id)
-            .bind(&code.details)
-            .bind(code.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            );
+            let sql = if grant.is_some() {
+                format!(
+                    "WITH g AS (INSERT INTO grants ({GRANT_COLUMNS}) \
+                       VALUES ($3, $6, $7, $8, $9, $10, $11) RETURNING 1) {code_insert}"
+                )
+            } else {
+                code_insert
+            };
+            let q = sqlx::query(&sql)
+                .bind(&code.hash)
+                .bind(&code.client_id)
+                .bind(&code.grant_id)
+                .bind(&code.details)
+                .bind(code.expires_at);
+            let q = match grant {
+                Some(g) => q
+                    .bind(&g.client_id)
+                    .bind(&g.user_id)
+                    .bind(&g.scope)
+                    .bind(&g.session)
+                    .bind(g.created_at)
+                    .bind(g.expires_at),
+                None => q,
+            };
+            q.execute(&self.pool).await?;
             Ok(())
         })
         .await
@@ -91,44 +104,36 @@ impl Grants for PostgresStore {
 
     async fn consume_code(&self, hash: &TokenHash, now: UnixTime) -> Result<CodeUse> {
         self.timed(async {
-            // The single statement that decides who redeems the code. The winner reads its
-            // grant's standing before it commits: a racer's UPDATE waits for this row lock
-            // until then, so a replay can revoke the grant only after the winner has read it.
-            let mut tx = self.pool.begin().await?;
-            let fresh = sqlx::query(&format!(
-                "UPDATE authorization_codes SET consumed_at = $2 \
-                 WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
-                 RETURNING {CODE_COLUMNS}"
-            ))
+            // The single statement that decides who redeems the code, and reads the
+            // grant's standing in the same statement, before it commits: a racer's UPDATE
+            // waits for this row lock until then, so a replay can revoke the grant only
+            // after the winner has read it. One round trip.
+            let fresh = sqlx::query(
+                "WITH c AS (UPDATE authorization_codes SET consumed_at = $2 \
+                   WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
+                   RETURNING hash, client_id, grant_id, details, expires_at) \
+                 SELECT c.hash, c.client_id, c.grant_id, c.details, c.expires_at, \
+                   EXISTS (SELECT 1 FROM grants WHERE grant_id = c.grant_id), \
+                   EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = c.grant_id), \
+                   EXISTS (SELECT 1 FROM grants g \
+                           WHERE g.grant_id = c.grant_id AND g.session IS NOT NULL \
+                           AND NOT EXISTS (SELECT 1 FROM sessions s \
+                                           WHERE s.id_hash = g.session \
+                                           AND s.expires_at > $2)) \
+                 FROM c",
+            )
             .bind(hash)
             .bind(now)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
             if let Some(r) = fresh {
-                let code = code_record(&r)?;
-                let s = sqlx::query(
-                    "SELECT \
-                       EXISTS (SELECT 1 FROM grants WHERE grant_id = $1), \
-                       EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = $1), \
-                       EXISTS (SELECT 1 FROM grants g \
-                               WHERE g.grant_id = $1 AND g.session IS NOT NULL \
-                               AND NOT EXISTS (SELECT 1 FROM sessions s \
-                                               WHERE s.id_hash = g.session \
-                                               AND s.expires_at > $2))",
-                )
-                .bind(&code.grant_id)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
                 let standing = GrantState {
-                    exists: s.try_get(0)?,
-                    revoked: s.try_get(1)?,
-                    session_ended: s.try_get(2)?,
+                    exists: r.try_get(5)?,
+                    revoked: r.try_get(6)?,
+                    session_ended: r.try_get(7)?,
                 };
-                tx.commit().await?;
-                return Ok(CodeUse::Fresh(code, standing));
+                return Ok(CodeUse::Fresh(code_record(&r)?, standing));
             }
-            tx.commit().await?;
             let used = sqlx::query(&format!(
                 "SELECT {CODE_COLUMNS} FROM authorization_codes \
                  WHERE hash = $1 AND consumed_at IS NOT NULL"

@@ -5,11 +5,19 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
-use crate::model::{RefreshTokenRecord, Rotation};
+use crate::model::{GrantScope, RefreshTokenRecord, Rotation};
 use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
      rotated_at, chain, generation";
+
+/// A token by hash with its grant's standing (`Grants::grant_scope`), in one statement.
+const STANDING: &str = "SELECT r.hash, r.grant_id, r.client_id, r.user_id, r.details, \
+     r.issued_at, r.expires_at, r.rotated_at, r.chain, r.generation, \
+     EXISTS (SELECT 1 FROM revoked_grants v WHERE v.grant_id = r.grant_id), \
+     g.scope, g.scope_changed_at \
+     FROM refresh_tokens r LEFT JOIN grants g ON g.grant_id = r.grant_id \
+     WHERE r.hash = $1 AND r.expires_at > $2";
 
 fn record(r: &PgRow) -> Result<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
@@ -107,6 +115,33 @@ impl RefreshTokens for PostgresStore {
             .as_ref()
             .map(record)
             .transpose()
+        })
+        .await
+    }
+
+    async fn refresh_token_standing(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<(RefreshTokenRecord, GrantScope)>> {
+        self.timed(async {
+            let Some(r) = sqlx::query(STANDING)
+                .bind(hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let scope: Option<String> = r.try_get(11)?;
+            let at: Option<i64> = r.try_get(12)?;
+            Ok(Some((
+                record(&r)?,
+                GrantScope {
+                    revoked: r.try_get(10)?,
+                    narrowed: scope.zip(at),
+                },
+            )))
         })
         .await
     }

@@ -4,11 +4,19 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{SqliteStore, immediate};
-use crate::model::{RefreshTokenRecord, Rotation};
+use crate::model::{GrantScope, RefreshTokenRecord, Rotation};
 use crate::{RefreshTokens, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, grant_id, client_id, user_id, details, issued_at, expires_at, \
      rotated_at, chain, generation";
+
+/// A token by hash with its grant's standing (`Grants::grant_scope`), in one statement.
+const STANDING: &str = "SELECT r.hash, r.grant_id, r.client_id, r.user_id, r.details, \
+     r.issued_at, r.expires_at, r.rotated_at, r.chain, r.generation, \
+     EXISTS (SELECT 1 FROM revoked_grants v WHERE v.grant_id = r.grant_id), \
+     g.scope, g.scope_changed_at \
+     FROM refresh_tokens r LEFT JOIN grants g ON g.grant_id = r.grant_id \
+     WHERE r.hash = ?1 AND r.expires_at > ?2";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
@@ -83,6 +91,30 @@ impl RefreshTokens for SqliteStore {
             ))?
             .query_row(params![hash, now], row)
             .optional()?)
+        })
+        .await
+    }
+
+    async fn refresh_token_standing(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> Result<Option<(RefreshTokenRecord, GrantScope)>> {
+        let hash = hash.clone();
+        self.point_read(move |c| {
+            Ok(c.prepare_cached(STANDING)?
+                .query_row(params![hash, now], |r| {
+                    let scope: Option<String> = r.get(11)?;
+                    let at: Option<i64> = r.get(12)?;
+                    Ok((
+                        row(r)?,
+                        GrantScope {
+                            revoked: r.get(10)?,
+                            narrowed: scope.zip(at),
+                        },
+                    ))
+                })
+                .optional()?)
         })
         .await
     }

@@ -10,7 +10,7 @@ async fn grant_expiry(s: &Arc<dyn Store>, id: &str) -> i64 {
 }
 
 pub(crate) async fn refresh_tokens(s: Arc<dyn Store>) {
-    s.insert_grant(&grant("g1", "u1", "c1", "openid", 1000))
+    s.insert_grant(&grant("g1", "u1", "c1", "openid email", 1000))
         .await
         .unwrap();
     s.insert_refresh_token(&refresh(1, "g1", 2000), 2000)
@@ -51,6 +51,48 @@ pub(crate) async fn refresh_tokens(s: Arc<dyn Store>) {
             .unwrap()
             .expires_at,
         2000
+    );
+
+    // With its grant's standing, in one read: what `grant_scope` says of the grant.
+    let standing = |at| {
+        let s = s.clone();
+        async move { s.refresh_token_standing(&token_hash(1), at).await.unwrap() }
+    };
+    let (record, grant) = standing(100).await.unwrap();
+    assert_eq!(record, refresh(1, "g1", 2000));
+    assert_eq!(grant, s.grant_scope("g1").await.unwrap());
+    assert!(!grant.revoked);
+    assert_eq!(grant.narrowed, None);
+    assert_eq!(standing(2000).await, None, "expired");
+    assert_eq!(
+        s.refresh_token_standing(&token_hash(9), 100).await.unwrap(),
+        None
+    );
+    s.save_consent(&valet_store::ConsentRecord {
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        scope: "openid email".into(),
+        created_at: 10,
+        updated_at: 10,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.withdraw_scope("u1", "c1", "openid", 150).await.unwrap(),
+        1
+    );
+    let (_, grant) = standing(160).await.unwrap();
+    assert_eq!(grant, s.grant_scope("g1").await.unwrap());
+    assert!(grant.narrowed.is_some(), "{grant:?}");
+    s.revoke_grant("g1", 3000).await.unwrap();
+    assert!(standing(160).await.unwrap().1.revoked);
+    // A token whose grant row is gone reads as a grant neither revoked nor narrowed.
+    s.insert_refresh_token(&refresh(3, "g-none", 2000), 2000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.refresh_token_standing(&token_hash(3), 100).await.unwrap(),
+        Some((refresh(3, "g-none", 2000), Default::default()))
     );
 }
 

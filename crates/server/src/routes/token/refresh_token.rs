@@ -12,10 +12,11 @@ use valet_protocol::scope::Scope;
 use valet_protocol::withdraw;
 use valet_store::RefreshTokenRecord;
 
+use crate::crypto::sha256;
 use crate::error::ApiError;
 use crate::fault::Fault;
 use crate::issue::{self, Executed, TokenResponse};
-use crate::refresh_lookup::{self, Found};
+use crate::refresh_lookup;
 use crate::state::AppState;
 
 const INVALID: &str = "the refresh token is invalid, expired, revoked or was issued to another \
@@ -30,20 +31,27 @@ pub async fn grant(
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-    let record = match refresh_lookup::find(state, token, now).await? {
-        Found::Stored(r) => r,
-        // A token rotated two or more generations ago: reuse, whatever the window. Only
-        // its own application's use revokes the family; another's learns nothing (G4).
-        Found::Reused(head) if head.client_id == app.client_id => {
-            return reused(state, &head, None, None, now).await;
-        }
-        Found::Reused(_) | Found::Nothing => {
-            return Err(OAuthError::invalid_grant(INVALID).into());
+    // The token and its grant's standing in one read.
+    let (record, grant) = match state
+        .store
+        .refresh_token_standing(&sha256(token.as_bytes()), now)
+        .await?
+    {
+        Some(found) => found,
+        None => {
+            // A token rotated two or more generations ago: reuse, whatever the window.
+            // Only its own application's use revokes the family; another's learns
+            // nothing (G4).
+            return match refresh_lookup::older_generation(state, token, now).await? {
+                Some(head) if head.client_id == app.client_id => {
+                    reused(state, &head, None, None, now).await
+                }
+                _ => Err(OAuthError::invalid_grant(INVALID).into()),
+            };
         }
     };
     let mut details: RefreshDetails =
         serde_json::from_str(&record.details).map_err(Fault::corrupt("refresh token"))?;
-    let grant = state.store.grant_scope(&record.grant_id).await?;
     // A scope the user withdrew on /account is gone from this refresh and its successor.
     if let Some((scope, _)) = &grant.narrowed {
         details = withdraw::refresh_within(&details, &Scope::parse(scope).unwrap_or_default());
