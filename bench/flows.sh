@@ -83,6 +83,9 @@ case $database in
   postgres)
     psql "$bench_pg" -qc "CREATE DATABASE $bench_db" >/dev/null
     export VALET_DATABASE="${bench_pg%/*}/$bench_db"
+    # Valet makes a key file only beside a new SQLite file; a PostgreSQL store needs one given.
+    VALET_MASTER_KEY=$(openssl rand -hex 32)
+    export VALET_MASTER_KEY
     ;;
   *) echo "DATABASE must be sqlite or postgres" >&2; exit 1 ;;
 esac
