@@ -194,6 +194,8 @@ def signin_valet(state_path, base, user, password, *clients):
             tokens = consent_once(b, st, client, scope="api:read")
             assert "id_token" not in tokens, tokens
             st["refresh_token_api"] = tokens["refresh_token"]
+        elif client == "spa-api":  # rotation without an ID token
+            assert "id_token" not in consent_once(b, st, client, scope="api:read")
         elif client != "web":
             consent_once(b, st, client)
     st["cookies"] = b.cookies()
@@ -263,10 +265,10 @@ class Conn:
         return r, data
 
 
-def one_roundtrip(st, conn, client, state="st"):
+def one_roundtrip(st, conn, client, state="st", scope=None):
     """GET authorize (303 with a code) then POST token; returns (authorize ns, token ns, tokens)."""
     verifier, challenge = pkce()
-    path = f"{st['authorize_path']}?{authorize_query(st, client, challenge, state)}"
+    path = f"{st['authorize_path']}?{authorize_query(st, client, challenge, state, scope)}"
     t0 = time.perf_counter_ns()
     r, data = conn.request("GET", path, headers={"Cookie": conn.cookie_header()})
     t1 = time.perf_counter_ns()
@@ -328,12 +330,12 @@ def roundtrip(state_path, client, n, warmup):
     )
 
 
-def refresh_tokens(state_path, client, count):
+def refresh_tokens(state_path, client, count, scope=None):
     st = json.load(open(state_path))
     conn = Conn(st)
     out = []
     for i in range(count):
-        _, _, tokens = one_roundtrip(st, conn, client)
+        _, _, tokens = one_roundtrip(st, conn, client, scope=scope)
         out.append(tokens["refresh_token"])
     print(",".join(out))
 
@@ -363,7 +365,7 @@ if __name__ == "__main__":
     elif cmd == "roundtrip":
         roundtrip(args[0], args[1], int(args[2]), int(args[3]) if len(args) > 3 else 100)
     elif cmd == "refresh-tokens":
-        refresh_tokens(args[0], args[1], int(args[2]))
+        refresh_tokens(args[0], args[1], int(args[2]), args[3] if len(args) > 3 else None)
     elif cmd == "probe":
         probe(args[0], int(args[1]))
     else:
