@@ -214,6 +214,44 @@ pub async fn count_attempt(
     Ok(rules_.into_iter().map(|r| r.key).collect())
 }
 
+/// Counts one passkey sign-in (the first factor, no username yet) from `ip` before it is
+/// checked: `PER_ADDRESS` a minute, like second-factor answers. Each needs a fresh
+/// ceremony, so this bounds what an address can make Valet verify and look up; the keys
+/// to give back when the sign-in succeeds.
+pub async fn count_passkey_sign_in(
+    state: &AppState,
+    ip: IpAddr,
+    now: i64,
+) -> Result<Vec<String>, ApiError> {
+    let rule = ThrottleRule {
+        key: state.mfa.key(&["passkey address", &address_key(ip)]),
+        window: ADDRESS_WINDOW,
+        limit: PER_ADDRESS,
+        free: u32::MAX,
+        max_spacing: 0,
+    };
+    if let ThrottleDecision::Refused { retry_after } = state
+        .store
+        .throttle_attempt(std::slice::from_ref(&rule), now)
+        .await?
+    {
+        tracing::info!(target: "valet::audit", %ip, retry_after, "passkey sign-in throttled");
+        state.audit.event(
+            now,
+            "signin.throttled",
+            "anonymous".to_owned(),
+            Some(ip),
+            "passkey".to_owned(),
+            serde_json::json!({ "method": "passkey" }),
+        );
+        return Err(ApiError::Throttled(
+            u64::try_from(retry_after).unwrap_or(1),
+            "too many passkey sign-ins tried; retry later",
+        ));
+    }
+    Ok(vec![rule.key])
+}
+
 async fn check(
     state: &AppState,
     user_id: &str,

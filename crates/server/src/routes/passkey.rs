@@ -102,6 +102,7 @@ async fn submit_inner(
         Ok(p) => p,
         Err(spent) => return Ok(spent),
     };
+    let counted = crate::mfa::count_passkey_sign_in(state, ip, now).await?;
     let checked = check(state, &form.credential, ceremony, now).await?;
     let Some((user, amr)) = checked else {
         tracing::info!(target: "valet::audit", %ip, "a passkey sign-in failed");
@@ -115,6 +116,8 @@ async fn submit_inner(
         );
         return again(state, headers, pending.as_ref(), form.to, now).await;
     };
+    // A success is no attempt against anyone.
+    state.store.throttle_refund(&counted).await?;
     let (session, cookie) = session::sign_in_with(state, headers, ip, &user, now, amr, now).await?;
     login::signed_in(
         state, headers, ip, session, user, pending, form.to, cookie, "passkey", now,

@@ -508,3 +508,38 @@ async fn passkey_answers_at_the_second_step_are_counted_like_codes() {
         done.body
     );
 }
+
+#[tokio::test]
+async fn passkey_sign_ins_are_counted_per_address() {
+    // Anyone can start a passkey sign-in: each answer costs a lookup and a signature check,
+    // so an address gets mfa::PER_ADDRESS (60) a minute; a success gives its count back.
+    let app = spawn_app().await;
+    app.user("alice").await;
+    let mut key = Authenticator::new(&origin(&app));
+    register(&app, &app.browser(), "alice", &mut key, "Laptop").await;
+    let b = app.browser();
+    let login = b.get(&app.url("/login")).await;
+    let answer = key.assert(&passkey_form(&login).unwrap().options);
+    let r = b.post_passkey(&app, &login, &answer, "").await;
+    assert_eq!(r.location().as_deref(), Some("/account"), "{}", r.body);
+    let spoil = Spoil {
+        bad_signature: true,
+        ..Default::default()
+    };
+    let b = app.browser();
+    let mut page = b.get(&app.url("/login")).await;
+    for i in 0..60 {
+        let answer = key.assert_spoiled(&passkey_form(&page).unwrap().options, &spoil);
+        page = b.post_passkey(&app, &page, &answer, "").await;
+        assert_eq!(page.status, 200, "attempt {i}: {}", page.body);
+    }
+    let answer = key.assert(&passkey_form(&page).unwrap().options);
+    let r = b.post_passkey(&app, &page, &answer, "").await;
+    assert_eq!(r.status, 429, "even the right answer waits: {}", r.body);
+    assert!(r.headers.get("retry-after").is_some());
+    app.clock.advance(61);
+    let login = b.get(&app.url("/login")).await;
+    let answer = key.assert(&passkey_form(&login).unwrap().options);
+    let r = b.post_passkey(&app, &login, &answer, "").await;
+    assert_eq!(r.location().as_deref(), Some("/account"), "{}", r.body);
+}
