@@ -61,6 +61,12 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        // Copied as it is: the index of the registrations copied just before.
+        name: "client_origins",
+        columns: &[("origin", Text), ("client_id", Text)],
+        select: None,
+    },
+    Table {
         name: "registrations",
         columns: &[
             ("client_id", Text),

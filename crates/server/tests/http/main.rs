@@ -27,6 +27,7 @@ mod conformance_logout;
 mod conformance_logout_spec;
 mod console;
 mod console_changes;
+mod cors_origins;
 mod db_trouble;
 mod deleted_users;
 mod device;

@@ -21,4 +21,9 @@ pub trait Applications {
         now: UnixTime,
     ) -> Result<bool>;
     async fn delete_client(&self, client_id: &str) -> Result<bool>;
+    /// Whether `origin` is one of some stored application's `Application::web_origins`
+    /// (exact string match), answered by key from an index the store keeps in the same
+    /// transaction as every write of a registration (here and in `Registrations`), so it
+    /// never disagrees with `clients()` and never scans them.
+    async fn is_web_origin(&self, origin: &str) -> Result<bool>;
 }

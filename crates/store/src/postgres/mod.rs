@@ -62,7 +62,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0014_passkeys.sql"),
     include_str!("../../migrations/postgres/0015_pending_users.sql"),
     include_str!("../../migrations/postgres/0016_refresh_chains.sql"),
+    CLIENT_ORIGINS,
 ];
+
+/// The migration after which `migrate` fills the origin index from the stored
+/// registrations (`applications::backfill_origins`): the origins are computed in Rust.
+const CLIENT_ORIGINS: &str = include_str!("../../migrations/postgres/0017_client_origins.sql");
 
 /// The advisory lock migrations run under ("valetmig").
 const MIGRATION_LOCK: i64 = 0x7661_6c65_746d_6967;
@@ -194,6 +199,9 @@ async fn migrate(pool: &PgPool) -> Result<()> {
     }
     for sql in &MIGRATIONS[done..] {
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        if *sql == CLIENT_ORIGINS {
+            applications::backfill_origins(&mut tx).await?;
+        }
     }
     sqlx::query("UPDATE valet_schema SET version = $1")
         .bind(i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX))

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
-use super::applications::{CLIENT_COLUMNS, client_record};
+use super::applications::{CLIENT_COLUMNS, client_record, index_origins};
 use crate::model::ClientRecord;
 use crate::{Registered, RegistrationRecord, Registrations, Result, TokenHash, UnixTime};
 
@@ -102,6 +102,7 @@ impl Registrations for PostgresStore {
             .bind(client.updated_at)
             .execute(&mut *tx)
             .await?;
+            index_origins(&mut tx, &client.app).await?;
             sqlx::query(&format!(
                 "INSERT INTO registrations ({REG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ))
@@ -164,6 +165,7 @@ impl Registrations for PostgresStore {
             .bind(client.updated_at)
             .execute(&mut *tx)
             .await?;
+            index_origins(&mut tx, &client.app).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, all};
+use super::{SqliteStore, all, immediate};
 use crate::model::{ClientRecord, SecretHash};
-use crate::{Applications, Result, UnixTime};
+use crate::{Applications, Result, StoreError, UnixTime};
+use valet_protocol::application::Application;
 
 pub(super) const CLIENT_COLUMNS: &str = "registration, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, created_at, updated_at";
@@ -31,6 +32,40 @@ pub(super) fn client_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClientRow> {
     ))
 }
 
+/// Replaces `app`'s rows of `client_origins` with its `web_origins()`. Called inside the
+/// transaction that writes its registration, so the index and the registrations never
+/// disagree, whichever process wrote them. The origins are computed here, in Rust, by the
+/// one function the server's CORS answers always came from; SQL could not compute them.
+pub(super) fn index_origins(c: &rusqlite::Connection, app: &Application) -> Result<()> {
+    c.prepare_cached("DELETE FROM client_origins WHERE client_id = ?1")?
+        .execute([&app.client_id])?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO client_origins (origin, client_id) VALUES (?1, ?2) \
+         ON CONFLICT DO NOTHING",
+    )?;
+    for origin in app.web_origins() {
+        insert.execute(params![origin, app.client_id])?;
+    }
+    Ok(())
+}
+
+/// Fills `client_origins` for the applications stored before it existed: run by
+/// `migrate` in the migration's transaction, right after `0020_client_origins.sql`.
+/// A registration that does not parse fails the migration (nothing is applied), as it
+/// would fail every read of that application.
+pub(super) fn backfill_origins(c: &rusqlite::Connection) -> Result<()> {
+    let rows: Vec<(String, String)> = c
+        .prepare("SELECT client_id, registration FROM clients")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, reg) in rows {
+        let app: Application = serde_json::from_str(&reg)
+            .map_err(|e| StoreError::Corrupt(format!("application {id}: its registration: {e}")))?;
+        index_origins(c, &app)?;
+    }
+    Ok(())
+}
+
 pub(super) fn client_record(
     (reg, secret, prev, prev_until, created_at, updated_at): ClientRow,
 ) -> Result<ClientRecord> {
@@ -49,7 +84,8 @@ impl Applications for SqliteStore {
         let client = client.clone();
         self.write(move |c| {
             let reg = serde_json::to_string(&client.app)?;
-            c.execute(
+            let tx = immediate(c)?;
+            tx.execute(
                 &format!(
                     "INSERT INTO clients (client_id, {CLIENT_COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -64,6 +100,8 @@ impl Applications for SqliteStore {
                     client.updated_at
                 ],
             )?;
+            index_origins(&tx, &client.app)?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -96,10 +134,15 @@ impl Applications for SqliteStore {
         let client = client.clone();
         self.write(move |c| {
             let reg = serde_json::to_string(&client.app)?;
-            let n = c.execute(
+            let tx = immediate(c)?;
+            let n = tx.execute(
                 "UPDATE clients SET registration = ?2, updated_at = ?3 WHERE client_id = ?1",
                 params![client.app.client_id, reg, client.updated_at],
             )?;
+            if n == 1 {
+                index_origins(&tx, &client.app)?;
+            }
+            tx.commit()?;
             Ok(n == 1)
         })
         .await
@@ -131,7 +174,66 @@ impl Applications for SqliteStore {
 
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let id = client_id.to_owned();
+        // Its `client_origins` rows go with it (ON DELETE CASCADE).
         self.write(move |c| Ok(c.execute("DELETE FROM clients WHERE client_id = ?1", [id])? == 1))
             .await
+    }
+
+    async fn is_web_origin(&self, origin: &str) -> Result<bool> {
+        let origin = origin.to_owned();
+        self.point_read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM client_origins WHERE origin = ?1 LIMIT 1")?
+                    .query_row([origin], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::{CLIENT_ORIGINS, MIGRATIONS, SqliteStore};
+    use crate::Applications;
+
+    /// A registration as stored before the origin index.
+    const OLD: &str = r#"{"client_id":"old","name":"Old","profile":"web",
+        "redirect_uris":["https://old.example/cb"],"grant_types":["authorization_code"],
+        "scopes":[],"token_endpoint_auth_method":"client_secret_basic","trusted":false,
+        "cors_origins":["https://cors.example"]}"#;
+
+    #[tokio::test]
+    async fn the_migration_fills_the_index_from_the_stored_applications() {
+        // A database at the schema before `client_origins`, holding one application.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let before = MIGRATIONS
+            .iter()
+            .position(|m| *m == CLIENT_ORIGINS)
+            .unwrap();
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..before] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", before as i64)
+                .unwrap();
+            c.execute(
+                "INSERT INTO clients (client_id, registration, created_at, updated_at) \
+                 VALUES ('old', ?1, 1, 1)",
+                [OLD],
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).await.unwrap();
+        assert!(s.is_web_origin("https://old.example").await.unwrap());
+        assert!(s.is_web_origin("https://cors.example").await.unwrap());
+        assert!(!s.is_web_origin("https://other.example").await.unwrap());
+        // And from then on the index follows the application.
+        assert!(s.delete_client("old").await.unwrap());
+        assert!(!s.is_web_origin("https://old.example").await.unwrap());
     }
 }

@@ -66,7 +66,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0017_passkeys.sql"),
     include_str!("../../migrations/sqlite/0018_pending_users.sql"),
     include_str!("../../migrations/sqlite/0019_refresh_chains.sql"),
+    CLIENT_ORIGINS,
 ];
+
+/// The migration after which `migrate` fills the origin index from the stored
+/// registrations (`applications::backfill_origins`): the origins are computed in Rust.
+const CLIENT_ORIGINS: &str = include_str!("../../migrations/sqlite/0020_client_origins.sql");
 
 pub use crate::CODE_REPLAY_MEMORY;
 pub use lock::lock_path;
@@ -263,6 +268,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for sql in &MIGRATIONS[done..] {
         tx.execute_batch(sql)?;
+        if *sql == CLIENT_ORIGINS {
+            applications::backfill_origins(&tx)?;
+        }
     }
     tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
     tx.commit()?;

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::applications::{CLIENT_COLUMNS, client_record, client_row};
+use super::applications::{CLIENT_COLUMNS, client_record, client_row, index_origins};
 use super::{SqliteStore, immediate};
 use crate::model::ClientRecord;
 use crate::{Registered, RegistrationRecord, Registrations, Result, TokenHash, UnixTime};
@@ -86,6 +86,7 @@ impl Registrations for SqliteStore {
                     client.updated_at
                 ],
             )?;
+            index_origins(&tx, &client.app)?;
             tx.execute(
                 &format!(
                     "INSERT INTO registrations ({REG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -139,6 +140,7 @@ impl Registrations for SqliteStore {
                 "UPDATE clients SET registration = ?2, updated_at = ?3 WHERE client_id = ?1",
                 params![client.app.client_id, json, client.updated_at],
             )?;
+            index_origins(&tx, &client.app)?;
             tx.commit()?;
             Ok(true)
         })
@@ -152,7 +154,7 @@ impl Registrations for SqliteStore {
     ) -> Result<bool> {
         let (id, presented) = (client_id.to_owned(), presented.clone());
         self.write(move |c| {
-            // The registration row goes with the application (ON DELETE CASCADE).
+            // The registration and origin rows go with the application (ON DELETE CASCADE).
             let n = c.execute(
                 "DELETE FROM clients WHERE client_id IN \
                    (SELECT client_id FROM registrations WHERE client_id = ?1 AND token_hash = ?2)",

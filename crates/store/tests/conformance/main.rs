@@ -14,6 +14,7 @@ mod forms;
 mod health;
 mod housekeeping;
 mod logout;
+mod origins;
 mod pending_users;
 mod refresh;
 mod registrations;
@@ -203,6 +204,7 @@ macro_rules! contract_suite {
         backend_suite!(
             $backend #[$attr],
             catalog::{clients, users, apis, api_introspectors, signing_keys},
+            origins::{web_origins, web_origins_of_self_registered},
             admin::{
                 user_updates,
                 ending_a_user,

@@ -1,37 +1,45 @@
-//! Per-node caches of applications and APIs. Each entry lives at most `cache_ttl`
-//! seconds, which bounds how long a deleted application or a rotated secret can still work
-//! on a node that did not make the change (the node that made it drops its entry at once).
+//! Per-node caches of applications, APIs and CORS origins (`answers.rs`). Each answer
+//! lives at most `cache_ttl` seconds of the node's clock, which bounds how long a deleted
+//! application, a rotated secret or a changed redirect URI can still work on a node that
+//! did not make the change (the node that made it drops its answers at once); each is
+//! looked up by key and loaded by one caller at a time, in maps bounded in entries.
 //! A client_id that is an `https` URL is a Client ID Metadata Document client, resolved
 //! through `cimd/` (`metadata_client`).
 
-use std::collections::{HashMap, HashSet};
+mod answers;
+
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use valet_protocol::application::Origin;
 use valet_protocol::audience::{Api, ApiScope};
 use valet_store::{ClientRecord, Store, StoreError};
 
 use crate::cimd::{Cimd, CimdError};
 use crate::clock::Clock;
+use answers::Answers;
 
 /// The scope of Valet's own admin API.
 pub use valet_protocol::scope::ADMIN_SCOPE;
 
-/// Entries beyond this many are dropped wholesale: unknown client ids are never cached,
-/// and the map cannot grow without bound.
+/// Applications kept per node; beyond, the least recently used goes. Unknown client ids
+/// are never kept.
 const MAX_CLIENTS: usize = 10_000;
+
+/// Answers about origins kept per node (whether an origin is some application's, yes or
+/// no); beyond, the least recently used goes.
+const MAX_ORIGINS: usize = 10_000;
 
 pub struct Catalog {
     store: Arc<dyn Store>,
-    ttl: Duration,
     admin_api: Api,
-    clients: RwLock<HashMap<String, (Instant, Arc<ClientRecord>)>>,
-    apis: RwLock<Option<(Instant, Arc<Vec<Api>>)>>,
-    origins: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
-    /// Held while the origins are read from every application: one rebuild at a time on
-    /// a node (single flight), never one per request that finds the set expired.
-    origins_rebuild: tokio::sync::Mutex<()>,
+    /// By client_id; `None` (unknown) is given to the callers of one lookup, not kept.
+    clients: Answers<Option<Arc<ClientRecord>>>,
+    /// Every API, under the one key "".
+    apis: Answers<Arc<Vec<Api>>>,
+    /// By origin: whether it is some application's (`Applications::is_web_origin`, an
+    /// index the store keeps), yes and no alike.
+    origins: Answers<bool>,
     cimd: Cimd,
     clock: Arc<dyn Clock>,
 }
@@ -53,11 +61,12 @@ impl Catalog {
         cimd: Cimd,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        // The node's clock counts whole seconds, as `cache_ttl` does.
+        let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         Self {
             cimd,
             clock,
             store,
-            ttl,
             admin_api: Api {
                 audience: admin_audience,
                 scopes: vec![ApiScope {
@@ -69,10 +78,9 @@ impl Catalog {
                 // Valet's own audience: only a token's own application introspects it.
                 introspectors: vec![],
             },
-            clients: RwLock::new(HashMap::new()),
-            apis: RwLock::new(None),
-            origins: RwLock::new(None),
-            origins_rebuild: tokio::sync::Mutex::new(()),
+            clients: Answers::new(secs, MAX_CLIENTS),
+            apis: Answers::new(secs, 1),
+            origins: Answers::new(secs, MAX_ORIGINS),
         }
     }
 
@@ -153,109 +161,55 @@ impl Catalog {
         &self,
         client_id: &str,
     ) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        if let Ok(map) = self.clients.read() {
-            if let Some((at, c)) = map.get(client_id) {
-                if at.elapsed() < self.ttl {
-                    return Ok(Some(c.clone()));
-                }
-            }
-        }
-        let Some(record) = self.store.client(client_id).await? else {
-            if let Ok(mut map) = self.clients.write() {
-                map.remove(client_id);
-            }
-            return Ok(None);
-        };
-        let record = Arc::new(record);
-        if let Ok(mut map) = self.clients.write() {
-            if map.len() >= MAX_CLIENTS {
-                map.clear();
-            }
-            map.insert(client_id.to_owned(), (Instant::now(), record.clone()));
-        }
-        Ok(Some(record))
+        let now = self.clock.now();
+        self.clients
+            .get(client_id, now, Option::is_some, || async {
+                Ok(self.store.client(client_id).await?.map(Arc::new))
+            })
+            .await
     }
 
     pub fn forget_client(&self, client_id: &str) {
-        if let Ok(mut map) = self.clients.write() {
-            map.remove(client_id);
-        }
+        self.clients.forget(client_id);
         self.cimd.forget(client_id);
     }
 
-    /// Drops the cached CORS origins: an application registered itself through this node,
-    /// and its browser calls the token endpoint next.
+    /// Drops the cached answers about CORS origins: an application registered itself or
+    /// was changed through this node, and its browser calls the token endpoint next.
     pub fn forget_origins(&self) {
-        if let Ok(mut guard) = self.origins.write() {
-            *guard = None;
-        }
+        self.origins.clear();
     }
 
     /// Drops the cached APIs: the next request reads them again (an API was registered
     /// through this node).
     pub fn forget_apis(&self) {
-        if let Ok(mut guard) = self.apis.write() {
-            *guard = None;
-        }
+        self.apis.clear();
     }
 
     /// Whether browsers at `origin` may call Valet's API endpoints: the origin of some
-    /// application's redirect URI, or one an admin added (CORS).
+    /// application's redirect URI, or one an admin added (CORS). One lookup by key in the
+    /// store's index of origins, its answer kept for `cache_ttl`.
     pub async fn is_web_origin(&self, origin: &str) -> Result<bool, StoreError> {
-        let cached = || {
-            self.origins.read().ok().and_then(|g| {
-                g.as_ref()
-                    .map(|(at, set)| (at.elapsed() < self.ttl, set.clone()))
-            })
-        };
-        let stale = match cached() {
-            Some((true, set)) => return Ok(set.contains(origin)),
-            Some((false, set)) => Some(set),
-            None => None,
-        };
-        // Expired: one caller rebuilds; the others answer from the set it replaces (stale
-        // by at most one rebuild) rather than each reading every application. With no set
-        // yet, they wait for the one being built.
-        let _rebuilding = match (self.origins_rebuild.try_lock(), &stale) {
-            (Ok(guard), _) => guard,
-            (Err(_), Some(set)) => return Ok(set.contains(origin)),
-            (Err(_), None) => {
-                let guard = self.origins_rebuild.lock().await;
-                if let Some((_, set)) = cached().filter(|(fresh, _)| *fresh) {
-                    return Ok(set.contains(origin));
-                }
-                guard
-            }
-        };
-        let set: HashSet<String> = self
-            .store
-            .clients()
-            .await?
-            .iter()
-            .flat_map(|c| c.app.web_origins())
-            .collect();
-        let found = set.contains(origin);
-        if let Ok(mut guard) = self.origins.write() {
-            *guard = Some((Instant::now(), Arc::new(set)));
-        }
-        Ok(found)
+        let now = self.clock.now();
+        self.origins
+            .get(origin, now, |_| true, || self.store.is_web_origin(origin))
+            .await
     }
 
     /// Every API, Valet's own admin API first.
     pub async fn apis(&self) -> Result<Arc<Vec<Api>>, StoreError> {
-        if let Ok(guard) = self.apis.read() {
-            if let Some((at, apis)) = guard.as_ref() {
-                if at.elapsed() < self.ttl {
-                    return Ok(apis.clone());
-                }
-            }
-        }
-        let mut all = vec![self.admin_api.clone()];
-        all.extend(self.store.apis().await?.into_iter().map(|r| r.api));
-        let all = Arc::new(all);
-        if let Ok(mut guard) = self.apis.write() {
-            *guard = Some((Instant::now(), all.clone()));
-        }
-        Ok(all)
+        let now = self.clock.now();
+        self.apis
+            .get(
+                "",
+                now,
+                |_| true,
+                || async {
+                    let mut all = vec![self.admin_api.clone()];
+                    all.extend(self.store.apis().await?.into_iter().map(|r| r.api));
+                    Ok(Arc::new(all))
+                },
+            )
+            .await
     }
 }
