@@ -170,6 +170,12 @@ pub struct Application {
     /// session with the password alone steps up first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_mfa: bool,
+    /// Whether a refresh of a grant with `openid` brings a new ID token (OIDC Core §12.2
+    /// makes it optional): on unless an admin turns it off, which spares a signature per
+    /// refresh for an application that reads the ID token once, at sign-in. Registrations
+    /// stored before this field read as on.
+    #[serde(default = "on")]
+    pub id_token_on_refresh: bool,
     /// Browser origins, beyond those of the redirect URIs, that may call the token,
     /// revocation and UserInfo endpoints (CORS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -198,6 +204,10 @@ pub struct Application {
     /// 14). Registrations stored before this field read as admin-registered.
     #[serde(default, skip_serializing_if = "Registration::is_admin")]
     pub registration: Registration,
+}
+
+fn on() -> bool {
+    true
 }
 
 /// Where a registration came from (the registration firewall, issue 14).

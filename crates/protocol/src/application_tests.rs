@@ -37,6 +37,7 @@ fn app_with(uris: &[&str]) -> Application {
         allow_plain_pkce: false,
         require_pkce: false,
         require_mfa: false,
+        id_token_on_refresh: true,
         cors_origins: vec![],
         access_token_format: Default::default(),
         registration: Default::default(),
@@ -236,4 +237,15 @@ fn wire_names_round_trip() {
         serde_json::to_value(GrantType::DeviceCode).unwrap(),
         serde_json::json!(d)
     );
+}
+
+#[test]
+fn a_registration_stored_before_id_token_on_refresh_reads_as_on() {
+    let mut a = app_with(&["https://app.example/cb"]);
+    a.id_token_on_refresh = false;
+    let mut v = serde_json::to_value(&a).unwrap();
+    assert_eq!(v["id_token_on_refresh"], false, "shown whichever it is");
+    v.as_object_mut().unwrap().remove("id_token_on_refresh");
+    let old: Application = serde_json::from_value(v).unwrap();
+    assert!(old.id_token_on_refresh);
 }

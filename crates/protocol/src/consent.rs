@@ -108,6 +108,7 @@ mod tests {
             allow_plain_pkce: false,
             require_pkce: false,
             require_mfa: false,
+            id_token_on_refresh: true,
             cors_origins: vec![],
             access_token_format: Default::default(),
             access_token_ttl: None,

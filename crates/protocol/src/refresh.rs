@@ -163,7 +163,8 @@ pub fn decide(
         default_audience,
     )?;
     // An ID token again when the scope has `openid` (OIDC Core §12.2), without a nonce
-    // (§12.2: none was sent). A successor remembers the grant's original scope.
+    // (§12.2: none was sent), unless the application takes none on refresh (§12.2 makes
+    // it optional). A successor remembers the grant's original scope.
     let mut issuance = Issuance::for_user(
         app,
         token.user_id,
@@ -172,6 +173,9 @@ pub fn decide(
         selection,
         None,
     );
+    if !app.id_token_on_refresh {
+        issuance.id_token = None;
+    }
     issuance.refresh = if policy.rotates {
         Refresh::Rotate(token.details.clone())
     } else {
@@ -230,6 +234,7 @@ mod tests {
             allow_plain_pkce: false,
             require_pkce: false,
             require_mfa: false,
+            id_token_on_refresh: true,
             cors_origins: vec![],
             access_token_format: Default::default(),
             registration: Default::default(),

@@ -40,6 +40,9 @@ pub struct NewClient {
     /// Require a second factor of whoever signs in (issue 16).
     #[serde(default)]
     pub require_mfa: bool,
+    /// A new ID token with each refresh of an `openid` grant (OIDC Core §12.2); `None`:
+    /// yes.
+    pub id_token_on_refresh: Option<bool>,
     #[serde(default)]
     pub cors_origins: Vec<String>,
     /// `jwt` (default) or `opaque` access tokens.
@@ -74,6 +77,7 @@ pub struct ClientChanges {
     pub allow_plain_pkce: Option<bool>,
     pub require_pkce: Option<bool>,
     pub require_mfa: Option<bool>,
+    pub id_token_on_refresh: Option<bool>,
     pub cors_origins: Option<Vec<String>>,
     pub access_token_format: Option<AccessTokenFormat>,
     pub token_endpoint_auth_method: Option<AuthMethod>,
@@ -139,6 +143,7 @@ impl Admin {
             allow_plain_pkce: new.allow_plain_pkce,
             require_pkce: new.require_pkce,
             require_mfa: new.require_mfa,
+            id_token_on_refresh: new.id_token_on_refresh.unwrap_or(true),
             cors_origins: new.cors_origins,
             access_token_format: new.access_token_format,
             access_token_ttl: new.access_token_ttl,
@@ -207,6 +212,7 @@ impl Admin {
             allow_plain_pkce,
             require_pkce,
             require_mfa,
+            id_token_on_refresh,
             cors_origins,
             access_token_format
         );

@@ -54,6 +54,7 @@ mod password_rule;
 mod readiness;
 mod refresh;
 mod refresh_chains;
+mod refresh_id_token;
 mod registration;
 mod registration_firewall;
 mod revocation;

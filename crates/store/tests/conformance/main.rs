@@ -71,6 +71,7 @@ fn client(id: &str) -> ClientRecord {
             allow_plain_pkce: false,
             require_pkce: false,
             require_mfa: false,
+            id_token_on_refresh: true,
             cors_origins: vec![],
             access_token_format: Default::default(),
             access_token_ttl: None,

@@ -56,6 +56,9 @@ pub enum ClientCommand {
         /// Require a second factor of whoever signs in to it (a password-only session steps up)
         #[arg(long, value_name = "true|false", num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
         require_mfa: bool,
+        /// A new ID token with each refresh of an openid grant (OIDC Core §12.2 makes it optional); false spares a signature per refresh
+        #[arg(long, value_name = "true|false", num_args = 0..=1, default_value_t = true, default_missing_value = "true")]
+        id_token_on_refresh: bool,
         /// Browser origin allowed to call the token, revocation and UserInfo endpoints, beyond those of the redirect URIs (repeatable)
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
@@ -141,6 +144,9 @@ pub enum ClientCommand {
         /// Require a second factor of whoever signs in to it
         #[arg(long, value_name = "true|false")]
         require_mfa: Option<bool>,
+        /// A new ID token with each refresh of an openid grant, or not
+        #[arg(long, value_name = "true|false")]
+        id_token_on_refresh: Option<bool>,
         #[arg(long, value_name = "true|false")]
         allow_plain_pkce: Option<bool>,
         /// Seconds its access and ID tokens last (0: the server's access_token_ttl)

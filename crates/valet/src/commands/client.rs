@@ -46,6 +46,7 @@ pub(super) async fn client(
             allow_plain_pkce,
             require_pkce,
             require_mfa,
+            id_token_on_refresh,
             cors_origins,
             access_token_format,
             access_token_lifetime,
@@ -74,6 +75,7 @@ pub(super) async fn client(
                 allow_plain_pkce,
                 require_pkce,
                 require_mfa,
+                id_token_on_refresh: Some(id_token_on_refresh),
                 cors_origins,
                 name,
                 profile: Some(profile),
@@ -153,6 +155,7 @@ pub(super) async fn client(
             cors_origins,
             require_pkce,
             require_mfa,
+            id_token_on_refresh,
             allow_plain_pkce,
             access_token_lifetime,
             refresh_token_lifetime,
@@ -185,6 +188,7 @@ pub(super) async fn client(
                 cors_origins: some(cors_origins),
                 require_pkce,
                 require_mfa,
+                id_token_on_refresh,
                 allow_plain_pkce,
                 service_subject: None,
                 access_token_ttl: access_token_lifetime,
@@ -249,6 +253,18 @@ pub(super) async fn client(
                 );
             }
             out!("trusted:       {}", a.trusted);
+            if a.grant_types
+                .contains(&valet_protocol::application::GrantType::RefreshToken)
+            {
+                out!(
+                    "on refresh:    {}",
+                    if a.id_token_on_refresh {
+                        "a new ID token (with openid)"
+                    } else {
+                        "no ID token"
+                    }
+                );
+            }
             if let Some(u) = &a.backchannel_logout_uri {
                 out!("back-channel:  {}", visible(u));
             }

@@ -310,3 +310,63 @@ fn grants_list_is_empty_without_sign_ins_and_revoking_an_unknown_grant_fails() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
 }
+
+/// Issue 17, item 3: whether a refresh brings a new ID token, per application: on by
+/// default, `--id-token-on-refresh false` at creation, changed by `client update`, shown
+/// by `client show` and its JSON.
+#[test]
+fn id_token_on_refresh_is_a_per_application_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let create = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--name",
+            name,
+            "--profile",
+            "spa",
+            "--redirect-uri",
+            "https://spa.example/cb",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(&run(d, &args))
+    };
+    assert_eq!(create("Default", &[])["id_token_on_refresh"], true);
+    assert_eq!(
+        create("Bare flag", &["--id-token-on-refresh"])["id_token_on_refresh"],
+        true
+    );
+    let off = create("Off", &["--id-token-on-refresh", "false"]);
+    assert_eq!(off["id_token_on_refresh"], false);
+    let id = off["client_id"].as_str().unwrap().to_owned();
+    let shown = String::from_utf8(run(d, &["client", "show", &id]).stdout).unwrap();
+    assert!(shown.contains("on refresh:    no ID token"), "{shown}");
+
+    let on = json(&run(
+        d,
+        &[
+            "client",
+            "update",
+            &id,
+            "--id-token-on-refresh",
+            "true",
+            "--json",
+        ],
+    ));
+    assert_eq!(on["id_token_on_refresh"], true);
+    // Another change leaves it as it is.
+    let renamed = json(&run(
+        d,
+        &["client", "update", &id, "--name", "On", "--json"],
+    ));
+    assert_eq!(renamed["id_token_on_refresh"], true);
+    let shown = json(&run(d, &["client", "show", &id, "--json"]));
+    assert_eq!(shown["id_token_on_refresh"], true);
+    let shown = String::from_utf8(run(d, &["client", "show", &id]).stdout).unwrap();
+    assert!(
+        shown.contains("on refresh:    a new ID token (with openid)"),
+        "{shown}"
+    );
+}
