@@ -51,12 +51,31 @@ pub enum Command {
     /// Dynamic client registration (RFC 7591): initial access tokens
     #[command(subcommand)]
     Registration(RegistrationCommand),
+    /// Fill the database with synthetic applications, users, grants and tokens, for
+    /// bench/scale.sh (never a database anyone signs in to)
+    #[command(hide = true)]
+    Seed(SeedArgs),
     /// Copy this SQLite deployment (--database) into an empty PostgreSQL database
     Migrate {
         /// The PostgreSQL database to copy into: postgres://USER:PASSWORD@HOST/DB
         #[arg(long, value_name = "URL")]
         to: String,
     },
+}
+
+/// `valet seed`: how many of each.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    #[arg(long, default_value_t = 0)]
+    pub apps: u64,
+    #[arg(long, default_value_t = 0)]
+    pub users: u64,
+    #[arg(long, default_value_t = 0)]
+    pub grants: u64,
+    #[arg(long, default_value_t = 0)]
+    pub refresh_tokens: u64,
+    #[arg(long, default_value_t = 0)]
+    pub revoked: u64,
 }
 
 /// Refuses `VALET_*` variables that name no setting, so a typo never silently does nothing.

@@ -15,6 +15,7 @@ mod api;
 mod client;
 mod grants;
 mod keys;
+mod seed;
 mod user;
 
 /// The CLI's time, in Unix seconds: the system clock, as a node's (`valet serve`).
@@ -159,6 +160,7 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
         Command::Keys(c) => keys::keys_cmd(c, &settings, &key, &admin).await,
         Command::Grants(c) => grants::grants(c, &admin).await,
         Command::Audit(a) => grants::audit(a, &admin).await,
+        Command::Seed(args) => seed::seed(args, &admin, store, now()).await,
         Command::Migrate { .. } => Ok(()),
     }
 }
