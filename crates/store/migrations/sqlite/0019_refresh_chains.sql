@@ -6,5 +6,5 @@
 -- (NULL) and keep the old rule: a row per token until it expires.
 ALTER TABLE refresh_tokens ADD COLUMN chain TEXT;
 ALTER TABLE refresh_tokens ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX refresh_tokens_by_chain ON refresh_tokens (chain, generation)
-    WHERE chain IS NOT NULL;
+-- A full index, not a partial one: see 0021_full_indexes.sql.
+CREATE INDEX refresh_tokens_by_chain ON refresh_tokens (chain, generation);

@@ -67,6 +67,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0018_pending_users.sql"),
     include_str!("../../migrations/sqlite/0019_refresh_chains.sql"),
     CLIENT_ORIGINS,
+    include_str!("../../migrations/sqlite/0021_full_indexes.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored
