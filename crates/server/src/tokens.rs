@@ -82,14 +82,22 @@ pub async fn live_access_token(
         return Ok(None);
     }
     // A revoked opaque token is gone from the store already; a JWT's revocation is a record.
-    if !opaque && state.store.is_access_token_revoked(&claims.jti).await? {
+    // Both, and the grant's standing, in one read.
+    let jti = (!opaque).then_some(claims.jti.as_str());
+    if jti.is_none() && claims.grant_id.is_none() {
+        return Ok(Some(claims));
+    }
+    let (revoked, g) = state
+        .store
+        .access_token_standing(jti, claims.grant_id.as_deref())
+        .await?;
+    if revoked {
         return Ok(None);
     }
     // A user's token dies with its grant: consent withdrawn, code replayed, refresh token
     // reused (checklist D1, G1); and with a scope of it the user withdrew, if it was
     // minted before or carries it (`withdraw::access_token_stands`).
-    if let Some(grant) = &claims.grant_id {
-        let g = state.store.grant_scope(grant).await?;
+    if claims.grant_id.is_some() {
         if g.revoked {
             return Ok(None);
         }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::{OpaqueAccessTokenRecord, Result, TokenHash, UnixTime};
+use crate::{GrantScope, OpaqueAccessTokenRecord, Result, TokenHash, UnixTime};
 
 #[async_trait]
 pub trait AccessTokens {
@@ -12,6 +12,14 @@ pub trait AccessTokens {
     /// Records that the access token `jti` is revoked until `expires_at`. Idempotent.
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> Result<()>;
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool>;
+    /// Whether the JWT access token `jti` is revoked and, for a user's token, its grant's
+    /// standing (`Grants::grant_scope`): what checking a token needs, in one read (one
+    /// round trip on PostgreSQL). `None` asks nothing of that part (`false`, the default).
+    async fn access_token_standing(
+        &self,
+        jti: Option<&str>,
+        grant_id: Option<&str>,
+    ) -> Result<(bool, GrantScope)>;
 
     // ---- opaque access tokens ----
 

@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 
 use super::PostgresStore;
 use crate::model::OpaqueAccessTokenRecord;
-use crate::{AccessTokens, Result, TokenHash, UnixTime};
+use crate::{AccessTokens, GrantScope, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, client_id, subject, grant_id, claims, issued_at, expires_at";
 
@@ -49,6 +49,35 @@ impl AccessTokens for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?
                 .is_some())
+        })
+        .await
+    }
+
+    async fn access_token_standing(
+        &self,
+        jti: Option<&str>,
+        grant_id: Option<&str>,
+    ) -> Result<(bool, GrantScope)> {
+        self.timed(async {
+            let r = sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1), \
+                 EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = $2), \
+                 (SELECT scope FROM grants WHERE grant_id = $2), \
+                 (SELECT scope_changed_at FROM grants WHERE grant_id = $2)",
+            )
+            .bind(jti)
+            .bind(grant_id)
+            .fetch_one(&self.pool)
+            .await?;
+            let scope: Option<String> = r.try_get(2)?;
+            let at: Option<i64> = r.try_get(3)?;
+            Ok((
+                r.try_get(0)?,
+                GrantScope {
+                    revoked: r.try_get(1)?,
+                    narrowed: scope.zip(at),
+                },
+            ))
         })
         .await
     }

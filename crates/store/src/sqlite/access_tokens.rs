@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, immediate};
 use crate::model::OpaqueAccessTokenRecord;
-use crate::{AccessTokens, Result, TokenHash, UnixTime};
+use crate::{AccessTokens, GrantScope, Result, TokenHash, UnixTime};
 
 const COLUMNS: &str = "hash, client_id, subject, grant_id, claims, issued_at, expires_at";
 
@@ -47,6 +47,39 @@ impl AccessTokens for SqliteStore {
                 c.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")?
                     .exists([jti])?,
             )
+        })
+        .await
+    }
+
+    async fn access_token_standing(
+        &self,
+        jti: Option<&str>,
+        grant_id: Option<&str>,
+    ) -> Result<(bool, GrantScope)> {
+        let (jti, grant) = (jti.map(str::to_owned), grant_id.map(str::to_owned));
+        self.point_read(move |c| {
+            let (revoked, grant_revoked, scope, at) = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?1), \
+                 EXISTS (SELECT 1 FROM revoked_grants WHERE grant_id = ?2), \
+                 (SELECT scope FROM grants WHERE grant_id = ?2), \
+                 (SELECT scope_changed_at FROM grants WHERE grant_id = ?2)",
+                )?
+                .query_row(rusqlite::params![jti, grant], |r| {
+                    Ok((
+                        r.get::<_, bool>(0)?,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                })?;
+            Ok((
+                revoked,
+                GrantScope {
+                    revoked: grant_revoked,
+                    narrowed: scope.zip(at),
+                },
+            ))
         })
         .await
     }

@@ -170,3 +170,58 @@ pub(crate) async fn api_access_token_format(s: Arc<dyn Store>) {
     apis.sort_by(|a, b| a.api.audience.cmp(&b.api.audience));
     assert_eq!(apis, [jwt, opaque]);
 }
+
+/// A JWT's revocation and its grant's standing in one read: each part as its own method
+/// says, and nothing asked of a part that is `None`.
+pub(crate) async fn access_token_standing(s: Arc<dyn Store>) {
+    use valet_store::GrantScope;
+    s.insert_grant(&grant("g1", "u1", "c1", "openid email", 1000))
+        .await
+        .unwrap();
+    let none = GrantScope::default();
+    assert_eq!(
+        s.access_token_standing(None, None).await.unwrap(),
+        (false, none.clone())
+    );
+    assert_eq!(
+        s.access_token_standing(Some("j1"), Some("g1"))
+            .await
+            .unwrap(),
+        (false, none.clone())
+    );
+    s.revoke_access_token("j1", 900).await.unwrap();
+    assert_eq!(
+        s.access_token_standing(Some("j1"), None).await.unwrap(),
+        (true, none.clone())
+    );
+    assert_eq!(
+        s.access_token_standing(Some("j2"), Some("g1"))
+            .await
+            .unwrap(),
+        (false, none.clone())
+    );
+    s.save_consent(&valet_store::ConsentRecord {
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        scope: "openid email".into(),
+        created_at: 10,
+        updated_at: 10,
+    })
+    .await
+    .unwrap();
+    s.withdraw_scope("u1", "c1", "email", 150).await.unwrap();
+    let (_, g) = s.access_token_standing(None, Some("g1")).await.unwrap();
+    assert_eq!(g, s.grant_scope("g1").await.unwrap());
+    assert_eq!(g.narrowed, Some(("openid".into(), 150)));
+    s.revoke_grant("g1", 1000).await.unwrap();
+    let (revoked, g) = s
+        .access_token_standing(Some("j1"), Some("g1"))
+        .await
+        .unwrap();
+    assert!(revoked && g.revoked);
+    // An unknown grant is neither revoked nor narrowed, as `grant_scope` says.
+    assert_eq!(
+        s.access_token_standing(None, Some("g9")).await.unwrap(),
+        (false, s.grant_scope("g9").await.unwrap())
+    );
+}

@@ -268,7 +268,8 @@ macro_rules! contract_suite {
                 opaque_access_tokens,
                 opaque_tokens_keep_their_grant_alive,
                 purge_opaque_access_tokens,
-                api_access_token_format
+                api_access_token_format,
+                access_token_standing
             },
         );
     };
