@@ -103,29 +103,34 @@ pub async fn seed(
     // One chain per grant's first tokens, then more chains on the same grants: a grant
     // holds tokens/grants chains (each a token of generation 0, as after a sign-in).
     let grants = args.grants.max(1);
-    parallel("refresh tokens", args.refresh_tokens, store.clone(), move |s, i| {
-        let g = i % grants;
-        let client_id = client_of(g);
-        async move {
-            s.insert_refresh_token(
-                &RefreshTokenRecord {
-                    hash: sha256(format!("seed-refresh-token-{i}").as_bytes()),
-                    grant_id: format!("seed-grant-{g}"),
-                    client_id,
-                    user_id: format!("seed-user-{}", g % users),
-                    details: r#"{"scope":"openid offline_access","auth_time":0}"#.into(),
-                    issued_at: now,
-                    expires_at: expires,
-                    rotated_at: None,
-                    chain: Some(format!("seed-chain-{i}")),
-                    generation: 0,
-                },
-                expires,
-            )
-            .await
-            .map_err(|e| e.to_string())
-        }
-    })
+    parallel(
+        "refresh tokens",
+        args.refresh_tokens,
+        store.clone(),
+        move |s, i| {
+            let g = i % grants;
+            let client_id = client_of(g);
+            async move {
+                s.insert_refresh_token(
+                    &RefreshTokenRecord {
+                        hash: sha256(format!("seed-refresh-token-{i}").as_bytes()),
+                        grant_id: format!("seed-grant-{g}"),
+                        client_id,
+                        user_id: format!("seed-user-{}", g % users),
+                        details: r#"{"scope":"openid offline_access","auth_time":0}"#.into(),
+                        issued_at: now,
+                        expires_at: expires,
+                        rotated_at: None,
+                        chain: Some(format!("seed-chain-{i}")),
+                        generation: 0,
+                    },
+                    expires,
+                )
+                .await
+                .map_err(|e| e.to_string())
+            }
+        },
+    )
     .await?;
     parallel(
         "revoked access tokens",
