@@ -28,21 +28,34 @@ pub async fn seed(
     now: i64,
 ) -> Result<(), String> {
     let started = Instant::now();
+    // Web and SPA applications in turn, each on an origin of its own (what a CORS lookup
+    // searches); the grants and refresh tokens below belong to them.
+    let mut client_ids = Vec::with_capacity(args.apps as usize);
     for i in 0..args.apps {
-        admin
+        let (profile, host) = if i % 2 == 0 {
+            (Profile::Spa, format!("spa{i}"))
+        } else {
+            (Profile::Web, format!("web{i}"))
+        };
+        let created = admin
             .create_client(
                 NewClient {
                     name: format!("Seed app {i}"),
-                    profile: Some(Profile::Spa),
-                    redirect_uris: vec![format!("https://app{i}.seed.example/cb")],
+                    profile: Some(profile),
+                    redirect_uris: vec![format!("https://{host}.seed.example/cb")],
                     ..Default::default()
                 },
                 now,
             )
             .await
             .map_err(|e| e.to_string())?;
+        client_ids.push(created.app.client_id);
         progress("applications", i + 1, args.apps);
     }
+    if client_ids.is_empty() {
+        client_ids.push("seed-client".to_owned());
+    }
+    let client_ids = Arc::new(client_ids);
     let hash = Passwords::new()?.hash("seed-password-not-for-use")?;
     let users = args.users.max(1);
     parallel("users", args.users, store.clone(), move |s, i| {
@@ -68,14 +81,14 @@ pub async fn seed(
     })
     .await?;
     let expires = now + 7 * 24 * 3600;
-    parallel(
-        "grants",
-        args.grants,
-        store.clone(),
-        move |s, i| async move {
+    let client_of = move |g: u64| client_ids[(g % client_ids.len() as u64) as usize].clone();
+    let grants_client = client_of.clone();
+    parallel("grants", args.grants, store.clone(), move |s, i| {
+        let client_id = grants_client(i);
+        async move {
             s.insert_grant(&GrantRecord {
                 grant_id: format!("seed-grant-{i}"),
-                client_id: format!("seed-client-{}", i % 997),
+                client_id,
                 user_id: format!("seed-user-{}", i % users),
                 scope: "openid offline_access".into(),
                 session: None,
@@ -84,33 +97,38 @@ pub async fn seed(
             })
             .await
             .map_err(|e| e.to_string())
-        },
-    )
+        }
+    })
     .await?;
+    // One chain per grant's first tokens, then more chains on the same grants: a grant
+    // holds tokens/grants chains (each a token of generation 0, as after a sign-in).
     let grants = args.grants.max(1);
     parallel(
         "refresh tokens",
         args.refresh_tokens,
         store.clone(),
-        move |s, i| async move {
+        move |s, i| {
             let g = i % grants;
-            s.insert_refresh_token(
-                &RefreshTokenRecord {
-                    hash: sha256(format!("seed-refresh-token-{i}").as_bytes()),
-                    grant_id: format!("seed-grant-{g}"),
-                    client_id: format!("seed-client-{}", g % 997),
-                    user_id: format!("seed-user-{}", g % users),
-                    details: r#"{"scope":"openid offline_access","auth_time":0}"#.into(),
-                    issued_at: now,
-                    expires_at: expires,
-                    rotated_at: None,
-                    chain: Some(format!("seed-chain-{i}")),
-                    generation: 0,
-                },
-                expires,
-            )
-            .await
-            .map_err(|e| e.to_string())
+            let client_id = client_of(g);
+            async move {
+                s.insert_refresh_token(
+                    &RefreshTokenRecord {
+                        hash: sha256(format!("seed-refresh-token-{i}").as_bytes()),
+                        grant_id: format!("seed-grant-{g}"),
+                        client_id,
+                        user_id: format!("seed-user-{}", g % users),
+                        details: r#"{"scope":"openid offline_access","auth_time":0}"#.into(),
+                        issued_at: now,
+                        expires_at: expires,
+                        rotated_at: None,
+                        chain: Some(format!("seed-chain-{i}")),
+                        generation: 0,
+                    },
+                    expires,
+                )
+                .await
+                .map_err(|e| e.to_string())
+            }
         },
     )
     .await?;
