@@ -110,8 +110,8 @@ if errs:
 if seed:
     print("\nSeeding (valet seed, s): " + ", ".join(f"{k} {v:.1f}" for k, v in seed.items() if v > 0.5))
 
-print(f"\nMany applications, Origin on every request (client_credentials; few = the empty store's "
-      f"{'few'} bench applications):")
+print("\nMany applications, Origin on every request (client_credentials; few = the empty store, "
+      "with only the bench's own applications):")
 for db in ("sqlite", "postgres"):
     for label, conns in (("cc_origin", 16), ("cc_origin_256", 256)):
         few, large, many = (get("valet", f"{db}-{s}", label) for s in ("empty", "large", "many"))

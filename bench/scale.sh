@@ -23,7 +23,8 @@
 # keeps (bench/storage.py). Every answer must be 2xx and Valet's log free of ERROR lines,
 # or the script fails saying which, with Valet's own messages.
 #
-# Env: SCALE (full | small), DURATION (10 s), DATABASES ("sqlite postgres"), ROTATIONS
+# Env: SCALE (full | small), DURATION (10 s), DATABASES ("sqlite postgres"), SIZES ("empty
+# large many": a subset reruns part, e.g. SIZES="empty many" for the Origin rows), ROTATIONS
 # (1000), N (round trips, 300), BENCH_POSTGRES (postgres://postgres@127.0.0.1:5432/postgres;
 # a fresh database per store, dropped after), VALET_PORT (8283), PEER_PORT (3283),
 # PEER_DIR (/tmp/valet-peer-op-scale), CARGO_TARGET_DIR.
@@ -35,6 +36,7 @@ peers=${PEERS:-$(cd "$repo/../shared/peers" && pwd)}
 scale=${SCALE:-full}
 duration=${DURATION:-10}
 databases=${DATABASES:-sqlite postgres}
+sizes=${SIZES:-empty large many}
 rotations=${ROTATIONS:-1000}
 n_rt=${N:-300}
 bench_pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -68,7 +70,7 @@ cleanup() {
 trap cleanup EXIT
 # A failing step says why: the setup commands' and Valet's own messages (errtrace, -E
 # above, makes this trap fire inside functions too).
-trap 'echo "failed at line $LINENO ($store_label)" >&2; tail -n 20 "$dir/setup.err" "$dir/seed.log" "$dir/valet.log" 2>/dev/null >&2' ERR
+trap 'echo "failed at line $LINENO ($store_label)" >&2; tail -n 20 "$dir/setup.err" "$dir/seed.log" "$dir/valet.log" >&2 2>/dev/null' ERR
 
 for tool in wrk curl python3 openssl psql; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (apt-get install -y $tool)" >&2; exit 1; }
@@ -271,7 +273,7 @@ valet_run() { # database size
 
 echo "load before: $(uptime)" >&2
 for database in $databases; do
-  for size in empty large many; do
+  for size in $sizes; do
     valet_run "$database" "$size"
   done
 done
