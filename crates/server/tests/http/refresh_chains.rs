@@ -148,3 +148,51 @@ async fn revoking_an_old_generation_ends_the_family_and_introspection_calls_it_i
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_token_from_before_chains_rotates_into_one_and_its_reuse_still_revokes() {
+    // A deployment upgraded with live refresh tokens: 43 characters, no chain, one row
+    // each. Its use rotates it into a chain; its reuse later is caught by its own row.
+    let app = spawn_app().await;
+    app.user("alice").await;
+    let id = spa(&app).await;
+    let rt = s(&tokens(&app, &id, "", "openid").await, "refresh_token");
+    let now = app.now();
+    let stored = app
+        .store
+        .refresh_token(&valet_server::crypto::sha256(rt.as_bytes()), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let legacy = "L".repeat(43);
+    app.store
+        .insert_refresh_token(
+            &valet_store::RefreshTokenRecord {
+                hash: valet_server::crypto::sha256(legacy.as_bytes()),
+                chain: None,
+                generation: 0,
+                ..stored
+            },
+            now + 3600,
+        )
+        .await
+        .unwrap();
+    let r = refresh(&app, &id, "", &legacy, "").await;
+    assert_eq!(r.status(), 200);
+    let next = s(&r.json().await.unwrap(), "refresh_token");
+    assert_eq!(next.len(), 70, "its successor starts a chain");
+    let chain = rotate(&app, &id, "", next, 3).await;
+    // The old token, past the retry window: its own row says it was rotated.
+    assert_oauth_error(
+        refresh(&app, &id, "", &legacy, "").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_oauth_error(
+        refresh(&app, &id, "", &chain[3], "").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
