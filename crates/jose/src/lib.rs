@@ -13,6 +13,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod keyset;
+pub use keyset::{KeySet, MAX_KEYS};
+
 /// Longest compact JWS Valet will look at.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
@@ -302,6 +305,11 @@ impl VerifyingKey {
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The one algorithm this key verifies.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
     }
 
     /// Verifies a compact JWS whose header was already read with [`header`]; returns the
