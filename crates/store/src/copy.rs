@@ -312,6 +312,19 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        name: "upstream_identities",
+        columns: &[
+            ("upstream", Text),
+            ("subject", Text),
+            ("user_id", Text),
+            ("email", Text),
+            ("refresh_token", Blob),
+            ("created_at", Int),
+            ("last_used_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "audit_events",
         columns: &[
             ("id", Int),

@@ -31,8 +31,8 @@ pub use areas::{
     RefreshTokens, SealedForms, SecondFactors, Sessions, SigningKeys, Throttle, Users,
 };
 pub use areas::{Audit, AuditQuery, AuditRecord};
+pub use areas::{Identities, IdentityRecord, LinkRecord, Links};
 pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
-pub use areas::{LinkRecord, Links};
 pub use areas::{PasskeyRecord, TotpRecord};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use error::StoreError;
@@ -83,6 +83,7 @@ pub trait Store:
     + Audit
     + LogoutDeliveries
     + Links
+    + Identities
     + Send
     + Sync
     + 'static
@@ -109,6 +110,7 @@ impl<T> Store for T where
         + Audit
         + LogoutDeliveries
         + Links
+        + Identities
         + Send
         + Sync
         + 'static
@@ -126,5 +128,5 @@ pub mod prelude {
         Grants as _, Health as _, Housekeeping as _, RefreshTokens as _, SealedForms as _,
         SecondFactors as _, Sessions as _, SigningKeys as _, Throttle as _, Users as _,
     };
-    pub use crate::areas::{Audit as _, Links as _, LogoutDeliveries as _};
+    pub use crate::areas::{Audit as _, Identities as _, Links as _, LogoutDeliveries as _};
 }

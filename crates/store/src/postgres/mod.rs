@@ -24,6 +24,7 @@ mod forms;
 mod grants;
 mod health;
 mod housekeeping;
+mod identities;
 mod links;
 mod logout;
 mod refresh;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0015_pending_users.sql"),
     include_str!("../../migrations/postgres/0016_refresh_chains.sql"),
     CLIENT_ORIGINS,
+    include_str!("../../migrations/postgres/0018_upstream_identities.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

@@ -281,7 +281,12 @@ impl SecondFactors for PostgresStore {
 
 pub(super) async fn delete_of_user(c: &mut sqlx::PgConnection, user_id: &str) -> Result<u64> {
     let mut n = 0;
-    for table in ["totp_factors", "recovery_codes", "passkeys"] {
+    for table in [
+        "totp_factors",
+        "recovery_codes",
+        "passkeys",
+        "upstream_identities",
+    ] {
         n += sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(user_id)
             .execute(&mut *c)

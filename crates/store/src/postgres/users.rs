@@ -35,22 +35,8 @@ fn user_record(r: &PgRow) -> Result<UserRecord> {
 impl Users for PostgresStore {
     async fn create_user(&self, user: &UserRecord) -> Result<()> {
         self.timed(async {
-            let claims = serde_json::to_string(&user.claims)?;
-            sqlx::query(&format!(
-                "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            ))
-            .bind(&user.id)
-            .bind(&user.username)
-            .bind(claims)
-            .bind(user.password_hash.as_ref().map(|h| &h.0))
-            .bind(user.disabled)
-            .bind(user.role.as_str())
-            .bind(user.created_at)
-            .bind(user.updated_at)
-            .bind(user.pending_until)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
+            let mut c = self.pool.acquire().await?;
+            insert_user(&mut c, user).await
         })
         .await
     }
@@ -181,4 +167,24 @@ async fn end_access(c: &mut sqlx::PgConnection, user_id: &str, now: UnixTime) ->
         .execute(&mut *c)
         .await?;
     revoke_grants_where(c, GrantsOf::User(user_id), now).await
+}
+
+/// One user row (`create_user`, and just-in-time creation with its upstream link).
+pub(super) async fn insert_user(c: &mut sqlx::PgConnection, user: &UserRecord) -> Result<()> {
+    let claims = serde_json::to_string(&user.claims)?;
+    sqlx::query(&format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(&user.id)
+    .bind(&user.username)
+    .bind(claims)
+    .bind(user.password_hash.as_ref().map(|h| &h.0))
+    .bind(user.disabled)
+    .bind(user.role.as_str())
+    .bind(user.created_at)
+    .bind(user.updated_at)
+    .bind(user.pending_until)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }

@@ -27,6 +27,7 @@ mod forms;
 mod grants;
 mod health;
 mod housekeeping;
+mod identities;
 mod links;
 mod lock;
 mod logout;
@@ -68,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0019_refresh_chains.sql"),
     CLIENT_ORIGINS,
     include_str!("../../migrations/sqlite/0021_full_indexes.sql"),
+    include_str!("../../migrations/sqlite/0022_upstream_identities.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

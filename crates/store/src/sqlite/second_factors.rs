@@ -263,10 +263,16 @@ impl SecondFactors for SqliteStore {
     }
 }
 
-/// The user's second factors go with the user (`delete_user`). How many rows went.
+/// The user's second factors and upstream accounts go with the user (`delete_user`).
+/// How many rows went.
 pub(super) fn delete_of_user(c: &rusqlite::Connection, user_id: &str) -> Result<usize> {
     let mut n = 0;
-    for table in ["totp_factors", "recovery_codes", "passkeys"] {
+    for table in [
+        "totp_factors",
+        "recovery_codes",
+        "passkeys",
+        "upstream_identities",
+    ] {
         n += c
             .prepare_cached(&format!("DELETE FROM {table} WHERE user_id = ?1"))?
             .execute([user_id])?;

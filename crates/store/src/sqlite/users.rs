@@ -70,27 +70,7 @@ fn one_user(c: &Connection, column: &str, value: String) -> Result<Option<UserRe
 impl Users for SqliteStore {
     async fn create_user(&self, user: &UserRecord) -> Result<()> {
         let user = user.clone();
-        self.write(move |c| {
-            let claims = serde_json::to_string(&user.claims)?;
-            c.execute(
-                &format!(
-                    "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ),
-                params![
-                    user.id,
-                    user.username,
-                    claims,
-                    user.password_hash.as_ref().map(|h| &h.0),
-                    user.disabled,
-                    user.role.as_str(),
-                    user.created_at,
-                    user.updated_at,
-                    user.pending_until
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| insert_user(c, &user)).await
     }
 
     async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
@@ -190,4 +170,24 @@ fn end_access(c: &Connection, user_id: &str, now: UnixTime) -> Result<u64> {
     c.prepare_cached("DELETE FROM consents WHERE user_id = ?1")?
         .execute([user_id])?;
     revoke_grants_where(c, "user_id = ?2", params![now, user_id])
+}
+
+/// One user row (`create_user`, and just-in-time creation with its upstream link).
+pub(super) fn insert_user(c: &rusqlite::Connection, user: &UserRecord) -> Result<()> {
+    let claims = serde_json::to_string(&user.claims)?;
+    c.prepare_cached(&format!(
+        "INSERT INTO users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?
+    .execute(params![
+        user.id,
+        user.username,
+        claims,
+        user.password_hash.as_ref().map(|h| &h.0),
+        user.disabled,
+        user.role.as_str(),
+        user.created_at,
+        user.updated_at,
+        user.pending_until
+    ])?;
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod device;
 mod forms;
 mod health;
 mod housekeeping;
+mod identities;
 mod logout;
 mod origins;
 mod pending_users;
@@ -250,6 +251,7 @@ macro_rules! contract_suite {
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},
             pending_users::{pending_users},
+            identities::{upstream_identities, racing_first_sign_ins},
             logout::{
                 logout_deliveries,
                 logout_deliveries_for_a_whole_user,
