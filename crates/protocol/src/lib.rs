@@ -35,6 +35,7 @@ pub mod revocation;
 pub mod scope;
 pub mod text;
 pub mod token;
+pub mod upstream;
 pub mod user;
 pub mod withdraw;
 
