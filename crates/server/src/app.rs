@@ -219,7 +219,14 @@ impl Valet {
         .offer_signup(settings.self_registration);
         let passkeys = crate::passkeys::Passkeys::new(&settings.issuer, pages.brand_name());
         let passwords = Arc::new(crate::passwords::Passwords::new()?);
-        let users = crate::users::Users::new(&settings.user_stores, store.clone(), passwords)?;
+        let users = crate::users::Users::new(
+            &settings.user_stores,
+            &settings.upstreams,
+            store.clone(),
+            passwords,
+        )?;
+        let upstreams = crate::upstream::Upstreams::new(&settings.upstreams)?;
+        upstreams.check_at_start(clock.now()).await?;
         let (audit, audit_writer) = crate::audit::AuditLog::new(store.clone());
         tokio::spawn(audit_writer);
         let mailer = match &settings.mail {
@@ -231,6 +238,7 @@ impl Valet {
             None => None,
         };
         let state = Arc::new(AppState {
+            upstreams,
             mailer,
             audit,
             backchannel,

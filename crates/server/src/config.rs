@@ -44,6 +44,8 @@ pub struct Partial {
     pub client_timeout: Option<i64>,
     /// `[[user_stores]]` tables (file only): the order users are looked up in.
     pub user_stores: Option<Vec<crate::users::config::UserStoreConfig>>,
+    /// `[[upstreams]]` tables (file only): identity providers people sign in with.
+    pub upstreams: Option<Vec<crate::upstream::config::UpstreamConfig>>,
     /// Development only: fetch Client ID Metadata Documents from loopback addresses.
     pub dev_allow_loopback_metadata: Option<bool>,
     /// Tests only (no flag, no TOML key): CAs the metadata fetcher trusts besides the
@@ -111,6 +113,7 @@ impl Partial {
             max_connections_per_address,
             client_timeout,
             user_stores,
+            upstreams,
             dev_allow_loopback_metadata,
             metadata_ca_file,
             registration,
@@ -197,6 +200,8 @@ pub struct Settings {
     pub client_timeout: i64,
     /// The user stores, in the order a login name is offered to them.
     pub user_stores: Vec<crate::users::config::StoreSettings>,
+    /// Upstream identity providers (issue 18), in the order the login page offers them.
+    pub upstreams: Vec<crate::upstream::config::UpstreamSettings>,
     /// Lifts the loopback ban of the outbound fetcher (metadata documents and application
     /// logos), and nothing else (`cimd/addr.rs`); logged loudly at startup.
     pub dev_allow_loopback_metadata: bool,
@@ -331,6 +336,7 @@ impl Settings {
         )?;
         let client_timeout = secs("client_timeout", p.client_timeout, 10, 1, 300)?;
         let user_stores = crate::users::config::resolve(p.user_stores)?;
+        let upstreams = crate::upstream::config::resolve(p.upstreams)?;
         let mfa = match p.mfa.as_deref() {
             None => valet_protocol::mfa::Policy::default(),
             Some(v) => valet_protocol::mfa::Policy::parse(v)
@@ -367,6 +373,7 @@ impl Settings {
             database_max_connections,
             database_timeout,
             user_stores,
+            upstreams,
             refresh_token_ttl,
             refresh_token_rotation,
             refresh_retry_window,

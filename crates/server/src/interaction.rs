@@ -35,6 +35,7 @@ use crate::routes::device::{self, DeviceInteraction};
 use crate::routes::login::see_other;
 use crate::routes::logout::AfterLogout;
 use crate::routes::second_factor::{SecondFactorStep, Then};
+use crate::routes::upstream::UpstreamStep;
 use crate::session::{Browser, LoginCsrf, with_cookies};
 use crate::state::AppState;
 
@@ -67,6 +68,12 @@ pub enum Interaction {
     /// A sign-in with a passkey offered on the login page (`routes/passkey.rs`): the
     /// ceremony's state. Sealed beside the login form's own interaction.
     PasskeySignIn(DiscoverableAuthentication),
+    /// A sign-in at an upstream identity provider (`routes/upstream.rs`): the round trip's
+    /// nonce and PKCE verifier and where the sign-in goes. Sealed as the `state` sent to
+    /// the provider, bound to the login CSRF cookie.
+    UpstreamSignIn(UpstreamStep),
+    /// Linking an upstream account from the account page: as above, bound to the session.
+    UpstreamLink(UpstreamStep),
 }
 
 /// The kind of an `Interaction`, part of its associated data.
@@ -80,6 +87,8 @@ pub enum Kind {
     TotpEnrol,
     PasskeyRegister,
     PasskeySignIn,
+    UpstreamSignIn,
+    UpstreamLink,
 }
 
 impl Kind {
@@ -97,6 +106,8 @@ impl Kind {
             Self::TotpEnrol => "totp_enrol",
             Self::PasskeyRegister => "passkey_register",
             Self::PasskeySignIn => "passkey_sign_in",
+            Self::UpstreamSignIn => "upstream_sign_in",
+            Self::UpstreamLink => "upstream_link",
         }
     }
 
@@ -123,6 +134,8 @@ impl Kind {
             Self::TotpEnrol => as_(json, Interaction::TotpEnrol),
             Self::PasskeyRegister => as_(json, Interaction::PasskeyRegister),
             Self::PasskeySignIn => as_(json, Interaction::PasskeySignIn),
+            Self::UpstreamSignIn => as_(json, Interaction::UpstreamSignIn),
+            Self::UpstreamLink => as_(json, Interaction::UpstreamLink),
         }
     }
 }
@@ -138,6 +151,8 @@ impl Interaction {
             Self::TotpEnrol(_) => Kind::TotpEnrol,
             Self::PasskeyRegister(_) => Kind::PasskeyRegister,
             Self::PasskeySignIn(_) => Kind::PasskeySignIn,
+            Self::UpstreamSignIn(_) => Kind::UpstreamSignIn,
+            Self::UpstreamLink(_) => Kind::UpstreamLink,
         }
     }
 
@@ -149,7 +164,9 @@ impl Interaction {
             Self::Logout(_)
             | Self::TotpEnrol(_)
             | Self::PasskeyRegister(_)
-            | Self::PasskeySignIn(_) => None,
+            | Self::PasskeySignIn(_)
+            | Self::UpstreamLink(_) => None,
+            Self::UpstreamSignIn(u) => u.then.client_id(),
             Self::SecondFactor(s) => s.then.client_id(),
             Self::Continue(t) => t.client_id(),
         }
@@ -265,7 +282,13 @@ pub fn recheck(state: &AppState, app: &Application, interaction: &Interaction) -
         Interaction::Logout(_)
         | Interaction::TotpEnrol(_)
         | Interaction::PasskeyRegister(_)
-        | Interaction::PasskeySignIn(_) => None,
+        | Interaction::PasskeySignIn(_)
+        | Interaction::UpstreamLink(_) => None,
+        Interaction::UpstreamSignIn(UpstreamStep {
+            then: Then::Authorize(req),
+            ..
+        }) => authorize::recheck(state, app, req),
+        Interaction::UpstreamSignIn(_) => None,
         Interaction::SecondFactor(SecondFactorStep {
             then: Then::Authorize(req),
             ..
@@ -292,6 +315,15 @@ pub async fn login_page(
         Interaction::Authorize(req) => req.login_hint.as_deref(),
         _ => None,
     };
+    // The first showing, for a hint of a domain an upstream provider is offered for,
+    // goes straight to that provider.
+    if error.is_none() && typed.is_none() {
+        if let Some(r) =
+            crate::routes::upstream::home_realm(state, headers, interaction, now).await?
+        {
+            return Ok(r);
+        }
+    }
     let csrf = LoginCsrf::from_headers(state, headers)?;
     let sealed = seal(state, &csrf.binding(), interaction, now)?;
     #[derive(Serialize)]
@@ -302,6 +334,8 @@ pub async fn login_page(
         username: Option<&'a str>,
         error: Option<&'a str>,
         passkey: Option<crate::routes::passkey::Offer>,
+        upstreams: Vec<crate::routes::upstream::Button>,
+        realms: bool,
     }
     let r = state.pages.render(
         StatusCode::OK,
@@ -313,6 +347,8 @@ pub async fn login_page(
             username: typed.filter(|u| !u.is_empty()).or(hint),
             error,
             passkey: crate::routes::passkey::offer(state, &csrf.binding(), now)?,
+            upstreams: crate::routes::upstream::buttons(state),
+            realms: crate::routes::upstream::has_realms(state),
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))
@@ -344,7 +380,9 @@ pub async fn resume(
         | Interaction::Continue(_)
         | Interaction::TotpEnrol(_)
         | Interaction::PasskeyRegister(_)
-        | Interaction::PasskeySignIn(_) => Ok(with_cookies(see_other("/account"), cookies)),
+        | Interaction::PasskeySignIn(_)
+        | Interaction::UpstreamSignIn(_)
+        | Interaction::UpstreamLink(_) => Ok(with_cookies(see_other("/account"), cookies)),
     }
 }
 

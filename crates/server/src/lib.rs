@@ -39,6 +39,7 @@ mod session;
 mod state;
 mod throttle;
 mod tokens;
+pub mod upstream;
 pub mod users;
 
 pub use app::{StartError, Valet, open_store};

@@ -43,6 +43,8 @@ pub struct AppState {
     pub audit: crate::audit::AuditLog,
     /// Email, when `smtp_url` is set (`mail/`).
     pub mailer: Option<crate::mail::Mailer>,
+    /// Upstream identity providers people may sign in with (`upstream/`).
+    pub upstreams: crate::upstream::Upstreams,
     /// Back-channel logout POSTs (`backchannel/`).
     pub backchannel: crate::backchannel::Poster,
 }

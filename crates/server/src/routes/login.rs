@@ -94,6 +94,8 @@ pub fn standalone(
         username: Option<&'a str>,
         to: Option<&'a str>,
         passkey: Option<crate::routes::passkey::Offer>,
+        upstreams: Vec<crate::routes::upstream::Button>,
+        realms: bool,
     }
     let r = state.pages.render(
         StatusCode::OK,
@@ -104,6 +106,8 @@ pub fn standalone(
             username: username.filter(|u| !u.is_empty()),
             to: to.field(),
             passkey: crate::routes::passkey::offer(state, &csrf.binding(), now)?,
+            upstreams: crate::routes::upstream::buttons(state),
+            realms: crate::routes::upstream::has_realms(state),
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))
@@ -174,6 +178,24 @@ async fn submit_inner(
             ),
         }
     };
+    // Home-realm discovery: an address alone, of a domain a provider is offered for,
+    // continues there.
+    if form.password.is_empty() {
+        if let Some(provider) = state.upstreams.for_login(form.username.trim()).cloned() {
+            let typed = form.username.trim().to_owned();
+            return crate::routes::upstream::sign_in_at(
+                state,
+                headers,
+                &csrf,
+                &provider,
+                pending,
+                form.to,
+                Some(&typed),
+                now,
+            )
+            .await;
+        }
+    }
     let user = if form.username.is_empty() || form.password.is_empty() {
         None
     } else {

@@ -21,6 +21,7 @@ mod revoke;
 pub(crate) mod second_factor;
 mod signup;
 mod token;
+pub(crate) mod upstream;
 mod userinfo;
 
 use axum::Router;
@@ -103,6 +104,10 @@ pub fn router(state: Shared) -> Router {
             get(password::reset_form).post(password::reset),
         )
         .route("/login/passkey", post(passkey::submit))
+        .route("/login/upstream/{id}", post(upstream::start))
+        .route("/login/upstream/{id}/callback", get(upstream::callback))
+        .route("/account/upstreams/{id}/link", post(upstream::link))
+        .route("/account/upstreams/{id}/unlink", post(upstream::unlink))
         .route("/login/second-factor", post(second_factor::submit))
         .route("/login/continue", post(second_factor::resume))
         .route(

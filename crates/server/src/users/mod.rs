@@ -9,7 +9,9 @@
 //! the name decides (a wrong password there is wrong; later stores are not asked). A
 //! store that cannot answer is skipped; if no later store knows the name, the answer is
 //! "unavailable", not "wrong password". A `sub` names its store: a database user's id
-//! has no `:`, a directory user's is `<store>:<id>` (`ldap.rs`).
+//! has no `:`, a directory user's is `<store>:<id>` (`ldap.rs`), and a user an upstream
+//! identity provider created just in time is `<upstream>:<subject>` (`upstream/`), kept
+//! in the database like a database user but signing in only through the provider.
 
 pub mod config;
 mod ldap;
@@ -120,11 +122,16 @@ struct Entry {
 pub struct Users {
     stores: Vec<Entry>,
     passwords: Arc<Passwords>,
+    /// Upstream identity providers (`upstream/`): their users live in the database, with
+    /// a `sub` of `<upstream id>:<upstream subject>`.
+    federated: Vec<String>,
+    store: Arc<dyn Store>,
 }
 
 impl Users {
     pub fn new(
         settings: &[StoreSettings],
+        upstreams: &[crate::upstream::config::UpstreamSettings],
         store: Arc<dyn Store>,
         passwords: Arc<Passwords>,
     ) -> Result<Self, String> {
@@ -143,7 +150,21 @@ impl Users {
                 backend,
             });
         }
-        Ok(Self { stores, passwords })
+        for u in upstreams {
+            if stores.iter().any(|e| e.settings.name == u.id) {
+                return Err(format!(
+                    "upstreams `{}`: a user store has the same name, and a `sub` names one or \
+                     the other (`{}:…`)",
+                    u.id, u.id
+                ));
+            }
+        }
+        Ok(Self {
+            stores,
+            passwords,
+            federated: upstreams.iter().map(|u| u.id.clone()).collect(),
+            store,
+        })
     }
 
     /// The user `login` and `password` name, from the first store that knows `login`;
@@ -214,6 +235,12 @@ impl Users {
 
     pub async fn by_sub(&self, sub: &str) -> Result<Option<User>, UsersError> {
         match sub.split_once(':') {
+            Some((name, _)) if self.federated.iter().any(|f| f == name) => Ok(self
+                .store
+                .user(sub)
+                .await?
+                .filter(|u| !u.disabled && u.pending_until.is_none())
+                .map(User::from)),
             Some((name, id)) => {
                 for e in &self.stores {
                     if let Backend::Ldap(dir) = &e.backend {

@@ -64,5 +64,7 @@ mod signup_rules;
 mod slapd;
 mod smtp;
 mod token;
+mod upstream;
+mod upstream_idp;
 mod usability;
 mod webauthn;

@@ -301,6 +301,7 @@ impl SettingArgs {
             client_timeout: self.client_timeout,
             // An ordered list of tables: the TOML file alone sets it.
             user_stores: None,
+            upstreams: None,
             dev_allow_loopback_metadata: self.dev_allow_loopback_metadata,
             metadata_ca_file: None,
             registration: self.registration.clone(),

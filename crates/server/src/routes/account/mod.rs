@@ -31,10 +31,19 @@ pub use passkeys::{add as add_passkey, remove as remove_passkey, rename as renam
 pub use password::change as change_password;
 pub use sessions::{end as end_session, end_all as end_all_sessions};
 
-pub async fn show(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    show_inner(&state, &headers, None, state.clock.now())
-        .await
-        .unwrap_or_else(|e| e.into_page(&state.pages))
+pub async fn show(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let now = state.clock.now();
+    async {
+        let notice =
+            crate::routes::upstream::linked_notice(&state, &headers, query.as_deref(), now).await?;
+        show_inner(&state, &headers, notice, now).await
+    }
+    .await
+    .unwrap_or_else(|e| e.into_page(&state.pages))
 }
 
 pub(super) async fn show_inner(
@@ -63,7 +72,7 @@ pub(super) async fn show_with(
 
 /// The signed-in browser that submitted an account form with a valid CSRF token, or the
 /// page to answer instead (the login page for no session, a form that was not verified).
-pub(super) async fn signed_in_form(
+pub(crate) async fn signed_in_form(
     state: &AppState,
     headers: &HeaderMap,
     csrf: Option<&str>,
@@ -190,8 +199,15 @@ pub async fn page(
         /// A user of the built-in store changes their password here; a directory's there.
         own_password: bool,
         passkeys: Option<passkeys::PasskeysView>,
+        /// Upstream identity providers: the linked accounts, and links to make.
+        upstreams: Vec<crate::routes::upstream::LinkView>,
     }
-    let own_password = state.store.user(&b.user.id).await?.is_some();
+    // A user the provider created has no password to change (they sign in there).
+    let own_password = state
+        .store
+        .user(&b.user.id)
+        .await?
+        .is_some_and(|u| u.password_hash.is_some());
     let status = problem.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
     let mfa = if state.settings.mfa == valet_protocol::mfa::Policy::Off {
         None
@@ -219,6 +235,7 @@ pub async fn page(
             problem: problem.map(|(_, p)| p),
             own_password,
             passkeys: passkeys::section(state, b, now).await?,
+            upstreams: crate::routes::upstream::section(state, &b.user.id).await?,
         },
     ))
 }

@@ -30,8 +30,7 @@ use crate::users::User;
 
 mod resume;
 mod submit;
-use resume::continue_to;
-pub use resume::{recovery_page, resume};
+pub use resume::{continue_to, recovery_page, resume};
 pub use submit::{audit_enrolled, submit};
 
 const WRONG: &str = "That code is not right. Enter the current code from your authenticator app, or a recovery code.";
@@ -61,7 +60,7 @@ pub struct SecondFactorStep {
 }
 
 /// Where a sign-in goes once it is complete.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "to", content = "value", rename_all = "snake_case")]
 pub enum Then {
     /// `/account` (the login page without an application).
@@ -90,7 +89,7 @@ impl Then {
         }
     }
 
-    fn into_interaction(self) -> Option<Interaction> {
+    pub fn into_interaction(self) -> Option<Interaction> {
         match self {
             Self::Account | Self::Admin => None,
             Self::Authorize(r) => Some(Interaction::Authorize(r)),

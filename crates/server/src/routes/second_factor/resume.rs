@@ -18,7 +18,7 @@ use crate::state::{AppState, Shared};
 use super::Then;
 
 /// Takes a complete sign-in on to where it was going.
-pub(super) async fn continue_to(
+pub async fn continue_to(
     state: &AppState,
     headers: &HeaderMap,
     app: Option<Application>,
