@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  Failure, check, equal, fail, freePort, progress, sleep, step, stopValet, valetAdmin, valetEnv, withTimeout,
+  Failure, check, equal, fail, freePort, progress, sleep, step, stopValet, valetAdmin, valetEnv,
 } from '../interop/steps.mjs';
 import { HUB_CLIENT, HUB_USERS, startCorp, startHub } from './upstream-providers.mjs';
 
@@ -396,18 +396,29 @@ async function main() {
     }
   };
 
+  // Waits for `promise`; on a timeout, fails saying where the browser is by then.
+  const awaitAt = async (page, promise, what) => {
+    let timer;
+    const late = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(late), STEP_TIMEOUT_MS);
+    });
+    const v = await Promise.race([promise, late]).finally(() => clearTimeout(timer));
+    if (v === late) fail(`timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}, at ${await whereIs(page)}`);
+    return v;
+  };
+
   // At Valet after a sign-in for the application: its consent page the first time (the
   // user allows), the callback straight away after that. Returns the callback's hit.
   const allowAndCallback = async (page, callback) => {
     const allow = page.getByRole('button', { name: 'Allow' });
-    const consent = allow.waitFor({ state: 'visible' }).then(() => 'consent', () => null);
-    const first = await withTimeout(Promise.race([consent, callback.then(() => 'callback')]), STEP_TIMEOUT_MS,
-      `Valet's consent page or the application's callback (browser at ${await whereIs(page)})`);
+    const consent = allow.waitFor({ state: 'visible' }).then(() => 'consent', () => new Promise(() => {}));
+    const first = await awaitAt(page, Promise.race([consent, callback.then(() => 'callback')]),
+      'Valet\'s consent page or the application\'s callback');
     if (first === 'consent') {
       await visible(page.getByRole('heading', { name: APP_NAME, level: 1 }), `"${APP_NAME}" as the consent heading`);
       await allow.click();
     }
-    const hit = await withTimeout(callback, STEP_TIMEOUT_MS, `the callback at ${redirectUri} (browser at ${await whereIs(page)})`);
+    const hit = await awaitAt(page, callback, `the callback at ${redirectUri}`);
     // Let the browser finish that navigation before the next step starts its own.
     await page.waitForURL((u) => u.href.startsWith(redirectUri));
     return hit;
@@ -468,9 +479,9 @@ async function main() {
   });
 
   await step('Continue with Corp: Corp\'s login page, asked with PKCE S256, a nonce and the exact callback', async () => {
-    const asked = page.waitForRequest((req) => req.url().startsWith(`${corp.issuer}/auth?`) && req.isNavigationRequest());
+    const asked = page.waitForRequest((req) => req.url().startsWith(`${corp.issuer}/auth?`) && req.isNavigationRequest(), { timeout: 0 });
     await page.getByRole('button', { name: 'Continue with Corp', exact: true }).click();
-    const q = new URL((await withTimeout(asked, STEP_TIMEOUT_MS, `a request to Corp's /auth (browser at ${await whereIs(page)})`)).url()).searchParams;
+    const q = new URL((await awaitAt(page, asked, 'a request to Corp\'s /auth')).url()).searchParams;
     equal(q.get('response_type'), 'code', 'response_type sent to Corp');
     equal(q.get('client_id'), 'valet', 'client_id sent to Corp');
     equal(q.get('redirect_uri'), corpCallback, 'redirect_uri sent to Corp');
