@@ -361,8 +361,8 @@ async function main() {
   };
 
   // Through Corp's development pages: its login (any login name, any password) when it
-  // asks, its consent when it asks, until the browser is back at a page of Valet's
-  // (Corp may also send it straight back, remembering the user).
+  // asks, its consent when it asks, until the browser is back at a page of Valet's or at
+  // the application (Corp may also send it straight back, remembering the user).
   const throughCorp = async (page, login) => {
     const deadline = Date.now() + STEP_TIMEOUT_MS;
     const field = page.locator('input[name=login]');
@@ -386,7 +386,8 @@ async function main() {
           await consent.waitFor({ state: 'hidden' });
           continue;
         }
-      } else if (url.startsWith(`${issuer}/`)) {
+      } else if (url.startsWith(`${issuer}/`) || url.startsWith(redirectUri)) {
+        // A page of Valet's, or the application's callback when it was allowed before.
         await page.waitForLoadState();
         return { signedIn };
       } else {
@@ -438,7 +439,13 @@ async function main() {
     const aud = Array.isArray(c.aud) ? c.aud : [c.aud];
     check(aud.includes(client.client_id), `ID token aud ${JSON.stringify(c.aud)} lacks ${client.client_id}`);
     equal(c.nonce, auth.nonce, 'ID token nonce');
-    return { tokens: r.json, claims: c };
+    // Valet puts the scopes' claims (email…) in the ID token only when no access token
+    // lets the application ask UserInfo: it asks.
+    const u = await http_('GET', discovery.userinfo_endpoint, { headers: { authorization: `Bearer ${r.json.access_token}` } });
+    check(u.status === 200 && u.json, `userinfo failed: ${u.describe()}`);
+    equal(u.json.sub, c.sub, 'userinfo sub');
+    if (c.email !== undefined) equal(c.email, u.json.email, 'ID token email');
+    return { tokens: r.json, claims: c, info: u.json };
   };
 
   // The application's authorization request, and "Continue with NAME" on Valet's login page.
@@ -504,11 +511,11 @@ async function main() {
     check(errors.length === 0, `Corp's server errors: ${errors.map((e) => e.stack || e).join('; ')}`);
   });
 
-  const alice = await step('Allow: a code at the application; its ID token says corp:alice, alice@corp.example', async () => {
+  const alice = await step('Allow: a code at the application; its ID token says corp:alice, UserInfo alice@corp.example', async () => {
     const hit = await allowAndCallback(page, cb.next());
-    const { tokens, claims } = await redeem(hit, first);
+    const { tokens, claims, info } = await redeem(hit, first);
     equal(claims.sub, 'corp:alice', 'ID token sub');
-    equal(claims.email, 'alice@corp.example', 'ID token email');
+    equal(info.email, 'alice@corp.example', 'UserInfo email');
     const tokenCalls = corp.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/token'));
     equal(tokenCalls.length, 1, 'token requests Valet made to Corp');
     check(/^Basic /.test(tokenCalls[0].headers.authorization || ''), `Valet's token request to Corp lacks client_secret_basic: ${JSON.stringify(tokenCalls[0].headers)}`);
@@ -614,7 +621,12 @@ async function main() {
   await step('Link Corp, signed in at Corp as bobcorp: back on /account, which lists Corp', async () => {
     await clickAndLand(page, page.getByRole('button', { name: 'Link Corp', exact: true }), 'Link Corp');
     await throughCorp(page, 'bobcorp');
-    check(new URL(page.url()).pathname === '/account', `expected /account after linking, at ${await whereIs(page)}`);
+    // Valet answers the provider's callback with the account page itself (its notice says
+    // Corp is linked), as its other account actions do, rather than a redirect to /account.
+    const where = new URL(page.url());
+    check(page.url().startsWith(`${issuer}/`) && ['/account', '/login/upstream/corp/callback'].includes(where.pathname),
+      `expected the account page after linking, at ${await whereIs(page)}`);
+    await visible(page.getByRole('heading', { name: 'Your account', level: 1 }), '"Your account" heading after linking');
     await visible(page.getByRole('button', { name: 'Unlink Corp', exact: true }), '"Unlink Corp" after linking');
     equal(await page.getByRole('button', { name: 'Link Corp', exact: true }).count(), 0, '"Link Corp" after linking');
     await visible(page.getByRole('button', { name: 'Link Hub', exact: true }), '"Link Hub" still offered');
@@ -629,9 +641,9 @@ async function main() {
     const callback = cb.next();
     const auth = await continueWith(page, 'Corp');
     await throughCorp(page, 'bobcorp'); // Corp may remember bobcorp from the linking
-    const { claims } = await redeem(await allowAndCallback(page, callback), auth);
+    const { claims, info } = await redeem(await allowAndCallback(page, callback), auth);
     equal(claims.sub, bob.sub, 'ID token sub (bob\'s, not corp:bobcorp)');
-    equal(claims.email, BOB.email, 'ID token email');
+    equal(info.email, BOB.email, 'UserInfo email');
   });
 
   await step('bob, who has a password, unlinks Corp: no longer listed', async () => {
