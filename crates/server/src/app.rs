@@ -225,7 +225,14 @@ impl Valet {
             store.clone(),
             passwords,
         )?;
-        let upstreams = crate::upstream::Upstreams::new(&settings.upstreams)?;
+        let upstreams = crate::upstream::Upstreams::new(
+            &settings.upstreams,
+            settings
+                .user_stores
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+        )?;
         upstreams.check_at_start(clock.now()).await?;
         let (audit, audit_writer) = crate::audit::AuditLog::new(store.clone());
         tokio::spawn(audit_writer);
@@ -268,6 +275,11 @@ impl Valet {
             settings,
             clock,
         });
+        // Providers added through the administration, as the store has them now.
+        state
+            .upstreams
+            .reload(state.store.as_ref(), &state.sealer)
+            .await;
         Ok(Self {
             state,
             listener,
@@ -292,6 +304,7 @@ impl Valet {
         tokio::spawn(refresh_keys(self.state.clone()));
         tokio::spawn(purge(self.state.clone()));
         tokio::spawn(crate::backchannel::run(self.state.clone()));
+        tokio::spawn(reload_upstreams(self.state.clone()));
 
         let app = crate::routes::router(self.state.clone())
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -440,5 +453,21 @@ async fn purge(state: Shared) {
                 }
             }
         }
+    }
+}
+
+/// Upstream providers changed through another node or the CLI reach this one within
+/// `cache_ttl` (at least every 5 seconds).
+async fn reload_upstreams(state: Shared) {
+    let every = Duration::from_secs((state.settings.cache_ttl as u64).max(5));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        state
+            .upstreams
+            .reload(state.store.as_ref(), &state.sealer)
+            .await;
     }
 }

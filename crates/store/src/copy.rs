@@ -325,6 +325,17 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        name: "upstream_providers",
+        columns: &[
+            ("id", Text),
+            ("config", Text),
+            ("secret", Blob),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "audit_events",
         columns: &[
             ("id", Int),

@@ -35,6 +35,7 @@ pub use areas::{Identities, IdentityRecord, LinkRecord, Links};
 pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
 pub use areas::{PasskeyRecord, TotpRecord};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
+pub use areas::{UpstreamProviderRecord, UpstreamProviders};
 pub use error::StoreError;
 pub use model::{
     ApiRecord, ClientRecord, CodeRecord, CodeUse, ConsentRecord, DeviceCodeRecord, DeviceDecision,
@@ -84,6 +85,7 @@ pub trait Store:
     + LogoutDeliveries
     + Links
     + Identities
+    + UpstreamProviders
     + Send
     + Sync
     + 'static
@@ -111,6 +113,7 @@ impl<T> Store for T where
         + LogoutDeliveries
         + Links
         + Identities
+        + UpstreamProviders
         + Send
         + Sync
         + 'static
@@ -123,6 +126,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::Store;
     pub use crate::areas::Registrations as _;
+    pub use crate::areas::UpstreamProviders as _;
     pub use crate::areas::{
         AccessTokens as _, Apis as _, Applications as _, Consents as _, DeviceCodes as _,
         Grants as _, Health as _, Housekeeping as _, RefreshTokens as _, SealedForms as _,

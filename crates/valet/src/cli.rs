@@ -6,12 +6,14 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod admin;
 mod client;
 mod settings;
+mod upstream;
 
 pub use admin::{
     ApiCommand, ApiScopeCommand, AuditArgs, GrantsCommand, KeysCommand, MfaCommand, UserCommand,
 };
 pub use client::{ClientCommand, RegistrationCommand, RegistrationTokenCommand};
 pub use settings::SettingArgs;
+pub use upstream::UpstreamCommand;
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,9 @@ pub enum Command {
     /// Manage APIs (resource servers) and their scopes
     #[command(subcommand)]
     Api(ApiCommand),
+    /// Manage identity providers people sign in with (OpenID Connect, OAuth 2.0)
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Manage signing keys
     #[command(subcommand)]
     Keys(KeysCommand),

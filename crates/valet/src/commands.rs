@@ -16,6 +16,7 @@ mod client;
 mod grants;
 mod keys;
 mod seed;
+mod upstream;
 mod user;
 
 /// The CLI's time, in Unix seconds: the system clock, as a node's (`valet serve`).
@@ -140,7 +141,8 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
     }
     let store = open_store(&settings).await?;
     check_master_key(store.as_ref(), &key, &source, &settings).await?;
-    let admin = Admin::new(store.clone(), key.secret_hasher(), Actor::cli());
+    let admin = Admin::new(store.clone(), key.secret_hasher(), Actor::cli())
+        .with_upstream_context(key.sealer().map_err(|e| e.to_string())?, &settings);
     match cli.command {
         Command::Serve => Ok(()),
         Command::Client(c) => client::client(c, &admin, &settings).await,
@@ -157,6 +159,7 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
         }
         Command::User(c) => user::user(c, &admin).await,
         Command::Api(c) => api::api(c, &admin).await,
+        Command::Upstream(c) => upstream::upstream(c, &admin).await,
         Command::Keys(c) => keys::keys_cmd(c, &settings, &key, &admin).await,
         Command::Grants(c) => grants::grants(c, &admin).await,
         Command::Audit(a) => grants::audit(a, &admin).await,

@@ -54,6 +54,7 @@ pub enum Target<'a> {
     User(&'a str),
     Key(&'a str),
     Grant(&'a str),
+    Upstream(&'a str),
     /// Server-wide (an initial access token, say).
     Server,
 }
@@ -66,6 +67,7 @@ impl std::fmt::Display for Target<'_> {
             Target::User(u) => write!(f, "user:{u}"),
             Target::Key(k) => write!(f, "key:{k}"),
             Target::Grant(g) => write!(f, "grant:{g}"),
+            Target::Upstream(u) => write!(f, "upstream:{u}"),
             Target::Server => f.write_str("server"),
         }
     }

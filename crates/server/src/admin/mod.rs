@@ -19,6 +19,7 @@ mod clients;
 mod grants;
 mod keys;
 mod registrations;
+mod upstreams;
 mod users;
 
 pub use apis::{ApiChanges, ApiView, NewApi};
@@ -26,6 +27,7 @@ pub use audit::{Actor, Changes, MAX_PAGE, Target, audit_json};
 pub use clients::{ClientChanges, NewClient, WithSecret, etag};
 pub use grants::{GrantView, SessionView};
 pub use registrations::{DEFAULT_INITIAL_TOKEN_TTL, MAX_INITIAL_TOKEN_TTL};
+pub use upstreams::{NewUpstream, UpstreamChanges, UpstreamView, stored_settings};
 pub use users::{NewUser, UserChanges, UserView};
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,10 @@ pub struct Admin {
     pub hasher: SecretHasher,
     pub actor: Actor,
     node: Option<Arc<AppState>>,
+    /// Outside a node (the CLI): what seals a stored provider's secret, and the settings
+    /// that say which upstream ids are taken.
+    sealer: Option<Arc<crate::crypto::Sealer>>,
+    settings: Option<Arc<crate::config::Settings>>,
 }
 
 impl Admin {
@@ -85,7 +91,20 @@ impl Admin {
             hasher,
             actor,
             node: None,
+            sealer: None,
+            settings: None,
         }
+    }
+
+    /// Outside a node: the master key's sealer and the settings, for upstream providers.
+    pub fn with_upstream_context(
+        mut self,
+        sealer: crate::crypto::Sealer,
+        settings: &crate::config::Settings,
+    ) -> Self {
+        self.sealer = Some(Arc::new(sealer));
+        self.settings = Some(Arc::new(settings.clone()));
+        self
     }
 
     /// Administration from inside a running node: its caches are kept true at once.
@@ -95,6 +114,8 @@ impl Admin {
             hasher: state.hasher.clone(),
             actor,
             node: Some(state.clone()),
+            sealer: None,
+            settings: None,
         }
     }
 

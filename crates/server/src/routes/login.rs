@@ -181,7 +181,7 @@ async fn submit_inner(
     // Home-realm discovery: an address alone, of a domain a provider is offered for,
     // continues there.
     if form.password.is_empty() {
-        if let Some(provider) = state.upstreams.for_login(form.username.trim()).cloned() {
+        if let Some(provider) = state.upstreams.for_login(form.username.trim()) {
             let typed = form.username.trim().to_owned();
             return crate::routes::upstream::sign_in_at(
                 state,

@@ -4,40 +4,56 @@
 //! The client secret may be written in the table (`client_secret`), or named:
 //! `client_secret_file`, `client_secret_env` — read only by `valet serve`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 use valet_protocol::upstream::{Mapping, Policy};
 
-/// One `[[upstreams]]` table as written.
-#[derive(Clone, Default, Deserialize)]
+/// One `[[upstreams]]` table as written (and, without its secret, as a provider added
+/// through the administration is stored).
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     pub id: String,
     pub name: String,
     /// An OpenID Connect provider: its issuer, whose discovery document gives the rest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// A plain OAuth 2.0 provider (GitHub): its endpoints, written out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
     pub client_id: String,
+    #[serde(skip_serializing)]
     pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
     /// `client_secret_basic` (the default) or `client_secret_post`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<String>,
     /// Space-separated, or a list; `openid email profile` by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Scopes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub claims: Option<ClaimsConfig>,
     /// Email domains whose people this provider signs in (home-realm discovery).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub domains: Option<Vec<String>>,
     /// `create` (the default: just-in-time accounts) or `existing` (linked accounts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub link_by_verified_email: Option<bool>,
     /// Keep the provider's refresh token, sealed, with the link (for token exchange).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_refresh_token: Option<bool>,
     /// Seconds any one call to the provider may take (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
 }
 
@@ -55,7 +71,7 @@ impl std::fmt::Debug for UpstreamConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Scopes {
     Text(String),
@@ -64,16 +80,24 @@ pub enum Scopes {
 
 /// `[upstreams.claims]`: Valet's claim → the provider's claim (a member of the ID token or
 /// of the UserInfo / user API answer).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<String>,
 }
 
@@ -117,7 +141,7 @@ pub enum Source {
 }
 
 /// One upstream provider, checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamSettings {
     pub id: String,
     pub name: String,
@@ -158,7 +182,8 @@ pub fn resolve(tables: Option<Vec<UpstreamConfig>>) -> Result<Vec<UpstreamSettin
     Ok(out)
 }
 
-fn one(t: UpstreamConfig) -> Result<UpstreamSettings, String> {
+/// One table, checked (the file's, or a stored provider's with its secret opened).
+pub fn one(t: UpstreamConfig) -> Result<UpstreamSettings, String> {
     let id = t.id.clone();
     let valid_id = !id.is_empty()
         && id.len() <= 32

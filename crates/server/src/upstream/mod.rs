@@ -14,6 +14,9 @@
 
 pub mod config;
 mod http;
+mod registry;
+
+pub use registry::Upstreams;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +28,7 @@ use valet_jose::KeySet;
 use valet_protocol::UnixTime;
 use valet_protocol::upstream::{self as rules, Asserted, Expected};
 
-use config::{AuthMethod, SecretSource, Source, UpstreamSettings};
+use config::{AuthMethod, Source, UpstreamSettings};
 pub use http::CallError;
 
 /// Sign-ins in flight at one provider, per node.
@@ -435,91 +438,6 @@ fn discovered(issuer: &str, doc: &Map<String, Value>, now: UnixTime) -> Result<M
             .unwrap_or(false),
         fetched_at: now,
     })
-}
-
-/// Every configured provider.
-#[derive(Default)]
-pub struct Upstreams {
-    list: Vec<Arc<Provider>>,
-}
-
-impl Upstreams {
-    /// The providers of `settings`, their secrets read (files and environment variables
-    /// are read here, by `valet serve` only).
-    pub fn new(settings: &[UpstreamSettings]) -> Result<Self, String> {
-        let mut list = Vec::new();
-        for s in settings {
-            let secret = match &s.secret {
-                SecretSource::Inline(v) => v.clone(),
-                SecretSource::File(p) => std::fs::read_to_string(p)
-                    .map_err(|e| {
-                        format!(
-                            "upstreams `{}`: client_secret_file {}: {e}",
-                            s.id,
-                            p.display()
-                        )
-                    })?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_owned(),
-                SecretSource::Env(v) => std::env::var(v).map_err(|_| {
-                    format!("upstreams `{}`: client_secret_env: ${v} is not set", s.id)
-                })?,
-            };
-            list.push(Arc::new(Provider {
-                settings: s.clone(),
-                secret,
-                http: http::client(s.timeout)?,
-                metadata: ArcSwapOption::empty(),
-                metadata_lock: tokio::sync::Mutex::new(()),
-                keys: ArcSwap::from_pointee(KeySet::default()),
-                keys_fetched: tokio::sync::Mutex::new(None),
-                down_until: Mutex::new(None),
-                gate: Semaphore::new(CONCURRENT),
-            }));
-        }
-        Ok(Self { list })
-    }
-
-    /// At startup: each OpenID Connect provider's discovery document. One that names
-    /// another issuer is refused (the error says so); one that cannot be reached is
-    /// logged and tried again at the first sign-in.
-    pub async fn check_at_start(&self, now: UnixTime) -> Result<(), String> {
-        for p in &self.list {
-            if p.issuer().is_none() {
-                continue;
-            }
-            match p.metadata(now).await {
-                Ok(_) => {}
-                Err(UpstreamError::Refused(why)) => {
-                    return Err(format!("upstreams `{}`: {why}", p.id()));
-                }
-                Err(UpstreamError::Unavailable { why, .. }) => {
-                    // Not held against the first sign-in: it tries again at once.
-                    *p.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    tracing::warn!(
-                        upstream = %p.id(),
-                        error = %why,
-                        "an upstream identity provider is not answering; \
-                         its sign-ins wait until it does"
-                    );
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Arc<Provider>> {
-        self.list.iter().find(|p| p.id() == id)
-    }
-
-    pub fn all(&self) -> &[Arc<Provider>] {
-        &self.list
-    }
-
-    /// Home-realm discovery: the provider offered for the domain of `login`, if any.
-    pub fn for_login(&self, login: &str) -> Option<&Arc<Provider>> {
-        self.list.iter().find(|p| p.serves(login))
-    }
 }
 
 #[cfg(test)]

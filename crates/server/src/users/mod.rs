@@ -122,9 +122,7 @@ struct Entry {
 pub struct Users {
     stores: Vec<Entry>,
     passwords: Arc<Passwords>,
-    /// Upstream identity providers (`upstream/`): their users live in the database, with
-    /// a `sub` of `<upstream id>:<upstream subject>`.
-    federated: Vec<String>,
+    /// Where the users upstream identity providers created live (`<upstream>:<subject>`).
     store: Arc<dyn Store>,
 }
 
@@ -162,7 +160,6 @@ impl Users {
         Ok(Self {
             stores,
             passwords,
-            federated: upstreams.iter().map(|u| u.id.clone()).collect(),
             store,
         })
     }
@@ -235,12 +232,6 @@ impl Users {
 
     pub async fn by_sub(&self, sub: &str) -> Result<Option<User>, UsersError> {
         match sub.split_once(':') {
-            Some((name, _)) if self.federated.iter().any(|f| f == name) => Ok(self
-                .store
-                .user(sub)
-                .await?
-                .filter(|u| !u.disabled && u.pending_until.is_none())
-                .map(User::from)),
             Some((name, id)) => {
                 for e in &self.stores {
                     if let Backend::Ldap(dir) = &e.backend {
@@ -252,7 +243,15 @@ impl Users {
                         }
                     }
                 }
-                Ok(None)
+                // Not a directory's: a user an upstream provider created (`corp:alice`),
+                // kept in the database (stored providers come and go at runtime, so the
+                // prefix is not checked against them).
+                Ok(self
+                    .store
+                    .user(sub)
+                    .await?
+                    .filter(|u| !u.disabled && u.pending_until.is_none())
+                    .map(User::from))
             }
             None => {
                 for e in &self.stores {

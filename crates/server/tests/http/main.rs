@@ -65,6 +65,7 @@ mod slapd;
 mod smtp;
 mod token;
 mod upstream;
+mod upstream_admin;
 mod upstream_idp;
 mod usability;
 mod webauthn;

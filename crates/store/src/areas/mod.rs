@@ -21,6 +21,7 @@ mod second_factors;
 mod sessions;
 mod signing_keys;
 mod throttle;
+mod upstream_providers;
 mod users;
 
 pub use access_tokens::AccessTokens;
@@ -42,4 +43,5 @@ pub use second_factors::{PasskeyRecord, SecondFactors, TotpRecord};
 pub use sessions::Sessions;
 pub use signing_keys::SigningKeys;
 pub use throttle::Throttle;
+pub use upstream_providers::{UpstreamProviderRecord, UpstreamProviders};
 pub use users::Users;

@@ -34,6 +34,7 @@ mod sessions;
 mod signing_keys;
 pub mod testdb;
 mod throttle;
+mod upstream_providers;
 mod users;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -65,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0016_refresh_chains.sql"),
     CLIENT_ORIGINS,
     include_str!("../../migrations/postgres/0018_upstream_identities.sql"),
+    include_str!("../../migrations/postgres/0019_upstream_providers.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

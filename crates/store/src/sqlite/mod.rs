@@ -37,6 +37,7 @@ mod second_factors;
 mod sessions;
 mod signing_keys;
 mod throttle;
+mod upstream_providers;
 mod users;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -70,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     CLIENT_ORIGINS,
     include_str!("../../migrations/sqlite/0021_full_indexes.sql"),
     include_str!("../../migrations/sqlite/0022_upstream_identities.sql"),
+    include_str!("../../migrations/sqlite/0023_upstream_providers.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

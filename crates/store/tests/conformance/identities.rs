@@ -162,3 +162,36 @@ pub(crate) async fn racing_first_sign_ins(s: Arc<dyn Store>) {
         1
     );
 }
+
+/// Providers added through the administration: kept as given, ids unique, the secret
+/// never in `Debug`.
+pub(crate) async fn stored_upstream_providers(s: Arc<dyn Store>) {
+    use valet_store::UpstreamProviderRecord;
+    let p = UpstreamProviderRecord {
+        id: "okta".into(),
+        config: r#"{"name":"Okta"}"#.into(),
+        secret: b"sealed-secret".to_vec(),
+        created_at: 1,
+        updated_at: 1,
+    };
+    s.create_upstream_provider(&p).await.unwrap();
+    assert!(matches!(
+        s.create_upstream_provider(&p).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.upstream_provider("okta").await.unwrap().unwrap(), p);
+    assert!(!format!("{p:?}").contains("sealed-secret"));
+    let changed = UpstreamProviderRecord {
+        config: r#"{"name":"Okta 2"}"#.into(),
+        updated_at: 5,
+        ..p.clone()
+    };
+    assert!(s.update_upstream_provider(&changed).await.unwrap());
+    let all = s.upstream_providers().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].config, r#"{"name":"Okta 2"}"#);
+    assert_eq!(all[0].created_at, 1);
+    assert!(s.delete_upstream_provider("okta").await.unwrap());
+    assert!(!s.delete_upstream_provider("okta").await.unwrap());
+    assert!(!s.update_upstream_provider(&changed).await.unwrap(), "gone");
+}

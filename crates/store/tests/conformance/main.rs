@@ -251,7 +251,7 @@ macro_rules! contract_suite {
             device::{device_codes, racing_device_redemptions, racing_device_answers},
             housekeeping::{purge},
             pending_users::{pending_users},
-            identities::{upstream_identities, racing_first_sign_ins},
+            identities::{upstream_identities, racing_first_sign_ins, stored_upstream_providers},
             logout::{
                 logout_deliveries,
                 logout_deliveries_for_a_whole_user,

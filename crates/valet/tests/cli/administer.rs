@@ -370,3 +370,125 @@ fn id_token_on_refresh_is_a_per_application_choice() {
         "{shown}"
     );
 }
+
+#[test]
+fn upstream_providers_are_added_listed_changed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The provider need not answer to be added: it is asked at sign-in.
+    let out = run_with_stdin(
+        d,
+        &[
+            "upstream",
+            "create",
+            "--id",
+            "hub",
+            "--name",
+            "Hub",
+            "--authorization-endpoint",
+            "https://hub.example/login/oauth/authorize",
+            "--token-endpoint",
+            "https://hub.example/login/oauth/access_token",
+            "--userinfo-endpoint",
+            "https://api.hub.example/user",
+            "--client-id",
+            "hub-client",
+            "--client-secret-stdin",
+            "--auth-method",
+            "client_secret_post",
+            "--claim",
+            "sub=id",
+            "--claim",
+            "preferred_username=login",
+            "--domain",
+            "hub.example",
+            "--json",
+        ],
+        "the hub secret\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created = json(&out);
+    assert_eq!(created["source"], "database");
+    assert_eq!(created["claims"]["sub"], "id");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("the hub secret"));
+    let all = json(&run(d, &["upstream", "list", "--json"]));
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["id"], "hub");
+    assert_eq!(all[0]["auth_method"], "client_secret_post");
+    // The same id again, or a bad table: refused, naming why.
+    let again = run_with_stdin(
+        d,
+        &[
+            "upstream",
+            "create",
+            "--id",
+            "hub",
+            "--name",
+            "Hub",
+            "--issuer",
+            "https://idp.example",
+            "--client-id",
+            "c",
+            "--client-secret-stdin",
+        ],
+        "s\n",
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    let bad = run_with_stdin(
+        d,
+        &[
+            "upstream",
+            "create",
+            "--id",
+            "corp",
+            "--name",
+            "Corp",
+            "--issuer",
+            "http://idp.example",
+            "--client-id",
+            "c",
+            "--client-secret-stdin",
+        ],
+        "s\n",
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be https"));
+    // Changed, the secret kept (the table still checks out), then removed.
+    run(
+        d,
+        &[
+            "upstream",
+            "update",
+            "hub",
+            "--name",
+            "Hub Enterprise",
+            "--users",
+            "existing",
+        ],
+    );
+    let shown = json(&run(d, &["upstream", "show", "hub", "--json"]));
+    assert_eq!(shown["name"], "Hub Enterprise");
+    assert_eq!(shown["users"], "existing");
+    let trail = audit(d, &["--action", "upstream."]);
+    assert!(trail.iter().any(|e| e["action"] == "upstream.update"));
+    let created_entry = trail
+        .iter()
+        .find(|e| e["action"] == "upstream.create")
+        .unwrap();
+    assert_eq!(created_entry["changes"]["client_secret"]["to"], "[hidden]");
+    assert!(
+        !serde_json::to_string(&trail)
+            .unwrap()
+            .contains("the hub secret")
+    );
+    run(d, &["upstream", "delete", "hub"]);
+    assert_eq!(
+        json(&run(d, &["upstream", "list", "--json"])),
+        serde_json::json!([])
+    );
+}

@@ -36,6 +36,7 @@ mod clients;
 mod grants;
 pub(crate) mod keys;
 pub mod openapi;
+mod upstreams;
 mod users;
 
 pub fn router() -> Router<Shared> {
@@ -46,6 +47,7 @@ pub fn router() -> Router<Shared> {
         .merge(keys::router())
         .merge(grants::router())
         .merge(audit::router())
+        .merge(upstreams::router())
         .route("/openapi.json", axum::routing::get(openapi::document))
 }
 

@@ -90,6 +90,8 @@ impl Modify for Security {
         super::keys::list, super::keys::rotate, super::keys::revoke,
         super::grants::list, super::grants::revoke,
         super::audit::list,
+        super::upstreams::list, super::upstreams::create, super::upstreams::show,
+        super::upstreams::update, super::upstreams::remove,
     ),
     modifiers(&Security),
     tags(
@@ -99,6 +101,7 @@ impl Modify for Security {
         (name = "keys", description = "Signing keys"),
         (name = "grants", description = "What users allowed applications"),
         (name = "audit", description = "Administrative changes and security events"),
+        (name = "upstreams", description = "Upstream identity providers people sign in with"),
     )
 )]
 pub struct AdminApiDoc;
