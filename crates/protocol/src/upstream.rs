@@ -35,6 +35,8 @@ pub enum Refusal {
     IssuedInFuture,
     #[error("the ID token's `nonce` is missing or is not the one sent")]
     Nonce,
+    #[error("a fresh sign-in was asked for, and the ID token's `auth_time` is missing or older")]
+    AuthTime,
     #[error("the provider's answer names no usable subject ({0})")]
     Subject(&'static str),
     #[error("the ID token's claims are malformed ({0})")]
@@ -66,13 +68,16 @@ pub struct Expected<'a> {
     pub client_id: &'a str,
     pub nonce: &'a str,
     pub now: UnixTime,
+    /// The `max_age` sent (OIDC Core §3.1.2.1): then `auth_time` is required, and no older.
+    pub max_age: Option<i64>,
 }
 
 /// OIDC Core §3.1.3.7 steps 2–4 and 9–11, on a token whose signature already checked out
 /// against the provider's keys (steps 6–8 are the caller's): `iss` exactly the issuer,
 /// `aud` naming this client (with `azp` this client when there are several audiences),
-/// not expired, not issued in the future, and the `nonce` sent (§3.1.2.1: Valet always
-/// sends one, so a token without it is refused).
+/// not expired, not issued in the future, the `nonce` sent (§3.1.2.1: Valet always
+/// sends one, so a token without it is refused), and, when Valet asked for a fresh sign-in
+/// (`max_age`), an `auth_time` no older than that (step 13).
 pub fn check_id_token(claims: &Map<String, Value>, e: &Expected<'_>) -> Result<(), Refusal> {
     if claims.get("iss").and_then(Value::as_str) != Some(e.issuer) {
         return Err(Refusal::Issuer);
@@ -99,6 +104,12 @@ pub fn check_id_token(claims: &Map<String, Value>, e: &Expected<'_>) -> Result<(
     }
     if claims.get("nonce").and_then(Value::as_str) != Some(e.nonce) {
         return Err(Refusal::Nonce);
+    }
+    if let Some(max_age) = e.max_age {
+        match number(claims, "auth_time")? {
+            Some(at) if at + max_age + LEEWAY >= e.now => {}
+            _ => return Err(Refusal::AuthTime),
+        }
     }
     Ok(())
 }
@@ -220,6 +231,18 @@ pub fn map_claims(mapping: &Mapping, claims: &Map<String, Value>) -> Result<Asse
         family_name: text(&mapping.family_name),
         groups,
     })
+}
+
+/// What to ask the provider for when the application asked Valet for a fresh sign-in
+/// (OIDC Core §3.1.2.1 `prompt=login`, `max_age`): the `max_age` to send along with
+/// `prompt=login` (0 for `prompt=login` alone), so the provider cannot answer from an old
+/// session of its own.
+pub fn fresh_sign_in(prompt_login: bool, max_age: Option<i64>) -> Option<i64> {
+    match (prompt_login, max_age) {
+        (true, _) => Some(0),
+        (false, Some(m)) => Some(m.max(0)),
+        (false, None) => None,
+    }
 }
 
 /// The `sub` of a user created just in time: the provider's id and its subject

@@ -17,6 +17,7 @@ const EXPECTED: Expected<'static> = Expected {
     client_id: "valet",
     nonce: "n-1",
     now: 1_500,
+    max_age: None,
 };
 
 fn with(change: impl FnOnce(&mut Map<String, Value>)) -> Result<(), Refusal> {
@@ -267,4 +268,22 @@ fn linking_from_the_account_page() {
         decide(&me, Some("u-other"), &a, p, &[]),
         Decision::Refuse(Refused::LinkedElsewhere)
     );
+}
+
+#[test]
+fn a_fresh_sign_in_needs_a_recent_auth_time() {
+    let fresh = Expected {
+        max_age: Some(0),
+        ..EXPECTED
+    };
+    let mut c = claims(good());
+    assert_eq!(check_id_token(&c, &fresh), Err(Refusal::AuthTime));
+    c.insert("auth_time".into(), json!(1_499));
+    assert_eq!(check_id_token(&c, &fresh), Ok(()));
+    c.insert("auth_time".into(), json!(1_000));
+    assert_eq!(check_id_token(&c, &fresh), Err(Refusal::AuthTime));
+    assert_eq!(fresh_sign_in(true, None), Some(0));
+    assert_eq!(fresh_sign_in(true, Some(300)), Some(0));
+    assert_eq!(fresh_sign_in(false, Some(300)), Some(300));
+    assert_eq!(fresh_sign_in(false, None), None);
 }

@@ -37,6 +37,9 @@ const CONCURRENT: usize = 32;
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// The least time between two JWKS fetches for an unknown `kid`.
 const JWKS_COOLDOWN: Duration = Duration::from_secs(30);
+/// How long a JWKS is used before it is fetched again (as valet-resource does): a key the
+/// provider withdrew stops being trusted within this.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// How long a discovery document is used before it is fetched again, in seconds.
 const METADATA_TTL: i64 = 3600;
 
@@ -217,6 +220,7 @@ impl Provider {
     }
 
     /// The URL of the provider's authorization endpoint for one sign-in.
+    #[allow(clippy::too_many_arguments)]
     pub async fn authorization_url(
         &self,
         redirect_uri: &str,
@@ -224,6 +228,7 @@ impl Provider {
         nonce: &str,
         code_challenge: &str,
         login_hint: Option<&str>,
+        max_age: Option<i64>,
         now: UnixTime,
     ) -> Result<String, UpstreamError> {
         let m = self.metadata(now).await?;
@@ -244,6 +249,12 @@ impl Provider {
             }
             if let Some(hint) = login_hint {
                 q.append_pair("login_hint", hint);
+            }
+            if let Some(m) = max_age.filter(|_| self.issuer().is_some()) {
+                q.append_pair("max_age", &m.to_string());
+                if m == 0 {
+                    q.append_pair("prompt", "login");
+                }
             }
         }
         Ok(url.into())
@@ -271,6 +282,7 @@ impl Provider {
         verifier: &str,
         redirect_uri: &str,
         nonce: &str,
+        max_age: Option<i64>,
         now: UnixTime,
     ) -> Result<Finished, UpstreamError> {
         let _slot = self
@@ -328,6 +340,7 @@ impl Provider {
                         client_id: &self.settings.client_id,
                         nonce,
                         now,
+                        max_age,
                     },
                 )?;
                 if let (Some(endpoint), Some(token)) = (&m.userinfo_endpoint, access_token) {
@@ -370,6 +383,14 @@ impl Provider {
             .jwks_uri
             .as_deref()
             .ok_or_else(|| bad("cannot be checked: the provider publishes no jwks_uri"))?;
+        let stale = self
+            .keys_fetched
+            .lock()
+            .await
+            .is_some_and(|t| t.elapsed() >= KEYS_MAX_AGE);
+        if stale {
+            self.fetch_keys(jwks_uri).await?;
+        }
         let key = match self.keys.load().find(&header) {
             Some(k) => k,
             None => {

@@ -521,3 +521,35 @@ async fn upstream_tokens_are_kept_only_when_asked_and_then_sealed() {
         .unwrap();
     assert_eq!(opened, b"upstream-refresh-token");
 }
+
+#[tokio::test]
+async fn prompt_login_asks_the_provider_for_a_fresh_sign_in_too() {
+    let idp = Idp::start().await;
+    let app = app_with(vec![idp.oidc_table("corp")]).await;
+    let (id, secret) = app.web_client().await;
+    let browser = app.browser();
+    let login = browser.get(&app.authorize_url(&id, "&prompt=login")).await;
+    let to = continue_with(&app, &browser, &login, "corp").await;
+    let at = to.location().unwrap();
+    assert_eq!(param(&at, "prompt").as_deref(), Some("login"));
+    assert_eq!(param(&at, "max_age").as_deref(), Some("0"));
+    let mut p = round_trip(&browser, &to).await;
+    if p.status == 200 {
+        p = browser.consent(&app, &p, "allow").await;
+    }
+    assert_eq!(sub_of(&app, &id, &secret, &p).await, "corp:alice");
+    // A provider answering from an old session of its own: refused.
+    idp.set(|b| b.stale_auth_time = true);
+    let browser = app.browser();
+    let login = browser.get(&app.authorize_url(&id, "&max_age=60")).await;
+    let to = continue_with(&app, &browser, &login, "corp").await;
+    assert_eq!(
+        param(&to.location().unwrap(), "max_age").as_deref(),
+        Some("60")
+    );
+    let p = round_trip(&browser, &to).await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    // Without either, an old session at the provider is the provider's business.
+    let p = sign_in_through(&app, &id, &app.browser(), "corp").await;
+    assert_eq!(p.status, 303);
+}

@@ -34,6 +34,8 @@ pub struct Behaviour {
     pub down: bool,
     /// The issuer the discovery document names.
     pub discovery_issuer: Option<String>,
+    /// `auth_time` an hour ago (a sign-in from an old session at the provider).
+    pub stale_auth_time: bool,
 }
 
 #[derive(Clone, PartialEq)]
@@ -65,6 +67,7 @@ impl Default for Behaviour {
             response_iss: ResponseIss::Right,
             down: false,
             discovery_issuer: None,
+            stale_auth_time: false,
         }
     }
 }
@@ -313,6 +316,7 @@ async fn token(
         "sub": be.subject,
         "iat": now,
         "exp": exp,
+        "auth_time": if be.stale_auth_time { now - 3600 } else { now },
     });
     match be.nonce {
         Nonce::Echo => {

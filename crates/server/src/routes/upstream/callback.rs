@@ -135,6 +135,7 @@ pub(super) async fn callback_inner(
                 &step.verifier,
                 &callback_uri(state, id),
                 &step.nonce,
+                step.max_age,
                 now,
             )
             .await

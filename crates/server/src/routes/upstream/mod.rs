@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use valet_protocol::UnixTime;
+use valet_protocol::upstream as rules;
 
 use crate::crypto::{b64, random_token};
 use crate::error::{ApiError, FormKind, Page};
@@ -46,6 +47,9 @@ pub struct UpstreamStep {
     pub verifier: String,
     /// Where a sign-in goes afterwards (a link goes back to `/account`).
     pub then: Then,
+    /// The `max_age` sent when the application asked for a fresh sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
 }
 
 /// A "Continue with <name>" button of the login page.
@@ -99,11 +103,17 @@ async fn go(
     if let Err(e) = provider.ready(now).await {
         return Ok(Err(e));
     }
+    // prompt=login / max_age at Valet asks the provider for a fresh sign-in too.
+    let max_age = match &then {
+        Then::Authorize(r) => rules::fresh_sign_in(r.prompt.login, r.max_age),
+        _ => None,
+    };
     let step = UpstreamStep {
         upstream: provider.id().to_owned(),
         nonce: random_token(24)?,
         verifier: random_token(32)?,
         then,
+        max_age,
     };
     let challenge = b64(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
@@ -123,6 +133,7 @@ async fn go(
             &nonce,
             &challenge,
             login_hint,
+            max_age,
             now,
         )
         .await
