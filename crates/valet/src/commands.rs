@@ -159,7 +159,7 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
         }
         Command::User(c) => user::user(c, &admin).await,
         Command::Api(c) => api::api(c, &admin).await,
-        Command::Upstream(c) => upstream::upstream(c, &admin).await,
+        Command::Upstream(c) => upstream::upstream(c, &admin, &settings.issuer).await,
         Command::Keys(c) => keys::keys_cmd(c, &settings, &key, &admin).await,
         Command::Grants(c) => grants::grants(c, &admin).await,
         Command::Audit(a) => grants::audit(a, &admin).await,

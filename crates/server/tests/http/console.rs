@@ -206,6 +206,7 @@ async fn a_viewer_reads_every_page_and_changes_nothing() {
         "/admin/grants".into(),
         "/admin/grants?user=bob".into(),
         "/admin/keys".into(),
+        "/admin/upstreams".into(),
         "/admin/audit".into(),
         "/admin/audit?actor=cli%3Atest&action=user.&since=2000-01-01".into(),
     ];
@@ -248,6 +249,7 @@ async fn a_viewer_reads_every_page_and_changes_nothing() {
         ),
         ("/admin/keys/rotate".into(), vec![("alg", "ES256")]),
         (format!("/admin/keys/{kid}/revoke"), vec![]),
+        ("/admin/upstreams/partner/remove".into(), vec![]),
         (
             "/admin/apis/https%3A%2F%2Fapi.example/delete".into(),
             vec![],

@@ -149,12 +149,37 @@ async fn a_provider_added_through_the_admin_api_signs_people_in() {
     assert!(!entry.changes.contains(CLIENT_SECRET));
     assert!(entry.changes.contains("[hidden]"));
 
+    // The console lists both, with the redirect URI to register; an admin removes the
+    // database's there (the file's has no Remove).
+    crate::console::with_role(&app, "ada", valet_protocol::user::Role::Admin).await;
+    let ada = crate::console::signed_in(&app, "ada").await;
+    let page = ada.get(&app.url("/admin/upstreams")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let html = crate::flow::unescape(&page.body);
+    assert!(html.contains("Partner Co") && html.contains("Corp"));
+    let callback = format!("{}/login/upstream/partner/callback", app.base);
+    assert!(html.contains(&callback), "{html}");
+    assert!(html.contains("/admin/upstreams/partner/remove"));
+    assert!(!html.contains("/admin/upstreams/corp/remove"));
+    assert!(!html.contains(CLIENT_SECRET));
+    let csrf = crate::console::csrf(&app, &ada).await;
+    let r = ada
+        .post_form(&app.url("/admin/upstreams/corp/remove"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, 400, "the file's provider is changed in the file");
+    let r = ada
+        .post_form(
+            &app.url("/admin/upstreams/partner/remove"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.location().as_deref(),
+        Some("/admin/upstreams?done=upstream.removed")
+    );
+
     // Removed: no longer offered; its user stays.
-    let r = api(reqwest::Method::DELETE, "/upstreams/partner")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
     let login = app.browser().get(&app.authorize_url(&id, "")).await;
     assert!(!login.body.contains("Continue with Partner"));
     assert!(app.store.user("partner:alice").await.unwrap().is_some());

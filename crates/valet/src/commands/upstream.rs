@@ -58,7 +58,11 @@ fn show(u: &UpstreamView) {
     );
 }
 
-pub(super) async fn upstream(cmd: UpstreamCommand, admin: &Admin) -> Result<(), String> {
+pub(super) async fn upstream(
+    cmd: UpstreamCommand,
+    admin: &Admin,
+    valet_issuer: &str,
+) -> Result<(), String> {
     match cmd {
         UpstreamCommand::Create {
             id,
@@ -104,8 +108,9 @@ pub(super) async fn upstream(cmd: UpstreamCommand, admin: &Admin) -> Result<(), 
                 return print_json(&u);
             }
             out!(
-                "Added {}. Register this redirect URI at the provider: <issuer>/login/upstream/{}/callback",
+                "Added {}. Register this redirect URI at the provider: {}/login/upstream/{}/callback",
                 visible(&u.name),
+                valet_issuer.trim_end_matches('/'),
                 u.id
             );
             Ok(())

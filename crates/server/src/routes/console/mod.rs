@@ -38,6 +38,7 @@ mod fields;
 mod grants;
 mod home;
 mod keys;
+mod upstreams;
 mod users;
 
 pub use fields::{Fields, form_errors};
@@ -51,6 +52,7 @@ pub fn router() -> Router<Shared> {
         .merge(users::router())
         .merge(grants::router())
         .merge(keys::router())
+        .merge(upstreams::router())
         .merge(audit::router())
 }
 
@@ -107,6 +109,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "admin/keys.html",
         include_str!("../../../templates/admin/keys.html"),
+    ),
+    (
+        "admin/upstreams.html",
+        include_str!("../../../templates/admin/upstreams.html"),
     ),
     (
         "admin/audit.html",
@@ -316,6 +322,9 @@ fn flash(code: &str) -> Option<&'static str> {
             "A new key was created: published now, signing after the activation delay."
         }
         "key.revoked" => "The key was revoked: it no longer signs and is no longer published.",
+        "upstream.removed" => {
+            "The identity provider was removed: no longer offered on the login page. Its users stay."
+        }
         _ => return None,
     })
 }
