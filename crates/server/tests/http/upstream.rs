@@ -13,8 +13,16 @@ use oauth2::reqwest;
 use valet_server::upstream::config::UpstreamConfig;
 
 async fn app_with(tables: Vec<UpstreamConfig>) -> TestApp {
+    app_on(tables, None).await
+}
+
+/// On SQLite, or on the PostgreSQL database `database` names.
+async fn app_on(tables: Vec<UpstreamConfig>, database: Option<String>) -> TestApp {
     spawn_with(move |mut p| {
         p.upstreams = Some(tables);
+        if database.is_some() {
+            p.database = database;
+        }
         p
     })
     .await
@@ -91,6 +99,27 @@ async fn sub_of(app: &TestApp, id: &str, secret: &str, redirect: &Page) -> Strin
 async fn a_first_sign_in_creates_the_user_and_the_next_finds_them() {
     let idp = Idp::start().await;
     let app = app_with(vec![idp.oidc_table("corp")]).await;
+    first_and_next_sign_in(&idp, &app).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES"
+)]
+async fn a_first_sign_in_creates_the_user_and_the_next_finds_them_on_postgres() {
+    let db = valet_store::postgres::testdb::TestDatabase::create()
+        .await
+        .unwrap();
+    let idp = Idp::start().await;
+    let app = app_on(vec![idp.oidc_table("corp")], Some(db.url.clone())).await;
+    first_and_next_sign_in(&idp, &app).await;
+    // Linking, on the same database.
+    linking(&idp, &app).await;
+}
+
+async fn first_and_next_sign_in(idp: &Idp, app: &TestApp) {
+    let app = app;
     let (id, secret) = app.web_client().await;
     let login = app.browser().get(&app.authorize_url(&id, "")).await;
     assert!(login.body.contains("Continue with Corp"), "{}", login.body);
@@ -290,6 +319,10 @@ async fn a_verified_address_is_not_enough_unless_the_provider_may_link() {
 async fn linking_on_the_account_page_then_signing_in_as_oneself() {
     let idp = Idp::start().await;
     let app = app_with(vec![idp.oidc_table("corp")]).await;
+    linking(&idp, &app).await;
+}
+
+async fn linking(idp: &Idp, app: &TestApp) {
     let (id, secret) = app.web_client().await;
     let bob = app.user("bob").await;
     let browser = app.browser();
