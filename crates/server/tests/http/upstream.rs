@@ -119,14 +119,13 @@ async fn a_first_sign_in_creates_the_user_and_the_next_finds_them_on_postgres() 
 }
 
 async fn first_and_next_sign_in(idp: &Idp, app: &TestApp) {
-    let app = app;
     let (id, secret) = app.web_client().await;
     let login = app.browser().get(&app.authorize_url(&id, "")).await;
     assert!(login.body.contains("Continue with Corp"), "{}", login.body);
 
     let browser = app.browser();
-    let done = sign_in_through(&app, &id, &browser, "corp").await;
-    assert_eq!(sub_of(&app, &id, &secret, &done).await, "corp:alice");
+    let done = sign_in_through(app, &id, &browser, "corp").await;
+    assert_eq!(sub_of(app, &id, &secret, &done).await, "corp:alice");
     let user = app.store.user("corp:alice").await.unwrap().unwrap();
     assert_eq!(user.username, "corp:alice");
     assert_eq!(user.claims.email.as_deref(), Some("alice@corp.example"));
@@ -134,8 +133,8 @@ async fn first_and_next_sign_in(idp: &Idp, app: &TestApp) {
     assert!(user.password_hash.is_none());
 
     // Again, in another browser: the same user, nobody new.
-    let again = sign_in_through(&app, &id, &app.browser(), "corp").await;
-    assert_eq!(sub_of(&app, &id, &secret, &again).await, "corp:alice");
+    let again = sign_in_through(app, &id, &app.browser(), "corp").await;
+    assert_eq!(sub_of(app, &id, &secret, &again).await, "corp:alice");
     let users = app.store.users().await.unwrap();
     assert_eq!(
         users.iter().filter(|u| u.id.starts_with("corp:")).count(),
@@ -143,7 +142,7 @@ async fn first_and_next_sign_in(idp: &Idp, app: &TestApp) {
     );
     // Their claims follow the provider's.
     idp.set(|b| b.email = Some("alice@new.corp.example".into()));
-    let third = sign_in_through(&app, &id, &app.browser(), "corp").await;
+    let third = sign_in_through(app, &id, &app.browser(), "corp").await;
     assert_eq!(third.status, 303);
     let user = app.store.user("corp:alice").await.unwrap().unwrap();
     assert_eq!(user.claims.email.as_deref(), Some("alice@new.corp.example"));
@@ -327,7 +326,7 @@ async fn linking(idp: &Idp, app: &TestApp) {
     let bob = app.user("bob").await;
     let browser = app.browser();
     let login = browser.get(&app.url("/login")).await;
-    let signed = browser.login(&app, &login, "bob", PASSWORD).await;
+    let signed = browser.login(app, &login, "bob", PASSWORD).await;
     assert_eq!(signed.status, 303);
     let account = browser.get(&app.url("/account")).await;
     assert!(account.body.contains("Link Corp"), "{}", account.body);
@@ -346,13 +345,13 @@ async fn linking(idp: &Idp, app: &TestApp) {
     assert!(linked.body.contains("Corp is linked"), "{}", linked.body);
     assert!(linked.body.contains("bob@corp.example"));
     // Signing in with Corp is now signing in as bob.
-    let p = sign_in_through(&app, &id, &app.browser(), "corp").await;
-    assert_eq!(sub_of(&app, &id, &secret, &p).await, bob);
+    let p = sign_in_through(app, &id, &app.browser(), "corp").await;
+    assert_eq!(sub_of(app, &id, &secret, &p).await, bob);
     // The same Corp account cannot be linked to somebody else.
     let carol = app.browser();
     app.user("carol").await;
     let login = carol.get(&app.url("/login")).await;
-    carol.login(&app, &login, "carol", PASSWORD).await;
+    carol.login(app, &login, "carol", PASSWORD).await;
     let page = carol.get(&app.url("/account")).await;
     let to = carol
         .post_form(
