@@ -147,6 +147,9 @@ pub fn user_claims(
         put(&mut out, "family_name", user.family_name.as_ref());
         put(&mut out, "locale", user.locale.as_ref());
         put(&mut out, "preferred_username", Some(&username.to_owned()));
+        if !user.groups.is_empty() {
+            out.insert("groups".into(), user.groups.clone().into());
+        }
     }
     if scope.contains("email") && user.email.is_some() {
         put(&mut out, "email", user.email.as_ref());

@@ -26,6 +26,10 @@ pub struct UserClaims {
     pub phone_number_verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// Groups an upstream identity provider asserts (issue 18), released as `groups` with
+    /// `profile` (a directory's groups are looked up at each use instead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl UserClaims {
@@ -45,6 +49,9 @@ impl UserClaims {
         }
         if let Some(email) = &self.email {
             validate_email(email)?;
+        }
+        for g in &self.groups {
+            check_printable("groups", g)?;
         }
         Ok(())
     }

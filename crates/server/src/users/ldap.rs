@@ -234,6 +234,8 @@ impl Directory {
             phone_number: first(&c.phone_number),
             phone_number_verified: false,
             locale: first(&c.locale),
+            // Released from `extra` below, looked up at each use.
+            groups: Vec::new(),
         };
         let username = first(&c.preferred_username).unwrap_or_else(|| login.to_owned());
         let mut extra = Map::new();

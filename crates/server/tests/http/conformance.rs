@@ -118,6 +118,7 @@ pub(crate) async fn op_with(tweak: impl FnOnce(Partial) -> Partial) -> (Op, Clie
                     phone_number: Some("+44 20 7946 0000".into()),
                     phone_number_verified: true,
                     locale: Some("en-GB".into()),
+                    groups: Vec::new(),
                 },
             },
             app.now(),

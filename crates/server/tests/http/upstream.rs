@@ -77,6 +77,18 @@ async fn sign_in_through(app: &TestApp, client_id: &str, browser: &Browser, id: 
 }
 
 async fn sub_of(app: &TestApp, id: &str, secret: &str, redirect: &Page) -> String {
+    id_token_claims(app, id, secret, redirect).await["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn id_token_claims(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+    redirect: &Page,
+) -> serde_json::Value {
     assert_eq!(redirect.status, 303, "{}", redirect.body);
     let location = redirect.location().unwrap();
     assert_eq!(param(&location, "state").as_deref(), Some("st1"));
@@ -92,7 +104,7 @@ async fn sub_of(app: &TestApp, id: &str, secret: &str, redirect: &Page) -> Strin
             .unwrap(),
     )
     .unwrap();
-    claims["sub"].as_str().unwrap().to_owned()
+    claims
 }
 
 #[tokio::test]
@@ -584,4 +596,43 @@ async fn prompt_login_asks_the_provider_for_a_fresh_sign_in_too() {
     // Without either, an old session at the provider is the provider's business.
     let p = sign_in_through(&app, &id, &app.browser(), "corp").await;
     assert_eq!(p.status, 303);
+}
+
+#[tokio::test]
+async fn groups_the_provider_asserts_are_kept_and_released_with_profile() {
+    let idp = Idp::start().await;
+    let mut table = idp.oidc_table("corp");
+    table.claims = Some(valet_server::upstream::config::ClaimsConfig {
+        groups: Some("groups".into()),
+        ..Default::default()
+    });
+    let app = app_with(vec![table]).await;
+    let (id, secret) = app.web_client().await;
+    let p = sign_in_through(&app, &id, &app.browser(), "corp").await;
+    let r = app.redeem(&id, &secret, &p.location().unwrap()).await;
+    let tokens: serde_json::Value = r.json().await.unwrap();
+    let info: serde_json::Value = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], "corp:alice");
+    assert_eq!(info["groups"], serde_json::json!(["staff", "on-call"]));
+    let user = app.store.user("corp:alice").await.unwrap().unwrap();
+    assert_eq!(user.claims.groups, ["staff", "on-call"]);
+    // Without a mapping, none are kept.
+    let idp = Idp::start().await;
+    let app = app_with(vec![idp.oidc_table("corp")]).await;
+    sign_in_through(&app, &id_of(&app).await, &app.browser(), "corp").await;
+    let user = app.store.user("corp:alice").await.unwrap().unwrap();
+    assert!(user.claims.groups.is_empty());
+}
+
+async fn id_of(app: &TestApp) -> String {
+    app.web_client().await.0
 }

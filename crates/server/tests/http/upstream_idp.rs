@@ -370,6 +370,7 @@ async fn userinfo(State(s): State<Arc<Inner>>, headers: HeaderMap) -> Response {
         "id": 583_231,
         "login": "octo",
         "name": format!("{sub} Corp"),
+        "groups": ["staff", "on-call"],
     });
     if let Some(e) = be.email {
         info["email"] = e.into();

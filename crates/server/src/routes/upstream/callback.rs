@@ -370,6 +370,7 @@ pub(super) fn claims_of(a: &rules::Asserted) -> valet_protocol::user::UserClaims
         family_name: a.family_name.clone(),
         email: a.email.clone(),
         email_verified: a.email_verified,
+        groups: a.groups.clone(),
         ..Default::default()
     }
 }
