@@ -233,6 +233,35 @@ pub fn map_claims(mapping: &Mapping, claims: &Map<String, Value>) -> Result<Asse
     })
 }
 
+/// RFC 8176 §2's registered `amr` values: the only ones a session takes from a provider.
+const AMR_VALUES: &[&str] = &[
+    "face", "fpt", "geo", "hwk", "iris", "kba", "mca", "mfa", "otp", "pin", "pwd", "rba", "retina",
+    "sc", "sms", "swk", "tel", "user", "vbm", "wia",
+];
+
+/// The `amr` a session signed in through the provider records. A provider's word on how
+/// the person authenticated is taken only when the operator trusts it (`trust_mfa`): then
+/// its ID token's `amr`, registered values only (so `mfa` there counts as two factors and
+/// no second factor of Valet's is asked for). Otherwise none: the sign-in reads as one
+/// factor, and a second factor is asked for wherever one is required.
+pub fn session_amr(trust_mfa: bool, id_token: &Map<String, Value>) -> Vec<String> {
+    if !trust_mfa {
+        return Vec::new();
+    }
+    let Some(Value::Array(amr)) = id_token.get("amr") else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = amr
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|m| AMR_VALUES.contains(m))
+        .map(str::to_owned)
+        .collect();
+    out.dedup();
+    out.truncate(8);
+    out
+}
+
 /// What to ask the provider for when the application asked Valet for a fresh sign-in
 /// (OIDC Core §3.1.2.1 `prompt=login`, `max_age`): the `max_age` to send along with
 /// `prompt=login` (0 for `prompt=login` alone), so the provider cannot answer from an old

@@ -287,3 +287,12 @@ fn a_fresh_sign_in_needs_a_recent_auth_time() {
     assert_eq!(fresh_sign_in(false, Some(300)), Some(300));
     assert_eq!(fresh_sign_in(false, None), None);
 }
+
+#[test]
+fn a_providers_amr_counts_only_when_trusted() {
+    let c = claims(json!({"amr": ["pwd", "mfa", "otp", "made-up", 7]}));
+    assert!(session_amr(false, &c).is_empty());
+    assert_eq!(session_amr(true, &c), ["pwd", "mfa", "otp"]);
+    assert!(session_amr(true, &claims(json!({"amr": "mfa"}))).is_empty());
+    assert!(session_amr(true, &claims(json!({}))).is_empty());
+}

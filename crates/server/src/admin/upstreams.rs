@@ -42,6 +42,8 @@ pub struct NewUpstream {
     pub users: Option<String>,
     pub link_by_verified_email: Option<bool>,
     pub keep_refresh_token: Option<bool>,
+    /// Believe the provider's `amr`: its `mfa` counts as two factors.
+    pub trust_mfa: Option<bool>,
     pub timeout: Option<u64>,
 }
 
@@ -70,6 +72,7 @@ pub struct UpstreamChanges {
     pub users: Option<String>,
     pub link_by_verified_email: Option<bool>,
     pub keep_refresh_token: Option<bool>,
+    pub trust_mfa: Option<bool>,
     pub timeout: Option<u64>,
 }
 
@@ -92,6 +95,7 @@ pub struct UpstreamView {
     pub users: &'static str,
     pub link_by_verified_email: bool,
     pub keep_refresh_token: bool,
+    pub trust_mfa: bool,
     pub timeout: u64,
 }
 
@@ -149,6 +153,7 @@ impl UpstreamView {
             },
             link_by_verified_email: s.policy.link_by_verified_email,
             keep_refresh_token: s.keep_refresh_token,
+            trust_mfa: s.trust_mfa,
             timeout: s.timeout.as_secs(),
         }
     }
@@ -313,6 +318,7 @@ impl Admin {
             users: new.users,
             link_by_verified_email: new.link_by_verified_email,
             keep_refresh_token: new.keep_refresh_token,
+            trust_mfa: new.trust_mfa,
             timeout: new.timeout,
             ..Default::default()
         };
@@ -373,6 +379,7 @@ impl Admin {
             users,
             link_by_verified_email,
             keep_refresh_token,
+            trust_mfa,
             timeout
         );
         if let Some(n) = ch.name.clone() {

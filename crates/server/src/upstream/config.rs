@@ -49,6 +49,9 @@ pub struct UpstreamConfig {
     pub users: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_by_verified_email: Option<bool>,
+    /// Take the provider's `amr` as the session's (its `mfa` then counts as two factors).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_mfa: Option<bool>,
     /// Keep the provider's refresh token, sealed, with the link (for token exchange).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_refresh_token: Option<bool>,
@@ -155,6 +158,8 @@ pub struct UpstreamSettings {
     pub domains: Vec<String>,
     pub policy: Policy,
     pub keep_refresh_token: bool,
+    /// The provider's `amr` (its `mfa`) is believed (`protocol::upstream::session_amr`).
+    pub trust_mfa: bool,
     pub timeout: Duration,
 }
 
@@ -341,6 +346,7 @@ pub fn one(t: UpstreamConfig) -> Result<UpstreamSettings, String> {
             link_by_verified_email: t.link_by_verified_email.unwrap_or(false),
         },
         keep_refresh_token: t.keep_refresh_token.unwrap_or(false),
+        trust_mfa: t.trust_mfa.unwrap_or(false),
         timeout: Duration::from_secs(timeout),
     })
 }

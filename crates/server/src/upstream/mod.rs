@@ -90,6 +90,8 @@ pub struct Finished {
     pub asserted: Asserted,
     /// The provider's refresh token, when it gave one and the provider keeps it.
     pub refresh_token: Option<String>,
+    /// The session's `amr` (`protocol::upstream::session_amr`).
+    pub amr: Vec<String>,
 }
 
 impl Provider {
@@ -324,6 +326,7 @@ impl Provider {
             .and_then(Value::as_str)
             .filter(|_| self.settings.keep_refresh_token)
             .map(str::to_owned);
+        let mut amr = Vec::new();
         let claims = match self.issuer() {
             Some(issuer) => {
                 let id_token = tokens
@@ -343,6 +346,8 @@ impl Provider {
                         max_age,
                     },
                 )?;
+                // The ID token's own `amr` (UserInfo's members are not signed).
+                amr = rules::session_amr(self.settings.trust_mfa, &claims);
                 if let (Some(endpoint), Some(token)) = (&m.userinfo_endpoint, access_token) {
                     let info = http::get_json(&self.http, endpoint, Some(token))
                         .await
@@ -367,6 +372,7 @@ impl Provider {
         Ok(Finished {
             asserted: rules::map_claims(&self.settings.mapping, &claims)?,
             refresh_token,
+            amr,
         })
     }
 

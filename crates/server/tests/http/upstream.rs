@@ -636,3 +636,35 @@ async fn groups_the_provider_asserts_are_kept_and_released_with_profile() {
 async fn id_of(app: &TestApp) -> String {
     app.web_client().await.0
 }
+
+#[tokio::test]
+async fn a_providers_mfa_counts_only_when_trusted() {
+    let idp = Idp::start().await;
+    idp.set(|b| b.amr = Some(vec!["pwd".into(), "mfa".into()]));
+    let mut trusted = idp.oidc_table("trusted");
+    trusted.trust_mfa = Some(true);
+    trusted.domains = None;
+    let tables = vec![idp.oidc_table("corp"), trusted];
+    let app = spawn_with(move |mut p| {
+        p.upstreams = Some(tables);
+        p.mfa = Some("required".into());
+        p
+    })
+    .await;
+    let (id, secret) = app.web_client().await;
+    // Not trusted: Valet's own second factor is asked for (here: enrolled), no session yet.
+    let browser = app.browser();
+    let p = sign_in_through(&app, &id, &browser, "corp").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("authenticator"), "{}", p.body);
+    assert_eq!(browser.get(&app.url("/account")).await.status, 303);
+    // Trusted, and the provider says mfa: signed in, with its amr.
+    idp.set(|b| {
+        b.subject = "tess".into();
+        b.email = Some("tess@corp.example".into());
+    });
+    let p = sign_in_through(&app, &id, &app.browser(), "trusted").await;
+    let claims = id_token_claims(&app, &id, &secret, &p).await;
+    assert_eq!(claims["sub"], "trusted:tess");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "mfa"]));
+}

@@ -36,6 +36,8 @@ pub struct Behaviour {
     pub discovery_issuer: Option<String>,
     /// `auth_time` an hour ago (a sign-in from an old session at the provider).
     pub stale_auth_time: bool,
+    /// The ID token's `amr`.
+    pub amr: Option<Vec<String>>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -68,6 +70,7 @@ impl Default for Behaviour {
             down: false,
             discovery_issuer: None,
             stale_auth_time: false,
+            amr: None,
         }
     }
 }
@@ -318,6 +321,9 @@ async fn token(
         "exp": exp,
         "auth_time": if be.stale_auth_time { now - 3600 } else { now },
     });
+    if let Some(amr) = &be.amr {
+        claims["amr"] = serde_json::json!(amr);
+    }
     match be.nonce {
         Nonce::Echo => {
             if let Some(n) = p.nonce {

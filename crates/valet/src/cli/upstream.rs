@@ -49,6 +49,9 @@ pub enum UpstreamCommand {
         /// Keep the provider's refresh token, sealed, with each link
         #[arg(long)]
         keep_refresh_token: bool,
+        /// Believe the provider's amr: its mfa counts as two factors (no second factor of Valet's)
+        #[arg(long)]
+        trust_mfa: bool,
         #[arg(long)]
         json: bool,
     },

@@ -80,6 +80,7 @@ pub(super) async fn upstream(
             users,
             link_by_verified_email,
             keep_refresh_token,
+            trust_mfa,
             json,
         } => {
             let new = NewUpstream {
@@ -98,6 +99,7 @@ pub(super) async fn upstream(
                 users,
                 link_by_verified_email: Some(link_by_verified_email),
                 keep_refresh_token: Some(keep_refresh_token),
+                trust_mfa: Some(trust_mfa),
                 timeout: None,
             };
             let u = admin

@@ -305,7 +305,18 @@ pub(super) async fn callback_inner(
         )
         .await;
     };
-    signed_in(state, headers, ip, &provider, user, app, step.then, now).await
+    signed_in(
+        state,
+        headers,
+        ip,
+        &provider,
+        user,
+        app,
+        step.then,
+        finished.amr,
+        now,
+    )
+    .await
 }
 
 /// A user created just in time, with their link, named `<id>:<name at the provider>`
@@ -410,19 +421,20 @@ pub(super) async fn signed_in(
     user: User,
     app: Option<valet_protocol::application::Application>,
     then: Then,
+    amr: Vec<String>,
     now: UnixTime,
 ) -> Result<Response, ApiError> {
     let interaction = then.clone().into_interaction();
     let demanded = second_factor::demanded(state, app.as_ref(), interaction.as_ref());
     let enrolled = state.settings.mfa != mfa::Policy::Off && mfa_enrolled(state, &user.id).await?;
     let next = mfa::after_password(state.settings.mfa, enrolled, demanded);
-    if next != mfa::AfterPassword::SignIn {
+    // A trusted provider's two factors are two factors: no second one of Valet's.
+    if next != mfa::AfterPassword::SignIn && !mfa::has_two_factors(&amr) {
         let enrol = next == mfa::AfterPassword::Enrol;
         return second_factor::start(state, headers, &user, now, then, enrol, now).await;
     }
     let method = format!("upstream:{}", provider.id());
-    let (session, cookie) =
-        session::sign_in_with(state, headers, ip, &user, now, vec![], now).await?;
+    let (session, cookie) = session::sign_in_with(state, headers, ip, &user, now, amr, now).await?;
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, method = %method, "signed in");
     state.audit.event(
         now,
