@@ -336,6 +336,8 @@ pub async fn login_page(
         passkey: Option<crate::routes::passkey::Offer>,
         upstreams: Vec<crate::routes::upstream::Button>,
         realms: bool,
+        /// The error is about what was typed (not a passkey or a provider's answer).
+        field_error: bool,
     }
     let r = state.pages.render(
         StatusCode::OK,
@@ -349,6 +351,7 @@ pub async fn login_page(
             passkey: crate::routes::passkey::offer(state, &csrf.binding(), now)?,
             upstreams: crate::routes::upstream::buttons(state),
             realms: crate::routes::upstream::has_realms(state),
+            field_error: error.is_some() && typed.is_some(),
         },
     );
     Ok(with_cookies(r, csrf.cookie(state)))

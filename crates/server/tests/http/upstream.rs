@@ -217,8 +217,10 @@ async fn every_relying_party_check_refuses() {
             p.body.contains("Signing in with Corp did not complete"),
             "{what}"
         );
-        // The login page again, usable: the other ways in still work.
+        // The login page again, usable: the other ways in still work, and the fields are
+        // not marked wrong (nothing typed was).
         assert!(p.body.contains("name=\"password\""), "{what}");
+        assert!(!p.body.contains("aria-invalid"), "{what}");
         assert!(app.store.users().await.unwrap().is_empty(), "{what}");
         let account = browser.get(&app.url("/account")).await;
         assert_eq!(account.status, 303, "{what}: nobody is signed in");
@@ -483,8 +485,14 @@ async fn an_outage_is_a_503_and_passwords_still_work() {
     assert_eq!(p.status, 503, "{}", p.body);
     assert!(p.headers.contains_key("retry-after"));
     assert!(p.body.contains("Corp is not answering"), "{}", p.body);
-    // The page works for a password.
-    let done = browser.login(&app, &p, "bob", PASSWORD).await;
+    // A wrong password there marks the fields; the page works for the right one.
+    let wrong = browser.login(&app, &p, "bob", "not it at all").await;
+    assert!(
+        wrong.body.contains("aria-invalid=\"true\""),
+        "{}",
+        wrong.body
+    );
+    let done = browser.login(&app, &wrong, "bob", PASSWORD).await;
     let done = if done.status == 200 {
         browser.consent(&app, &done, "allow").await
     } else {
