@@ -140,7 +140,18 @@ impl Upstreams {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Provider>> {
-        self.all().into_iter().find(|p| p.id() == id)
+        self.get_by(|p| p.id() == id)
+    }
+
+    /// The first provider, the file's before the stored ones, that `pred` accepts (no list
+    /// is built: the login page and every round trip ask).
+    pub fn get_by(&self, pred: impl Fn(&Provider) -> bool) -> Option<Arc<Provider>> {
+        let stored = self.stored.load();
+        self.file
+            .iter()
+            .chain(stored.iter())
+            .find(|p| pred(p))
+            .cloned()
     }
 
     /// The file's providers, then the stored ones.
@@ -151,6 +162,6 @@ impl Upstreams {
 
     /// Home-realm discovery: the provider offered for the domain of `login`, if any.
     pub fn for_login(&self, login: &str) -> Option<Arc<Provider>> {
-        self.all().into_iter().find(|p| p.serves(login))
+        self.get_by(|p| p.serves(login))
     }
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use valet_protocol::UnixTime;
 use valet_protocol::upstream as rules;
 
-use crate::crypto::{b64, random_token};
+use crate::crypto::{random_token, s256};
 use crate::error::{ApiError, FormKind, Page};
 use crate::interaction::{self, Interaction, Kind};
 use crate::routes::login::{self, Destination, Pending};
@@ -77,9 +77,8 @@ pub fn buttons(state: &AppState) -> Vec<Button> {
 pub fn has_realms(state: &AppState) -> bool {
     state
         .upstreams
-        .all()
-        .iter()
-        .any(|p| !p.settings.domains.is_empty())
+        .get_by(|p| !p.settings.domains.is_empty())
+        .is_some()
 }
 
 fn callback_uri(state: &AppState, id: &str) -> String {
@@ -115,11 +114,7 @@ async fn go(
         then,
         max_age,
     };
-    let challenge = b64(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        step.verifier.as_bytes(),
-    )
-    .as_ref());
+    let challenge = s256(&step.verifier);
     let nonce = step.nonce.clone();
     let sealed = match kind {
         Kind::UpstreamLink => Interaction::UpstreamLink(step),
