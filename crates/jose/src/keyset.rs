@@ -214,13 +214,21 @@ mod tests {
         let mut enc = public(&a);
         enc["use"] = "enc".into();
         enc["kid"] = "enc".into();
-        let mut ps = public(&key(Algorithm::RS256));
-        ps["alg"] = "PS256".into();
+        // Algorithms this crate does not verify, for keys of types it knows.
+        let mut es512 = public(&key(Algorithm::ES256));
+        es512["alg"] = "ES512".into();
+        let mut hs = public(&key(Algorithm::RS256));
+        hs["alg"] = "HS256".into();
         let mut dup1 = public(&a);
         dup1["kid"] = "same".into();
         let mut dup2 = public(&b);
         dup2["kid"] = "same".into();
-        let set = serde_json::json!({ "keys": [enc, ps, dup1, dup2, {"kty": "oct", "k": "AAAA"}] });
+        let mut ops = public(&key(Algorithm::EdDSA));
+        ops["key_ops"] = serde_json::json!(["sign"]);
+        let short = serde_json::json!({"kty": "RSA", "n": "wQ", "e": "AQAB"});
+        let set = serde_json::json!({ "keys": [
+            enc, es512, hs, ops, short, dup1, dup2, {"kty": "oct", "k": "AAAA"}
+        ] });
         let keys = KeySet::parse(set.to_string().as_bytes()).unwrap();
         assert!(keys.is_empty(), "{keys:?}");
         assert!(KeySet::parse(b"{\"nokeys\": 1}").is_err());
