@@ -2,7 +2,9 @@
 //! ES256, RS256 and PS256, RFC 8037 EdDSA with Ed25519) over aws-lc-rs. Each private key
 //! is parsed once and kept parsed, so a signature costs only the signature. Verification
 //! pins each key to exactly one algorithm and treats `kid` as a map key only: `jku`, `x5u`,
-//! `jwk` and `x5c` headers are never followed (RFC 8725 §3.1, §3.10).
+//! `jwk` and `x5c` headers are never followed (RFC 8725 §3.1, §3.10). The one exception is
+//! asked for by name: [`verify_embedded_jwk`], for DPoP proofs (RFC 9449 §4.3), whose
+//! protocol makes the embedded key the point.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -16,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod embedded;
 mod keyset;
+pub use embedded::{EmbeddedKeyJws, verify_embedded_jwk};
 pub use keyset::{KeySet, MAX_KEYS};
 
 /// Longest compact JWS Valet will look at.
@@ -387,7 +391,8 @@ impl VerifyingKey {
     }
 
     /// Verifies a compact JWS whose header was already read with [`header`]; returns the
-    /// payload bytes. The header's `alg` must be this key's one algorithm.
+    /// payload bytes. The header's `alg` must be this key's one algorithm. A `jwk` header
+    /// plays no part: the key is this one (RFC 8725 §3.10).
     pub fn verify(&self, token: &str, header: &Header) -> Result<Vec<u8>, JoseError> {
         if header.alg != self.alg.as_str() {
             return Err(JoseError::AlgorithmMismatch);
@@ -446,9 +451,11 @@ fn bit_length(be: &[u8]) -> usize {
 }
 
 /// The protected header members Valet reads. Anything else is ignored, which is how
-/// `jku`, `x5u`, `jwk` and `x5c` are never trusted; a `crit` header is refused
-/// (RFC 7515 §4.1.11: Valet understands no extensions).
-#[derive(Debug, Clone, Deserialize)]
+/// `jku`, `x5u` and `x5c` are never trusted; a `crit` header is refused (RFC 7515
+/// §4.1.11: Valet understands no extensions). A `jwk` header (RFC 7515 §4.1.3) is kept
+/// but only [`verify_embedded_jwk`] looks at it: [`VerifyingKey::verify`] and
+/// [`KeySet::find`] never take a key from the token they check (RFC 8725 §3.10).
+#[derive(Clone, Deserialize)]
 pub struct Header {
     pub alg: String,
     #[serde(default)]
@@ -457,6 +464,30 @@ pub struct Header {
     pub kid: Option<String>,
     #[serde(default)]
     crit: Option<serde_json::Value>,
+    #[serde(default)]
+    jwk: Option<serde_json::Value>,
+}
+
+/// Shows whether a `jwk` was sent, not what: a careless client may have sent its private
+/// key, which is not for logs.
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("alg", &self.alg)
+            .field("typ", &self.typ)
+            .field("kid", &self.kid)
+            .field("crit", &self.crit)
+            .field("jwk", &self.jwk.as_ref().map(|_| "[not shown]"))
+            .finish()
+    }
+}
+
+impl Header {
+    /// The `jwk` header member as sent, untrusted: for protocols that carry their key in
+    /// the token, like DPoP (RFC 9449 §4.2); see [`verify_embedded_jwk`].
+    pub fn jwk(&self) -> Option<&serde_json::Value> {
+        self.jwk.as_ref()
+    }
 }
 
 /// Reads the header of a compact JWS without trusting anything in it yet.

@@ -519,3 +519,213 @@ fn debug_hides_private_keys() {
     let d = format!("{k:?}");
     assert!(!d.contains("nWGxne"), "{d}");
 }
+
+/// A compact JWS of `header` and `payload` signed by `k`, whatever the header says.
+fn signed(k: &SigningKey, header: &serde_json::Value, payload: &[u8]) -> String {
+    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(payload));
+    let sig = k.signature(input.as_bytes()).unwrap();
+    format!("{input}.{}", B64.encode(sig))
+}
+
+/// The public JWK as a DPoP client sends it: the key type's members only.
+fn dpop_jwk(k: &SigningKey) -> serde_json::Value {
+    let mut v = serde_json::to_value(k.jwk()).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    for m in ["kid", "alg", "use"] {
+        obj.remove(m);
+    }
+    v
+}
+
+fn dpop(k: &SigningKey, jwk: serde_json::Value) -> String {
+    let h = json!({"typ": "dpop+jwt", "alg": k.alg().as_str(), "jwk": jwk});
+    signed(k, &h, br#"{"htm":"POST"}"#)
+}
+
+#[test]
+fn embedded_jwk_verifies_for_every_algorithm() {
+    for alg in Algorithm::ALL {
+        let k = key(alg);
+        let proof = verify_embedded_jwk(&dpop(&k, dpop_jwk(&k))).unwrap();
+        assert_eq!(proof.payload, br#"{"htm":"POST"}"#);
+        assert_eq!(proof.header.typ.as_deref(), Some("dpop+jwt"));
+        // Our kid is the same RFC 7638 thumbprint.
+        assert_eq!(proof.thumbprint, k.kid(), "{alg}");
+        assert_eq!(
+            proof.jwk,
+            Jwk {
+                kid: String::new(),
+                ..k.jwk().clone()
+            }
+        );
+        // A JWK that names its alg and use (and kid) is fine when they agree.
+        let full = serde_json::to_value(k.jwk()).unwrap();
+        assert_eq!(
+            verify_embedded_jwk(&dpop(&k, full)).unwrap().thumbprint,
+            k.kid()
+        );
+    }
+}
+
+#[test]
+fn embedded_jwk_must_be_a_public_key() {
+    let k = key(Algorithm::ES256);
+    for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+        let mut jwk = dpop_jwk(&k);
+        jwk[private] = "AAAA".into();
+        assert_eq!(
+            verify_embedded_jwk(&dpop(&k, jwk)).unwrap_err(),
+            JoseError::BadKey("the jwk header must be a public key"),
+            "{private}"
+        );
+    }
+    // Nor does a header's Debug show what the careless client sent.
+    let mut jwk = dpop_jwk(&k);
+    jwk["d"] = "c2VjcmV0LXByaXZhdGUta2V5".into();
+    let h = header(&dpop(&k, jwk)).unwrap();
+    assert!(h.jwk().is_some());
+    assert!(!format!("{h:?}").contains("c2VjcmV0"), "{h:?}");
+    // Even a null private member is one too many.
+    let mut jwk = dpop_jwk(&k);
+    jwk["d"] = serde_json::Value::Null;
+    assert!(verify_embedded_jwk(&dpop(&k, jwk)).is_err());
+    // A symmetric key is no public key either.
+    let oct = json!({"kty": "oct", "k": "c2VjcmV0"});
+    assert!(verify_embedded_jwk(&dpop(&k, oct)).is_err());
+}
+
+#[test]
+fn embedded_jwk_must_fit_the_alg() {
+    let (es, rs, ed) = (
+        key(Algorithm::ES256),
+        key(Algorithm::RS256),
+        key(Algorithm::EdDSA),
+    );
+    // An RSA key with an ES256 header, an EC key with an EdDSA header, ...
+    for (signer, jwk) in [
+        (&es, dpop_jwk(&rs)),
+        (&ed, dpop_jwk(&es)),
+        (&rs, dpop_jwk(&ed)),
+    ] {
+        assert_eq!(
+            verify_embedded_jwk(&dpop(signer, jwk)).unwrap_err(),
+            JoseError::BadKey("kty does not match alg")
+        );
+    }
+    // ... or a JWK naming another algorithm than the header.
+    let mut jwk = dpop_jwk(&rs);
+    jwk["alg"] = "PS256".into();
+    assert_eq!(
+        verify_embedded_jwk(&dpop(&rs, jwk)).unwrap_err(),
+        JoseError::AlgorithmMismatch
+    );
+    let mut jwk = dpop_jwk(&rs);
+    jwk["use"] = "enc".into();
+    assert!(verify_embedded_jwk(&dpop(&rs, jwk)).is_err());
+    // The key in the header must be the one that signed.
+    assert_eq!(
+        verify_embedded_jwk(&dpop(&es, dpop_jwk(&key(Algorithm::ES256)))).unwrap_err(),
+        JoseError::BadSignature
+    );
+    // The same RSA key behind a leading zero would have a second thumbprint.
+    let mut jwk = dpop_jwk(&rs);
+    let n = B64.decode(jwk["n"].as_str().unwrap()).unwrap();
+    jwk["n"] = B64.encode([&[0u8][..], &n].concat()).into();
+    assert!(matches!(
+        verify_embedded_jwk(&dpop(&rs, jwk)),
+        Err(JoseError::BadKey(_))
+    ));
+    let mut jwk = dpop_jwk(&rs);
+    jwk["e"] = "AAEAAQ".into();
+    assert!(verify_embedded_jwk(&dpop(&rs, jwk)).is_err());
+    // A 1024-bit RSA key in the header is refused before any signature is checked.
+    let mut jwk = dpop_jwk(&rs);
+    jwk["n"] = modulus(1024, 0).into();
+    assert!(matches!(
+        verify_embedded_jwk(&dpop(&rs, jwk)),
+        Err(JoseError::BadKey(_))
+    ));
+}
+
+#[test]
+fn embedded_jwk_with_none_or_hmac_is_refused() {
+    let k = key(Algorithm::ES256);
+    let jwk = dpop_jwk(&k);
+    let none = forge(json!({"alg": "none", "jwk": jwk}), b"{}", b"");
+    assert_eq!(
+        verify_embedded_jwk(&none).unwrap_err(),
+        JoseError::AlgorithmMismatch
+    );
+    // HMAC keyed with the embedded JWK's own bytes.
+    let h = json!({"alg": "HS256", "jwk": jwk});
+    let input = format!("{}.{}", B64.encode(h.to_string()), B64.encode(b"{}"));
+    let tag = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, jwk.to_string().as_bytes()),
+        input.as_bytes(),
+    );
+    let t = format!("{input}.{}", B64.encode(tag.as_ref()));
+    assert_eq!(
+        verify_embedded_jwk(&t).unwrap_err(),
+        JoseError::AlgorithmMismatch
+    );
+    let oct = json!({"kty": "oct", "k": B64.encode(b"secret")});
+    let t = forge(json!({"alg": "HS256", "jwk": oct}), b"{}", b"x");
+    assert!(verify_embedded_jwk(&t).is_err());
+}
+
+#[test]
+fn embedded_jwk_malformed_headers_are_errors() {
+    let k = key(Algorithm::EdDSA);
+    let alg = k.alg().as_str();
+    let jwk = dpop_jwk(&k);
+    let mut not_string = jwk.clone();
+    not_string["x"] = json!(["AAAA"]);
+    let mut no_kty = jwk.clone();
+    no_kty.as_object_mut().unwrap().remove("kty");
+    let cases = [
+        json!({"alg": alg}),
+        json!({"alg": alg, "jwk": null}),
+        json!({"alg": alg, "jwk": jwk.to_string()}),
+        json!({"alg": alg, "jwk": [jwk]}),
+        json!({"alg": alg, "jwk": not_string}),
+        json!({"alg": alg, "jwk": no_kty}),
+        json!({"alg": alg, "jwk": {"kty": "EC", "crv": "P-256"}}),
+        json!({"alg": alg, "jwk": jwk, "crit": ["jwk"]}),
+    ];
+    for h in cases {
+        let t = signed(&k, &h, b"{}");
+        assert!(verify_embedded_jwk(&t).is_err(), "{h}");
+    }
+    assert!(verify_embedded_jwk("a.b").is_err());
+    let long = format!("{}.e30.", "A".repeat(MAX_TOKEN_LEN));
+    assert_eq!(
+        verify_embedded_jwk(&long).unwrap_err(),
+        JoseError::Malformed
+    );
+}
+
+#[test]
+fn ordinary_verification_ignores_an_embedded_jwk() {
+    // RFC 8725 §3.10: the attacker's key in the header, the victim's kid.
+    let victim = key(Algorithm::ES256);
+    let attacker = key(Algorithm::ES256);
+    let h = json!({"alg": "ES256", "kid": victim.kid(), "jwk": dpop_jwk(&attacker)});
+    let t = signed(&attacker, &h, b"{}");
+    assert!(header(&t).unwrap().jwk().is_some());
+    assert_eq!(verify(&t, &victim), Err(JoseError::BadSignature));
+    let set = json!({ "keys": [victim.jwk()] }).to_string();
+    let keys = KeySet::parse(set.as_bytes()).unwrap();
+    let h = header(&t).unwrap();
+    let found = keys.find(&h).unwrap();
+    assert_eq!(found.kid(), victim.kid());
+    assert_eq!(found.verify(&t, &h), Err(JoseError::BadSignature));
+    // Without a kid, the embedded key still names nothing in the set: the set's one key
+    // is tried, and fails.
+    let h = json!({"alg": "ES256", "jwk": dpop_jwk(&attacker)});
+    let t = signed(&attacker, &h, b"{}");
+    let h = header(&t).unwrap();
+    assert_eq!(
+        keys.find(&h).unwrap().verify(&t, &h),
+        Err(JoseError::BadSignature)
+    );
+}
