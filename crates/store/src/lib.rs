@@ -1,9 +1,10 @@
 //! Valet's storage contract and its two backends (SQLite for one machine, PostgreSQL for
 //! several nodes). The contract is one trait per concern (`areas/`: `Applications`,
 //! `Users`, `Apis`, `SigningKeys`, `AccessTokens`, `Grants`, `Consents`, `RefreshTokens`,
-//! `Sessions`, `Throttle`, `SealedForms`, `SecondFactors`, `DeviceCodes`, `Registrations`, `Housekeeping`,
-//! `Health`, `Audit`, `GrantsAdmin`), each implemented by each backend in its area file of the same concern;
-//! `Store` is all of them at once, and the server holds an `Arc<dyn Store>`. The rules
+//! `Sessions`, `Throttle`, `SealedForms`, `Replays`, `SecondFactors`,
+//! `DeviceCodes`, `Registrations`, `Housekeeping`, `Health`, `Audit`, `GrantsAdmin`, …),
+//! each implemented by each backend in its area file of the same concern; `Store` is all
+//! of them at once, and the server holds an `Arc<dyn Store>`. The rules
 //! written on each method hold for every backend and are checked by one shared suite
 //! (`tests/conformance/`). Only this crate knows SQL.
 //!
@@ -26,6 +27,7 @@ pub mod postgres;
 pub mod sqlite;
 mod throttle;
 
+pub use areas::Replays;
 pub use areas::{
     AccessTokens, Apis, Applications, Consents, DeviceCodes, Grants, Health, Housekeeping,
     RefreshTokens, SealedForms, SecondFactors, Sessions, SigningKeys, Throttle, Users,
@@ -86,6 +88,7 @@ pub trait Store:
     + Links
     + Identities
     + UpstreamProviders
+    + Replays
     + Send
     + Sync
     + 'static
@@ -114,6 +117,7 @@ impl<T> Store for T where
         + Links
         + Identities
         + UpstreamProviders
+        + Replays
         + Send
         + Sync
         + 'static
@@ -126,6 +130,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::Store;
     pub use crate::areas::Registrations as _;
+    pub use crate::areas::Replays as _;
     pub use crate::areas::UpstreamProviders as _;
     pub use crate::areas::{
         AccessTokens as _, Apis as _, Applications as _, Consents as _, DeviceCodes as _,

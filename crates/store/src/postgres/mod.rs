@@ -29,6 +29,7 @@ mod links;
 mod logout;
 mod refresh;
 mod registrations;
+mod replays;
 mod second_factors;
 mod sessions;
 mod signing_keys;
@@ -67,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     CLIENT_ORIGINS,
     include_str!("../../migrations/postgres/0018_upstream_identities.sql"),
     include_str!("../../migrations/postgres/0019_upstream_providers.sql"),
+    include_str!("../../migrations/postgres/0020_used_once.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

@@ -19,6 +19,7 @@ mod origins;
 mod pending_users;
 mod refresh;
 mod registrations;
+mod replays;
 mod second_factors;
 mod sessions;
 mod throttle;
@@ -239,6 +240,12 @@ macro_rules! contract_suite {
                 withdrawing_a_scope
             },
             forms::{sealed_forms, racing_sealed_forms},
+            replays::{
+                one_time_values,
+                racing_one_time_values,
+                purge_one_time_values,
+                odd_one_time_values
+            },
             second_factors::{
                 authenticator_apps,
                 recovery_codes,
