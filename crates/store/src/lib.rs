@@ -1,7 +1,7 @@
 //! Valet's storage contract and its two backends (SQLite for one machine, PostgreSQL for
 //! several nodes). The contract is one trait per concern (`areas/`: `Applications`,
 //! `Users`, `Apis`, `SigningKeys`, `AccessTokens`, `Grants`, `Consents`, `RefreshTokens`,
-//! `Sessions`, `Throttle`, `SealedForms`, `Replays`, `SecondFactors`,
+//! `Sessions`, `Throttle`, `SealedForms`, `Replays`, `PushedRequests`, `SecondFactors`,
 //! `DeviceCodes`, `Registrations`, `Housekeeping`, `Health`, `Audit`, `GrantsAdmin`, …),
 //! each implemented by each backend in its area file of the same concern; `Store` is all
 //! of them at once, and the server holds an `Arc<dyn Store>`. The rules
@@ -27,7 +27,6 @@ pub mod postgres;
 pub mod sqlite;
 mod throttle;
 
-pub use areas::Replays;
 pub use areas::{
     AccessTokens, Apis, Applications, Consents, DeviceCodes, Grants, Health, Housekeeping,
     RefreshTokens, SealedForms, SecondFactors, Sessions, SigningKeys, Throttle, Users,
@@ -36,6 +35,7 @@ pub use areas::{Audit, AuditQuery, AuditRecord};
 pub use areas::{Identities, IdentityRecord, LinkRecord, Links};
 pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
 pub use areas::{PasskeyRecord, TotpRecord};
+pub use areas::{PushedRequestRecord, PushedRequests, Replays};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use areas::{UpstreamProviderRecord, UpstreamProviders};
 pub use error::StoreError;
@@ -89,6 +89,7 @@ pub trait Store:
     + Identities
     + UpstreamProviders
     + Replays
+    + PushedRequests
     + Send
     + Sync
     + 'static
@@ -118,6 +119,7 @@ impl<T> Store for T where
         + Identities
         + UpstreamProviders
         + Replays
+        + PushedRequests
         + Send
         + Sync
         + 'static
@@ -130,7 +132,6 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::Store;
     pub use crate::areas::Registrations as _;
-    pub use crate::areas::Replays as _;
     pub use crate::areas::UpstreamProviders as _;
     pub use crate::areas::{
         AccessTokens as _, Apis as _, Applications as _, Consents as _, DeviceCodes as _,
@@ -138,4 +139,5 @@ pub mod prelude {
         SecondFactors as _, Sessions as _, SigningKeys as _, Throttle as _, Users as _,
     };
     pub use crate::areas::{Audit as _, Identities as _, Links as _, LogoutDeliveries as _};
+    pub use crate::areas::{PushedRequests as _, Replays as _};
 }

@@ -39,7 +39,7 @@ impl Housekeeping for PostgresStore {
             .fetch_one(db)
             .await?;
             n += u64::try_from(gone).unwrap_or(0);
-            let expired: [(&str, &str, UnixTime); 13] = [
+            let expired: [(&str, &str, UnixTime); 14] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
@@ -50,6 +50,7 @@ impl Housekeeping for PostgresStore {
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
                 ("used_once", "kind, id", now),
+                ("pushed_requests", "hash", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
                 ("opaque_access_tokens", "hash", now),
                 ("initial_access_tokens", "hash", now),

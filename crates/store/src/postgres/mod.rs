@@ -27,6 +27,7 @@ mod housekeeping;
 mod identities;
 mod links;
 mod logout;
+mod pushed_requests;
 mod refresh;
 mod registrations;
 mod replays;
@@ -69,6 +70,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0018_upstream_identities.sql"),
     include_str!("../../migrations/postgres/0019_upstream_providers.sql"),
     include_str!("../../migrations/postgres/0020_used_once.sql"),
+    include_str!("../../migrations/postgres/0021_pushed_requests.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

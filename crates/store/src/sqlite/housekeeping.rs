@@ -34,7 +34,7 @@ impl Housekeeping for SqliteStore {
                 .execute(params![now, batch])?;
             // (table, its key's columns, rows that expired before this go). Each uses its expiry
             // index.
-            let expired: [(&str, &str, UnixTime); 13] = [
+            let expired: [(&str, &str, UnixTime); 14] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
@@ -46,6 +46,7 @@ impl Housekeeping for SqliteStore {
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
                 ("used_once", "kind, id", now),
+                ("pushed_requests", "hash", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
                 ("initial_access_tokens", "hash", now),
             ];

@@ -14,7 +14,7 @@
 //! `access_tokens` (the JWT revocation list and opaque access tokens), `grants` (codes,
 //! grants, their revocation), `consents`, `refresh` (refresh tokens and their rotation),
 //! `sessions` (browser sessions), `forms` (spent sealed forms), `replays` (one-time
-//! values already seen), `throttle`, `device`
+//! values already seen), `pushed_requests` (RFC 9126, taken once), `throttle`, `device`
 //! (device codes), `registrations` (self-registered applications), `housekeeping` (the
 //! purge) and `health` (ping, the heartbeat).
 
@@ -32,6 +32,7 @@ mod identities;
 mod links;
 mod lock;
 mod logout;
+mod pushed_requests;
 mod refresh;
 mod registrations;
 mod replays;
@@ -75,6 +76,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0022_upstream_identities.sql"),
     include_str!("../../migrations/sqlite/0023_upstream_providers.sql"),
     include_str!("../../migrations/sqlite/0024_used_once.sql"),
+    include_str!("../../migrations/sqlite/0025_pushed_requests.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored
