@@ -267,6 +267,21 @@ const TABLES: &[Table] = &[
         select: None,
     },
     Table {
+        name: "used_once",
+        columns: &[("kind", Text), ("id", Text), ("expires_at", Int)],
+        select: None,
+    },
+    Table {
+        name: "pushed_requests",
+        columns: &[
+            ("hash", Blob),
+            ("client_id", Text),
+            ("params", Text),
+            ("expires_at", Int),
+        ],
+        select: None,
+    },
+    Table {
         name: "device_codes",
         columns: &[
             ("device_hash", Blob),

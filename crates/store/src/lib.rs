@@ -1,9 +1,10 @@
 //! Valet's storage contract and its two backends (SQLite for one machine, PostgreSQL for
 //! several nodes). The contract is one trait per concern (`areas/`: `Applications`,
 //! `Users`, `Apis`, `SigningKeys`, `AccessTokens`, `Grants`, `Consents`, `RefreshTokens`,
-//! `Sessions`, `Throttle`, `SealedForms`, `SecondFactors`, `DeviceCodes`, `Registrations`, `Housekeeping`,
-//! `Health`, `Audit`, `GrantsAdmin`), each implemented by each backend in its area file of the same concern;
-//! `Store` is all of them at once, and the server holds an `Arc<dyn Store>`. The rules
+//! `Sessions`, `Throttle`, `SealedForms`, `Replays`, `PushedRequests`, `SecondFactors`,
+//! `DeviceCodes`, `Registrations`, `Housekeeping`, `Health`, `Audit`, `GrantsAdmin`, …),
+//! each implemented by each backend in its area file of the same concern; `Store` is all
+//! of them at once, and the server holds an `Arc<dyn Store>`. The rules
 //! written on each method hold for every backend and are checked by one shared suite
 //! (`tests/conformance/`). Only this crate knows SQL.
 //!
@@ -34,6 +35,7 @@ pub use areas::{Audit, AuditQuery, AuditRecord};
 pub use areas::{Identities, IdentityRecord, LinkRecord, Links};
 pub use areas::{LOGOUT_DELIVERY_MEMORY, LogoutDeliveries, LogoutDelivery};
 pub use areas::{PasskeyRecord, TotpRecord};
+pub use areas::{PushedRequestRecord, PushedRequests, Replays};
 pub use areas::{Registered, RegistrationRecord, Registrations, TOUCH_INTERVAL};
 pub use areas::{UpstreamProviderRecord, UpstreamProviders};
 pub use error::StoreError;
@@ -86,6 +88,8 @@ pub trait Store:
     + Links
     + Identities
     + UpstreamProviders
+    + Replays
+    + PushedRequests
     + Send
     + Sync
     + 'static
@@ -114,6 +118,8 @@ impl<T> Store for T where
         + Links
         + Identities
         + UpstreamProviders
+        + Replays
+        + PushedRequests
         + Send
         + Sync
         + 'static
@@ -133,4 +139,5 @@ pub mod prelude {
         SecondFactors as _, Sessions as _, SigningKeys as _, Throttle as _, Users as _,
     };
     pub use crate::areas::{Audit as _, Identities as _, Links as _, LogoutDeliveries as _};
+    pub use crate::areas::{PushedRequests as _, Replays as _};
 }

@@ -10,7 +10,8 @@ pub trait Housekeeping {
     /// (revocations of expired tokens, expired codes, grants, refresh tokens, opaque access
     /// tokens, sessions — queueing a Back-Channel Logout delivery for each application holding a
     /// live grant of an expired session, in the same transaction —, logout deliveries past
-    /// `LOGOUT_DELIVERY_MEMORY`, throttle counters and used sealed forms, keys no longer published,
+    /// `LOGOUT_DELIVERY_MEMORY`, throttle counters, used sealed forms, one-time values seen
+    /// (`Replays`) and pushed requests past their `expires_at`, keys no longer published,
     /// device codes `DEVICE_CODE_MEMORY` after they expired, initial access tokens, and
     /// self-registered applications past their registration's `expires_at`, and signed-up
     /// users still pending past their `pending_until`)

@@ -39,7 +39,7 @@ impl Housekeeping for PostgresStore {
             .fetch_one(db)
             .await?;
             n += u64::try_from(gone).unwrap_or(0);
-            let expired: [(&str, &str, UnixTime); 12] = [
+            let expired: [(&str, &str, UnixTime); 14] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
@@ -49,13 +49,15 @@ impl Housekeeping for PostgresStore {
                 ("one_time_links", "hash", now),
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
+                ("used_once", "kind, id", now),
+                ("pushed_requests", "hash", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
                 ("opaque_access_tokens", "hash", now),
                 ("initial_access_tokens", "hash", now),
             ];
             for (table, key, before) in expired {
                 n += sqlx::query(&format!(
-                    "DELETE FROM {table} WHERE {key} IN \
+                    "DELETE FROM {table} WHERE ({key}) IN \
                        (SELECT {key} FROM {table} WHERE expires_at < $1 LIMIT $2 \
                         FOR UPDATE SKIP LOCKED)"
                 ))

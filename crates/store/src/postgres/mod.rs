@@ -27,8 +27,10 @@ mod housekeeping;
 mod identities;
 mod links;
 mod logout;
+mod pushed_requests;
 mod refresh;
 mod registrations;
+mod replays;
 mod second_factors;
 mod sessions;
 mod signing_keys;
@@ -67,6 +69,8 @@ const MIGRATIONS: &[&str] = &[
     CLIENT_ORIGINS,
     include_str!("../../migrations/postgres/0018_upstream_identities.sql"),
     include_str!("../../migrations/postgres/0019_upstream_providers.sql"),
+    include_str!("../../migrations/postgres/0020_used_once.sql"),
+    include_str!("../../migrations/postgres/0021_pushed_requests.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

@@ -32,8 +32,9 @@ impl Housekeeping for SqliteStore {
                      WHERE expires_at < ?1 ORDER BY expires_at, id_hash LIMIT ?2)",
                 )?
                 .execute(params![now, batch])?;
-            // (table, its key, rows that expired before this go). Each uses its expiry index.
-            let expired: [(&str, &str, UnixTime); 12] = [
+            // (table, its key's columns, rows that expired before this go). Each uses its expiry
+            // index.
+            let expired: [(&str, &str, UnixTime); 14] = [
                 ("revoked_tokens", "jti", now),
                 ("authorization_codes", "hash", now - CODE_REPLAY_MEMORY),
                 ("revoked_grants", "grant_id", now),
@@ -44,13 +45,15 @@ impl Housekeeping for SqliteStore {
                 ("one_time_links", "hash", now),
                 ("throttle", "key", now),
                 ("used_forms", "id", now),
+                ("used_once", "kind, id", now),
+                ("pushed_requests", "hash", now),
                 ("device_codes", "device_hash", now - DEVICE_CODE_MEMORY),
                 ("initial_access_tokens", "hash", now),
             ];
             for (table, key, before) in expired {
                 n += tx
                     .prepare_cached(&format!(
-                        "DELETE FROM {table} WHERE {key} IN \
+                        "DELETE FROM {table} WHERE ({key}) IN \
                            (SELECT {key} FROM {table} WHERE expires_at < ?1 LIMIT ?2)"
                     ))?
                     .execute(params![before, batch])?;

@@ -13,7 +13,8 @@
 //! its own file, SQL included: `applications`, `users`, `apis`, `signing_keys`,
 //! `access_tokens` (the JWT revocation list and opaque access tokens), `grants` (codes,
 //! grants, their revocation), `consents`, `refresh` (refresh tokens and their rotation),
-//! `sessions` (browser sessions), `forms` (spent sealed forms), `throttle`, `device`
+//! `sessions` (browser sessions), `forms` (spent sealed forms), `replays` (one-time
+//! values already seen), `pushed_requests` (RFC 9126, taken once), `throttle`, `device`
 //! (device codes), `registrations` (self-registered applications), `housekeeping` (the
 //! purge) and `health` (ping, the heartbeat).
 
@@ -31,8 +32,10 @@ mod identities;
 mod links;
 mod lock;
 mod logout;
+mod pushed_requests;
 mod refresh;
 mod registrations;
+mod replays;
 mod second_factors;
 mod sessions;
 mod signing_keys;
@@ -72,6 +75,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0021_full_indexes.sql"),
     include_str!("../../migrations/sqlite/0022_upstream_identities.sql"),
     include_str!("../../migrations/sqlite/0023_upstream_providers.sql"),
+    include_str!("../../migrations/sqlite/0024_used_once.sql"),
+    include_str!("../../migrations/sqlite/0025_pushed_requests.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

@@ -17,8 +17,10 @@ mod identities;
 mod logout;
 mod origins;
 mod pending_users;
+mod pushed_requests;
 mod refresh;
 mod registrations;
+mod replays;
 mod second_factors;
 mod sessions;
 mod throttle;
@@ -239,6 +241,18 @@ macro_rules! contract_suite {
                 withdrawing_a_scope
             },
             forms::{sealed_forms, racing_sealed_forms},
+            replays::{
+                one_time_values,
+                racing_one_time_values,
+                purge_one_time_values,
+                odd_one_time_values
+            },
+            pushed_requests::{
+                pushed_requests,
+                racing_pushed_requests,
+                purge_pushed_requests,
+                pushed_request_debug_redacts
+            },
             second_factors::{
                 authenticator_apps,
                 recovery_codes,
@@ -531,4 +545,47 @@ async fn postgres_a_read_only_database_is_not_writable() {
         ));
     }
     s.ping().await.unwrap();
+}
+
+/// `valet migrate` carries the one-time values and the pushed requests over: a value seen
+/// on SQLite is not a first use on PostgreSQL, and a pushed request is taken there once.
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs PostgreSQL: set VALET_TEST_POSTGRES"
+)]
+async fn postgres_copy_carries_replays_and_pushed_requests() {
+    use valet_store::PushedRequestRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("valet.db");
+    let request = PushedRequestRecord {
+        hash: token_hash(7),
+        client_id: "c1".into(),
+        params: r#"{"scope":"openid"}"#.into(),
+        expires_at: 1000,
+    };
+    {
+        let s = SqliteStore::open(&path).await.unwrap();
+        assert!(s.first_use("dpop", "ünï-j1", 1000).await.unwrap());
+        s.push_request(&request).await.unwrap();
+    }
+    let db = TestDatabase::create().await.unwrap();
+    let pg = PostgresStore::connect(&PostgresOptions::new(&db.url))
+        .await
+        .unwrap();
+    let copied = valet_store::copy::sqlite_to_postgres(&path, &pg)
+        .await
+        .unwrap();
+    for table in ["used_once", "pushed_requests"] {
+        assert!(copied.contains(&(table, 1)), "{table}: {copied:?}");
+    }
+    assert!(!pg.first_use("dpop", "ünï-j1", 1000).await.unwrap());
+    assert_eq!(
+        pg.take_pushed_request(&token_hash(7), 10).await.unwrap(),
+        Some(request)
+    );
+    assert_eq!(
+        pg.take_pushed_request(&token_hash(7), 10).await.unwrap(),
+        None
+    );
 }
