@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::OAuthError;
+pub use crate::assurance::{Assurance, SigningAlg, SubjectType};
 use crate::opaque_token::AccessTokenFormat;
 pub use crate::redirect_uri::{is_loopback_host, origin_of, validate_redirect_uri};
 use crate::redirect_uri::{loopback_matches, loopback_matches_any_port};
@@ -28,17 +29,20 @@ pub enum Profile {
     /// A TV, a CLI, an SSH session: public, the device authorization grant (RFC 8628) and
     /// rotating refresh, no redirect URI.
     Device,
+    /// A high-assurance web app (FAPI 2.0 Security Profile): confidential with
+    /// private_key_jwt, pushed requests, PKCE S256 and DPoP-bound tokens (assurance.rs).
+    Fapi2,
 }
 
 impl Profile {
     /// RFC 6749 §2.1: confidential clients can keep a secret.
     pub fn is_confidential(self) -> bool {
-        matches!(self, Self::Web | Self::Service)
+        matches!(self, Self::Web | Self::Service | Self::Fapi2)
     }
 
     pub fn default_grant_types(self) -> Vec<GrantType> {
         match self {
-            Self::Web | Self::Spa | Self::Native => {
+            Self::Web | Self::Spa | Self::Native | Self::Fapi2 => {
                 vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
             }
             Self::Service => vec![GrantType::ClientCredentials],
@@ -47,7 +51,9 @@ impl Profile {
     }
 
     pub fn default_auth_method(self) -> AuthMethod {
-        if self.is_confidential() {
+        if self == Self::Fapi2 {
+            AuthMethod::PrivateKeyJwt
+        } else if self.is_confidential() {
             AuthMethod::ClientSecretBasic
         } else {
             AuthMethod::None
@@ -81,6 +87,8 @@ pub enum GrantType {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2, OIDC Core §9: a JWT signed with one of the application's keys.
+    PrivateKeyJwt,
     None,
 }
 
@@ -113,7 +121,7 @@ macro_rules! wire_names {
 }
 
 wire_names!(Profile, "profile", Web => "web", Spa => "spa", Native => "native", Service => "service",
-    Device => "device");
+    Device => "device", Fapi2 => "fapi2");
 wire_names!(GrantType, "grant type",
     AuthorizationCode => "authorization_code",
     RefreshToken => "refresh_token",
@@ -125,6 +133,7 @@ wire_names!(GrantType, "grant type",
 wire_names!(AuthMethod, "authentication method",
     ClientSecretBasic => "client_secret_basic",
     ClientSecretPost => "client_secret_post",
+    PrivateKeyJwt => "private_key_jwt",
     None => "none",
 );
 
@@ -204,6 +213,9 @@ pub struct Application {
     /// 14). Registrations stored before this field read as admin-registered.
     #[serde(default, skip_serializing_if = "Registration::is_admin")]
     pub registration: Registration,
+    /// Keys, pushed requests, DPoP, ID token algorithm, subject type (assurance.rs).
+    #[serde(flatten)]
+    pub assurance: Assurance,
 }
 
 fn on() -> bool {
@@ -306,6 +318,7 @@ impl Application {
             self.token_endpoint_auth_method,
             AuthMethod::ClientSecretBasic,
             AuthMethod::ClientSecretPost,
+            AuthMethod::PrivateKeyJwt,
             AuthMethod::None,
         ]
         .into_iter()
@@ -371,9 +384,10 @@ impl Application {
         all
     }
 
-    /// PKCE is mandatory for public applications and for those an admin marked.
+    /// PKCE is mandatory for public applications, for those an admin marked, and under
+    /// FAPI 2.0 (§5.3.1.2 item 5).
     pub fn requires_pkce(&self) -> bool {
-        !self.is_confidential() || self.require_pkce
+        !self.is_confidential() || self.require_pkce || self.is_fapi2()
     }
 
     /// Whether `uri` is one of the registered redirect URIs: simple string comparison
@@ -439,7 +453,10 @@ impl Application {
         if let Some(s) = &self.service_subject {
             check_printable("service user", s).map_err(at("service_subject"))?;
         }
-        if self.profile.is_confidential() != self.is_confidential() {
+        // Any application may authenticate with its keys (RFC 7523) instead of a secret;
+        // otherwise a confidential profile has a secret and a public one none.
+        let keyed = self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt;
+        if !keyed && self.profile.is_confidential() != self.is_confidential() {
             return Err(at("token_endpoint_auth_method")(format!(
                 "a {} application must use a {} authentication method",
                 self.profile,
@@ -541,7 +558,7 @@ impl Application {
                 }
             )));
         }
-        Ok(())
+        self.validate_assurance()
     }
 }
 

@@ -44,6 +44,7 @@ fn app_with(uris: &[&str]) -> Application {
         access_token_ttl: None,
         refresh_token_ttl: None,
         backchannel_logout_uri: None,
+        assurance: Default::default(),
         backchannel_logout_session_required: false,
     }
 }

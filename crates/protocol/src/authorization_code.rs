@@ -34,6 +34,9 @@ pub struct CodeDetails {
     /// How the session signed in (RFC 8176); codes from before have none (a password).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// RFC 9449 §10: the DPoP key the token request's proof must be signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl CodeDetails {
@@ -53,6 +56,7 @@ impl CodeDetails {
             user_id: user_id.to_owned(),
             auth_time,
             amr: amr.to_vec(),
+            dpop_jkt: req.dpop_jkt.clone(),
         }
     }
 }
@@ -118,6 +122,18 @@ pub fn check(
     pkce::verify(code.pkce.as_ref(), params.get("code_verifier"), s256)
 }
 
+/// RFC 9449 §10.1: a code bound to a DPoP key is redeemed only with a proof of that key.
+pub fn check_dpop(code: &CodeDetails, proof_jkt: Option<&str>) -> Result<(), OAuthError> {
+    match (code.dpop_jkt.as_deref(), proof_jkt) {
+        (Some(bound), Some(jkt)) if bound == jkt => Ok(()),
+        (Some(_), _) => Err(crate::dpop::invalid(
+            "this code is bound to a DPoP key (dpop_jkt): redeem it with a DPoP proof signed \
+             by that key",
+        )),
+        (None, _) => Ok(()),
+    }
+}
+
 /// What a redeemed code yields (RFC 6749 §4.1.4; OIDC Core §3.1.3.3): the tokens of the
 /// grant it started, for the scope and audience the user consented to, with the nonce of
 /// the authorization request in the ID token.
@@ -168,6 +184,7 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             backchannel_logout_uri: None,
+            assurance: Default::default(),
             backchannel_logout_session_required: false,
         }
     }
@@ -186,6 +203,7 @@ mod tests {
             user_id: "u1".into(),
             auth_time: 1,
             amr: vec![],
+            dpop_jkt: None,
         }
     }
 

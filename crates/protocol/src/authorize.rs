@@ -112,6 +112,10 @@ pub struct AuthorizationRequest {
     /// (`id_token::ACR_MFA`) makes a second factor required (`mfa::demanded`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acr_values: Vec<String>,
+    /// RFC 9449 §10 `dpop_jkt`: the DPoP key the code is bound to (from the parameter,
+    /// or from the DPoP proof of the pushed request that carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -177,6 +181,12 @@ pub fn redirect_uri(app: &Application, params: &Params) -> Result<(String, bool)
 /// Server-wide inputs of step 3.
 pub struct Context<'a> {
     pub apis: &'a [Api],
+    /// The parameters came from a pushed request (RFC 9126), not the browser's URL.
+    pub pushed: bool,
+    /// Server-wide `require_pushed_authorization_requests` (RFC 9126 §5).
+    pub require_par: bool,
+    /// Server-wide FAPI 2.0 mode: every application follows the profile's request rules.
+    pub fapi2: bool,
     /// `aud` of a token that selects no API (RFC 9068 §3).
     pub default_audience: &'a str,
 }
@@ -287,6 +297,44 @@ pub fn validate(
         ));
     }
 
+    // RFC 9126 §5, §6; FAPI 2.0 §5.3.1.2 item 1: only what was pushed.
+    if !ctx.pushed && (ctx.require_par || app.requires_par()) {
+        return Err(fail(
+            mode,
+            OAuthError::invalid_request(
+                "this authorization request must be pushed first: POST it to the \
+                 pushed_authorization_request_endpoint and send only client_id and the \
+                 request_uri it returns (RFC 9126)",
+            ),
+        ));
+    }
+    // FAPI 2.0 §5.3.1.2 item 2: the code flow only.
+    let fapi2 = ctx.fapi2 || app.is_fapi2();
+    if fapi2 && response_type != ResponseType::Code {
+        return Err(fail(
+            mode,
+            OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "under the FAPI 2.0 profile the only response_type is code",
+            ),
+        ));
+    }
+    // RFC 9449 §10: a thumbprint is a base64url SHA-256, 43 characters.
+    let dpop_jkt = params.get("dpop_jkt").map(str::to_owned);
+    if dpop_jkt.as_deref().is_some_and(|j| {
+        j.len() != 43
+            || !j
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return Err(fail(
+            mode,
+            OAuthError::invalid_request(
+                "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 §10)",
+            ),
+        ));
+    }
+
     let requested = match params.get("scope").map(Scope::parse).transpose() {
         Ok(s) => s,
         Err(e) => return Err(fail(mode, e)),
@@ -321,11 +369,12 @@ pub fn validate(
     let pkce = pkce::challenge(
         params.get("code_challenge"),
         params.get("code_challenge_method"),
-        app.allow_plain_pkce,
+        // FAPI 2.0 §5.3.1.2 item 5: S256 only.
+        app.allow_plain_pkce && !fapi2,
     )
     .map_err(|e| fail(mode, e))?;
     // RFC 9700 §2.1.1 (checklist E6).
-    if response_type == ResponseType::Code && pkce.is_none() && app.requires_pkce() {
+    if response_type == ResponseType::Code && pkce.is_none() && (app.requires_pkce() || fapi2) {
         return Err(fail(
             mode,
             OAuthError::invalid_request(
@@ -372,6 +421,7 @@ pub fn validate(
                     .collect()
             })
             .unwrap_or_default(),
+        dpop_jkt,
     })
 }
 

@@ -32,6 +32,7 @@ fn app(profile: Profile) -> Application {
         access_token_ttl: None,
         refresh_token_ttl: None,
         backchannel_logout_uri: None,
+        assurance: Default::default(),
         backchannel_logout_session_required: false,
     }
 }
@@ -55,6 +56,9 @@ fn run(app: &Application, query: &str) -> Result<AuthorizationRequest, Redirecte
     let ctx = Context {
         apis: &apis,
         default_audience: "https://valet.example",
+        pushed: false,
+        require_par: false,
+        fapi2: false,
     };
     validate(app, &p, uri, sent, &ctx)
 }

@@ -261,6 +261,7 @@ pub fn application(url: &str, body: &[u8], api_scopes: &[String]) -> Result<Appl
         access_token_ttl: None,
         refresh_token_ttl: None,
         backchannel_logout_uri: None,
+        assurance: Default::default(),
         backchannel_logout_session_required: false,
         registration: Registration {
             origin: Origin::Cimd,

@@ -13,9 +13,23 @@ use crate::params::{self, Params};
 /// Credentials as the request presented them.
 #[derive(PartialEq, Eq)]
 pub enum Presented {
-    Basic { client_id: String, secret: String },
-    Post { client_id: String, secret: String },
-    None { client_id: String },
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    /// RFC 7523 §2.2: a signed JWT; `client_id` from the body or, absent there, the one
+    /// the assertion claims (its signature not yet checked).
+    Jwt {
+        client_id: String,
+        assertion: String,
+    },
+    None {
+        client_id: String,
+    },
 }
 
 impl fmt::Debug for Presented {
@@ -23,6 +37,7 @@ impl fmt::Debug for Presented {
         match self {
             Self::Basic { client_id, .. } => write!(f, "Basic({client_id}, [redacted])"),
             Self::Post { client_id, .. } => write!(f, "Post({client_id}, [redacted])"),
+            Self::Jwt { client_id, .. } => write!(f, "Jwt({client_id}, [redacted])"),
             Self::None { client_id } => write!(f, "None({client_id})"),
         }
     }
@@ -33,6 +48,7 @@ impl Presented {
         match self {
             Self::Basic { client_id, .. }
             | Self::Post { client_id, .. }
+            | Self::Jwt { client_id, .. }
             | Self::None { client_id } => client_id,
         }
     }
@@ -40,7 +56,7 @@ impl Presented {
     pub fn secret(&self) -> Option<&str> {
         match self {
             Self::Basic { secret, .. } | Self::Post { secret, .. } => Some(secret),
-            Self::None { .. } => None,
+            Self::Jwt { .. } | Self::None { .. } => None,
         }
     }
 
@@ -48,6 +64,7 @@ impl Presented {
         match self {
             Self::Basic { .. } => AuthMethod::ClientSecretBasic,
             Self::Post { .. } => AuthMethod::ClientSecretPost,
+            Self::Jwt { .. } => AuthMethod::PrivateKeyJwt,
             Self::None { .. } => AuthMethod::None,
         }
     }
@@ -62,6 +79,15 @@ impl Presented {
 pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presented, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    if params.contains("client_assertion") || params.contains("client_assertion_type") {
+        if authorization.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method: a client_assertion, Basic or \
+                 client_secret, not several",
+            ));
+        }
+        return assertion(params);
+    }
     if params.is_empty_value("client_secret") {
         return Err(OAuthError::invalid_client(
             "client_secret must not be empty",
@@ -93,6 +119,51 @@ pub fn presented(authorization: Option<&[u8]>, params: &Params) -> Result<Presen
             "client authentication is required (HTTP Basic or client_id and client_secret)",
         )),
     }
+}
+
+/// RFC 7521 §4.2: `client_assertion_type` and `client_assertion` together.
+fn assertion(params: &Params) -> Result<Presented, OAuthError> {
+    use crate::client_assertion::{ASSERTION_TYPE, claimed_client_id};
+    match params.get("client_assertion_type") {
+        Some(ASSERTION_TYPE) => {}
+        Some(other) => {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type `{other}` is not supported; use {ASSERTION_TYPE}"
+            )));
+        }
+        None => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion needs client_assertion_type (RFC 7521 §4.2)",
+            ));
+        }
+    }
+    let Some(jwt) = params.get("client_assertion") else {
+        return Err(OAuthError::invalid_request(
+            "client_assertion_type needs a client_assertion (RFC 7521 §4.2)",
+        ));
+    };
+    let claimed = jwt
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|p| claimed_client_id(&p));
+    let client_id = match (params.get("client_id"), claimed) {
+        (Some(id), _) => id.to_owned(),
+        (None, Some(id)) => id,
+        (None, None) => {
+            return Err(OAuthError::invalid_client(
+                "the client_assertion names no client (no sub or iss)",
+            ));
+        }
+    };
+    Ok(Presented::Jwt {
+        client_id,
+        assertion: jwt.to_owned(),
+    })
 }
 
 fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
@@ -131,6 +202,7 @@ pub fn check_method(app: &Application, presented: &Presented) -> Result<(), OAut
     let how = |m: AuthMethod| match m {
         AuthMethod::ClientSecretBasic => "client_id and client_secret in an HTTP Basic header",
         AuthMethod::ClientSecretPost => "client_id and client_secret in the form body",
+        AuthMethod::PrivateKeyJwt => "a client_assertion signed with one of its keys",
         AuthMethod::None => "client_id in the form body and no secret",
     };
     let (registered, used) = (app.token_endpoint_auth_method, presented.method());

@@ -43,6 +43,17 @@ pub struct Metadata {
     /// tokens of a session carry too).
     pub backchannel_logout_supported: bool,
     pub backchannel_logout_session_supported: bool,
+    /// RFC 9126 §5.
+    pub pushed_authorization_request_endpoint: String,
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 9101 §10.5 / OIDC Discovery: request objects are verified with these.
+    pub request_object_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 8414 §2: algorithms of `private_key_jwt` assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9449 §5.1.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// RFC 8414 §2, RFC 7591 §3: set by the server unless registration is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
@@ -52,7 +63,14 @@ pub struct Metadata {
 /// define (the OpenID Connect scopes are added here).
 pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
     let url = |path: &str| format!("{issuer}{path}");
-    let auth = vec!["client_secret_basic", "client_secret_post", "none"];
+    let auth = vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ];
+    // The algorithms Valet verifies (valet-jose), strongest-preferred first.
+    let algs = vec!["PS256", "ES256", "EdDSA", "RS256"];
     let mut scopes: Vec<String> = crate::scope::OIDC_SCOPES
         .iter()
         .map(|s| (*s).to_owned())
@@ -80,8 +98,9 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
             "implicit",
             crate::device::GRANT_TYPE,
         ],
-        subject_types_supported: vec!["public"],
-        id_token_signing_alg_values_supported: vec!["RS256"],
+        subject_types_supported: vec!["public", "pairwise"],
+        // OIDC Core §15.1: RS256 first, the default of every application.
+        id_token_signing_alg_values_supported: vec!["RS256", "PS256", "ES256", "EdDSA"],
         token_endpoint_auth_methods_supported: auth.clone(),
         introspection_endpoint_auth_methods_supported: auth.clone(),
         revocation_endpoint_auth_methods_supported: auth,
@@ -107,17 +126,25 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
             "email_verified",
             "phone_number",
             "phone_number_verified",
+            "groups",
         ],
         prompt_values_supported: vec!["none", "login", "consent", "select_account"],
         acr_values_supported: vec![crate::id_token::ACR_PASSWORD, crate::id_token::ACR_MFA],
         authorization_response_iss_parameter_supported: true,
-        request_parameter_supported: false,
+        request_parameter_supported: true,
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
         client_id_metadata_document_supported: true,
         backchannel_logout_supported: true,
         backchannel_logout_session_supported: true,
         registration_endpoint: None,
+        pushed_authorization_request_endpoint: url("/oauth2/par"),
+        require_pushed_authorization_requests: false,
+        request_object_signing_alg_values_supported: algs.clone(),
+        token_endpoint_auth_signing_alg_values_supported: algs.clone(),
+        introspection_endpoint_auth_signing_alg_values_supported: algs.clone(),
+        revocation_endpoint_auth_signing_alg_values_supported: algs.clone(),
+        dpop_signing_alg_values_supported: algs,
     }
 }
 

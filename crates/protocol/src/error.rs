@@ -44,6 +44,15 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core §3.1.2.6: the `request_uri` parameter is not supported.
     RequestUriNotSupported,
+    /// RFC 9126 §4, OIDC Core §3.1.2.6: the `request_uri` is unknown, expired, used or
+    /// another application's.
+    InvalidRequestUri,
+    /// RFC 9101 §6.2: the request object is invalid (signature, claims, parameters).
+    InvalidRequestObject,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where required, malformed or wrong.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof must carry the nonce the `DPoP-Nonce` header gives.
+    UseDpopNonce,
     /// RFC 8628 §3.5: the user has not answered yet.
     AuthorizationPending,
     /// RFC 8628 §3.5: polling too fast; the interval grows by 5 seconds.
@@ -79,6 +88,10 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",

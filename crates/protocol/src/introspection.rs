@@ -147,6 +147,7 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             backchannel_logout_uri: None,
+            assurance: Default::default(),
             backchannel_logout_session_required: false,
         }
     }

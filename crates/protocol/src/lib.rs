@@ -5,16 +5,19 @@
 
 pub mod access_token;
 pub mod application;
+pub mod assurance;
 pub mod audience;
 pub mod authorization_code;
 pub mod authorize;
 pub mod backchannel;
 pub mod cimd;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod consent;
 pub mod device;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod id_token;
 pub mod implicit;
@@ -30,6 +33,7 @@ pub mod redirect_uri;
 pub mod refresh;
 pub mod refresh_chain;
 pub mod registration;
+pub mod request_object;
 pub mod response;
 pub mod revocation;
 pub mod scope;

@@ -10,6 +10,7 @@ const MAX_PARAMS: usize = 64;
 const MAX_VALUE_LEN: usize = 16 * 1024;
 
 /// Parsed form parameters, in the order they were sent.
+#[derive(Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
 }
@@ -55,6 +56,25 @@ impl Params {
             pairs.push((name, value));
         }
         Ok(Self { pairs })
+    }
+
+    /// Parameters that did not come from a form: a request object's claims (RFC 9101) or
+    /// a pushed request read back (RFC 9126), under the same limits as a form.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        if pairs.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request("too many parameters"));
+        }
+        if let Some((name, _)) = pairs.iter().find(|(_, v)| v.len() > MAX_VALUE_LEN) {
+            return Err(OAuthError::invalid_request(format!(
+                "the {name} parameter is too long"
+            )));
+        }
+        Ok(Self { pairs })
+    }
+
+    /// Every parameter in the order sent, empty ones included.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
     }
 
     /// True when the parameter carries more than one non-empty value.

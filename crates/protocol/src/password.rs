@@ -116,6 +116,7 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             backchannel_logout_uri: None,
+            assurance: Default::default(),
             backchannel_logout_session_required: false,
             registration: Default::default(),
         }

@@ -19,6 +19,9 @@ pub struct RefreshDetails {
     /// How the user signed in (RFC 8176); tokens from before have none (a password).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// RFC 9449 §5: the DPoP key a public application's refresh token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// When refresh tokens rotate (RFC 9700 §4.14.2: public clients MUST be sender-constrained
@@ -241,6 +244,7 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             backchannel_logout_uri: None,
+            assurance: Default::default(),
             backchannel_logout_session_required: false,
         }
     }
@@ -250,6 +254,7 @@ mod tests {
             scope: Scope::parse("openid profile offline_access").unwrap(),
             auth_time: 1,
             amr: vec![],
+            dpop_jkt: None,
         }
     }
 

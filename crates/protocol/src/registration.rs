@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 
 use crate::OAuthError;
 use crate::application::{
-    Application, AuthMethod, GrantType, Origin, Profile, Registration, is_loopback_host,
-    validate_redirect_uri,
+    Application, Assurance, AuthMethod, GrantType, Origin, Profile, Registration, SigningAlg,
+    SubjectType, is_loopback_host, validate_redirect_uri,
 };
 use crate::scope::{ADMIN_SCOPE, OIDC_SCOPES, Scope};
 use crate::text::{check_printable, check_uri_chars};
@@ -60,10 +60,17 @@ pub struct Metadata {
     /// OIDC Back-Channel Logout 1.0 §2.2.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
-    /// OIDC Registration §2: Valet signs ID tokens with RS256 only.
+    /// OIDC Registration §2: RS256 (the default), PS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: Option<String>,
-    /// OIDC Registration §2: Valet's subjects are `public`.
+    /// OIDC Registration §2, OIDC Core §8: `public` or `pairwise`.
     pub subject_type: Option<String>,
+    /// RFC 7591 §2: the application's public keys, by value or by reference.
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    /// RFC 9449 §5.2.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: Option<bool>,
     pub userinfo_signed_response_alg: Option<String>,
     pub id_token_encrypted_response_alg: Option<String>,
     pub userinfo_encrypted_response_alg: Option<String>,
@@ -206,6 +213,20 @@ pub fn application(
         access_token_ttl: None,
         refresh_token_ttl: None,
         backchannel_logout_uri: meta.backchannel_logout_uri.clone(),
+        assurance: Assurance {
+            jwks: meta.jwks.clone(),
+            jwks_uri: meta.jwks_uri.clone(),
+            require_par: meta.require_pushed_authorization_requests.unwrap_or(false),
+            require_dpop: meta.dpop_bound_access_tokens.unwrap_or(false),
+            id_token_alg: match meta.id_token_signed_response_alg.as_deref() {
+                Some(a) => a.parse().map_err(bad)?,
+                None => SigningAlg::RS256,
+            },
+            subject_type: match meta.subject_type.as_deref() {
+                Some(t) => t.parse().map_err(bad)?,
+                None => SubjectType::Public,
+            },
+        },
         backchannel_logout_session_required: meta
             .backchannel_logout_session_required
             .unwrap_or(false),
@@ -231,20 +252,6 @@ pub fn application(
 /// OIDC Registration §2 choices Valet cannot honour are refused, not silently ignored: a
 /// client that asked for encrypted ID tokens must not receive plain ones.
 fn check_oidc_choices(meta: &Metadata) -> Result<(), OAuthError> {
-    if let Some(alg) = meta.id_token_signed_response_alg.as_deref() {
-        if alg != "RS256" {
-            return Err(bad(format!(
-                "id_token_signed_response_alg `{alg}` is not supported (RS256 only)"
-            )));
-        }
-    }
-    if let Some(t) = meta.subject_type.as_deref() {
-        if t != "public" {
-            return Err(bad(format!(
-                "subject_type `{t}` is not supported (public only)"
-            )));
-        }
-    }
     for (field, v) in [
         (
             "userinfo_signed_response_alg",
@@ -483,6 +490,24 @@ pub fn response(app: &Application, issued: &Issued<'_>) -> Value {
             "post_logout_redirect_uris",
             json!(app.post_logout_redirect_uris),
         );
+    }
+    let a = &app.assurance;
+    if let Some(jwks) = &a.jwks {
+        put("jwks", jwks.clone());
+    }
+    if let Some(uri) = &a.jwks_uri {
+        put("jwks_uri", json!(uri));
+    }
+    put(
+        "id_token_signed_response_alg",
+        json!(a.id_token_alg.as_str()),
+    );
+    put("subject_type", json!(a.subject_type.to_string()));
+    if a.require_dpop {
+        put("dpop_bound_access_tokens", json!(true));
+    }
+    if a.require_par {
+        put("require_pushed_authorization_requests", json!(true));
     }
     if let Some(uri) = &app.backchannel_logout_uri {
         put("backchannel_logout_uri", json!(uri));

@@ -197,6 +197,34 @@ fn grant_and_response_types_agree() {
 }
 
 #[test]
+fn applications_may_register_keys_and_high_assurance_choices() {
+    let key = json!({"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "kid": "k1"});
+    let app = register(json!({"redirect_uris": ["https://app.example/cb"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key]},
+        "id_token_signed_response_alg": "ES256", "subject_type": "pairwise",
+        "dpop_bound_access_tokens": true, "require_pushed_authorization_requests": true}))
+    .unwrap();
+    assert_eq!(app.token_endpoint_auth_method, AuthMethod::PrivateKeyJwt);
+    assert!(!app.has_secret() && app.requires_dpop() && app.requires_par());
+    assert_eq!(
+        app.assurance.id_token_alg,
+        crate::assurance::SigningAlg::ES256
+    );
+    let m = response(
+        &app,
+        &Issued {
+            client_id_issued_at: 1,
+            client_secret: None,
+            registration_access_token: "t",
+            registration_client_uri: "https://id.example/register/c",
+        },
+    );
+    assert_eq!(m["jwks"]["keys"][0]["kid"], "k1");
+    assert_eq!(m["subject_type"], "pairwise");
+    assert_eq!(m["dpop_bound_access_tokens"], true);
+}
+
+#[test]
 fn bad_values_are_invalid_client_metadata() {
     let uris = json!(["https://app.example/cb"]);
     for body in [
@@ -210,7 +238,10 @@ fn bad_values_are_invalid_client_metadata() {
         json!({"redirect_uris": uris, "contacts": ["a\u{0}b"]}),
         json!({"redirect_uris": uris, "contacts": vec!["a@b.example"; 11]}),
         json!({"redirect_uris": uris, "id_token_signed_response_alg": "none"}),
-        json!({"redirect_uris": uris, "subject_type": "pairwise"}),
+        json!({"redirect_uris": uris, "subject_type": "sideways"}),
+        json!({"redirect_uris": uris, "id_token_signed_response_alg": "HS256"}),
+        json!({"redirect_uris": uris, "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+        json!({"redirect_uris": uris, "jwks_uri": "http://app.example/jwks"}),
         json!({"redirect_uris": uris, "id_token_encrypted_response_alg": "RSA-OAEP"}),
         json!({"redirect_uris": "https://app.example/cb"}),
         json!({"redirect_uris": uris, "grant_types": "authorization_code"}),

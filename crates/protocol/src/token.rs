@@ -135,6 +135,7 @@ impl Issuance {
                 scope: selection.scope.clone(),
                 auth_time: authentication.time,
                 amr: authentication.amr.clone(),
+                dpop_jkt: None,
             })
         } else {
             Refresh::None
@@ -168,6 +169,17 @@ impl Issuance {
             id_token: None,
             refresh: Refresh::None,
             cnf: None,
+        }
+    }
+
+    /// RFC 9449 §5: tokens requested with a DPoP proof of key `jkt` are bound to it: the
+    /// access token (`cnf.jkt`, §6.1) and, for a public application, a new refresh token
+    /// (a confidential one's is bound to its client authentication instead).
+    pub fn bind_dpop(&mut self, jkt: Option<&str>, public: bool) {
+        let Some(jkt) = jkt else { return };
+        self.cnf = Some(Confirmation::Jkt(jkt.to_owned()));
+        if let (true, Refresh::New(d) | Refresh::Rotate(d)) = (public, &mut self.refresh) {
+            d.dpop_jkt = Some(jkt.to_owned());
         }
     }
 
@@ -229,6 +241,7 @@ mod tests {
             access_token_ttl: None,
             refresh_token_ttl: None,
             backchannel_logout_uri: None,
+            assurance: Default::default(),
             backchannel_logout_session_required: false,
         }
     }
@@ -283,6 +296,7 @@ mod tests {
                 scope: Scope::parse("openid").unwrap(),
                 auth_time: 7,
                 amr: vec!["pwd".to_owned()],
+                dpop_jkt: None,
             })
         );
         assert_eq!(i.authentication().unwrap().amr, vec!["pwd".to_owned()]);

@@ -74,6 +74,7 @@ pub fn refresh_within(details: &RefreshDetails, grant_scope: &Scope) -> RefreshD
         scope: Scope::from_tokens(details.scope.iter().filter(|s| grant_scope.contains(s))),
         auth_time: details.auth_time,
         amr: details.amr.clone(),
+        dpop_jkt: details.dpop_jkt.clone(),
     }
 }
 
@@ -126,6 +127,7 @@ mod tests {
             scope: s("openid profile email offline_access"),
             auth_time: 7,
             amr: vec!["pwd".into(), "otp".into()],
+            dpop_jkt: None,
         };
         let r = refresh_within(&d, &s("openid email offline_access"));
         assert_eq!(r.scope, s("openid email offline_access"));

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::{FromRef, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::{Claims, Error, Validator};
@@ -21,6 +21,9 @@ use crate::{Claims, Error, Validator};
 pub struct Rejection {
     kind: Kind,
     resource_metadata: Arc<str>,
+    /// The request used the `DPoP` scheme (or its token is DPoP-bound): the challenge is
+    /// `DPoP` with the accepted algorithms (RFC 9449 §7.1).
+    dpop: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,8 @@ enum Kind {
     Missing,
     InvalidRequest(&'static str),
     InvalidToken,
+    /// RFC 9449 §7.1 `invalid_dpop_proof`.
+    InvalidDpopProof(&'static str),
     /// The scopes the route needs, all of them, for the challenge's `scope`.
     InsufficientScope(String),
     /// The issuer could not be asked: 503, so clients retry instead of dropping a token.
@@ -39,7 +44,9 @@ impl Rejection {
     /// The HTTP status this rejection answers with.
     pub fn status(&self) -> StatusCode {
         match self.kind {
-            Kind::Missing | Kind::InvalidToken => StatusCode::UNAUTHORIZED,
+            Kind::Missing | Kind::InvalidToken | Kind::InvalidDpopProof(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Kind::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Kind::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -61,14 +68,21 @@ impl Rejection {
                     "The access token is invalid, expired or revoked",
                 ));
             }
+            Kind::InvalidDpopProof(why) => {
+                params.push(("error", "invalid_dpop_proof"));
+                params.push(("error_description", why));
+            }
             Kind::InsufficientScope(scope) => {
                 params.push(("error", "insufficient_scope"));
                 params.push(("scope", scope));
             }
             Kind::Unavailable => return None,
         }
+        if self.dpop {
+            params.push(("algs", crate::dpop::ALGS));
+        }
         params.push(("resource_metadata", &self.resource_metadata));
-        let mut out = String::from("Bearer ");
+        let mut out = String::from(if self.dpop { "DPoP " } else { "Bearer " });
         for (i, (name, value)) in params.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
@@ -106,8 +120,9 @@ impl IntoResponse for Rejection {
     }
 }
 
-/// The bearer token of a request: exactly one `Authorization: Bearer <token68>` header.
-fn bearer(headers: &HeaderMap) -> Result<&str, Kind> {
+/// The access token of a request: exactly one `Authorization` header of the `Bearer`
+/// scheme (RFC 6750 §2.1) or the `DPoP` scheme (RFC 9449 §7.1); `true` for DPoP.
+fn credentials(headers: &HeaderMap) -> Result<(bool, &str), Kind> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next().ok_or(Kind::Missing)?;
     if values.next().is_some() {
@@ -117,17 +132,26 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Kind> {
         .to_str()
         .map_err(|_| Kind::InvalidRequest("unreadable Authorization header"))?;
     let (scheme, token) = value.split_once(' ').ok_or(Kind::Missing)?;
-    // Another scheme (Basic, DPoP) presents no bearer token (RFC 6750 §3.1).
-    if !scheme.eq_ignore_ascii_case("Bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("DPoP");
+    // Another scheme (Basic) presents no access token (RFC 6750 §3.1).
+    if !dpop && !scheme.eq_ignore_ascii_case("Bearer") {
         return Err(Kind::Missing);
     }
     let token = token.trim_matches(' ');
-    // RFC 6750 §2.1 b64token.
+    // RFC 6750 §2.1 b64token (RFC 9449 §7.1: the same token68).
     let b64token = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
     if token.is_empty() || !token.bytes().all(b64token) {
         return Err(Kind::InvalidToken);
     }
-    Ok(token)
+    Ok((dpop, token))
+}
+
+#[cfg(test)]
+fn bearer(headers: &HeaderMap) -> Result<&str, Kind> {
+    match credentials(headers)? {
+        (false, t) => Ok(t),
+        (true, _) => Err(Kind::Missing),
+    }
 }
 
 impl Validator {
@@ -135,27 +159,118 @@ impl Validator {
         Rejection {
             kind,
             resource_metadata: self.inner.metadata_url.clone(),
+            dpop: false,
         }
     }
 
-    /// Checks the request's bearer token and that it carries every scope in `required`.
+    fn reject_dpop(&self, kind: Kind) -> Rejection {
+        Rejection {
+            dpop: true,
+            ..self.reject(kind)
+        }
+    }
+
+    /// Checks the request's access token and that it carries every scope in `required`.
+    /// Without the request's method and URI no DPoP proof can be checked, so a DPoP-bound
+    /// token is refused here: use [`Validator::authorize_request`] (the layer and the
+    /// extractors do).
     pub async fn authorize<S: AsRef<str>>(
         &self,
         headers: &HeaderMap,
         required: &[S],
     ) -> Result<Claims, Rejection> {
-        let token = bearer(headers).map_err(|k| self.reject(k))?;
+        self.authorize_parts(None, headers, required).await
+    }
+
+    /// As [`Validator::authorize`], for a request of `method` to `uri`: a token under the
+    /// `DPoP` scheme needs a proof for this request by the key the token is bound to, a
+    /// DPoP-bound token is refused under `Bearer` (RFC 9449 §7.1), and a proof is checked
+    /// on every request, whatever the verified-token cache remembers.
+    pub async fn authorize_request<S: AsRef<str>>(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        required: &[S],
+    ) -> Result<Claims, Rejection> {
+        self.authorize_parts(Some((method, uri)), headers, required)
+            .await
+    }
+
+    async fn authorize_parts<S: AsRef<str>>(
+        &self,
+        request: Option<(&Method, &Uri)>,
+        headers: &HeaderMap,
+        required: &[S],
+    ) -> Result<Claims, Rejection> {
+        let (dpop, token) = credentials(headers).map_err(|k| self.reject(k))?;
+        let reject = |k| {
+            if dpop {
+                self.reject_dpop(k)
+            } else {
+                self.reject(k)
+            }
+        };
+        // The proof first: a request whose proof fails learns nothing about its token.
+        let proof_jkt = match (dpop, request, self.inner.dpop_base.as_deref()) {
+            (false, _, _) => None,
+            (true, Some((method, uri)), Some(base)) => {
+                let htu = format!("{base}{}", uri.path());
+                let values: Vec<&[u8]> = headers
+                    .get_all("dpop")
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .collect();
+                let now = crate::validator::unix_now();
+                match crate::dpop::check(
+                    &values,
+                    method.as_str(),
+                    &htu,
+                    token,
+                    now,
+                    &self.inner.replays,
+                ) {
+                    Ok(jkt) => Some(jkt),
+                    Err(why) => {
+                        tracing::debug!(reason = why, "DPoP proof refused");
+                        return Err(reject(Kind::InvalidDpopProof(why)));
+                    }
+                }
+            }
+            (true, _, _) => {
+                return Err(reject(Kind::InvalidDpopProof(
+                    "this API cannot check DPoP proofs here",
+                )));
+            }
+        };
         let claims = self.validate(token).await.map_err(|e| match e {
             Error::InvalidToken(why) => {
                 tracing::debug!(reason = why, "access token refused");
-                self.reject(Kind::InvalidToken)
+                reject(Kind::InvalidToken)
             }
             Error::Unavailable(why) | Error::Config(why) => {
                 tracing::warn!(error = %why, "cannot check an access token");
-                self.reject(Kind::Unavailable)
+                reject(Kind::Unavailable)
             }
         })?;
-        self.check_scopes(&claims, required)?;
+        let bound = claims.cnf.as_ref().map(|c| c.jkt.as_str());
+        if let Err(e) = valet_protocol::dpop::check_binding(bound, proof_jkt.as_deref()) {
+            tracing::debug!(
+                reason = e.description(),
+                "access token refused: DPoP binding"
+            );
+            return Err(if bound.is_some() {
+                self.reject_dpop(if dpop {
+                    Kind::InvalidDpopProof("the proof is not by the token's key")
+                } else {
+                    Kind::InvalidToken
+                })
+            } else {
+                reject(Kind::InvalidToken)
+            });
+        }
+        self.check_scopes(&claims, required)
+            .map_err(|r| Rejection { dpop, ..r })?;
         Ok(claims)
     }
 
@@ -232,7 +347,7 @@ where
         Box::pin(async move {
             match layer
                 .validator
-                .authorize(req.headers(), &layer.scopes)
+                .authorize_request(req.method(), req.uri(), req.headers(), &layer.scopes)
                 .await
             {
                 Ok(claims) => {
@@ -263,7 +378,9 @@ where
             return Ok(Self(claims.clone()));
         }
         let validator = Validator::from_ref(state);
-        let claims = validator.authorize::<&str>(&parts.headers, &[]).await?;
+        let claims = validator
+            .authorize_request::<&str>(&parts.method, &parts.uri, &parts.headers, &[])
+            .await?;
         parts.extensions.insert(claims.clone());
         Ok(Self(claims))
     }
@@ -344,6 +461,7 @@ mod tests {
         let r = |kind| Rejection {
             kind,
             resource_metadata: "https://api.example/.well-known/oauth-protected-resource".into(),
+            dpop: false,
         };
         assert_eq!(
             r(Kind::Missing).challenge().unwrap(),

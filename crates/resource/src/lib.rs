@@ -17,11 +17,17 @@
 //! `WWW-Authenticate` challenges that point at this API's RFC 9728 metadata, which
 //! [`Validator::metadata_router`] serves.
 //!
-//! Left out: DPoP and mTLS-bound tokens, tokens in a form body or query string (RFC 6750
+//! DPoP (RFC 9449 §7): a token under the `DPoP` scheme is accepted with a proof of the
+//! key it is bound to, made for this request (`htu` is [`Config::public_url`] plus the
+//! path), checked on every request and used once (remembered per process); a DPoP-bound
+//! token sent as `Bearer` is refused; the challenges are then `DPoP` with `algs`.
+//!
+//! Left out: mTLS-bound tokens, tokens in a form body or query string (RFC 6750
 //! §2.2–2.3; only the `Authorization` header is read), and issuers other than Valet that
 //! omit `kid` or `alg` from their keys.
 
 mod cache;
+mod dpop;
 mod http;
 mod introspection;
 mod jwks;

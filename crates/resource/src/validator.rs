@@ -75,6 +75,7 @@ pub struct Config {
     unknown_kid_cooldown: Duration,
     jwt_cache: Duration,
     http_client: Option<reqwest::Client>,
+    public_url: Option<String>,
 }
 
 impl Config {
@@ -92,7 +93,17 @@ impl Config {
             unknown_kid_cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
             jwt_cache: DEFAULT_JWT_CACHE,
             http_client: None,
+            public_url: None,
         }
+    }
+
+    /// Where clients reach this API (`https://api.example`, no path): a DPoP proof's
+    /// `htu` is this plus the request's path (RFC 9449 §4.3 item 9). Defaults to the
+    /// origin of the audience when the audience is an http(s) URL; without either, DPoP
+    /// requests are refused.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
     }
 
     /// Check every token through introspection with this API's client credentials (an
@@ -192,6 +203,9 @@ pub(crate) struct Inner {
     pub(crate) metadata_url: Arc<str>,
     pub(crate) metadata_path: String,
     pub(crate) metadata_json: String,
+    /// The scheme and authority a DPoP proof's `htu` starts with.
+    pub(crate) dpop_base: Option<String>,
+    pub(crate) replays: crate::dpop::Replays,
 }
 
 /// Checks access tokens of one issuer for one audience. Cheap to clone (an `Arc`); the
@@ -288,7 +302,13 @@ impl Validator {
             &config.scopes_supported,
             config.resource_name.as_deref(),
         );
+        let dpop_base = config
+            .public_url
+            .clone()
+            .or_else(|| origin(&config.audience));
         let inner = Arc::new(Inner {
+            dpop_base,
+            replays: Default::default(),
             issuer: config.issuer,
             audience: config.audience,
             check,
@@ -396,6 +416,16 @@ pub(crate) async fn fetch_json<T: serde::de::DeserializeOwned>(
         return Err(format!("HTTP {}", r.status()));
     }
     r.json().await.map_err(|e| e.to_string())
+}
+
+/// `scheme://authority` of an http(s) URL.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
 fn too_long() -> Error {

@@ -105,6 +105,7 @@ fn fetchers(
         crate::cimd::Cimd,
         crate::logos::Logos,
         crate::backchannel::Poster,
+        crate::client_keys::ClientKeys,
     ),
     String,
 > {
@@ -135,6 +136,12 @@ fn fetchers(
         connect_timeout: crate::backchannel::CONNECT_TIMEOUT,
         total_timeout: crate::backchannel::TOTAL_TIMEOUT,
     };
+    let keys = Fetcher::new(
+        tls.clone(),
+        loopback,
+        cimd::CONNECT_TIMEOUT,
+        cimd::TOTAL_TIMEOUT,
+    );
     let logos = Fetcher::new(
         tls,
         loopback,
@@ -145,6 +152,7 @@ fn fetchers(
         cimd::Cimd::new(store, documents, master_key.throttle_hasher()),
         crate::logos::Logos::new(logos, clock),
         backchannel,
+        crate::client_keys::ClientKeys::new(keys),
     ))
 }
 
@@ -202,7 +210,7 @@ impl Valet {
         let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now()).await?;
         listener.set_nonblocking(true).map_err(StartError::Socket)?;
         let addr = listener.local_addr().map_err(StartError::Socket)?;
-        let (documents, logos, backchannel) =
+        let (documents, logos, backchannel, client_keys) =
             fetchers(&settings, store.clone(), &master_key, clock.clone())?;
         let catalog = Catalog::new(
             store.clone(),
@@ -249,6 +257,9 @@ impl Valet {
             mailer,
             audit,
             backchannel,
+            client_keys,
+            dpop_nonces: master_key.dpop_nonce_hasher(),
+            pairwise: master_key.pairwise_hasher(),
             hasher: master_key.secret_hasher(),
             sealer,
             throttle: Default::default(),

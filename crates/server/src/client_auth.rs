@@ -3,11 +3,14 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use valet_protocol::application::Application;
+use valet_protocol::client_assertion::{self, AssertionClaims, Expected};
 use valet_protocol::client_auth::{self, Presented};
 use valet_protocol::{ErrorCode, OAuthError};
 use valet_store::ClientRecord;
 
 use crate::catalog::Lookup;
+use crate::crypto::{b64, sha256};
 use crate::error::ApiError;
 use crate::form::OAuthForm;
 use crate::state::AppState;
@@ -51,7 +54,8 @@ pub async fn authenticate(
     state.throttle.check(client_id, ip).map_err(|secs| {
         ApiError::Throttled(secs, "too many failed client authentications; retry later")
     })?;
-    match verify(state, &presented, ip, now).await {
+    let endpoint = format!("{}{}", state.settings.issuer, form.path);
+    match verify(state, &presented, &endpoint, ip, now).await {
         Ok(client) => Ok(client),
         Err(Failure::Other(e)) => Err(e),
         Err(Failure::Refused(reason)) => {
@@ -76,6 +80,7 @@ pub async fn authenticate(
 async fn verify(
     state: &AppState,
     presented: &Presented,
+    endpoint: &str,
     ip: IpAddr,
     now: i64,
 ) -> Result<Arc<ClientRecord>, Failure> {
@@ -99,6 +104,17 @@ async fn verify(
     if let Err(e) = client_auth::check_method(&client.app, presented) {
         return Err(Failure::Refused(e.description().to_owned()));
     }
+    // FAPI 2.0 §5.3.2.1: under the server-wide profile, keys only.
+    if state.settings.fapi2 && !matches!(presented, Presented::Jwt { .. }) {
+        return Err(Failure::Refused(
+            "this server follows the FAPI 2.0 profile: applications authenticate with \
+             private_key_jwt"
+                .into(),
+        ));
+    }
+    if let Presented::Jwt { assertion, .. } = presented {
+        check_assertion(state, &client.app, assertion, endpoint, now).await?;
+    }
     if let Presented::Basic { secret, .. } | Presented::Post { secret, .. } = presented {
         let current = client
             .secret
@@ -113,4 +129,66 @@ async fn verify(
         }
     }
     Ok(client)
+}
+
+/// RFC 7523 §3 (OIDC Core §9 `private_key_jwt`): the assertion is signed by one of the
+/// application's keys, says what §3 asks, and its `jti` was never used before — on any
+/// node (the store remembers it until its `exp`).
+async fn check_assertion(
+    state: &AppState,
+    app: &Application,
+    assertion: &str,
+    endpoint: &str,
+    now: i64,
+) -> Result<(), Failure> {
+    let refused = |why: String| Failure::Refused(why);
+    let header = valet_jose::header(assertion)
+        .map_err(|_| refused("the client_assertion is not a compact JWS".into()))?;
+    let fapi2 = app.is_fapi2() || state.settings.fapi2;
+    // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA.
+    if fapi2 && header.alg == "RS256" {
+        return Err(refused(
+            "under the FAPI 2.0 profile a client assertion is signed with PS256, ES256 or EdDSA"
+                .into(),
+        ));
+    }
+    let key = state
+        .client_keys
+        .key_for(app, &header, now)
+        .await
+        .map_err(refused)?;
+    let payload = key
+        .verify(assertion, &header)
+        .map_err(|e| refused(format!("the client_assertion's signature: {e}")))?;
+    let claims: AssertionClaims = serde_json::from_slice(&payload).map_err(|_| {
+        refused("the client_assertion's claims are not a JSON object of JWT claims".into())
+    })?;
+    let token_endpoint = format!("{}/oauth2/token", state.settings.issuer);
+    let accepted = client_assertion::check(
+        &claims,
+        &Expected {
+            client_id: &app.client_id,
+            issuer: &state.settings.issuer,
+            endpoints: &[&token_endpoint, endpoint],
+            issuer_only: fapi2,
+            now,
+        },
+    )
+    .map_err(|e| refused(e.description().to_owned()))?;
+    let id = format!(
+        "{}:{}",
+        app.client_id,
+        b64(sha256(accepted.jti.as_bytes()).as_ref())
+    );
+    if !state
+        .store
+        .first_use("client_assertion", &id, accepted.exp)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Err(refused(
+            "the client_assertion's jti was used before (RFC 7523 §3 item 7)".into(),
+        ));
+    }
+    Ok(())
 }

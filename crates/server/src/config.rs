@@ -70,6 +70,12 @@ pub struct Partial {
     pub mfa: Option<String>,
     /// Self-service sign-up at `/signup` (issue 16; `routes/signup/`): off by default.
     pub self_registration: Option<bool>,
+    /// The FAPI 2.0 Security Profile for every application (issue 19).
+    pub fapi2: Option<bool>,
+    /// RFC 9126 §5: every authorization request must be pushed.
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §8: DPoP proofs must carry a nonce this server gave.
+    pub dpop_nonce: Option<bool>,
 }
 
 impl Partial {
@@ -129,7 +135,10 @@ impl Partial {
             brand_color_dark,
             powered_by,
             mfa,
-            self_registration
+            self_registration,
+            fapi2,
+            require_pushed_authorization_requests,
+            dpop_nonce
         )
     }
 }
@@ -215,6 +224,13 @@ pub struct Settings {
     pub mfa: valet_protocol::mfa::Policy,
     /// Whether people may create their own account at `/signup` (confirmed by email).
     pub self_registration: bool,
+    /// Server-wide FAPI 2.0 mode: every authorization request pushed, every token
+    /// DPoP-bound, client assertions addressed to the issuer alone, PKCE S256 (issue 19).
+    pub fapi2: bool,
+    /// RFC 9126 §5 `require_pushed_authorization_requests` (implied by `fapi2`).
+    pub require_par: bool,
+    /// RFC 9449 §8: proofs at the token endpoint carry a `DPoP-Nonce` this server gave.
+    pub dpop_nonce: bool,
 }
 
 impl Settings {
@@ -360,7 +376,11 @@ impl Settings {
                         accounts people create live in Valet's database"
                 .into());
         }
+        let fapi2 = p.fapi2.unwrap_or(false);
         Ok(Self {
+            fapi2,
+            require_par: fapi2 || p.require_pushed_authorization_requests.unwrap_or(false),
+            dpop_nonce: p.dpop_nonce.unwrap_or(false),
             mfa,
             self_registration,
             dev_allow_loopback_metadata: p.dev_allow_loopback_metadata.unwrap_or(false),

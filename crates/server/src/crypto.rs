@@ -119,6 +119,22 @@ impl MasterKey {
         ))
     }
 
+    /// Keys the DPoP nonces this server gives (RFC 9449 §8): every node derives the same.
+    pub fn dpop_nonce_hasher(&self) -> SecretHasher {
+        SecretHasher(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            &self.derive("valet dpop nonce hmac v1"),
+        ))
+    }
+
+    /// Keys pairwise subject identifiers (OIDC Core §8.1): one per sector, stable.
+    pub fn pairwise_hasher(&self) -> SecretHasher {
+        SecretHasher(hmac::Key::new(
+            hmac::HMAC_SHA256,
+            &self.derive("valet pairwise sub hmac v1"),
+        ))
+    }
+
     pub fn sealer(&self) -> Result<Sealer, Fault> {
         self.sealer_for("valet key seal v1")
     }

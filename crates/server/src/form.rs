@@ -19,6 +19,10 @@ const REPEATABLE: &[&str] = &["resource"];
 pub struct OAuthForm {
     pub params: Params,
     pub authorization: Option<Vec<u8>>,
+    /// The `DPoP` header values (RFC 9449 §4.1), each as sent.
+    pub dpop: Vec<Vec<u8>>,
+    /// The request's path: the endpoint a client assertion may name as its `aud`.
+    pub path: String,
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthForm {
@@ -51,6 +55,8 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes().to_vec());
+        let dpop = crate::dpop::headers(req.headers());
+        let path = req.uri().path().to_owned();
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -64,6 +70,8 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         Ok(Self {
             params,
             authorization,
+            dpop,
+            path,
         })
     }
 }

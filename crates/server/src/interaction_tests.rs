@@ -34,6 +34,7 @@ fn request() -> AuthorizationRequest {
         login_hint: Some("alice".into()),
         id_token_hint: None,
         acr_values: vec![],
+        dpop_jkt: None,
     }
 }
 

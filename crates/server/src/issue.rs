@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use valet_jose::Algorithm;
 use valet_protocol::access_token::{AccessTokenClaims, Cnf, Issue, TYP};
-use valet_protocol::application::Application;
+use valet_protocol::application::{Application, SigningAlg};
 use valet_protocol::id_token::{IdToken, IdTokenClaims};
 use valet_protocol::opaque_token::{self, AccessTokenFormat};
 use valet_protocol::refresh::RefreshDetails;
@@ -305,9 +305,10 @@ fn id_token(
     let Some(auth) = i.authentication() else {
         return Err(ApiError::invariant("an ID token without a user"));
     };
+    let subject = crate::pairwise::subject(state, app, i.sub());
     let c = IdTokenClaims::new(IdToken {
         issuer: &state.settings.issuer,
-        subject: i.sub(),
+        subject: &subject,
         client_id: &i.client_id,
         now,
         ttl: Application::lifetime(app.access_token_ttl, state.settings.access_token_ttl),
@@ -320,7 +321,18 @@ fn id_token(
         c_hash: None,
         claims: plan.claims.clone(),
     });
-    sign(state, Algorithm::RS256, "JWT", &c, now)
+    sign(state, id_token_alg(app), "JWT", &c, now)
+}
+
+/// OIDC Registration §2 `id_token_signed_response_alg`: the algorithm of `app`'s ID
+/// tokens (and logout tokens).
+pub fn id_token_alg(app: &Application) -> Algorithm {
+    match app.assurance.id_token_alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::PS256 => Algorithm::PS256,
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+    }
 }
 
 /// A new refresh token of a user's grant at `place` (a new chain's first when `None`):

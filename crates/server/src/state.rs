@@ -47,6 +47,12 @@ pub struct AppState {
     pub upstreams: crate::upstream::Upstreams,
     /// Back-channel logout POSTs (`backchannel/`).
     pub backchannel: crate::backchannel::Poster,
+    /// Applications' registered public keys (`client_keys.rs`).
+    pub client_keys: crate::client_keys::ClientKeys,
+    /// Keys the DPoP nonces (`dpop.rs`).
+    pub dpop_nonces: SecretHasher,
+    /// Keys pairwise subjects (`pairwise.rs`).
+    pub pairwise: SecretHasher,
 }
 
 pub type Shared = Arc<AppState>;

@@ -1,7 +1,9 @@
 //! Applications (OAuth clients): every field, the secret, their grants.
 
 use serde::{Deserialize, Serialize};
-use valet_protocol::application::{Application, AuthMethod, GrantType, Profile};
+use valet_protocol::application::{
+    Application, Assurance, AuthMethod, GrantType, Profile, SigningAlg, SubjectType,
+};
 use valet_protocol::opaque_token::AccessTokenFormat;
 use valet_store::ClientRecord;
 
@@ -56,6 +58,21 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<String>,
     #[serde(default)]
     pub backchannel_logout_session_required: bool,
+    /// RFC 7591 §2: the application's public keys (a JWK Set), for private_key_jwt and
+    /// signed request objects; or `jwks_uri`, where it publishes them.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
+    /// RFC 9126 §6: authorization requests only through the PAR endpoint.
+    #[serde(default)]
+    pub require_par: bool,
+    /// RFC 9449 §5.2: DPoP-bound tokens only.
+    #[serde(default)]
+    pub require_dpop: bool,
+    /// RS256 (default; PS256 for fapi2), PS256, ES256 or EdDSA.
+    pub id_token_alg: Option<SigningAlg>,
+    #[serde(default)]
+    pub subject_type: SubjectType,
 }
 
 /// Changes to a registration; absent fields stay as they are.
@@ -88,6 +105,15 @@ pub struct ClientChanges {
     /// An empty string removes it.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// Replaces the registered keys (and drops a `jwks_uri`).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Replaces the keys' address (and drops registered `jwks`); an empty string removes it.
+    pub jwks_uri: Option<String>,
+    pub require_par: Option<bool>,
+    pub require_dpop: Option<bool>,
+    pub id_token_alg: Option<SigningAlg>,
+    pub subject_type: Option<SubjectType>,
     /// Added to `redirect_uris` (after `redirect_uris`, when both are given).
     pub add_redirect_uris: Option<Vec<String>>,
     /// Removed from `redirect_uris`; each must be one of them.
@@ -151,9 +177,22 @@ impl Admin {
             backchannel_logout_uri: new.backchannel_logout_uri,
             backchannel_logout_session_required: new.backchannel_logout_session_required,
             registration: Default::default(),
+            assurance: Assurance {
+                jwks: new.jwks,
+                jwks_uri: new.jwks_uri,
+                require_par: new.require_par,
+                require_dpop: new.require_dpop,
+                id_token_alg: new.id_token_alg.unwrap_or(if profile == Profile::Fapi2 {
+                    SigningAlg::PS256
+                } else {
+                    SigningAlg::RS256
+                }),
+                subject_type: new.subject_type,
+            },
         };
         self.check(&app).await?;
-        let secret = if app.is_confidential() {
+        // An application authenticating with its keys has no secret (RFC 7523).
+        let secret = if app.has_secret() {
             Some(new_client_secret()?)
         } else {
             None
@@ -221,6 +260,29 @@ impl Admin {
         }
         if let Some(r) = ch.backchannel_logout_session_required {
             app.backchannel_logout_session_required = r;
+        }
+        if let Some(jwks) = ch.jwks {
+            app.assurance.jwks = Some(jwks);
+            app.assurance.jwks_uri = None;
+        }
+        if let Some(uri) = ch.jwks_uri {
+            app.assurance.jwks_uri = (!uri.is_empty()).then_some(uri);
+            if app.assurance.jwks_uri.is_some() {
+                app.assurance.jwks = None;
+            }
+        }
+        let a = &mut app.assurance;
+        if let Some(v) = ch.require_par {
+            a.require_par = v;
+        }
+        if let Some(v) = ch.require_dpop {
+            a.require_dpop = v;
+        }
+        if let Some(v) = ch.id_token_alg {
+            a.id_token_alg = v;
+        }
+        if let Some(v) = ch.subject_type {
+            a.subject_type = v;
         }
         if let Some(t) = ch.access_token_ttl {
             app.access_token_ttl = (t != 0).then_some(t);

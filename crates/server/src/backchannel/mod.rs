@@ -7,7 +7,6 @@
 //! dropped with a warning. At most `BATCH` POSTs are in flight per node.
 
 use std::time::Duration;
-use valet_jose::Algorithm;
 use valet_protocol::application::Origin;
 use valet_protocol::backchannel::{LogoutTokenClaims, TYP};
 use valet_store::LogoutDelivery;
@@ -119,15 +118,18 @@ async fn attempt(state: &Shared, d: &LogoutDelivery, now: i64) -> Result<Option<
     let Some(uri) = client.app.backchannel_logout_uri.clone() else {
         return Ok(None);
     };
+    // The `sub` the application knows (pairwise or not), signed as its ID tokens are.
+    let sub = crate::pairwise::subject(state, &client.app, &d.user_id);
     let claims = LogoutTokenClaims::new(
         &state.settings.issuer,
         &d.client_id,
-        &d.user_id,
+        &sub,
         d.session.as_ref().map(crate::session::sid),
         now,
         random_token(16).map_err(|e| e.to_string())?,
     );
-    let token = crate::issue::sign(state, Algorithm::RS256, TYP, &claims, now)
+    let alg = crate::issue::id_token_alg(&client.app);
+    let token = crate::issue::sign(state, alg, TYP, &claims, now)
         .map_err(|e| format!("cannot sign the logout token: {e}"))?;
     let self_registered = client.app.registration.origin != Origin::Admin;
     Ok(Some(

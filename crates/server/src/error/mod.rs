@@ -31,6 +31,10 @@ pub enum ApiError {
     /// An error at a bearer-protected endpoint (RFC 6750 §3.1).
     #[error("{0}")]
     Bearer(OAuthError, Option<&'static str>),
+    /// An error at a resource for a request under the `DPoP` scheme (RFC 9449 §7.1):
+    /// 401 with a `DPoP` challenge naming the accepted algorithms (403 for a scope).
+    #[error("{0}")]
+    Dpop(OAuthError, Option<&'static str>),
     #[error("the store failed")]
     Store(#[from] StoreError),
     #[error("the request body is too large")]
@@ -180,7 +184,7 @@ impl ApiError {
                 ),
                 Some("Wait, then sign in again."),
             ),
-            Self::OAuth(e) | Self::Bearer(e, _) => (
+            Self::OAuth(e) | Self::Bearer(e, _) | Self::Dpop(e, _) => (
                 StatusCode::BAD_REQUEST,
                 "The request cannot be completed",
                 e.description().to_owned(),
@@ -277,6 +281,27 @@ impl IntoResponse for ApiError {
                     "Bearer realm=\"valet\", error=\"{}\", error_description=\"{}\"",
                     e.code.as_str(),
                     e.description()
+                );
+                if let Some(s) = scope {
+                    challenge.push_str(&format!(", scope=\"{s}\""));
+                }
+                let mut r = json(status, e.code.as_str(), e.description());
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                r
+            }
+            Self::Dpop(e, scope) => {
+                let status = match e.code {
+                    ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+                    ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                let mut challenge = format!(
+                    "DPoP error=\"{}\", error_description=\"{}\", algs=\"{}\"",
+                    e.code.as_str(),
+                    e.description(),
+                    crate::dpop::ALGS.join(" ")
                 );
                 if let Some(s) = scope {
                     challenge.push_str(&format!(", scope=\"{s}\""));

@@ -108,6 +108,38 @@ async fn authorize(
     if client.app.registration.quarantined {
         return Ok(refuse(state, crate::registration::QUARANTINED));
     }
+    let now = state.clock.now();
+    // A pushed request (RFC 9126 §4) or a request object (RFC 9101 §6.3): their
+    // parameters are the only ones honoured. Either failing is a page: the redirect URI
+    // inside was not verified.
+    let outer = params.clone();
+    let (params, pushed) = match open_request(state, &client.app, params, now).await {
+        Ok(p) => p,
+        // OIDC Core §3.1.2.6: `invalid_request_object` goes back to the redirect URI when
+        // the request's own one verifies; anything else (an unknown or used
+        // `request_uri`: whose redirect URI would it be?) is a page.
+        Err(ApiError::OAuth(e)) => {
+            let redirect = match e.code {
+                ErrorCode::InvalidRequestObject | ErrorCode::RequestNotSupported => {
+                    authorize::redirect_uri(&client.app, &outer).ok()
+                }
+                _ => None,
+            };
+            return Ok(match redirect {
+                Some((redirect_uri, _)) => {
+                    let r = authorize::Redirected {
+                        redirect_uri,
+                        mode: authorize::ResponseMode::Query,
+                        state: outer.get("state").map(str::to_owned),
+                        error: e,
+                    };
+                    deliver(state, response::deliver_error(&r, &state.settings.issuer))
+                }
+                None => refuse(state, &format!("{}: {}", e.code.as_str(), e.description())),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let (redirect_uri, sent) = match authorize::redirect_uri(&client.app, &params) {
         Ok(r) => r,
         Err(page) => return Ok(refuse(state, &page.0)),
@@ -115,6 +147,9 @@ async fn authorize(
     let apis = state.catalog.apis().await?;
     let ctx = authorize::Context {
         apis: &apis,
+        pushed,
+        require_par: state.settings.require_par,
+        fapi2: state.settings.fapi2,
         default_audience: &state.settings.issuer,
     };
     let req = match authorize::validate(&client.app, &params, redirect_uri, sent, &ctx) {
@@ -126,7 +161,6 @@ async fn authorize(
             ));
         }
     };
-    let now = state.clock.now();
     let browser = Browser::from_headers(state, headers, now).await?;
     proceed(
         state,
@@ -139,6 +173,39 @@ async fn authorize(
         now,
     )
     .await
+}
+
+/// The parameters a request stands for: those pushed earlier when it names a
+/// `request_uri` of this server (taken once: RFC 9126 §4; the application must be the one
+/// that pushed it), those of its signed request object (RFC 9101), or its own. The flag
+/// says whether they were pushed.
+async fn open_request(
+    state: &AppState,
+    app: &Application,
+    params: Params,
+    now: UnixTime,
+) -> Result<(Params, bool), ApiError> {
+    use valet_protocol::request_object::{invalid_request_uri, pushed_reference};
+    if let Some(reference) = params.get("request_uri").and_then(pushed_reference) {
+        let taken = state
+            .store
+            .take_pushed_request(&sha256(reference.as_bytes()), now)
+            .await?;
+        let Some(record) = taken.filter(|r| r.client_id == app.client_id) else {
+            return Err(invalid_request_uri(
+                "the request_uri is unknown, expired, already used or another \
+                 application's: push the authorization request again",
+            )
+            .into());
+        };
+        let pairs: Vec<(String, String)> = serde_json::from_str(&record.params)
+            .map_err(|_| invalid_request_uri("the pushed request cannot be read"))?;
+        return Ok((Params::from_pairs(pairs)?, true));
+    }
+    if let Some(jwt) = params.get("request") {
+        return Ok((crate::jar::parameters(state, app, jwt, now).await?, false));
+    }
+    Ok((params, false))
 }
 
 /// Takes a validated request as far as it can go for this browser: to the login page, the
@@ -158,7 +225,14 @@ pub async fn proceed(
     let hint_subject = match &req.id_token_hint {
         None => None,
         Some(hint) => match verify_id_token_hint(state, hint, now) {
-            Some(h) => Some(h.sub),
+            // A pairwise application's hint names its own `sub` of the user (OIDC Core
+            // §8.1): the signed-in user is the one named when theirs matches.
+            Some(h) => Some(match &browser {
+                Some(b) if crate::pairwise::subject(state, app, &b.user.id) == h.sub => {
+                    b.user.id.clone()
+                }
+                _ => h.sub,
+            }),
             None => {
                 let e = req.error(OAuthError::invalid_request(
                     "id_token_hint is not a valid ID token issued by this server",

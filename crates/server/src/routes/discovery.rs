@@ -19,6 +19,7 @@ pub async fn metadata(State(state): State<Shared>) -> Result<Response, ApiError>
         .filter(|s| s != ADMIN_SCOPE)
         .collect();
     let mut metadata = discovery::metadata(&state.settings.issuer, scopes);
+    metadata.require_pushed_authorization_requests = state.settings.require_par;
     // Dynamic client registration (issue 14), unless the operator turned it off.
     if state.settings.registration.mode != crate::registration::Mode::Off {
         metadata.registration_endpoint = Some(format!("{}/oauth2/register", state.settings.issuer));

@@ -14,6 +14,7 @@ pub(crate) mod health;
 mod introspect;
 pub(crate) mod login;
 pub(crate) mod logout;
+mod par;
 pub(crate) mod passkey;
 mod password;
 pub(crate) mod register;
@@ -51,6 +52,7 @@ pub fn router(state: Shared) -> Router {
             post(introspect::introspect).fallback(post_only),
         )
         .route("/oauth2/revoke", post(revoke::revoke).fallback(post_only))
+        .route("/oauth2/par", post(par::push).fallback(post_only))
         .route("/userinfo", get(userinfo::get).post(userinfo::post))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -140,7 +140,7 @@ pub async fn register(
             "this registration needs an initial access token (Authorization: Bearer)",
         ));
     }
-    let secret = app.is_confidential().then(new_client_secret).transpose()?;
+    let secret = app.has_secret().then(new_client_secret).transpose()?;
     let token = random_token(TOKEN_BYTES)?;
     // Only public registrations are deduplicated: a confidential one's secret is shown
     // once and cannot be handed out again.

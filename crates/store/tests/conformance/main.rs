@@ -80,6 +80,7 @@ fn client(id: &str) -> ClientRecord {
             access_token_ttl: None,
             refresh_token_ttl: None,
             backchannel_logout_uri: None,
+            assurance: Default::default(),
             backchannel_logout_session_required: false,
             registration: Default::default(),
         },

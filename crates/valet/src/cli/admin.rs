@@ -185,7 +185,7 @@ pub enum KeysCommand {
     },
     /// Publish a new key now; it signs after key_activation_delay, the old one stays published until its tokens expired
     Rotate {
-        /// ES256 (access tokens) or RS256 (ID tokens) [default: both]
+        /// ES256 (access tokens), RS256 (ID tokens by default), PS256 or EdDSA (ID tokens of the applications that chose them) [default: all four]
         #[arg(long)]
         alg: Option<String>,
     },

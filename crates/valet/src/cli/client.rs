@@ -12,7 +12,7 @@ pub enum ClientCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// web, spa, native, service or device
+        /// web, spa, native, service, device, or fapi2 (a high-assurance web app: the FAPI 2.0 Security Profile — private_key_jwt, pushed requests, PKCE S256, DPoP-bound tokens, PS256 ID tokens)
         #[arg(long)]
         profile: String,
         /// Allowed redirect URI (repeatable); matched byte for byte
@@ -27,9 +27,27 @@ pub enum ClientCommand {
         /// First-party application: skips the consent page
         #[arg(long)]
         trusted: bool,
-        /// client_secret_basic or client_secret_post: only that one is accepted [default: none chosen: client_secret_basic, and client_secret_post accepted too]
+        /// client_secret_basic or client_secret_post: only that one is accepted; private_key_jwt: a JWT signed with one of its keys (RFC 7523; needs --jwks-file or --jwks-uri, no secret) [default: none chosen: client_secret_basic, and client_secret_post accepted too; fapi2: private_key_jwt]
         #[arg(long, value_name = "METHOD")]
         auth_method: Option<String>,
+        /// A JSON file holding the application's public keys as a JWK Set ({"keys": [...]})
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// The https URL where the application publishes its public keys (fetched and cached by Valet)
+        #[arg(long, value_name = "URL")]
+        jwks_uri: Option<String>,
+        /// Its authorization requests must be pushed first (RFC 9126 PAR)
+        #[arg(long)]
+        require_par: bool,
+        /// Its tokens must be bound to a DPoP key (RFC 9449): token requests without a DPoP proof are refused
+        #[arg(long)]
+        require_dpop: bool,
+        /// The algorithm of its ID tokens: RS256, PS256, ES256 or EdDSA [default: RS256; fapi2: PS256]
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+        /// public (the same sub for every application) or pairwise (a sub of its own per redirect host, OIDC Core §8) [default: public]
+        #[arg(long, value_name = "TYPE", default_value = "public")]
+        subject_type: String,
         /// For a service: the user its tokens act as (their `sub`) [default: the client_id]
         #[arg(long, value_name = "SUB")]
         service_user: Option<String>,
@@ -115,9 +133,27 @@ pub enum ClientCommand {
         /// First-party (skips the consent page) or not
         #[arg(long, value_name = "true|false")]
         trusted: Option<bool>,
-        /// client_secret_basic or client_secret_post
+        /// client_secret_basic, client_secret_post or private_key_jwt
         #[arg(long, value_name = "METHOD")]
         auth_method: Option<String>,
+        /// Replace its public keys with the JWK Set in this file
+        #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Replace where it publishes its public keys (an empty value removes it)
+        #[arg(long, value_name = "URL")]
+        jwks_uri: Option<String>,
+        /// Require pushed authorization requests (RFC 9126), or not
+        #[arg(long, value_name = "true|false")]
+        require_par: Option<bool>,
+        /// Require DPoP-bound tokens (RFC 9449), or not
+        #[arg(long, value_name = "true|false")]
+        require_dpop: Option<bool>,
+        /// RS256, PS256, ES256 or EdDSA
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+        /// public or pairwise
+        #[arg(long, value_name = "TYPE")]
+        subject_type: Option<String>,
         /// jwt or opaque
         #[arg(long, value_name = "FORMAT")]
         access_token_format: Option<AccessTokenFormat>,

@@ -268,6 +268,36 @@ pub struct SettingArgs {
         default_missing_value = "true"
     )]
     pub self_registration: Option<bool>,
+    /// The FAPI 2.0 Security Profile for every application: pushed requests, DPoP-bound tokens, private_key_jwt assertions addressed to the issuer [default: false]
+    #[arg(
+        long,
+        env = "VALET_FAPI2",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub fapi2: Option<bool>,
+    /// Every authorization request must be pushed first (RFC 9126) [default: false]
+    #[arg(
+        long,
+        env = "VALET_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// DPoP proofs at the token endpoint must carry a nonce Valet gives in DPoP-Nonce (RFC 9449 §8) [default: false]
+    #[arg(
+        long,
+        env = "VALET_DPOP_NONCE",
+        global = true,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub dpop_nonce: Option<bool>,
 }
 
 impl SettingArgs {
@@ -318,6 +348,9 @@ impl SettingArgs {
             powered_by: self.powered_by,
             mfa: self.mfa.clone(),
             self_registration: self.self_registration,
+            fapi2: self.fapi2,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_nonce: self.dpop_nonce,
         }
     }
 }

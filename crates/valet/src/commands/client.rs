@@ -52,6 +52,12 @@ pub(super) async fn client(
             access_token_lifetime,
             refresh_token_lifetime,
             backchannel_logout_uri,
+            jwks_file,
+            jwks_uri,
+            require_par,
+            require_dpop,
+            id_token_alg,
+            subject_type,
             json,
         } => {
             let profile: valet_protocol::application::Profile = profile.parse()?;
@@ -100,6 +106,12 @@ pub(super) async fn client(
                 logo_uri,
                 policy_uri,
                 service_subject: service_user,
+                jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                jwks_uri,
+                require_par,
+                require_dpop,
+                id_token_alg: id_token_alg.map(|a| a.parse()).transpose()?,
+                subject_type: subject_type.parse()?,
             };
             let created = admin
                 .create_client(new, now())
@@ -160,6 +172,12 @@ pub(super) async fn client(
             access_token_lifetime,
             refresh_token_lifetime,
             backchannel_logout_uri,
+            jwks_file,
+            jwks_uri,
+            require_par,
+            require_dpop,
+            id_token_alg,
+            subject_type,
             json,
         } => {
             let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
@@ -195,6 +213,12 @@ pub(super) async fn client(
                 refresh_token_ttl: refresh_token_lifetime,
                 backchannel_logout_uri,
                 backchannel_logout_session_required: None,
+                jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                jwks_uri,
+                require_par,
+                require_dpop,
+                id_token_alg: id_token_alg.map(|a| a.parse()).transpose()?,
+                subject_type: subject_type.map(|t| t.parse()).transpose()?,
             };
             let app = admin
                 .update_client(&client_id, ch, None, now())
@@ -246,6 +270,21 @@ pub(super) async fn client(
             );
             out!("scopes:        {}", a.scopes.join(" "));
             out!("redirect URIs: {}", visible(&a.redirect_uris.join(" ")));
+            let keys = &a.assurance;
+            if let Some(uri) = &keys.jwks_uri {
+                out!("keys:          {}", visible(uri));
+            } else if let Some(jwks) = &keys.jwks {
+                let n = jwks["keys"].as_array().map_or(0, Vec::len);
+                out!("keys:          {n} registered public key(s)");
+            }
+            if a.requires_par() {
+                out!("pushed requests: required (RFC 9126)");
+            }
+            if a.requires_dpop() {
+                out!("DPoP:          required (RFC 9449)");
+            }
+            out!("ID tokens:     {}", keys.id_token_alg);
+            out!("subject type:  {}", keys.subject_type);
             if !a.post_logout_redirect_uris.is_empty() {
                 out!(
                     "after logout:  {}",
@@ -375,4 +414,21 @@ fn show_created(c: &WithSecret, json: bool, verb: &str) -> Result<(), String> {
         out!("Store the secret now: Valet keeps only a keyed hash and cannot show it again.");
     }
     Ok(())
+}
+
+/// A JWK Set file: JSON, bounded (the registration checks what it holds).
+fn read_jwks(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() > valet_protocol::assurance::MAX_JWKS_BYTES {
+        return Err(format!(
+            "{} is larger than a JWK Set may be",
+            path.display()
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        format!(
+            "{} is not JSON (a JWK Set: {{\"keys\": [...]}}): {e}",
+            path.display()
+        )
+    })
 }

@@ -55,11 +55,10 @@ pub(super) async fn keys_cmd(
         }
         KeysCommand::Rotate { alg } => {
             let algs = match alg.as_deref() {
-                None => vec![Algorithm::ES256, Algorithm::RS256],
-                Some(a) => vec![
-                    Algorithm::parse(a)
-                        .ok_or_else(|| format!("--alg must be ES256 or RS256, not {a}"))?,
-                ],
+                None => Algorithm::ALL.to_vec(),
+                Some(a) => vec![Algorithm::parse(a).ok_or_else(|| {
+                    format!("--alg must be ES256, RS256, PS256 or EdDSA, not {a}")
+                })?],
             };
             for alg in algs {
                 let t = admin

@@ -93,7 +93,7 @@ pub async fn rotate(
     let b = body(b)?;
     let alg = Algorithm::parse(&b.alg).ok_or_else(|| ApiError::Field {
         field: "alg".into(),
-        message: format!("alg must be ES256 or RS256, not {}", b.alg),
+        message: format!("alg must be ES256, RS256, PS256 or EdDSA, not {}", b.alg),
     })?;
     let s = caller.settings();
     let t = caller

@@ -105,7 +105,10 @@ async fn rotate(c: Console, f: Fields) -> Response {
         Err(r) => return *r,
     };
     let Some(alg) = Algorithm::parse(&f.text("alg")) else {
-        return c.fail(AdminError::field("alg", "choose ES256 or RS256"));
+        return c.fail(AdminError::field(
+            "alg",
+            "choose ES256, RS256, PS256 or EdDSA",
+        ));
     };
     let s = &c.state.settings;
     match admin

@@ -60,6 +60,8 @@ pub struct SecondFactorStep {
 }
 
 /// Where a sign-in goes once it is complete.
+// Short-lived and sealed into a form, never kept in bulk: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "to", content = "value", rename_all = "snake_case")]
 pub enum Then {

@@ -25,6 +25,7 @@ pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
     let code = params
@@ -59,6 +60,7 @@ pub async fn grant(
     let details: CodeDetails =
         serde_json::from_str(&record.details).map_err(Fault::corrupt("code"))?;
     authorization_code::check(app, &record.client_id, &details, params, s256)?;
+    authorization_code::check_dpop(&details, jkt)?;
     // The code is burned; it yields tokens only if its grant and its session still stood
     // when it was (read in the redemption's own transaction, so a racing replay that
     // revokes the grant afterwards does not undo the one winner: checklist D2).
@@ -69,7 +71,8 @@ pub async fn grant(
         return Err(e.into());
     }
     let user = issue::grant_user(state, &details.user_id).await?;
-    let issuance = authorization_code::issuance(app, &details, &record.grant_id);
+    let mut issuance = authorization_code::issuance(app, &details, &record.grant_id);
+    issuance.bind_dpop(jkt, !app.is_confidential());
     let issued = issue::execute(state, app, &issuance, None, now)
         .await?
         .issued()?;

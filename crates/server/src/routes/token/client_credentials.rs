@@ -12,10 +12,12 @@ pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
     let apis = state.catalog.apis().await?;
-    let issuance = client_credentials::decide(app, params, &apis, &state.settings.issuer)?;
+    let mut issuance = client_credentials::decide(app, params, &apis, &state.settings.issuer)?;
+    issuance.bind_dpop(jkt, false);
     issue::execute(state, app, &issuance, None, now)
         .await?
         .issued()?

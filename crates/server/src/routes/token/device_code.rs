@@ -19,6 +19,7 @@ pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
     let code = params
@@ -95,7 +96,8 @@ pub async fn grant(
         .into());
     }
     let user = issue::grant_user(state, user_id).await?;
-    let issuance = details.issuance(app, &user.id, grant_id, auth_time, &record.amr);
+    let mut issuance = details.issuance(app, &user.id, grant_id, auth_time, &record.amr);
+    issuance.bind_dpop(jkt, !app.is_confidential());
     let issued = issue::execute(state, app, &issuance, None, now)
         .await?
         .issued()?;

@@ -16,6 +16,7 @@ use valet_protocol::OAuthError;
 use valet_protocol::application::GrantType;
 
 use crate::client_auth::authenticate;
+use crate::dpop;
 use crate::error::{ApiError, no_store};
 use crate::form::OAuthForm;
 use crate::issue::TokenResponse;
@@ -46,22 +47,37 @@ pub async fn token(
             .into());
         }
     }
+    // RFC 9449 §5: a proof binds the tokens to its key; some applications must send one.
+    let token_url = format!("{}/oauth2/token", state.settings.issuer);
+    let at = dpop::At {
+        method: "POST",
+        uri: &token_url,
+        access_token: None,
+        nonce: true,
+        fapi2: client.app.is_fapi2() || state.settings.fapi2,
+    };
+    let proof = dpop::check(&state, &form.dpop, &at, now).await?;
+    if proof.is_none() && (client.app.requires_dpop() || state.settings.fapi2) {
+        return Err(valet_protocol::dpop::invalid(
+            "this application's tokens are bound to a DPoP key: send a DPoP proof with the \
+             token request (RFC 9449 §5)",
+        )
+        .into());
+    }
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    let (app, params) = (&client.app, &form.params);
     let response: TokenResponse = match grant.parse::<GrantType>() {
         Ok(GrantType::ClientCredentials) => {
-            client_credentials::grant(&state, &client.app, &form.params, now).await?
+            client_credentials::grant(&state, app, params, jkt, now).await?
         }
         Ok(GrantType::AuthorizationCode) => {
-            authorization_code::grant(&state, &client.app, &form.params, now).await?
+            authorization_code::grant(&state, app, params, jkt, now).await?
         }
-        Ok(GrantType::RefreshToken) => {
-            refresh_token::grant(&state, &client.app, &form.params, now).await?
-        }
+        Ok(GrantType::RefreshToken) => refresh_token::grant(&state, app, params, jkt, now).await?,
         Ok(GrantType::Password) => {
-            password::grant(&state, &client.app, &form.params, peer.ip(), now).await?
+            password::grant(&state, app, params, jkt, peer.ip(), now).await?
         }
-        Ok(GrantType::DeviceCode) => {
-            device_code::grant(&state, &client.app, &form.params, now).await?
-        }
+        Ok(GrantType::DeviceCode) => device_code::grant(&state, app, params, jkt, now).await?,
         Ok(GrantType::Implicit) | Err(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "this server does not support the {grant} grant at the token endpoint"

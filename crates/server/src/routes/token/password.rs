@@ -21,6 +21,7 @@ pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    jkt: Option<&str>,
     ip: IpAddr,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
@@ -56,7 +57,8 @@ pub async fn grant(
             expires_at: issue::grant_until(state, now),
         })
         .await?;
-    let issuance = request.issuance(app, &user.id, &grant_id, now);
+    let mut issuance = request.issuance(app, &user.id, &grant_id, now);
+    issuance.bind_dpop(jkt, !app.is_confidential());
     let issued = issue::execute(state, app, &issuance, None, now)
         .await?
         .issued()?;

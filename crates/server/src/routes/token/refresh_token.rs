@@ -26,6 +26,7 @@ pub async fn grant(
     state: &AppState,
     app: &Application,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, ApiError> {
     let token = params
@@ -56,6 +57,18 @@ pub async fn grant(
     if let Some((scope, _)) = &grant.narrowed {
         details = withdraw::refresh_within(&details, &Scope::parse(scope).unwrap_or_default());
     }
+    // RFC 9449 §5: a public application's refresh token bound to a DPoP key is used
+    // only with a proof of that key (another application's learns nothing: G4).
+    if record.client_id == app.client_id {
+        if let Some(bound) = details.dpop_jkt.as_deref() {
+            if jkt != Some(bound) {
+                return Err(valet_protocol::dpop::invalid(
+                    "this refresh token is bound to a DPoP key: send a DPoP proof signed by it",
+                )
+                .into());
+            }
+        }
+    }
     let apis = state.catalog.apis().await?;
     let presented = refresh::Presented {
         client_id: &record.client_id,
@@ -66,7 +79,8 @@ pub async fn grant(
         details: &details,
     };
     let policy = refresh::Policy {
-        rotates: state.settings.refresh_token_rotation.rotates(app),
+        // FAPI 2.0 §5.3.2.1: no rotation for (confidential) fapi2 applications.
+        rotates: state.settings.refresh_token_rotation.rotates(app) && !app.is_fapi2(),
         retry_window: state.settings.refresh_retry_window,
     };
     let issuance = match refresh::decide(
@@ -89,6 +103,8 @@ pub async fn grant(
         // hands back the winner's response.
         Decision::Retry(i) | Decision::Rotate(i) | Decision::Reissue(i) => i,
     };
+    let mut issuance = issuance;
+    issuance.bind_dpop(jkt, !app.is_confidential());
     issue::grant_user(state, &record.user_id).await?;
     match issue::execute(state, app, &issuance, Some(token), now).await? {
         Executed::Issued(issued) => issued.response(),
