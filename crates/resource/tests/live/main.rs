@@ -3,6 +3,7 @@
 //! called in-process. One test binary, one module per concern.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dpop;
 mod harness;
 mod http;
 mod introspection;

@@ -414,9 +414,14 @@ async fn client_and_redirect_uri_are_checked_before_everything_else() {
     ];
     evil.extend_from_slice(&worst);
     assert_error_page(&b.get(&url(&app, &evil)).await, "foreign redirect_uri");
-    // Once both are verified, the same request is redirected (response_type first).
+    // Once both are verified, the same request is redirected: the request object first
+    // (RFC 9101 §6.3: its parameters replace the others, so it is opened before they are
+    // read), then response_type.
     let mut ok = vec![("client_id", id.as_str()), ("redirect_uri", REDIRECT)];
     ok.extend_from_slice(&worst);
+    let p = b.get(&url(&app, &ok)).await;
+    assert_redirect_error(&app, &p, REDIRECT, '?', "request_not_supported", Some("s"));
+    ok.retain(|(k, _)| *k != "request");
     let p = b.get(&url(&app, &ok)).await;
     assert_redirect_error(
         &app,
@@ -834,13 +839,14 @@ async fn post_behaves_like_get() {
     assert_redirect_error(&app, &dup, REDIRECT, '?', "invalid_request", Some("st1"));
 }
 
-// Checklist B8: request objects and request_uri are refused by name, and the server never
-// fetches a request_uri.
+// Checklist B8: an unsigned request object is refused, and the server never fetches a
+// request_uri (only its own, from PAR, are taken).
 #[tokio::test]
 async fn request_and_request_uri_are_not_supported_and_never_fetched() {
     let app = spawn_app().await;
     let (id, _) = app.web_client().await;
     let b = app.browser();
+    // An unsigned request object (alg none) is not supported (signed ones: par.rs).
     let p = b
         .get(&url(
             &app,

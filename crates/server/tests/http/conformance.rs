@@ -173,7 +173,7 @@ fn check_server_jwks(jwks: &Value) {
     let mut kids = HashSet::new();
     for k in keys {
         let kty = k["kty"].as_str().expect("kty");
-        assert!(["RSA", "EC"].contains(&kty), "unexpected kty {kty}");
+        assert!(["RSA", "EC", "OKP"].contains(&kty), "unexpected kty {kty}");
         let kid = k["kid"].as_str().expect("every key has a kid");
         assert!(!kid.is_empty());
         assert!(kids.insert(kid.to_owned()), "kid {kid} is not distinct");
@@ -191,8 +191,10 @@ fn check_server_jwks(jwks: &Value) {
             }
             _ => {
                 assert!(k["crv"].is_string());
-                for m in ["x", "y"] {
-                    assert!(is_b64url(k[m].as_str().unwrap()), "{kid}.{m}");
+                // An EC key has x and y; an OKP key (Ed25519, RFC 8037 §2) x only.
+                let members: &[&str] = if kty == "EC" { &["x", "y"] } else { &["x"] };
+                for m in members {
+                    assert!(is_b64url(k[*m].as_str().unwrap()), "{kid}.{m}");
                 }
             }
         }
@@ -1410,11 +1412,11 @@ async fn oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupport
 }
 
 // 34. An unsigned request object by value: processed, or request_not_supported (ignoring
-// it fails the module). Valet refuses.
+// it fails the module). Valet takes signed ones only and refuses this one.
 #[tokio::test]
 async fn oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported() {
     let (op, client) = op().await;
-    assert_eq!(op.meta["request_parameter_supported"], false);
+    assert_eq!(op.meta["request_parameter_supported"], true);
     let inner = AuthRequest::code(&client.id, SCOPE);
     let req = inner
         .only(OUTSIDE_REQUEST_OBJECT)
@@ -1765,16 +1767,20 @@ async fn oidcc_discovery_endpoint_verification() {
     check_server_jwks(&r.json().await.unwrap());
 
     // CheckDiscEndpointRequestParameterSupported, …RequestUriParameterSupported,
-    // …ClaimsParameterSupported (INFO): booleans, and false, as Valet refuses all three.
+    // …ClaimsParameterSupported (INFO): booleans. Signed request objects are taken
+    // (issue 19); request objects by reference and the claims parameter are not.
+    assert_eq!(m["request_parameter_supported"], true);
     for k in [
-        "request_parameter_supported",
         "request_uri_parameter_supported",
         "claims_parameter_supported",
     ] {
         assert_eq!(m[k], false, "{k}");
     }
-    // request_object_signing_alg_values_supported is absent: nothing to include RS256.
-    assert!(!m.contains_key("request_object_signing_alg_values_supported"));
+    // CheckDiscRequestObjectSigningAlgValuesSupportedIncludesRS256, and no `none`.
+    let algs = m["request_object_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    assert!(algs.contains(&"RS256".into()) && !algs.contains(&"none".into()));
     // OIDCCCheckDiscEndpointClaimsSupported (WARNING): an array, with sub.
     assert!(strings("claims_supported").contains(&"sub".into()));
 

@@ -64,7 +64,22 @@ async fn metadata_is_truthful() {
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
         assert_eq!(
             m["id_token_signing_alg_values_supported"],
-            serde_json::json!(["RS256"])
+            serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"])
+        );
+        // Issue 19: the PAR endpoint exists and only takes POST.
+        assert_eq!(
+            m["pushed_authorization_request_endpoint"],
+            app.url("/oauth2/par")
+        );
+        assert!(
+            m["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"private_key_jwt".into())
+        );
+        assert_eq!(
+            m["dpop_signing_alg_values_supported"],
+            serde_json::json!(["PS256", "ES256", "EdDSA", "RS256"])
         );
     }
 }
@@ -82,7 +97,7 @@ async fn jwks_publishes_public_keys_only() {
     let jwks: Value = r.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     let algs: HashSet<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
-    assert_eq!(algs, HashSet::from(["ES256", "RS256"]));
+    assert_eq!(algs, HashSet::from(["ES256", "RS256", "PS256", "EdDSA"]));
     let kids: HashSet<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids.len(), keys.len(), "kids are distinct");
     for k in keys {

@@ -1,7 +1,7 @@
 //! The OpenID Foundation's Dynamic OP certification plan, the modules about registration
 //! (OIDC Registration 1.0; RFC 7591), ported as tests the way `conformance.rs` ports the
 //! Basic and Config plans. Each test is named after its module. Modules for features Valet
-//! does not offer (pairwise subjects, request objects by reference, private_key_jwt) are
+//! does not offer (request objects by reference, sector_identifier_uri) are
 //! ported as what Valet must do instead: refuse the registration, clearly.
 
 use serde_json::{Value, json};
@@ -134,7 +134,6 @@ async fn oidcc_registration_sector_uri_is_refused() {
     let app = spawn_app().await;
     for extra in [
         json!({"sector_identifier_uri": "https://rp.example/sector.json"}),
-        json!({"subject_type": "pairwise"}),
         json!({"request_uris": ["https://rp.example/request.jwt"]}),
         json!({"id_token_signed_response_alg": "HS256"}),
     ] {
@@ -151,23 +150,36 @@ async fn oidcc_registration_sector_uri_is_refused() {
     assert!(app.store.clients().await.unwrap().is_empty());
 }
 
-/// oidcc-registration-jwks-uri, -jwks: private_key_jwt is not offered; such a
-/// registration is refused, not turned into something else.
+/// oidcc-registration-jwks-uri: private_key_jwt needs the application's keys; with
+/// them it registers, without a secret.
 #[tokio::test]
-async fn oidcc_registration_private_key_jwt_is_refused() {
+async fn oidcc_registration_private_key_jwt_needs_keys() {
     let app = spawn_app().await;
+    // Without keys, private_key_jwt cannot authenticate: refused.
     let r = app
         .register(
-            &web_rp(json!({
-                "token_endpoint_auth_method": "private_key_jwt",
-                "jwks_uri": "https://rp.example/jwks.json",
-            })),
+            &web_rp(json!({"token_endpoint_auth_method": "private_key_jwt"})),
             None,
         )
         .await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"], "invalid_client_metadata", "{e}");
+    // With a jwks_uri (issue 19), registered (a confidential registration needs an
+    // initial access token), and no secret issued.
+    let token = app.initial_token(None).await;
+    let body = app
+        .registered(
+            &web_rp(json!({
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://rp.example/jwks.json",
+            })),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(body["jwks_uri"], "https://rp.example/jwks.json");
+    assert!(body.get("client_secret").is_none(), "{body}");
 }
 
 /// The plan's registrations of web and native RPs:

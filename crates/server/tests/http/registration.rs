@@ -362,8 +362,9 @@ async fn bad_registrations_get_rfc_7591_errors_and_change_nothing() {
             json!({"redirect_uris": uri, "token_endpoint_auth_method": "none", "scope": "valet:admin"}),
             "invalid_client_metadata",
         ),
+        // private_key_jwt without keys (jwks or jwks_uri) cannot authenticate.
         (
-            json!({"redirect_uris": uri, "token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
             "invalid_client_metadata",
         ),
         (json!(["not", "an", "object"]), "invalid_client_metadata"),

@@ -75,7 +75,8 @@ fn keys_rotate_then_list() {
     let d = dir.path();
     let before: Value =
         serde_json::from_slice(&run(d, &["keys", "list", "--json"]).stdout).unwrap();
-    assert_eq!(before.as_array().unwrap().len(), 2);
+    // One key per algorithm: ES256, RS256, PS256, EdDSA.
+    assert_eq!(before.as_array().unwrap().len(), 4);
     assert!(
         before
             .as_array()
@@ -105,7 +106,7 @@ fn keys_rotate_then_list() {
             .count(),
         1
     );
-    assert_eq!(states.iter().filter(|s| **s == "signing").count(), 2);
+    assert_eq!(states.iter().filter(|s| **s == "signing").count(), 4);
     assert!(
         after
             .as_array()

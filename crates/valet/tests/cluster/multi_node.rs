@@ -305,7 +305,11 @@ async fn a_rotated_key_is_published_everywhere_before_it_signs() {
         if rotated_at.is_none() && rotation.is_finished() {
             rotated_at = Some((&mut rotation).await.unwrap());
             new_kids = kids(&c).difference(&before).cloned().collect();
-            assert_eq!(new_kids.len(), 2, "one ES256 and one RS256 key");
+            assert_eq!(
+                new_kids.len(),
+                4,
+                "one new key per algorithm: ES256, RS256, PS256, EdDSA"
+            );
         }
         for (node, signed) in signed_new.iter_mut().enumerate() {
             // An ES256 access token (client_credentials) and an RS256 ID token.
