@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The interop suite: Valet driven only by clients nobody here wrote, over HTTPS.
 #
-#   VALET_BIN=/path/to/valet tests/interop/run.sh [openid-client] [authlib] [mcp]
+#   VALET_BIN=/path/to/valet tests/interop/run.sh [openid-client] [authlib] [authlib-fapi2] [mcp]
 #
 # Makes a throwaway certificate authority and a certificate for localhost / 127.0.0.1
 # signed by it, then runs each client against a Valet of its own that serves TLS with
@@ -11,6 +11,8 @@
 #     trusts the CA through NODE_EXTRA_CA_CERTS;
 #   - authlib_flows.py: Python authlib + joserfc, with requests for the pages; trusts the
 #     CA through REQUESTS_CA_BUNDLE (and verify=);
+#   - authlib_fapi2.py: the same libraries as a FAPI 2.0 client (private_key_jwt, PAR, a
+#     signed request object, DPoP-bound tokens), trusting the CA the same way;
 #   - mcp.mjs: the MCP TypeScript SDK's OAuth client (CIMD and dynamic registration)
 #     against an MCP server protected by Valet tokens, the consent in Chromium; Valet
 #     fetches the agent's metadata document trusting the CA through SSL_CERT_FILE.
@@ -54,13 +56,14 @@ spki=$(openssl x509 -in "$work/localhost.pem" -noout -pubkey | openssl pkey -pub
 export INTEROP_CA="$work/ca.pem" INTEROP_TLS_CERT="$work/localhost.pem"
 export INTEROP_TLS_KEY="$work/localhost.key" INTEROP_TLS_SPKI="$spki"
 
-# Every client, or the ones named: run.sh [openid-client] [authlib] [mcp]
-[ $# -gt 0 ] || set -- openid-client authlib mcp
+# Every client, or the ones named: run.sh [openid-client] [authlib] [authlib-fapi2] [mcp]
+[ $# -gt 0 ] || set -- openid-client authlib authlib-fapi2 mcp
 for client in "$@"; do
   case $client in
     openid-client) NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$here/openid-client.mjs" ;;
     authlib) REQUESTS_CA_BUNDLE="$work/ca.pem" "$PYTHON" "$here/authlib_flows.py" ;;
+    authlib-fapi2) REQUESTS_CA_BUNDLE="$work/ca.pem" "$PYTHON" "$here/authlib_fapi2.py" ;;
     mcp) NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$here/mcp.mjs" ;;
-    *) echo "run.sh: unknown client $client (openid-client, authlib or mcp)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown client $client (openid-client, authlib, authlib-fapi2 or mcp)" >&2; exit 2 ;;
   esac
 done
