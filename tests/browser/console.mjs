@@ -255,7 +255,8 @@ async function main() {
     await page.getByLabel('Algorithm').selectOption('ES256');
     await page.getByRole('button', { name: 'Rotate' }).click();
     await visible(page.getByText('A new key was created'), 'the rotation notice');
-    equal(await page.locator('svg.timeline').count(), 3, 'timelines drawn');
+    // One timeline per key: ES256, RS256, PS256 and EdDSA, then the new ES256 one.
+    equal(await page.locator('svg.timeline').count(), 5, 'timelines drawn');
     await visible(page.locator('svg.timeline rect.t-pending'), 'a key published, not signing yet');
   });
 
