@@ -504,5 +504,21 @@ pub fn header(token: &str) -> Result<Header, JoseError> {
     Ok(header)
 }
 
+/// The payload of a compact JWS, **not verified**: only for choosing which party's keys to
+/// verify it with (a JWT bearer assertion names its issuer in `iss`, RFC 7523 §3 item 1).
+/// Nothing read here may be trusted until [`VerifyingKey::verify`] returns the same bytes.
+pub fn unverified_payload(token: &str) -> Result<Vec<u8>, JoseError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JoseError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(_), Some(p), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JoseError::Malformed);
+    };
+    B64.decode(p).map_err(|_| JoseError::Malformed)
+}
+
 #[cfg(test)]
 mod tests;

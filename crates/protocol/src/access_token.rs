@@ -42,6 +42,29 @@ pub struct AccessTokenClaims {
     /// The key a sender-constrained token is bound to (RFC 7800 §3.1; RFC 9449 §6.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Cnf>,
+    /// The party acting for `sub`, on a token made by token exchange (RFC 8693 §4.1): the
+    /// current actor on top, earlier ones nested inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// RFC 8693 §4.1 `act`: who acts (`sub`, and the application it acts through), and, nested,
+/// who acted before it in a chain of exchanges. §4.1: only the outermost actor is the
+/// current one; the nested ones are history, never consulted for access decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// How many actors the chain names, this one included.
+    pub fn depth(&self) -> usize {
+        1 + self.act.as_ref().map_or(0, |a| a.depth())
+    }
 }
 
 /// RFC 7800 `cnf` of a DPoP-bound token: the JWK SHA-256 thumbprint (RFC 9449 §6.1).
@@ -77,6 +100,7 @@ impl AccessTokenClaims {
             auth_time: None,
             grant_id: None,
             cnf: None,
+            act: None,
         }
     }
 

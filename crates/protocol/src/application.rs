@@ -78,6 +78,12 @@ pub enum GrantType {
     /// RFC 8628 §3.4.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// RFC 8693 §2.1: a token of a user (or service) exchanged for a narrower one.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+    /// RFC 7523 §2.1: a JWT from a trusted issuer stands for a user.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:jwt-bearer")]
+    JwtBearer,
 }
 
 /// Client authentication methods at the token endpoint (RFC 7591 §2).
@@ -129,6 +135,8 @@ wire_names!(GrantType, "grant type",
     Password => "password",
     Implicit => "implicit",
     DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+    TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+    JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
 );
 wire_names!(AuthMethod, "authentication method",
     ClientSecretBasic => "client_secret_basic",
@@ -543,6 +551,19 @@ impl Application {
                 "the password grant is only for confidential applications".into(),
             ));
         }
+        // A token exchanged or an assertion redeemed at the token endpoint is a credential
+        // of someone else's: only an application that authenticates may present one.
+        for (g, what) in [
+            (GrantType::TokenExchange, "token exchange (RFC 8693)"),
+            (GrantType::JwtBearer, "the JWT bearer grant (RFC 7523)"),
+        ] {
+            if self.grant_types.contains(&g) && !self.is_confidential() {
+                return Err((
+                    "grant_types",
+                    format!("{what} is only for confidential applications"),
+                ));
+            }
+        }
         let scope = self.scopes.join(" ");
         Scope::parse(&scope).map_err(|e| ("scopes", e.description().to_owned()))?;
         if self.scopes.iter().any(|s| s == ADMIN_SCOPE) && !self.may_hold_admin_scope() {
@@ -559,6 +580,46 @@ impl Application {
             )));
         }
         self.validate_assurance()
+    }
+}
+
+/// An application for unit tests elsewhere in the crate: `profile`'s defaults, these
+/// grants and scopes, nothing else set.
+#[cfg(test)]
+pub(crate) fn for_tests(
+    client_id: &str,
+    profile: Profile,
+    grant_types: Vec<GrantType>,
+    scopes: &[&str],
+) -> Application {
+    Application {
+        client_id: client_id.into(),
+        name: client_id.into(),
+        description: None,
+        website: None,
+        logo_uri: None,
+        policy_uri: None,
+        profile,
+        redirect_uris: vec![],
+        grant_types,
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        token_endpoint_auth_method: profile.default_auth_method(),
+        token_endpoint_auth_method_chosen: false,
+        trusted: false,
+        service_subject: None,
+        post_logout_redirect_uris: vec![],
+        allow_plain_pkce: false,
+        require_pkce: false,
+        require_mfa: false,
+        id_token_on_refresh: true,
+        cors_origins: vec![],
+        access_token_format: Default::default(),
+        registration: Default::default(),
+        access_token_ttl: None,
+        refresh_token_ttl: None,
+        backchannel_logout_uri: None,
+        assurance: Default::default(),
+        backchannel_logout_session_required: false,
     }
 }
 

@@ -22,6 +22,53 @@ pub struct Api {
     /// `introspection::may_see`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub introspectors: Vec<String>,
+    /// The applications that may exchange a token into this API (RFC 8693; see
+    /// `token_exchange`), each for some or all of its scopes. None by default: an API
+    /// that did not opt in is never the target of an exchange.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_exchange: Vec<ExchangeRule>,
+}
+
+/// One application allowed to exchange tokens into an API (`valet api update AUDIENCE
+/// --allow-exchange-from CLIENT_ID[=SCOPE,...]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExchangeRule {
+    pub client_id: String,
+    /// The API's scopes it may obtain; empty: any of them. Never more than the subject
+    /// token carries, whatever this says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+impl ExchangeRule {
+    /// `CLIENT_ID` or `CLIENT_ID=SCOPE,SCOPE` (the CLI's form); split at the first `=`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (client_id, scopes) = match text.split_once('=') {
+            Some((id, scopes)) => (
+                id,
+                scopes
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            None => (text, Vec::new()),
+        };
+        if client_id.is_empty() {
+            return Err(format!(
+                "`{text}`: name an application (CLIENT_ID[=SCOPE,...])"
+            ));
+        }
+        Ok(Self {
+            client_id: client_id.to_owned(),
+            scopes,
+        })
+    }
+
+    pub fn allows(&self, scope: &str) -> bool {
+        self.scopes.is_empty() || self.scopes.iter().any(|s| s == scope)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +81,13 @@ pub struct ApiScope {
 impl Api {
     pub fn defines(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s.name == scope)
+    }
+
+    /// The exchange rule of `client_id`, if this API lets it exchange tokens into it.
+    pub fn exchange_rule(&self, client_id: &str) -> Option<&ExchangeRule> {
+        self.token_exchange
+            .iter()
+            .find(|r| r.client_id == client_id)
     }
 
     /// Registration rules for an API named `name`, before it is stored: the audience is an
@@ -61,6 +115,14 @@ impl Api {
                 return Err(format!("`{}` is a built-in scope", s.name));
             }
             check_printable(&format!("description of scope {}", s.name), &s.description)?;
+        }
+        for rule in &self.token_exchange {
+            if let Some(s) = rule.scopes.iter().find(|s| !self.defines(s)) {
+                return Err(format!(
+                    "--allow-exchange-from {}={s}: the API defines no scope `{s}`",
+                    rule.client_id
+                ));
+            }
         }
         Ok(())
     }
@@ -196,6 +258,7 @@ mod tests {
                 .collect(),
             access_token_format: Default::default(),
             introspectors: vec![],
+            token_exchange: vec![],
         };
         vec![
             api(

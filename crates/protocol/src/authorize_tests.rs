@@ -46,6 +46,7 @@ fn apis() -> Vec<Api> {
         }],
         access_token_format: Default::default(),
         introspectors: vec![],
+        token_exchange: vec![],
     }]
 }
 

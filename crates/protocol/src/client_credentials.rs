@@ -78,6 +78,7 @@ mod tests {
                 .collect(),
             access_token_format: Default::default(),
             introspectors: vec![],
+            token_exchange: vec![],
         }]
     }
 

@@ -97,6 +97,8 @@ pub fn metadata(issuer: &str, api_scopes: Vec<String>) -> Metadata {
             "password",
             "implicit",
             crate::device::GRANT_TYPE,
+            crate::token_exchange::GRANT_TYPE,
+            crate::jwt_bearer::GRANT_TYPE,
         ],
         subject_types_supported: vec!["public", "pairwise"],
         // OIDC Core §15.1: RS256 first, the default of every application.

@@ -111,6 +111,9 @@ pub struct HintClaims {
     pub sub: String,
     #[serde(deserialize_with = "crate::access_token::string_or_list")]
     pub aud: Vec<String>,
+    /// Not checked for a hint; token exchange refuses an expired ID token.
+    #[serde(default)]
+    pub exp: Option<crate::UnixTime>,
 }
 
 impl HintClaims {
@@ -264,6 +267,7 @@ mod tests {
             iss: "https://v".into(),
             sub: "u1".into(),
             aud: vec!["c1".into()],
+            exp: None,
         };
         assert!(h.check(Some("JWT"), "https://v").is_ok());
         assert!(h.check(None, "https://v").is_ok());

@@ -97,6 +97,10 @@ impl Serialize for Introspection<'_> {
                 if let Some(cnf) = &c.cnf {
                     m.serialize_entry("cnf", cnf)?;
                 }
+                // RFC 8693 §4.1: the actor chain of an exchanged token.
+                if let Some(act) = &c.act {
+                    m.serialize_entry("act", act)?;
+                }
                 m.end()
             }
             Self::Refresh(r) => {
@@ -161,6 +165,7 @@ mod tests {
             }],
             access_token_format: Default::default(),
             introspectors: introspectors.iter().map(|s| (*s).to_owned()).collect(),
+            token_exchange: vec![],
         }
     }
 
@@ -178,6 +183,7 @@ mod tests {
             auth_time: None,
             grant_id: None,
             cnf: None,
+            act: None,
         }
     }
 
@@ -237,6 +243,7 @@ mod tests {
             auth_time: None,
             grant_id: None,
             cnf: None,
+            act: None,
         };
         let v = serde_json::to_value(Introspection::Active(&c)).unwrap();
         assert_eq!(v["active"], true);

@@ -162,6 +162,7 @@ mod tests {
             }],
             access_token_format: format,
             introspectors: vec![],
+            token_exchange: vec![],
         }
     }
 

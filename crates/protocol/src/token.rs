@@ -1,6 +1,7 @@
 //! One issuance: what every grant's protocol step decides, whatever the grant. The
-//! authorization code, refresh, password, device and client-credentials grants, and the
-//! authorization endpoint's implicit responses, each end in one [`Issuance`]; the server
+//! authorization code, refresh, password, device, client-credentials, token exchange
+//! (RFC 8693) and JWT bearer (RFC 7523) grants, and the authorization endpoint's implicit
+//! responses, each end in one [`Issuance`]; the server
 //! turns it into tokens and the response in one place (`issue::execute`), so no grant
 //! decides token formats, lifetimes or the shape of the response (RFC 6749 §5.1).
 
@@ -31,6 +32,11 @@ pub struct Issuance {
     /// The key the access token is bound to, if it is sender-constrained. Nothing binds
     /// tokens yet; DPoP (RFC 9449 §6) and mTLS (RFC 8705 §3) will set it.
     pub cnf: Option<Confirmation>,
+    /// Who acts for the subject: set by token exchange only (RFC 8693 §4.1).
+    pub act: Option<crate::access_token::Actor>,
+    /// The access token expires no later than this: an exchanged token never outlives the
+    /// token it was exchanged for.
+    pub not_after: Option<UnixTime>,
 }
 
 /// Whose tokens.
@@ -152,6 +158,8 @@ impl Issuance {
             id_token,
             refresh,
             cnf: None,
+            act: None,
+            not_after: None,
         }
     }
 
@@ -169,6 +177,8 @@ impl Issuance {
             id_token: None,
             refresh: Refresh::None,
             cnf: None,
+            act: None,
+            not_after: None,
         }
     }
 

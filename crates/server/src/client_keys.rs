@@ -68,6 +68,17 @@ impl ClientKeys {
         let Some(uri) = &app.assurance.jwks_uri else {
             return Err("the application registered no keys (jwks or jwks_uri)".into());
         };
+        self.key_at(uri, header, now).await
+    }
+
+    /// The key a JWT with `header` names in the JWK Set at `uri` (an application's
+    /// `jwks_uri`, or a trusted issuer's).
+    pub async fn key_at(
+        &self,
+        uri: &str,
+        header: &Header,
+        now: UnixTime,
+    ) -> Result<Arc<VerifyingKey>, String> {
         let set = match self.sets.get(uri, now) {
             Some(set) => set,
             None => self.fetch(uri, now).await?,

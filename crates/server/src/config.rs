@@ -46,6 +46,8 @@ pub struct Partial {
     pub user_stores: Option<Vec<crate::users::config::UserStoreConfig>>,
     /// `[[upstreams]]` tables (file only): identity providers people sign in with.
     pub upstreams: Option<Vec<crate::upstream::config::UpstreamConfig>>,
+    /// `[[trusted_issuers]]` tables (file only): whose JWT bearer assertions are taken.
+    pub trusted_issuers: Option<Vec<crate::trusted_issuers::TrustedIssuerConfig>>,
     /// Development only: fetch Client ID Metadata Documents from loopback addresses.
     pub dev_allow_loopback_metadata: Option<bool>,
     /// Tests only (no flag, no TOML key): CAs the metadata fetcher trusts besides the
@@ -120,6 +122,7 @@ impl Partial {
             client_timeout,
             user_stores,
             upstreams,
+            trusted_issuers,
             dev_allow_loopback_metadata,
             metadata_ca_file,
             registration,
@@ -211,6 +214,8 @@ pub struct Settings {
     pub user_stores: Vec<crate::users::config::StoreSettings>,
     /// Upstream identity providers (issue 18), in the order the login page offers them.
     pub upstreams: Vec<crate::upstream::config::UpstreamSettings>,
+    /// Issuers whose assertions the JWT bearer grant takes (issue 20).
+    pub trusted_issuers: Vec<crate::trusted_issuers::TrustedIssuer>,
     /// Lifts the loopback ban of the outbound fetcher (metadata documents and application
     /// logos), and nothing else (`cimd/addr.rs`); logged loudly at startup.
     pub dev_allow_loopback_metadata: bool,
@@ -353,6 +358,7 @@ impl Settings {
         let client_timeout = secs("client_timeout", p.client_timeout, 10, 1, 300)?;
         let user_stores = crate::users::config::resolve(p.user_stores)?;
         let upstreams = crate::upstream::config::resolve(p.upstreams)?;
+        let trusted_issuers = crate::trusted_issuers::resolve(p.trusted_issuers)?;
         let mfa = match p.mfa.as_deref() {
             None => valet_protocol::mfa::Policy::default(),
             Some(v) => valet_protocol::mfa::Policy::parse(v)
@@ -394,6 +400,7 @@ impl Settings {
             database_timeout,
             user_stores,
             upstreams,
+            trusted_issuers,
             refresh_token_ttl,
             refresh_token_rotation,
             refresh_retry_window,

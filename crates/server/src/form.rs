@@ -13,8 +13,8 @@ use crate::error::ApiError;
 /// Largest form body accepted (checklist N6).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
-/// Parameters that may repeat (RFC 8707 §2: `resource`).
-const REPEATABLE: &[&str] = &["resource"];
+/// Parameters that may repeat (RFC 8707 §2: `resource`; RFC 8693 §2.1: `audience`).
+const REPEATABLE: &[&str] = &["resource", "audience"];
 
 pub struct OAuthForm {
     pub params: Params,

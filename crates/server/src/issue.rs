@@ -38,6 +38,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued (required there, absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -78,6 +81,7 @@ impl Issued {
             scope: claims.scope.clone(),
             refresh_token: self.refresh_token.clone(),
             id_token: self.id_token.clone(),
+            issued_token_type: None,
         })
     }
 
@@ -254,6 +258,12 @@ async fn access_token(
         .cnf
         .as_ref()
         .map(|Confirmation::Jkt(jkt)| Cnf { jkt: jkt.clone() });
+    // RFC 8693 §4.1: an exchanged token names its actors, and never outlives what it was
+    // exchanged for.
+    claims.act = i.act.clone();
+    if let Some(t) = i.not_after {
+        claims.exp = claims.exp.min(t);
+    }
     let token = mint_access_token(state, app, &claims, now).await?;
     tracing::debug!(client_id = %claims.client_id, jti = %claims.jti, "issued access token");
     Ok((token, claims))

@@ -43,6 +43,7 @@ mod session;
 mod state;
 mod throttle;
 mod tokens;
+pub mod trusted_issuers;
 pub mod upstream;
 pub mod users;
 

@@ -97,6 +97,7 @@ const TABLES: &[Table] = &[
             ("created_at", Int),
             ("access_token_format", Text),
             ("introspectors", Text),
+            ("token_exchange", Text),
         ],
         select: None,
     },

@@ -109,6 +109,7 @@ pub async fn spawn_with(tweak: impl FnOnce(Partial) -> Partial) -> TestApp {
                     scopes,
                     access_token_format: Default::default(),
                     introspectors: vec![app.introspector.0.clone()],
+                    token_exchange: vec![],
                 },
                 now(),
             )

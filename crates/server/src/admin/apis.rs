@@ -7,7 +7,8 @@
 //! freely (consent pages show the new one); its name cannot: remove it and add the new one.
 
 use serde::{Deserialize, Serialize};
-use valet_protocol::audience::{Api, ApiScope};
+use valet_protocol::application::GrantType;
+use valet_protocol::audience::{Api, ApiScope, ExchangeRule};
 use valet_protocol::opaque_token::AccessTokenFormat;
 use valet_store::{ApiRecord, StoreError};
 
@@ -27,6 +28,10 @@ pub struct NewApi {
     /// whose audience includes it (RFC 7662 §4); registered already.
     #[serde(default)]
     pub introspectors: Vec<String>,
+    /// The confidential applications that may exchange tokens into it (RFC 8693), and
+    /// for which of its scopes; none by default.
+    #[serde(default)]
+    pub token_exchange: Vec<ExchangeRule>,
 }
 
 /// `valet api update` / `PATCH /admin/api/apis/{audience}`: absent fields stay.
@@ -37,6 +42,8 @@ pub struct ApiChanges {
     pub name: Option<String>,
     pub access_token_format: Option<AccessTokenFormat>,
     pub introspectors: Option<Vec<String>>,
+    /// Replaces the whole token exchange policy (`[]`: no application may exchange).
+    pub token_exchange: Option<Vec<ExchangeRule>>,
     /// Replaces every scope's description by name (names themselves do not change).
     pub scope_descriptions: Option<std::collections::BTreeMap<String, String>>,
 }
@@ -49,6 +56,7 @@ pub struct ApiView {
     pub scopes: Vec<ApiScope>,
     pub access_token_format: AccessTokenFormat,
     pub introspectors: Vec<String>,
+    pub token_exchange: Vec<ExchangeRule>,
     pub created_at: i64,
 }
 
@@ -60,6 +68,7 @@ impl From<ApiRecord> for ApiView {
             scopes: r.api.scopes,
             access_token_format: r.api.access_token_format,
             introspectors: r.api.introspectors,
+            token_exchange: r.api.token_exchange,
             created_at: r.created_at,
         }
     }
@@ -76,6 +85,7 @@ impl Admin {
                 scopes: new.scopes,
                 access_token_format: new.access_token_format,
                 introspectors: self.introspectors(new.introspectors).await?,
+                token_exchange: self.exchange_rules(new.token_exchange).await?,
             },
             created_at: now,
         };
@@ -134,6 +144,9 @@ impl Admin {
         }
         if let Some(i) = ch.introspectors {
             record.api.introspectors = self.introspectors(i).await?;
+        }
+        if let Some(rules) = ch.token_exchange {
+            record.api.token_exchange = self.exchange_rules(rules).await?;
         }
         for (name, description) in ch.scope_descriptions.unwrap_or_default() {
             let Some(s) = record.api.scopes.iter_mut().find(|s| s.name == name) else {
@@ -295,5 +308,40 @@ impl Admin {
             }
         }
         Ok(named)
+    }
+
+    /// The token exchange rules, checked: each names a registered confidential
+    /// application allowed the token exchange grant, once (`Api::validate` checks the
+    /// scopes are the API's).
+    async fn exchange_rules(
+        &self,
+        rules: Vec<ExchangeRule>,
+    ) -> Result<Vec<ExchangeRule>, AdminError> {
+        let mut out: Vec<ExchangeRule> = Vec::new();
+        for rule in rules {
+            let id = &rule.client_id;
+            let Some(client) = self.store.client(id).await? else {
+                return Err(AdminError::field(
+                    "token_exchange",
+                    format!("--allow-exchange-from {id}: no application with this client_id"),
+                ));
+            };
+            if !client.app.is_confidential() || !client.app.allows_grant(GrantType::TokenExchange) {
+                return Err(AdminError::field(
+                    "token_exchange",
+                    format!(
+                        "--allow-exchange-from {id}: the application must be confidential and \
+                         allowed the grant {} (--grant on valet client create or update)",
+                        valet_protocol::token_exchange::GRANT_TYPE
+                    ),
+                ));
+            }
+            if let Some(existing) = out.iter_mut().find(|r| r.client_id == rule.client_id) {
+                *existing = rule;
+            } else {
+                out.push(rule);
+            }
+        }
+        Ok(out)
     }
 }

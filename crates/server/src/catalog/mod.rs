@@ -77,6 +77,7 @@ impl Catalog {
                 access_token_format: Default::default(),
                 // Valet's own audience: only a token's own application introspects it.
                 introspectors: vec![],
+                token_exchange: vec![],
             },
             clients: Answers::new(secs, MAX_CLIENTS),
             apis: Answers::new(secs, 1),

@@ -190,6 +190,7 @@ async fn users_and_apis_refuse_control_characters() {
                 scopes,
                 access_token_format: Default::default(),
                 introspectors: vec![],
+                token_exchange: vec![],
             },
             app.now(),
         )

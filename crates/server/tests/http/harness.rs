@@ -154,6 +154,7 @@ impl TestApp {
                     scopes,
                     access_token_format: Default::default(),
                     introspectors: introspectors.iter().map(|s| (*s).to_owned()).collect(),
+                    token_exchange: vec![],
                 },
                 self.now(),
             )

@@ -32,6 +32,7 @@ async fn api(
                 scopes,
                 access_token_format: Default::default(),
                 introspectors,
+                token_exchange: vec![],
             },
             app.now(),
         )

@@ -36,6 +36,7 @@ async fn opaque_api(app: &TestApp) {
                 scopes,
                 access_token_format: AccessTokenFormat::Opaque,
                 introspectors: vec![],
+                token_exchange: vec![],
             },
             app.now(),
         )

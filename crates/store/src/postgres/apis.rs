@@ -15,14 +15,16 @@ impl Apis for PostgresStore {
         self.timed(async {
             let mut tx = self.pool.begin().await?;
             sqlx::query(
-                "INSERT INTO apis (audience, name, created_at, access_token_format, introspectors) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO apis (audience, name, created_at, access_token_format, introspectors, \
+                                   token_exchange) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&a.api.audience)
             .bind(&a.name)
             .bind(a.created_at)
             .bind(a.api.access_token_format.as_str())
             .bind(serde_json::to_string(&a.api.introspectors)?)
+            .bind(serde_json::to_string(&a.api.token_exchange)?)
             .execute(&mut *tx)
             .await?;
             for (position, s) in a.api.scopes.iter().enumerate() {
@@ -47,13 +49,15 @@ impl Apis for PostgresStore {
         self.timed(async {
             let mut tx = self.pool.begin().await?;
             let n = sqlx::query(
-                "UPDATE apis SET name = $2, access_token_format = $3, introspectors = $4 \
+                "UPDATE apis SET name = $2, access_token_format = $3, introspectors = $4, \
+                        token_exchange = $5 \
                  WHERE audience = $1",
             )
             .bind(&a.api.audience)
             .bind(&a.name)
             .bind(a.api.access_token_format.as_str())
             .bind(serde_json::to_string(&a.api.introspectors)?)
+            .bind(serde_json::to_string(&a.api.token_exchange)?)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -86,7 +90,7 @@ impl Apis for PostgresStore {
         self.timed(async {
             let rows = sqlx::query(
                 "SELECT a.audience, a.name, a.created_at, s.name, s.description, \
-                        a.access_token_format, a.introspectors \
+                        a.access_token_format, a.introspectors, a.token_exchange \
                  FROM apis a LEFT JOIN api_scopes s ON s.audience = a.audience \
                  ORDER BY a.created_at, a.audience, s.position",
             )
@@ -106,6 +110,7 @@ impl Apis for PostgresStore {
                                 .parse()
                                 .map_err(StoreError::Corrupt)?,
                             introspectors: serde_json::from_str(&r.try_get::<String, _>(6)?)?,
+                            token_exchange: serde_json::from_str(&r.try_get::<String, _>(7)?)?,
                         },
                         created_at: r.try_get(2)?,
                     });

@@ -71,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0019_upstream_providers.sql"),
     include_str!("../../migrations/postgres/0020_used_once.sql"),
     include_str!("../../migrations/postgres/0021_pushed_requests.sql"),
+    include_str!("../../migrations/postgres/0022_api_token_exchange.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

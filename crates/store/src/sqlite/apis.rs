@@ -15,14 +15,16 @@ impl Apis for SqliteStore {
         self.write(move |c| {
             let tx = immediate(c)?;
             tx.execute(
-                "INSERT INTO apis (audience, name, created_at, access_token_format, introspectors) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO apis (audience, name, created_at, access_token_format, introspectors, \
+                                   token_exchange) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     a.api.audience,
                     a.name,
                     a.created_at,
                     a.api.access_token_format.as_str(),
-                    serde_json::to_string(&a.api.introspectors)?
+                    serde_json::to_string(&a.api.introspectors)?,
+                    serde_json::to_string(&a.api.token_exchange)?
                 ],
             )?;
             for s in &a.api.scopes {
@@ -42,13 +44,15 @@ impl Apis for SqliteStore {
         self.write(move |c| {
             let tx = immediate(c)?;
             let n = tx.execute(
-                "UPDATE apis SET name = ?2, access_token_format = ?3, introspectors = ?4 \
+                "UPDATE apis SET name = ?2, access_token_format = ?3, introspectors = ?4, \
+                        token_exchange = ?5 \
                  WHERE audience = ?1",
                 params![
                     a.api.audience,
                     a.name,
                     a.api.access_token_format.as_str(),
-                    serde_json::to_string(&a.api.introspectors)?
+                    serde_json::to_string(&a.api.introspectors)?,
+                    serde_json::to_string(&a.api.token_exchange)?
                 ],
             )?;
             if n == 0 {
@@ -74,7 +78,7 @@ impl Apis for SqliteStore {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT a.audience, a.name, a.created_at, s.name, s.description, \
-                        a.access_token_format, a.introspectors \
+                        a.access_token_format, a.introspectors, a.token_exchange \
                  FROM apis a LEFT JOIN api_scopes s ON s.audience = a.audience \
                  ORDER BY a.created_at, a.audience, s.rowid",
             )?;
@@ -93,6 +97,7 @@ impl Apis for SqliteStore {
                                 .parse()
                                 .map_err(StoreError::Corrupt)?,
                             introspectors: serde_json::from_str(&r.get::<_, String>(6)?)?,
+                            token_exchange: serde_json::from_str(&r.get::<_, String>(7)?)?,
                         },
                         created_at: r.get(2)?,
                     });

@@ -77,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0023_upstream_providers.sql"),
     include_str!("../../migrations/sqlite/0024_used_once.sql"),
     include_str!("../../migrations/sqlite/0025_pushed_requests.sql"),
+    include_str!("../../migrations/sqlite/0026_api_token_exchange.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

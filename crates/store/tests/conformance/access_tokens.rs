@@ -159,6 +159,7 @@ pub(crate) async fn api_access_token_format(s: Arc<dyn Store>) {
             }],
             access_token_format: format,
             introspectors: vec![],
+            token_exchange: vec![],
         },
         created_at: 1,
     };

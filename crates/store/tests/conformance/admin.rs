@@ -168,6 +168,7 @@ pub(crate) async fn api_updates(s: Arc<dyn Store>) {
                 .collect(),
             access_token_format: Default::default(),
             introspectors: vec![],
+            token_exchange: vec![],
         },
         created_at: 1,
     };

@@ -1,7 +1,7 @@
 //! Applications, users, APIs and signing keys.
 
 use std::sync::Arc;
-use valet_protocol::audience::{Api, ApiScope};
+use valet_protocol::audience::{Api, ApiScope, ExchangeRule};
 use valet_protocol::keys::KeyTimes;
 use valet_protocol::user::UserClaims;
 use valet_store::{
@@ -159,6 +159,7 @@ pub(crate) async fn apis(s: Arc<dyn Store>) {
                 .collect(),
             access_token_format: Default::default(),
             introspectors: vec![],
+            token_exchange: vec![],
         },
         created_at: 1,
     };
@@ -256,16 +257,34 @@ pub(crate) async fn api_introspectors(s: Arc<dyn Store>) {
             }],
             access_token_format: Default::default(),
             introspectors: introspectors.iter().map(|s| (*s).to_owned()).collect(),
+            token_exchange: vec![],
         },
         created_at: 1,
     };
-    let named = api("https://n", "n.read", &["rs-2", "rs-1"]);
+    let mut named = api("https://n", "n.read", &["rs-2", "rs-1"]);
+    // Its token exchange policy (issue 20) is kept too, scopes and all.
+    named.api.token_exchange = vec![
+        ExchangeRule {
+            client_id: "agent".into(),
+            scopes: vec!["n.read".into()],
+        },
+        ExchangeRule {
+            client_id: "svc".into(),
+            scopes: vec![],
+        },
+    ];
     let none = api("https://z", "z.read", &[]);
     s.create_api(&named).await.unwrap();
     s.create_api(&none).await.unwrap();
     let mut apis = s.apis().await.unwrap();
     apis.sort_by(|a, b| a.api.audience.cmp(&b.api.audience));
     assert_eq!(apis, [named.clone(), none]);
+    let mut narrowed = named.clone();
+    narrowed.api.token_exchange.truncate(1);
+    assert!(s.update_api(&narrowed).await.unwrap());
+    let read = s.apis().await.unwrap();
+    let n = read.iter().find(|a| a.api.audience == "https://n").unwrap();
+    assert_eq!(n.api.token_exchange, narrowed.api.token_exchange);
     assert!(s.delete_api("https://n").await.unwrap());
     s.create_api(&api("https://n", "n.read", &[]))
         .await
@@ -276,7 +295,7 @@ pub(crate) async fn api_introspectors(s: Arc<dyn Store>) {
         .find(|a| a.api.audience == "https://n")
         .unwrap();
     assert!(
-        n.api.introspectors.is_empty(),
+        n.api.introspectors.is_empty() && n.api.token_exchange.is_empty(),
         "nothing left of the old API"
     );
 }

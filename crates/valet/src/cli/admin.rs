@@ -124,6 +124,9 @@ pub enum ApiCommand {
         /// A confidential application (the API's own, registered first) that may introspect tokens for this API (repeatable); no other application but a token's own learns anything about it at introspection
         #[arg(long = "introspector", value_name = "CLIENT_ID")]
         introspectors: Vec<String>,
+        /// A confidential application that may exchange tokens into this API (RFC 8693), for all its scopes or the ones listed (repeatable); none may by default
+        #[arg(long = "allow-exchange-from", value_name = "CLIENT_ID[=SCOPE,...]")]
+        exchange_from: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -132,7 +135,7 @@ pub enum ApiCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change an API's name, token format or introspectors
+    /// Change an API's name, token format, introspectors or token exchange policy
     Update {
         audience: String,
         #[arg(long)]
@@ -146,6 +149,15 @@ pub enum ApiCommand {
         /// Removes every introspector
         #[arg(long, conflicts_with = "introspectors")]
         no_introspectors: bool,
+        /// Lets an application exchange tokens into this API (RFC 8693), for all its scopes or the ones listed; replaces that application's earlier rule (repeatable)
+        #[arg(long = "allow-exchange-from", value_name = "CLIENT_ID[=SCOPE,...]")]
+        exchange_from: Vec<String>,
+        /// Stops an application exchanging tokens into this API (repeatable)
+        #[arg(long = "deny-exchange-from", value_name = "CLIENT_ID")]
+        exchange_deny: Vec<String>,
+        /// Stops every application exchanging tokens into this API
+        #[arg(long, conflicts_with_all = ["exchange_from", "exchange_deny"])]
+        no_exchange: bool,
         /// A new description for a scope (repeatable): NAME=DESCRIPTION
         #[arg(long = "describe-scope", value_name = "NAME=DESCRIPTION")]
         describe: Vec<String>,

@@ -332,6 +332,7 @@ impl SettingArgs {
             // An ordered list of tables: the TOML file alone sets it.
             user_stores: None,
             upstreams: None,
+            trusted_issuers: None,
             dev_allow_loopback_metadata: self.dev_allow_loopback_metadata,
             metadata_ca_file: None,
             registration: self.registration.clone(),

@@ -1,11 +1,11 @@
 //! `valet api`: APIs (resource servers) and their scopes.
 
 use serde_json::json;
-use valet_protocol::audience::ApiScope;
+use valet_protocol::audience::{ApiScope, ExchangeRule};
 // Human output escapes control and bidirectional characters, even in records stored
 // before registration refused them (issue 12, item 16); `--json` output is JSON-escaped.
 use valet_protocol::text::visible;
-use valet_server::admin::{Admin, ApiChanges, NewApi};
+use valet_server::admin::{Admin, ApiChanges, ApiView, NewApi, etag};
 
 use super::{now, print_json};
 use crate::cli::{ApiCommand, ApiScopeCommand};
@@ -17,7 +17,31 @@ fn api_json(r: &valet_store::ApiRecord) -> serde_json::Value {
         "scopes": r.api.scopes,
         "access_token_format": r.api.access_token_format,
         "introspectors": r.api.introspectors,
+        "token_exchange": r.api.token_exchange,
     })
+}
+
+fn parse_rules(texts: &[String]) -> Result<Vec<ExchangeRule>, String> {
+    texts
+        .iter()
+        .map(|t| ExchangeRule::parse(t).map_err(|e| format!("--allow-exchange-from {e}")))
+        .collect()
+}
+
+/// `exchanged into by: agent (contacts.read) svc (any scope)`.
+fn rules_line(rules: &[ExchangeRule]) -> String {
+    rules
+        .iter()
+        .map(|r| {
+            let scopes = if r.scopes.is_empty() {
+                "any scope".to_owned()
+            } else {
+                r.scopes.join(" ")
+            };
+            format!("{} ({scopes})", visible(&r.client_id))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `NAME=DESCRIPTION`.
@@ -39,8 +63,10 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin) -> Result<(), String> {
             name,
             access_token_format,
             introspectors,
+            exchange_from,
             json,
         } => {
+            let token_exchange = parse_rules(&exchange_from)?;
             let scopes = scopes
                 .iter()
                 .map(|s| parse_scope(s))
@@ -51,6 +77,7 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin) -> Result<(), String> {
                 scopes,
                 access_token_format,
                 introspectors,
+                token_exchange,
             };
             let r = admin
                 .create_api(new, now())
@@ -73,6 +100,9 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin) -> Result<(), String> {
             if !r.api.introspectors.is_empty() {
                 out!("Introspected by: {}", r.api.introspectors.join(" "));
             }
+            if !r.api.token_exchange.is_empty() {
+                out!("Exchanged into by: {}", rules_line(&r.api.token_exchange));
+            }
             Ok(())
         }
         ApiCommand::List { json } => {
@@ -93,6 +123,9 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin) -> Result<(), String> {
                 if !r.api.introspectors.is_empty() {
                     out!("  introspected by: {}", r.api.introspectors.join(" "));
                 }
+                if !r.api.token_exchange.is_empty() {
+                    out!("  exchanged into by: {}", rules_line(&r.api.token_exchange));
+                }
             }
             Ok(())
         }
@@ -102,9 +135,30 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin) -> Result<(), String> {
             access_token_format,
             introspectors,
             no_introspectors,
+            exchange_from,
+            exchange_deny,
+            no_exchange,
             describe,
             json,
         } => {
+            // Additive: the current policy with these rules laid on, sent back only if
+            // nobody changed the API meanwhile (its ETag).
+            let mut if_match = None;
+            let token_exchange = if no_exchange {
+                Some(vec![])
+            } else if exchange_from.is_empty() && exchange_deny.is_empty() {
+                None
+            } else {
+                let current = admin.api(&audience).await.map_err(|e| e.to_string())?;
+                if_match = Some(etag(&ApiView::from(current.clone())));
+                let mut rules = current.api.token_exchange;
+                rules.retain(|r| !exchange_deny.contains(&r.client_id));
+                for rule in parse_rules(&exchange_from)? {
+                    rules.retain(|r| r.client_id != rule.client_id);
+                    rules.push(rule);
+                }
+                Some(rules)
+            };
             let mut descriptions = std::collections::BTreeMap::new();
             for d in &describe {
                 let s = parse_scope(d)?;
@@ -118,10 +172,11 @@ pub(super) async fn api(cmd: ApiCommand, admin: &Admin) -> Result<(), String> {
                 } else {
                     (!introspectors.is_empty()).then_some(introspectors)
                 },
+                token_exchange,
                 scope_descriptions: (!descriptions.is_empty()).then_some(descriptions),
             };
             let r = admin
-                .update_api(&audience, ch, None, now())
+                .update_api(&audience, ch, if_match.as_deref(), now())
                 .await
                 .map_err(|e| e.to_string())?;
             if json {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use valet_protocol::audience::ApiScope;
+use valet_protocol::audience::{ApiScope, ExchangeRule};
 use valet_protocol::opaque_token::AccessTokenFormat;
 
 use super::{Console, Fields, form_errors, param, query, see_other, seg, with_times};
@@ -94,6 +94,7 @@ async fn create(c: Console, f: Fields) -> Response {
                 .parse::<AccessTokenFormat>()
                 .map_err(|m| AdminError::field("access_token_format", m))?,
             introspectors: f.words("introspectors"),
+            token_exchange: Vec::new(),
         })
     });
     let result = match new {
@@ -167,13 +168,22 @@ async fn update(c: Console, Path(aud): Path<String>, f: Fields) -> Response {
             ))
         })
         .collect();
-    let result = match f.text("access_token_format").parse::<AccessTokenFormat>() {
-        Err(m) => Err(AdminError::field("access_token_format", m)),
-        Ok(format) => {
+    let parsed = f
+        .text("access_token_format")
+        .parse::<AccessTokenFormat>()
+        .map_err(|m| AdminError::field("access_token_format", m))
+        .and_then(|format| {
+            let rules = f.get("token_exchange").map(exchange_rules).transpose()?;
+            Ok((format, rules))
+        });
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok((format, token_exchange)) => {
             let ch = ApiChanges {
                 name: Some(f.text("name")),
                 access_token_format: Some(format),
                 introspectors: Some(f.words("introspectors")),
+                token_exchange,
                 scope_descriptions: Some(descriptions),
             };
             admin
@@ -183,6 +193,14 @@ async fn update(c: Console, Path(aud): Path<String>, f: Fields) -> Response {
         }
     };
     finish(&c, &aud, &f, result, "api.updated").await
+}
+
+/// The token exchange field: `CLIENT_ID` or `CLIENT_ID=SCOPE,SCOPE`, separated by spaces
+/// or lines.
+fn exchange_rules(text: &str) -> Result<Vec<ExchangeRule>, AdminError> {
+    text.split_whitespace()
+        .map(|r| ExchangeRule::parse(r).map_err(|m| AdminError::field("token_exchange", m)))
+        .collect()
 }
 
 async fn add_scope(c: Console, Path(aud): Path<String>, f: Fields) -> Response {

@@ -5,8 +5,10 @@
 mod authorization_code;
 mod client_credentials;
 mod device_code;
+mod jwt_bearer;
 mod password;
 mod refresh_token;
+mod token_exchange;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -78,6 +80,12 @@ pub async fn token(
             password::grant(&state, app, params, jkt, peer.ip(), now).await?
         }
         Ok(GrantType::DeviceCode) => device_code::grant(&state, app, params, jkt, now).await?,
+        Ok(GrantType::TokenExchange) => {
+            token_exchange::grant(&state, app, params, jkt, peer.ip(), now).await?
+        }
+        Ok(GrantType::JwtBearer) => {
+            jwt_bearer::grant(&state, app, params, jkt, peer.ip(), now).await?
+        }
         Ok(GrantType::Implicit) | Err(_) => {
             return Err(OAuthError::unsupported_grant_type(format!(
                 "this server does not support the {grant} grant at the token endpoint"
