@@ -491,3 +491,70 @@ async fn only_a_confidential_application_allowed_the_grant_exchanges() {
         .unwrap_err();
     assert!(matches!(err, AdminError::Invalid(_)), "{err:?}");
 }
+
+/// A token request with a DPoP proof (RFC 9449 §5).
+async fn with_proof(
+    app: &TestApp,
+    who: &(String, String),
+    body: &str,
+    proof: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&who.0, Some(&who.1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("DPoP", proof)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+// A DPoP-bound subject token is exchanged only with a proof of its key: a copy of it alone
+// would otherwise buy an unbound token (RFC 9449 §6).
+#[tokio::test]
+async fn a_dpop_bound_subject_token_needs_a_proof_of_its_key() {
+    let w = world().await;
+    let key = crate::jwt_client::ClientKey::es256("holder");
+    let (svc, svc_secret) = w.app.service(&["contacts:read"]).await;
+    let url = w.app.url("/oauth2/token");
+    let r = with_proof(
+        &w.app,
+        &(svc, svc_secret),
+        "grant_type=client_credentials&scope=contacts:read",
+        &key.dpop("POST", &url, w.app.now(), None),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let bound: Value = r.json().await.unwrap();
+    assert_eq!(bound["token_type"], "DPoP");
+    let bound = bound["access_token"].as_str().unwrap();
+    let form = format!("grant_type={GRANT}&{}&resource={CONTACTS}", subject(bound));
+    let r = w
+        .app
+        .post("/oauth2/token", &w.agent.0, &w.agent.1, &form)
+        .await;
+    assert_oauth_error(r, 400, "invalid_request").await;
+    let other = crate::jwt_client::ClientKey::es256("other");
+    let r = with_proof(
+        &w.app,
+        &w.agent,
+        &form,
+        &other.dpop("POST", &url, w.app.now(), None),
+    )
+    .await;
+    assert_oauth_error(r, 400, "invalid_request").await;
+    // The holder of the key: accepted, and the new token is bound to it too.
+    let r = with_proof(
+        &w.app,
+        &w.agent,
+        &form,
+        &key.dpop("POST", &url, w.app.now(), None),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let claims = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
+}

@@ -55,7 +55,8 @@ pub async fn grant(
     )?;
     let user_id = user(state, issuer, &claims).await?;
     // Taken last among the checks, so a request refused for its scope can be corrected
-    // and sent again with the same assertion; from here on it succeeds or fails as a whole.
+    // and sent again with the same assertion; a failure after this (the store) spends it,
+    // and the application asks its provider for a new one.
     let replay_id = format!(
         "{}:{}",
         b64(sha256(issuer.policy.issuer.as_bytes()).as_ref()),

@@ -9,6 +9,7 @@
 
 use serde_json::json;
 use std::net::IpAddr;
+use valet_protocol::access_token::AccessTokenClaims;
 use valet_protocol::application::Application;
 use valet_protocol::assurance::SubjectType;
 use valet_protocol::params::Params;
@@ -33,9 +34,9 @@ pub async fn grant(
     now: UnixTime,
 ) -> Result<TokenResponse, ApiError> {
     let req = token_exchange::parse(params)?;
-    let subject = subject(state, app, req.subject_token, req.subject_type, now).await?;
+    let subject = subject(state, app, req.subject_token, req.subject_type, jkt, now).await?;
     let actor = match req.actor_token {
-        Some(token) => Some(actor(state, token, now).await?),
+        Some(token) => Some(actor(state, token, jkt, now).await?),
         None => None,
     };
     let apis = state.catalog.apis().await?;
@@ -97,6 +98,7 @@ async fn subject(
     app: &Application,
     token: &str,
     declared: TokenType,
+    jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<Subjected, ApiError> {
     if matches!(declared, TokenType::AccessToken | TokenType::Jwt) {
@@ -104,6 +106,7 @@ async fn subject(
             if !users_token_is_live(state, &c).await? {
                 return Err(refused("subject_token", "its user is gone or disabled"));
             }
+            held(&c, jkt, "subject_token")?;
             let subject = match &c.grant_id {
                 Some(grant_id) => Subject::User {
                     user_id: c.sub.clone(),
@@ -212,10 +215,16 @@ async fn record_grant(
 
 /// The actor token: a live access token (whose application `decide` compares with the
 /// requester's).
-async fn actor(state: &AppState, token: &str, now: UnixTime) -> Result<PresentedActor, ApiError> {
+async fn actor(
+    state: &AppState,
+    token: &str,
+    jkt: Option<&str>,
+    now: UnixTime,
+) -> Result<PresentedActor, ApiError> {
     let Some(c) = live_access_token(state, token, now).await? else {
         return Err(refused("actor_token", "not a live access token"));
     };
+    held(&c, jkt, "actor_token")?;
     if !users_token_is_live(state, &c).await? {
         return Err(refused("actor_token", "its user is gone or disabled"));
     }
@@ -224,4 +233,17 @@ async fn actor(state: &AppState, token: &str, now: UnixTime) -> Result<Presented
         client_id: c.client_id,
         exp: c.exp,
     })
+}
+
+/// A sender-constrained token (RFC 9449 §6) is exchanged only with a DPoP proof of its
+/// own key: otherwise whoever copied it could trade it for an unbound one, undoing the
+/// binding.
+fn held(c: &AccessTokenClaims, jkt: Option<&str>, what: &str) -> Result<(), ApiError> {
+    match &c.cnf {
+        Some(cnf) if jkt != Some(cnf.jkt.as_str()) => Err(refused(
+            what,
+            "it is DPoP-bound and the request has no proof of its key",
+        )),
+        _ => Ok(()),
+    }
 }
