@@ -106,24 +106,11 @@ pub fn check(claims: &AssertionClaims, want: &Expected<'_>) -> Result<Accepted, 
             )
         });
     }
-    // Item 4: it expires, soon.
-    let Some(exp) = claims.exp else {
-        return fail("the assertion has no exp".into());
+    // Items 4–6.
+    let exp = match times(claims.exp, claims.nbf, claims.iat, want.now) {
+        Ok(exp) => exp,
+        Err(why) => return fail(why),
     };
-    if exp + EXP_LEEWAY <= want.now {
-        return fail("the assertion has expired".into());
-    }
-    if exp > want.now + MAX_LIFETIME + MAX_FUTURE {
-        return fail(format!(
-            "the assertion is valid for too long: its exp may be at most {MAX_LIFETIME} seconds ahead"
-        ));
-    }
-    // Item 5 (`nbf`) and item 6 (`iat`): not from the future, beyond the skew allowed.
-    for (name, t) in [("nbf", claims.nbf), ("iat", claims.iat)] {
-        if t.is_some_and(|t| t > want.now + MAX_FUTURE) {
-            return fail(format!("the assertion's {name} is in the future"));
-        }
-    }
     // Item 7 and OIDC Core §9: a `jti`, used once.
     let Some(jti) = claims.jti.as_deref().filter(|j| !j.is_empty()) else {
         return fail("the assertion has no jti".into());
@@ -139,6 +126,36 @@ pub fn check(claims: &AssertionClaims, want: &Expected<'_>) -> Result<Accepted, 
 
 fn names_us(aud: &str, want: &Expected<'_>) -> bool {
     aud == want.issuer || want.endpoints.contains(&aud)
+}
+
+/// RFC 7523 §3 items 4–6, for every assertion Valet takes (client authentication here, the
+/// JWT bearer grant in `jwt_bearer`): an `exp`, not past (within `EXP_LEEWAY`) nor further
+/// than `MAX_LIFETIME` ahead, and no `nbf` or `iat` beyond `MAX_FUTURE` from now.
+pub(crate) fn times(
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    now: i64,
+) -> Result<i64, String> {
+    // Item 4: it expires, soon.
+    let Some(exp) = exp else {
+        return Err("the assertion has no exp".into());
+    };
+    if exp + EXP_LEEWAY <= now {
+        return Err("the assertion has expired".into());
+    }
+    if exp > now + MAX_LIFETIME + MAX_FUTURE {
+        return Err(format!(
+            "the assertion is valid for too long: its exp may be at most {MAX_LIFETIME} seconds ahead"
+        ));
+    }
+    // Item 5 (`nbf`) and item 6 (`iat`): not from the future, beyond the skew allowed.
+    for (name, t) in [("nbf", nbf), ("iat", iat)] {
+        if t.is_some_and(|t| t > now + MAX_FUTURE) {
+            return Err(format!("the assertion's {name} is in the future"));
+        }
+    }
+    Ok(exp)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::OAuthError;
 use crate::UnixTime;
 use crate::application::{Application, GrantType};
 use crate::audience::{self, Api, Selection};
-use crate::client_assertion::{Audience, EXP_LEEWAY, MAX_FUTURE, MAX_LIFETIME};
+use crate::client_assertion::{self, Audience, EXP_LEEWAY};
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::token::{Authentication, Issuance, Refresh};
@@ -144,24 +144,11 @@ pub fn check(
             want.issuer
         ));
     }
-    // Item 4: it expires, soon.
-    let Some(exp) = claims.exp else {
-        return fail("the assertion has no exp".into());
+    // Items 4–6, as for client assertions.
+    let exp = match client_assertion::times(claims.exp, claims.nbf, claims.iat, want.now) {
+        Ok(exp) => exp,
+        Err(why) => return fail(why),
     };
-    if exp + EXP_LEEWAY <= want.now {
-        return fail("the assertion has expired".into());
-    }
-    if exp > want.now + MAX_LIFETIME + MAX_FUTURE {
-        return fail(format!(
-            "the assertion is valid for too long: its exp may be at most {MAX_LIFETIME} seconds ahead"
-        ));
-    }
-    // Items 5 and 6: not from the future.
-    for (name, t) in [("nbf", claims.nbf), ("iat", claims.iat)] {
-        if t.is_some_and(|t| t > want.now + MAX_FUTURE) {
-            return fail(format!("the assertion's {name} is in the future"));
-        }
-    }
     // Item 7: Valet takes each assertion once, so it needs a `jti`.
     let Some(jti) = claims.jti.as_deref().filter(|j| !j.is_empty()) else {
         return fail("the assertion has no jti: Valet redeems each assertion once".into());

@@ -1,6 +1,7 @@
 use super::*;
 use crate::ErrorCode;
 use crate::audience::ApiScope;
+use crate::client_assertion::{MAX_FUTURE, MAX_LIFETIME};
 use serde_json::json;
 
 const NOW: UnixTime = 1_700_000_000;
