@@ -19,7 +19,11 @@ Starts Valet over HTTPS in a fresh temporary folder, registers a user, an API, a
     redirect and redeems the code; the ID token verifies against /oauth2/jwks (joserfc)
     and passes authlib's OpenID Connect claim checks (CodeIDToken: iss, aud, nonce, azp,
     at_hash); the user's access token verifies as RFC 9068; UserInfo, refresh (and, for
-    the spa, rotation), revocation.
+    the spa, rotation), revocation;
+  - `valet explain --json` on the revoked service token: state `revoked`, and why;
+  - /metrics, on the --metrics-listen port only, parsed by prometheus_client's OpenMetrics
+    parser: the tokens just issued counted by grant, the latency histogram by route, key
+    ages, and no client_id or username among the labels.
 One line per step; exits 1 with the reason on the first failure.
 
 Environment: VALET_BIN (required), INTEROP_TLS_CERT / INTEROP_TLS_KEY (PEM files for
@@ -51,6 +55,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 VALET_BIN = os.environ.get("VALET_BIN", "")
 TLS_CERT = os.environ.get("INTEROP_TLS_CERT", "")
@@ -124,6 +129,7 @@ class Valet:
         self.proc = None
         self.log = None
         self.issuer = None
+        self.metrics = None
 
     @staticmethod
     def env():
@@ -149,12 +155,17 @@ class Valet:
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.metrics = f"http://127.0.0.1:{s.getsockname()[1]}/metrics"
             self.issuer = f"https://localhost:{port}"
             self.log = os.path.join(self.tmp, f"valet-{attempt}.log")
             with open(self.log, "wb") as out:
                 self.proc = subprocess.Popen(
                     [VALET_BIN, "serve", "--listen", f"127.0.0.1:{port}", "--issuer", self.issuer,
-                     "--shutdown-grace", "1", "--tls-cert", TLS_CERT, "--tls-key", TLS_KEY, *self.data_args],
+                     "--shutdown-grace", "1", "--tls-cert", TLS_CERT, "--tls-key", TLS_KEY,
+                     "--metrics-listen", self.metrics.removeprefix("http://").removesuffix("/metrics"),
+                     *self.data_args],
                     cwd=self.tmp, env=self.env(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + TIMEOUT
             last = ""
@@ -368,6 +379,12 @@ def main(valet: Valet):
         r = s.introspect_token(metadata["introspection_endpoint"], token=tok["access_token"])
         equal(r.json(), {"active": False}, "introspection after revocation")
 
+    with step("service: valet explain says the revoked token is revoked, and why"):
+        out = json.loads(valet.admin(["explain", "-", "--json"], tok["access_token"] + "\n"))
+        equal(out.get("state"), "revoked", f"explain state ({out})")
+        check("revocation list" in out.get("reason", ""), f"explain reason: {out}")
+        equal(out.get("client_id"), service["client_id"], "explain client_id")
+
     # ----- the code flow, for a confidential and a public application
 
     browser = requests.Session()
@@ -448,6 +465,31 @@ def main(valet: Valet):
             equal(r.status_code, 401, f"UserInfo with an access token of the revoked grant ({r.text[:200]})")
 
     equal(len(subs), 1, "the same user's sub for both applications")
+
+    with step("metrics: /metrics on its own port parses as OpenMetrics (prometheus_client)"):
+        r = requests.get(f"{issuer}/metrics", timeout=TIMEOUT, verify=CA)
+        equal(r.status_code, 404, "/metrics on the public port")
+        r = requests.get(valet.metrics, timeout=TIMEOUT)
+        check(r.status_code == 200, describe(r))
+        families = {f.name: f for f in text_string_to_metric_families(r.text)}
+        issued = families.get("valet_tokens_issued")
+        check(issued is not None and issued.type == "counter", f"valet_tokens_issued: {sorted(families)}")
+        cc = sum(s.value for s in issued.samples
+                 if s.name == "valet_tokens_issued_total" and s.labels.get("grant") == "client_credentials"
+                 and s.labels.get("token") == "access")
+        equal(cc, 2.0, "client_credentials access tokens counted")
+        codes = sum(s.value for s in issued.samples
+                    if s.labels.get("grant") == "authorization_code" and s.labels.get("token") == "id")
+        equal(codes, 2.0, "ID tokens from the code flow (web and spa)")
+        latency = families.get("valet_http_request_duration_seconds")
+        check(latency is not None and latency.type == "histogram", "the request latency histogram")
+        routes = {s.labels.get("route") for s in latency.samples}
+        check("/oauth2/token" in routes and "/login" in routes, f"routes: {sorted(r for r in routes if r)}")
+        ages = [s for s in families["valet_signing_key_age_seconds"].samples]
+        check(ages and all(s.value >= 0 for s in ages), f"key ages: {ages}")
+        labels = {v for f in families.values() for s in f.samples for v in s.labels.values()}
+        check(service["client_id"] not in labels and USER["username"] not in labels,
+              "a client_id or a user as a label")
 
 
 def run():

@@ -62,9 +62,40 @@ pub fn plan_rotation(
     }
 }
 
+/// Scheduled rotation (`key_rotation_interval`, issue 21): the newest key of `alg` when
+/// it is `interval` old or older at `now`, so it is the one to replace. A rotation just
+/// made (its key published, not signing yet) is the newest and young: no second one.
+pub fn rotation_due<'a>(
+    keys: &'a [KeyTimes],
+    alg: &str,
+    interval: i64,
+    now: UnixTime,
+) -> Option<&'a KeyTimes> {
+    keys.iter()
+        .filter(|k| k.alg == alg && k.is_published(now))
+        .max_by_key(|k| (k.created_at, k.activates_at))
+        .filter(|k| now - k.created_at >= interval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotation_is_due_once_the_newest_key_is_old_enough() {
+        let keys = vec![key("old", 0, 0, Some(5000)), key("cur", 1000, 1600, None)];
+        assert_eq!(rotation_due(&keys, "ES256", 3600, 4599), None);
+        assert_eq!(rotation_due(&keys, "ES256", 3600, 4600).unwrap().kid, "cur");
+        assert_eq!(
+            rotation_due(&keys, "RS256", 3600, 9999),
+            None,
+            "no such key"
+        );
+        // Just rotated: the pending key is the newest, and young.
+        let mut after = keys.clone();
+        after.push(key("next", 4600, 5200, None));
+        assert_eq!(rotation_due(&after, "ES256", 3600, 4700), None);
+    }
 
     fn key(kid: &str, created: i64, activates: i64, until: Option<i64>) -> KeyTimes {
         KeyTimes {

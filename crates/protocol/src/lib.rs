@@ -4,6 +4,7 @@
 //! Signing and storage live elsewhere (`valet-jose`, `valet-store`).
 
 pub mod access_token;
+pub mod advisor;
 pub mod application;
 pub mod assurance;
 pub mod audience;

@@ -174,6 +174,8 @@ pub struct Valet {
     state: Shared,
     listener: std::net::TcpListener,
     addr: SocketAddr,
+    /// `metrics_listen`, bound (issue 21).
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl Valet {
@@ -210,6 +212,13 @@ impl Valet {
         let snapshot = keyring::load_or_generate(store.as_ref(), &sealer, clock.now()).await?;
         listener.set_nonblocking(true).map_err(StartError::Socket)?;
         let addr = listener.local_addr().map_err(StartError::Socket)?;
+        let metrics = match settings.operations.metrics_listen {
+            Some(at) => Some(
+                crate::metrics::bind(at)
+                    .map_err(|source| StartError::Listen { addr: at, source })?,
+            ),
+            None => None,
+        };
         let (documents, logos, backchannel, client_keys) =
             fetchers(&settings, store.clone(), &master_key, clock.clone())?;
         let catalog = Catalog::new(
@@ -260,6 +269,8 @@ impl Valet {
             client_keys,
             dpop_nonces: master_key.dpop_nonce_hasher(),
             pairwise: master_key.pairwise_hasher(),
+            refusals: Default::default(),
+            metrics: Default::default(),
             hasher: master_key.secret_hasher(),
             sealer,
             throttle: Default::default(),
@@ -295,6 +306,7 @@ impl Valet {
             state,
             listener,
             addr,
+            metrics,
         })
     }
 
@@ -304,6 +316,11 @@ impl Valet {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until SIGTERM or Ctrl-C, then stops accepting and lets requests in flight
@@ -316,6 +333,9 @@ impl Valet {
         tokio::spawn(purge(self.state.clone()));
         tokio::spawn(crate::backchannel::run(self.state.clone()));
         tokio::spawn(reload_upstreams(self.state.clone()));
+        if let Some(listener) = self.metrics {
+            tokio::spawn(crate::metrics::serve(listener, self.state.clone()));
+        }
 
         let app = crate::routes::router(self.state.clone())
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -381,7 +401,7 @@ impl Valet {
 /// counted from the moment the connection is ready or the previous response went out, so
 /// a connection idle between requests closes after `timeout` too; HTTP/2 peers are pinged
 /// and dropped when they stop answering, and keep at most 100 streams open.
-fn bound(
+pub(crate) fn bound(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     timeout: Duration,
 ) {
@@ -430,6 +450,9 @@ async fn refresh_keys(state: Shared) {
             .await
         {
             tracing::warn!(error = %e, "could not refresh signing keys; keeping the current ones");
+        }
+        if let Some(interval) = state.settings.operations.key_rotation_interval {
+            crate::key_schedule::run_once(&state, interval).await;
         }
     }
 }

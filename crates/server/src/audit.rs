@@ -61,6 +61,7 @@ impl AuditLog {
             action: action.to_owned(),
             target,
             changes: details.to_string(),
+            request_id: crate::request_id::current(),
         };
         if self.queue.try_send(Item::Row(row)).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -71,6 +72,11 @@ impl AuditLog {
                 );
             }
         }
+    }
+
+    /// Events dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Waits until every event queued so far is stored.

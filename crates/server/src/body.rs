@@ -41,6 +41,9 @@ pub async fn bounded(State(timeout): State<Duration>, req: Request, next: Next) 
         }
         Err(_) => return closing(ApiError::BodyTimeout),
     };
+    if let Some(keep) = parts.extensions.get::<crate::request_id::ReadBody>() {
+        keep.keep(&bytes);
+    }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use valet_protocol::refresh::RotationPolicy;
 
+pub mod operations;
+
 /// One layer of settings; `None` means "not set here".
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +80,9 @@ pub struct Partial {
     pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 9449 §8: DPoP proofs must carry a nonce this server gave.
     pub dpop_nonce: Option<bool>,
+    // Operations (issue 21; `config/operations.rs`).
+    pub metrics_listen: Option<String>,
+    pub key_rotation_interval: Option<String>,
 }
 
 impl Partial {
@@ -141,7 +146,9 @@ impl Partial {
             self_registration,
             fapi2,
             require_pushed_authorization_requests,
-            dpop_nonce
+            dpop_nonce,
+            metrics_listen,
+            key_rotation_interval
         )
     }
 }
@@ -236,12 +243,15 @@ pub struct Settings {
     pub require_par: bool,
     /// RFC 9449 §8: proofs at the token endpoint carry a `DPoP-Nonce` this server gave.
     pub dpop_nonce: bool,
+    /// Metrics, scheduled key rotation (issue 21).
+    pub operations: operations::Operations,
 }
 
 impl Settings {
     pub fn resolve(p: Partial) -> Result<Self, String> {
         let registration = crate::registration::resolve(&p)?;
         let brand = crate::brand::resolve(&p)?;
+        let operations = operations::resolve(&p)?;
         let listen_text = p.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen = listen_text.parse().map_err(|_| {
             format!("listen: `{listen_text}` is not an address like 127.0.0.1:8080")
@@ -384,6 +394,7 @@ impl Settings {
         }
         let fapi2 = p.fapi2.unwrap_or(false);
         Ok(Self {
+            operations,
             fapi2,
             require_par: fapi2 || p.require_pushed_authorization_requests.unwrap_or(false),
             dpop_nonce: p.dpop_nonce.unwrap_or(false),

@@ -221,7 +221,7 @@ pub async fn execute(
             .rotate_refresh_token(&hash, &successor, &sealed, grant_until(state, now), now)
             .await?
         {
-            Rotation::Rotated => {}
+            Rotation::Rotated => state.metrics.refresh_rotated(),
             Rotation::AlreadyRotated { at, successor } => {
                 return Ok(Executed::AlreadyRotated { at, successor });
             }

@@ -223,6 +223,40 @@ fn new_record(
 /// accept (`key_refresh_interval + jwks_max_age`; tests/cluster shows it across nodes).
 pub const ACTIVATION_MARGIN: i64 = 2;
 
+/// Rotates every algorithm whose newest key is `interval` old (`keys::rotation_due`),
+/// on schedule. Across nodes one rotates: each due key's kid is claimed once in the store
+/// (`Replays::first_use`), and only the node whose claim is first rotates it. Returns
+/// the new keys.
+pub async fn rotate_due(
+    store: &dyn Store,
+    sealer: &Sealer,
+    interval: i64,
+    now: UnixTime,
+    activation_delay: i64,
+    retention: i64,
+) -> Result<Vec<KeyTimes>, KeyError> {
+    let times: Vec<KeyTimes> = store
+        .signing_keys()
+        .await?
+        .into_iter()
+        .map(|r| r.times)
+        .collect();
+    let mut rotated = Vec::new();
+    for alg in Algorithm::ALL {
+        let Some(due) = keys::rotation_due(&times, alg.as_str(), interval, now) else {
+            continue;
+        };
+        if !store
+            .first_use("key-rotation", &due.kid, now + interval)
+            .await?
+        {
+            continue;
+        }
+        rotated.push(rotate(store, sealer, alg, now, activation_delay, retention).await?);
+    }
+    Ok(rotated)
+}
+
 /// Rotates `alg`: the new key is published now and signs after `activation_delay` (plus
 /// [`ACTIVATION_MARGIN`]); the keys it replaces stay published for `retention` after that.
 pub async fn rotate(

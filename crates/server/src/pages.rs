@@ -184,6 +184,7 @@ impl Pages {
             title: &'a str,
             message: &'a str,
             hint: Option<&'a str>,
+            request_id: Option<String>,
         }
         self.render(
             status,
@@ -193,6 +194,7 @@ impl Pages {
                 title,
                 message,
                 hint,
+                request_id: crate::request_id::current(),
             },
         )
     }

@@ -53,6 +53,10 @@ pub struct AppState {
     pub dpop_nonces: SecretHasher,
     /// Keys pairwise subjects (`pairwise.rs`).
     pub pairwise: SecretHasher,
+    /// Refused requests kept in the audit trail this second (`request_id.rs`).
+    pub refusals: crate::request_id::RefusalBudget,
+    /// Prometheus metrics (`metrics.rs`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type Shared = Arc<AppState>;

@@ -361,6 +361,7 @@ const TABLES: &[Table] = &[
             ("action", Text),
             ("target", Text),
             ("changes", Text),
+            ("request_id", Text),
         ],
         select: None,
     },

@@ -53,6 +53,31 @@ pub enum Command {
     Grants(GrantsCommand),
     /// The audit trail: administrative changes and security events, newest first
     Audit(AuditArgs),
+    /// Why a token is or is not live, or why a request was refused
+    Explain(ExplainArgs),
+    /// Write the applications and APIs as TOML, for `plan` and `apply` (no secrets)
+    Export,
+    /// Show, as a diff, what `apply -f FILE` would change; exits 2 when something would
+    Plan {
+        /// The file (as `valet export` writes it)
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Also delete applications and APIs the file does not name
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Make the database say what FILE says: applications matched by name, APIs by
+    /// audience; every change audited; a new application's secret shown once
+    Apply {
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Also delete applications and APIs the file does not name
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Check this deployment: database, issuer, TLS, clock, keys, settings and
+    /// applications that weaken security; fails when it finds a weakness
+    Doctor,
     /// Dynamic client registration (RFC 7591): initial access tokens
     #[command(subcommand)]
     Registration(RegistrationCommand),
@@ -66,6 +91,21 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+}
+
+/// `valet explain TOKEN` or `valet explain --request ID`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["token", "request"])))]
+pub struct ExplainArgs {
+    /// The token: a JWT, an opaque access token or a refresh token; `-` reads it from
+    /// standard input (keeps it out of the shell's history)
+    pub token: Option<String>,
+    /// The X-Request-Id of a refused request (an error page, a 400 or 401)
+    #[arg(long, value_name = "ID")]
+    pub request: Option<String>,
+    /// One JSON object: `state`, `reason` and what the token or request was
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `valet seed`: how many of each.

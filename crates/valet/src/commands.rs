@@ -11,8 +11,12 @@ use valet_server::{Clock, StartError, SystemClock, Valet, master_key, open_store
 
 use crate::cli::{Cli, Command, RegistrationCommand, RegistrationTokenCommand};
 
+pub use config_file::DRIFT;
+
 mod api;
 mod client;
+mod config_file;
+mod explain;
 mod grants;
 mod keys;
 mod seed;
@@ -163,6 +167,11 @@ pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
         Command::Keys(c) => keys::keys_cmd(c, &settings, &key, &admin).await,
         Command::Grants(c) => grants::grants(c, &admin).await,
         Command::Audit(a) => grants::audit(a, &admin).await,
+        Command::Explain(a) => explain::explain(a, &admin, &settings.issuer).await,
+        Command::Doctor => doctor(&settings, store.as_ref(), source).await,
+        Command::Export => config_file::export(&admin).await,
+        Command::Plan { file, prune } => config_file::plan(&admin, &file, prune).await,
+        Command::Apply { file, prune } => config_file::apply(&admin, &file, prune).await,
         Command::Seed(args) => seed::seed(args, &admin, store, now()).await,
         Command::Migrate { .. } => Ok(()),
     }
@@ -173,5 +182,37 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), String> {
         "{}",
         serde_json::to_string_pretty(v).map_err(|e| e.to_string())?
     );
+    Ok(())
+}
+
+/// `valet doctor`: one line per finding; a weakness fails the command.
+async fn doctor(
+    settings: &Settings,
+    store: &dyn valet_store::Store,
+    source: master_key::Source,
+) -> Result<(), String> {
+    use valet_server::doctor::{self, Level, MasterKeyFrom};
+    let from = match source {
+        master_key::Source::Env => MasterKeyFrom::Env,
+        master_key::Source::File { path, .. } => MasterKeyFrom::File(path),
+    };
+    let findings = doctor::check(settings, store, from, now()).await;
+    let mut weak = 0;
+    for f in &findings {
+        let tag = match f.level {
+            Level::Ok => "ok  ",
+            Level::Note => "note",
+            Level::Weak => {
+                weak += 1;
+                "WEAK"
+            }
+        };
+        out!("{tag}  {}", f.text);
+    }
+    if weak > 0 {
+        return Err(format!(
+            "{weak} weakness(es) found; each WEAK line says what to do"
+        ));
+    }
     Ok(())
 }

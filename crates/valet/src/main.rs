@@ -49,6 +49,8 @@ fn run() -> ExitCode {
         }
     };
     match runtime.block_on(commands::run(cli, service_links)) {
+        // `valet plan` found changes to make (for CI: the database drifted from the file).
+        Ok(()) if commands::DRIFT.load(std::sync::atomic::Ordering::Relaxed) => ExitCode::from(2),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             logs::print(&format!("error: {e}"));

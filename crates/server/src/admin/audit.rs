@@ -157,6 +157,9 @@ impl Admin {
         now: i64,
     ) -> Result<(), AdminError> {
         let changes = changes.into_value().to_string();
+        // The request that made the change (the admin API, the console), so one id
+        // follows it through the response, the log and the trail.
+        let request_id = crate::request_id::current();
         let target = target.to_string();
         tracing::info!(target: "valet::audit", actor = %self.actor.who,
             address = self.actor.address.as_deref().unwrap_or("-"), action, %target,
@@ -169,6 +172,7 @@ impl Admin {
             action: action.to_owned(),
             target,
             changes,
+            request_id,
         };
         if let Err(e) = self.store.record_audit(&[rec]).await {
             // The change stands (it was made first); the log line above keeps the record.
@@ -194,6 +198,7 @@ pub fn audit_json(r: &AuditRecord) -> Value {
         "address": r.address,
         "action": r.action,
         "target": r.target,
+        "request_id": r.request_id,
         "changes": serde_json::from_str::<Value>(&r.changes).unwrap_or(Value::Null),
     })
 }

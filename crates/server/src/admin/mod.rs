@@ -14,17 +14,23 @@ use crate::state::AppState;
 pub use valet_protocol::scope::OIDC_SCOPES;
 
 mod apis;
+mod apply;
 mod audit;
 mod clients;
+pub mod desired;
+mod explain;
 mod grants;
 mod keys;
+mod plan;
 mod registrations;
 mod upstreams;
 mod users;
 
 pub use apis::{ApiChanges, ApiView, NewApi};
+pub use apply::Applied;
 pub use audit::{Actor, Changes, MAX_PAGE, Target, audit_json};
 pub use clients::{ClientChanges, NewClient, WithSecret, etag};
+pub use explain::Explanation;
 pub use grants::{GrantView, SessionView};
 pub use registrations::{DEFAULT_INITIAL_TOKEN_TTL, MAX_INITIAL_TOKEN_TTL};
 pub use upstreams::{NewUpstream, UpstreamChanges, UpstreamView, stored_settings};

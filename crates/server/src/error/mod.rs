@@ -12,6 +12,7 @@ use valet_protocol::{ErrorCode, OAuthError};
 use valet_store::StoreError;
 
 use crate::fault::{Fault, chain};
+use crate::request_id::Refusal;
 
 mod page;
 pub use page::{FormKind, Page};
@@ -136,8 +137,27 @@ pub fn no_store(mut r: Response) -> Response {
 }
 
 fn json(status: StatusCode, error: &str, description: &str) -> Response {
-    let body = serde_json::json!({ "error": error, "error_description": description });
-    no_store((status, axum::Json(body)).into_response())
+    json_body(
+        status,
+        serde_json::json!({ "error": error, "error_description": description }),
+    )
+}
+
+/// An error body with the request's id (`request_id`, issue 21; RFC 6749 §5.2 lets a
+/// response carry more members, and clients ignore those they do not know), marked as a
+/// refusal for the request's log line and trail.
+fn json_body(status: StatusCode, mut body: serde_json::Value) -> Response {
+    crate::request_id::stamp(&mut body);
+    let refusal = Refusal {
+        error: body["error"].as_str().unwrap_or_default().to_owned(),
+        description: body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let mut r = no_store((status, axum::Json(body)).into_response());
+    r.extensions_mut().insert(refusal);
+    r
 }
 
 impl ApiError {
@@ -243,6 +263,10 @@ impl ApiError {
             tracing::error!(error = %chain(e), "store failure");
         }
         let mut r = pages.error(status, title, &message, hint);
+        r.extensions_mut().insert(Refusal {
+            error: title.to_owned(),
+            description: message.clone(),
+        });
         match self {
             Self::Store(_) => {
                 r.headers_mut()
@@ -386,7 +410,7 @@ impl IntoResponse for ApiError {
                     "error_description": format!("{field}: {message}"),
                     "fields": { field: message },
                 });
-                no_store((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+                json_body(StatusCode::BAD_REQUEST, body)
             }
             Self::Forbidden(what) => json(StatusCode::FORBIDDEN, "forbidden", &what),
             Self::Stale(what) => json(

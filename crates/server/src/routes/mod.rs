@@ -143,6 +143,14 @@ pub fn router(state: Shared) -> Router {
             std::time::Duration::from_secs(state.settings.client_timeout as u64),
             crate::body::bounded,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::observe,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::request_id::assign,
+        ))
         .layer(axum::middleware::map_response(common_headers))
         .layer(axum::middleware::map_response(
             move |r: Response| async move { if tls { hsts(r) } else { r } },

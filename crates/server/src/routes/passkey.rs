@@ -106,6 +106,7 @@ async fn submit_inner(
     let checked = check(state, &form.credential, ceremony, now).await?;
     let Some((user, amr)) = checked else {
         tracing::info!(target: "valet::audit", %ip, "a passkey sign-in failed");
+        state.metrics.sign_in("passkey", "failure");
         state.audit.event(
             now,
             "signin.failed",
@@ -119,6 +120,7 @@ async fn submit_inner(
     // A success is no attempt against anyone.
     state.store.throttle_refund(&counted).await?;
     let (session, cookie) = session::sign_in_with(state, headers, ip, &user, now, amr, now).await?;
+    state.metrics.sign_in("passkey", "success");
     login::signed_in(
         state, headers, ip, session, user, pending, form.to, cookie, "passkey", now,
     )

@@ -65,6 +65,15 @@ pub async fn check_password(
         .await;
     // Into the audit trail too (the log lines are written where each is decided).
     let shown: String = username.chars().take(64).collect();
+    let result = match &r {
+        Ok(Some(_)) => Some("success"),
+        Ok(None) => Some("failure"),
+        Err(ApiError::Throttled(..)) => Some("throttled"),
+        _ => None,
+    };
+    if let Some(result) = result {
+        state.metrics.sign_in("password", result);
+    }
     let action = match &r {
         Ok(Some(_)) => None,
         Ok(None) => Some("signin.failed"),

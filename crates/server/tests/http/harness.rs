@@ -26,6 +26,8 @@ pub struct TestApp {
     /// The node's clock: it stands still unless a test sets or advances it (a second node
     /// from `spawn_sharing` shares it).
     pub clock: Arc<ManualClock>,
+    /// Where `/metrics` is served, when the test set `metrics_listen`.
+    pub metrics: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -93,6 +95,7 @@ async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&Te
     let valet = Valet::build_with_clock(settings.clone(), key.clone(), listener, clock.clone())
         .await
         .unwrap();
+    let metrics = valet.metrics_addr();
     tokio::spawn(valet.run());
     let store = open_store(&settings).await.unwrap();
     let http = reqwest::Client::builder()
@@ -112,6 +115,7 @@ async fn spawn_inner(tweak: impl FnOnce(Partial) -> Partial, sharing: Option<&Te
         cert_pem,
         port,
         clock,
+        metrics,
         _dir: dir,
     }
 }
@@ -247,8 +251,13 @@ pub async fn assert_oauth_error(r: reqwest::Response, status: u16, error: &str) 
             .unwrap()
             .starts_with("application/json")
     );
-    let body: Value = r.json().await.unwrap();
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let mut body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], error, "{body}");
+    // Issue 21: the body names the response's request id; the rest of the body is what
+    // callers compare (two refusals must read alike but for their ids).
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    body.as_object_mut().unwrap().remove("request_id");
     let d = body["error_description"].as_str().unwrap();
     assert!(
         d.chars()

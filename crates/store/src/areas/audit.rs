@@ -22,6 +22,8 @@ pub struct AuditRecord {
     /// On what: `client:<id>`, `user:<username>`, `api:<audience>`, `key:<kid>`, …
     pub target: String,
     pub changes: String,
+    /// The `X-Request-Id` of the request that made it (issue 21); `None` from the CLI.
+    pub request_id: Option<String>,
 }
 
 /// Which events to read: all of them match every filter given; newest first, after the
@@ -34,6 +36,8 @@ pub struct AuditQuery {
     /// A prefix of `action` (`user.` matches every user event).
     pub action: Option<String>,
     pub target: Option<String>,
+    /// Every event of one request (`X-Request-Id`).
+    pub request_id: Option<String>,
     pub before: Option<i64>,
     pub limit: u32,
 }

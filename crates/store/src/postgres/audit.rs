@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 use super::PostgresStore;
 use crate::{Audit, AuditQuery, AuditRecord, Result, UnixTime};
 
-const COLUMNS: &str = "id, at, actor, address, action, target, changes";
+const COLUMNS: &str = "id, at, actor, address, action, target, changes, request_id";
 
 fn record(r: &PgRow) -> Result<AuditRecord> {
     Ok(AuditRecord {
@@ -18,6 +18,7 @@ fn record(r: &PgRow) -> Result<AuditRecord> {
         action: r.try_get(4)?,
         target: r.try_get(5)?,
         changes: r.try_get(6)?,
+        request_id: r.try_get(7)?,
     })
 }
 
@@ -28,8 +29,9 @@ impl Audit for PostgresStore {
             let mut tx = self.pool.begin().await?;
             for e in events {
                 sqlx::query(
-                    "INSERT INTO audit_events (at, actor, address, action, target, changes) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO audit_events \
+                     (at, actor, address, action, target, changes, request_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(e.at)
                 .bind(&e.actor)
@@ -37,6 +39,7 @@ impl Audit for PostgresStore {
                 .bind(&e.action)
                 .bind(&e.target)
                 .bind(&e.changes)
+                .bind(&e.request_id)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -54,6 +57,7 @@ impl Audit for PostgresStore {
                    AND ($3::text IS NULL OR actor = $3) \
                    AND ($4::text IS NULL OR left(action, length($4)) = $4) \
                    AND ($5::text IS NULL OR target = $5) AND ($6::bigint IS NULL OR id < $6) \
+                   AND ($8::text IS NULL OR request_id = $8) \
                  ORDER BY id DESC LIMIT $7"
             ))
             .bind(q.since)
@@ -63,6 +67,7 @@ impl Audit for PostgresStore {
             .bind(&q.target)
             .bind(q.before)
             .bind(i64::from(q.limit))
+            .bind(&q.request_id)
             .fetch_all(&self.pool)
             .await?
             .iter()

@@ -72,6 +72,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0020_used_once.sql"),
     include_str!("../../migrations/postgres/0021_pushed_requests.sql"),
     include_str!("../../migrations/postgres/0022_api_token_exchange.sql"),
+    include_str!("../../migrations/postgres/0023_audit_request_id.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

@@ -6,7 +6,7 @@ use rusqlite::params;
 use super::{SqliteStore, immediate};
 use crate::{Audit, AuditQuery, AuditRecord, Result, UnixTime};
 
-const COLUMNS: &str = "id, at, actor, address, action, target, changes";
+const COLUMNS: &str = "id, at, actor, address, action, target, changes, request_id";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
@@ -17,6 +17,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
         action: r.get(4)?,
         target: r.get(5)?,
         changes: r.get(6)?,
+        request_id: r.get(7)?,
     })
 }
 
@@ -28,12 +29,19 @@ impl Audit for SqliteStore {
             let tx = immediate(c)?;
             {
                 let mut stmt = tx.prepare_cached(
-                    "INSERT INTO audit_events (at, actor, address, action, target, changes) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO audit_events \
+                     (at, actor, address, action, target, changes, request_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
                 for e in &events {
                     stmt.execute(params![
-                        e.at, e.actor, e.address, e.action, e.target, e.changes
+                        e.at,
+                        e.actor,
+                        e.address,
+                        e.action,
+                        e.target,
+                        e.changes,
+                        e.request_id
                     ])?;
                 }
             }
@@ -53,12 +61,20 @@ impl Audit for SqliteStore {
                    AND (?3 IS NULL OR actor = ?3) \
                    AND (?4 IS NULL OR substr(action, 1, length(?4)) = ?4) \
                    AND (?5 IS NULL OR target = ?5) AND (?6 IS NULL OR id < ?6) \
+                   AND (?8 IS NULL OR request_id = ?8) \
                  ORDER BY id DESC LIMIT ?7"
             );
             Ok(c.prepare_cached(&sql)?
                 .query_map(
                     params![
-                        q.since, q.until, q.actor, q.action, q.target, q.before, q.limit
+                        q.since,
+                        q.until,
+                        q.actor,
+                        q.action,
+                        q.target,
+                        q.before,
+                        q.limit,
+                        q.request_id
                     ],
                     row,
                 )?

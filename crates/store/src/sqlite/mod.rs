@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0024_used_once.sql"),
     include_str!("../../migrations/sqlite/0025_pushed_requests.sql"),
     include_str!("../../migrations/sqlite/0026_api_token_exchange.sql"),
+    include_str!("../../migrations/sqlite/0027_audit_request_id.sql"),
 ];
 
 /// The migration after which `migrate` fills the origin index from the stored

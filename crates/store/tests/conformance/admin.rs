@@ -248,6 +248,7 @@ pub(crate) async fn audit_trail(s: Arc<dyn Store>) {
         action: action.into(),
         target: target.into(),
         changes: format!(r#"{{"n":{at}}}"#),
+        request_id: (at == 20).then(|| "req-20".into()),
     };
     s.record_audit(&[
         ev(10, "cli:root", "client.create", "client:a"),
@@ -273,7 +274,15 @@ pub(crate) async fn audit_trail(s: Arc<dyn Store>) {
     assert!(all[0].id > all[1].id && all[1].id > all[2].id);
     assert_eq!(all[1].address.as_deref(), Some("192.0.2.1"));
     assert_eq!(all[1].changes, r#"{"n":20}"#);
+    assert_eq!(all[1].request_id.as_deref(), Some("req-20"));
+    assert_eq!(all[0].request_id, None);
     let at = |v: Vec<AuditRecord>| -> Vec<i64> { v.into_iter().map(|e| e.at).collect() };
+    assert_eq!(
+        at(s.audit_events(&q(|q| q.request_id = Some("req-20".into())))
+            .await
+            .unwrap()),
+        [20]
+    );
     assert_eq!(
         at(s.audit_events(&q(|q| q.since = Some(20))).await.unwrap()),
         [30, 20]

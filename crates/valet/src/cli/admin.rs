@@ -239,6 +239,9 @@ pub struct AuditArgs {
     /// Only this target (client:ID, user:NAME, api:AUDIENCE, key:KID)
     #[arg(long)]
     pub target: Option<String>,
+    /// Only the events of one request (its X-Request-Id)
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
     /// At most this many [default: 100]
     #[arg(long, default_value_t = 100)]
     pub limit: u32,

@@ -12,9 +12,9 @@ pub enum ClientCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// web, spa, native, service, device, or fapi2 (a high-assurance web app: the FAPI 2.0 Security Profile — private_key_jwt, pushed requests, PKCE S256, DPoP-bound tokens, PS256 ID tokens)
+        /// web, spa, native, service, device, or fapi2 (a high-assurance web app: the FAPI 2.0 Security Profile — private_key_jwt, pushed requests, PKCE S256, DPoP-bound tokens, PS256 ID tokens). Without it, Valet explains the profiles and, on a terminal, asks about the application and recommends one
         #[arg(long)]
-        profile: String,
+        profile: Option<String>,
         /// Allowed redirect URI (repeatable); matched byte for byte
         #[arg(long = "redirect-uri", value_name = "URI")]
         redirect_uris: Vec<String>,

@@ -298,12 +298,25 @@ pub struct SettingArgs {
         default_missing_value = "true"
     )]
     pub dpop_nonce: Option<bool>,
+    /// Serve Prometheus metrics at /metrics on this address, never on the public one [default: off]
+    #[arg(long, env = "VALET_METRICS_LISTEN", global = true, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Rotate each algorithm's signing key once it is this old, e.g. 30d or 12h [default: off]
+    #[arg(
+        long,
+        env = "VALET_KEY_ROTATION_INTERVAL",
+        global = true,
+        value_name = "DURATION"
+    )]
+    pub key_rotation_interval: Option<String>,
 }
 
 impl SettingArgs {
     pub fn partial(&self) -> Partial {
         Partial {
             listen: self.listen.clone(),
+            metrics_listen: self.metrics_listen.clone(),
+            key_rotation_interval: self.key_rotation_interval.clone(),
             issuer: self.issuer.clone(),
             database: self.database.clone(),
             master_key_file: self.master_key_file.clone(),

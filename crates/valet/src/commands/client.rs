@@ -60,7 +60,10 @@ pub(super) async fn client(
             subject_type,
             json,
         } => {
-            let profile: valet_protocol::application::Profile = profile.parse()?;
+            let profile: valet_protocol::application::Profile = match profile {
+                Some(p) => p.parse()?,
+                None => advise(json)?,
+            };
             // `--grant` adds to the profile's grants (the contract of issue 13).
             let grant_types = parse_list(&grants)?.map(|added| {
                 let mut all = profile.default_grant_types();
@@ -431,4 +434,92 @@ fn read_jwks(path: &std::path::Path) -> Result<serde_json::Value, String> {
             path.display()
         )
     })
+}
+
+/// `client create` without `--profile` (issue 21's flow advisor): the profiles explained;
+/// on a terminal (and without `--json`), a few questions about the application and the
+/// profile they lead to, confirmed before anything is created.
+fn advise(json: bool) -> Result<valet_protocol::application::Profile, String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    use valet_protocol::advisor::{Answers, PROFILES, recommend};
+    let mut list = String::from("--profile is needed; the profiles are:\n");
+    for (name, what) in PROFILES {
+        list.push_str(&format!("  {name:<8} {what}\n"));
+    }
+    let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive {
+        return Err(format!(
+            "{list}Name one with --profile (run without --json on a terminal to be asked about the application)."
+        ));
+    }
+    let _ = write!(
+        std::io::stderr(),
+        "{list}\nA few questions about the application instead:\n"
+    );
+    let stdin = std::io::stdin();
+    let ask = |q: &str, default: Option<bool>| -> Result<bool, String> {
+        loop {
+            let hint = match default {
+                Some(true) => "[Y/n]",
+                Some(false) => "[y/N]",
+                None => "[y/n]",
+            };
+            let mut err = std::io::stderr();
+            let _ = write!(err, "{q} {hint} ");
+            let _ = err.flush();
+            let mut line = String::new();
+            if stdin
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Err("no answer (standard input closed); name a --profile".into());
+            }
+            match (line.trim().to_ascii_lowercase().as_str(), default) {
+                ("y" | "yes", _) => return Ok(true),
+                ("n" | "no", _) => return Ok(false),
+                ("", Some(d)) => return Ok(d),
+                _ => {}
+            }
+        }
+    };
+    let user = ask("Does a person sign in to it?", None)?;
+    let mut a = Answers {
+        user,
+        browser_on_device: true,
+        back_end: false,
+        in_browser: false,
+        high_assurance: false,
+    };
+    if user {
+        a.browser_on_device = ask(
+            "Can it open a web browser, with a keyboard, on the device it runs on (no for a TV or a CLI over SSH)?",
+            Some(true),
+        )?;
+        if a.browser_on_device {
+            a.back_end = ask(
+                "Does it have a back end (server-side code) that can keep a secret?",
+                None,
+            )?;
+            if a.back_end {
+                a.high_assurance = ask(
+                    "Does it handle money, health or other high-risk data (FAPI 2.0)?",
+                    Some(false),
+                )?;
+            } else {
+                a.in_browser = ask("Does it run in a web browser (a single-page app)?", None)?;
+            }
+        }
+    }
+    let (profile, why) = recommend(a);
+    let name = serde_json::to_value(profile)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let _ = writeln!(std::io::stderr(), "\nRecommended: --profile {name}: {why}.");
+    if !ask("Create it with this profile?", Some(true))? {
+        return Err("nothing created".into());
+    }
+    Ok(profile)
 }

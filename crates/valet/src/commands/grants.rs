@@ -64,6 +64,7 @@ pub(super) async fn audit(args: AuditArgs, admin: &Admin) -> Result<(), String> 
         actor: args.actor,
         action: args.action,
         target: args.target,
+        request_id: args.request_id,
         limit: args.limit,
         ..Default::default()
     };

@@ -13,6 +13,7 @@ mod environment;
 mod help;
 mod master_key;
 mod mfa;
+mod operations;
 mod quickstart;
 mod registration;
 mod self_registered;

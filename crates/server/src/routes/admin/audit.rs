@@ -19,13 +19,13 @@ pub fn router() -> Router<Shared> {
 }
 
 /// `GET /admin/api/audit[?since=UNIX][&until=UNIX][&actor=A][&action=PREFIX][&target=T]
-/// [&limit=N][&cursor=ID][&format=json|jsonl]`.
+/// [&request_id=ID][&limit=N][&cursor=ID][&format=json|jsonl]`.
 #[utoipa::path(
     get,
     path = "/admin/api/audit",
     tag = "audit",
     summary = "Read the audit trail",
-    params(("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"), ("cursor" = Option<String>, Query, description = "From the `Link: rel=next` of the previous page"), ("since" = Option<i64>, Query, description = "Unix time"), ("until" = Option<i64>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query, description = "A prefix: `user.` matches every user event"), ("target" = Option<String>, Query), ("format" = Option<String>, Query, description = "json (default) or jsonl")),
+    params(("limit" = Option<u32>, Query, description = "At most this many (1–1000, default 100)"), ("cursor" = Option<String>, Query, description = "From the `Link: rel=next` of the previous page"), ("since" = Option<i64>, Query, description = "Unix time"), ("until" = Option<i64>, Query), ("actor" = Option<String>, Query), ("action" = Option<String>, Query, description = "A prefix: `user.` matches every user event"), ("target" = Option<String>, Query), ("request_id" = Option<String>, Query, description = "Every event of one request (its `X-Request-Id`)"), ("format" = Option<String>, Query, description = "json (default) or jsonl")),
     responses((status = 200, description = "Events, newest first (JSON lines with format=jsonl)", body = Vec<AuditEvent>), (status = 400, description = "A value breaks a rule (`fields` names it)", body = ErrorBody), (status = 401, description = "No valid admin token or session", body = ErrorBody), (status = 403, description = "A viewer asked to change something", body = ErrorBody)),
     security(("bearer" = []), ("session" = []))
 )]
@@ -47,6 +47,7 @@ pub async fn list(caller: AdminCaller, RawQuery(raw): RawQuery) -> Result<Respon
         actor: q.get("actor").map(str::to_owned),
         action: q.get("action").map(str::to_owned),
         target: q.get("target").map(str::to_owned),
+        request_id: q.get("request_id").map(str::to_owned),
         before: int("cursor")?,
         limit: q.limit,
     };

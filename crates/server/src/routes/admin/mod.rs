@@ -33,6 +33,7 @@ use crate::tokens::{live_access_token, users_token_is_live};
 mod apis;
 mod audit;
 mod clients;
+mod explain;
 mod grants;
 pub(crate) mod keys;
 pub mod openapi;
@@ -48,6 +49,7 @@ pub fn router() -> Router<Shared> {
         .merge(grants::router())
         .merge(audit::router())
         .merge(upstreams::router())
+        .merge(explain::router())
         .route("/openapi.json", axum::routing::get(openapi::document))
 }
 

@@ -90,6 +90,7 @@ impl Modify for Security {
         super::keys::list, super::keys::rotate, super::keys::revoke,
         super::grants::list, super::grants::revoke,
         super::audit::list,
+        super::explain::explain,
         super::upstreams::list, super::upstreams::create, super::upstreams::show,
         super::upstreams::update, super::upstreams::remove,
     ),
@@ -101,6 +102,7 @@ impl Modify for Security {
         (name = "keys", description = "Signing keys"),
         (name = "grants", description = "What users allowed applications"),
         (name = "audit", description = "Administrative changes and security events"),
+        (name = "explain", description = "Why a token is or is not live; why a request was refused"),
         (name = "upstreams", description = "Upstream identity providers people sign in with"),
     )
 )]

@@ -104,6 +104,7 @@ async fn show(c: Console, RawQuery(raw): RawQuery) -> Response {
         actor: param(&q, "actor").map(str::to_owned),
         action: param(&q, "action").map(str::to_owned),
         target: param(&q, "target").map(str::to_owned),
+        request_id: param(&q, "request_id").map(str::to_owned),
         before: param(&q, "before").and_then(|b| b.parse().ok()),
         limit: PAGE,
     };

@@ -270,6 +270,7 @@ async fn finish(
 ) -> Result<(Browser, HeaderValue), ApiError> {
     let (session, cookie) =
         session::sign_in_with(state, headers, ip, user, auth_time, amr, now).await?;
+    state.metrics.sign_in("second_factor", "success");
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, method, "signed in with a second factor");
     state.audit.event(
         now,

@@ -68,7 +68,8 @@ pub async fn token(
     }
     let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let (app, params) = (&client.app, &form.params);
-    let response: TokenResponse = match grant.parse::<GrantType>() {
+    let parsed = grant.parse::<GrantType>();
+    let response: TokenResponse = match parsed {
         Ok(GrantType::ClientCredentials) => {
             client_credentials::grant(&state, app, params, jkt, now).await?
         }
@@ -93,5 +94,32 @@ pub async fn token(
             .into());
         }
     };
+    if let Ok(g) = parsed {
+        state.metrics.issued(&crate::metrics::IssuedTokens {
+            grant: grant_label(g),
+            // A JWT has two dots (RFC 7515 §7.1); an opaque token, being base64url, none.
+            access_format: if response.access_token.contains('.') {
+                "jwt"
+            } else {
+                "opaque"
+            },
+            refresh: response.refresh_token.is_some(),
+            id_token: response.id_token.is_some(),
+        });
+    }
     Ok(no_store(Json(response).into_response()))
+}
+
+/// The grant as a metric label: short, one of a fixed few.
+fn grant_label(g: GrantType) -> &'static str {
+    match g {
+        GrantType::AuthorizationCode => "authorization_code",
+        GrantType::ClientCredentials => "client_credentials",
+        GrantType::RefreshToken => "refresh_token",
+        GrantType::Password => "password",
+        GrantType::DeviceCode => "device_code",
+        GrantType::TokenExchange => "token_exchange",
+        GrantType::JwtBearer => "jwt_bearer",
+        GrantType::Implicit => "implicit",
+    }
 }

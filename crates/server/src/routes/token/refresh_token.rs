@@ -139,6 +139,7 @@ async fn reused(
         .store
         .revoke_grant(&record.grant_id, issue::grant_until(state, now))
         .await?;
+    state.metrics.refresh_reused();
     tracing::warn!(target: "valet::audit", client_id = %record.client_id, sub = %record.user_id,
         grant_id = %record.grant_id, "rotated refresh token reused; its whole family is revoked");
     state.audit.event(

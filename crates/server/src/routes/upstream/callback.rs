@@ -435,6 +435,7 @@ pub(super) async fn signed_in(
     }
     let method = format!("upstream:{}", provider.id());
     let (session, cookie) = session::sign_in_with(state, headers, ip, &user, now, amr, now).await?;
+    state.metrics.sign_in("upstream", "success");
     tracing::info!(target: "valet::audit", sub = %user.id, %ip, method = %method, "signed in");
     state.audit.event(
         now,
