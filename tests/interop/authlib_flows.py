@@ -380,7 +380,7 @@ def main(valet: Valet):
         equal(r.json(), {"active": False}, "introspection after revocation")
 
     with step("service: valet explain says the revoked token is revoked, and why"):
-        out = json.loads(valet.admin(["explain", "-", "--json"], tok["access_token"] + "\n"))
+        out = json.loads(valet.admin(["--issuer", issuer, "explain", "-", "--json"], tok["access_token"] + "\n"))
         equal(out.get("state"), "revoked", f"explain state ({out})")
         check("revocation list" in out.get("reason", ""), f"explain reason: {out}")
         equal(out.get("client_id"), service["client_id"], "explain client_id")

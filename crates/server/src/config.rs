@@ -83,6 +83,7 @@ pub struct Partial {
     // Operations (issue 21; `config/operations.rs`).
     pub metrics_listen: Option<String>,
     pub key_rotation_interval: Option<String>,
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Partial {
@@ -148,7 +149,8 @@ impl Partial {
             require_pushed_authorization_requests,
             dpop_nonce,
             metrics_listen,
-            key_rotation_interval
+            key_rotation_interval,
+            otlp_endpoint
         )
     }
 }

@@ -223,6 +223,9 @@ fn new_record(
 /// accept (`key_refresh_interval + jwks_max_age`; tests/cluster shows it across nodes).
 pub const ACTIVATION_MARGIN: i64 = 2;
 
+/// How long a node's claim to rotate a due key stands (`rotate_due`).
+const ROTATION_CLAIM: i64 = 600;
+
 /// Rotates every algorithm whose newest key is `interval` old (`keys::rotation_due`),
 /// on schedule. Across nodes one rotates: each due key's kid is claimed once in the store
 /// (`Replays::first_use`), and only the node whose claim is first rotates it. Returns
@@ -246,8 +249,11 @@ pub async fn rotate_due(
         let Some(due) = keys::rotation_due(&times, alg.as_str(), interval, now) else {
             continue;
         };
+        // The claim outlives any race between nodes, not a failed rotation: once it
+        // lapses the kid, still the newest, is claimed and rotated again. A rotated kid
+        // is never due again (its successor is newer), so a lapsed claim is harmless.
         if !store
-            .first_use("key-rotation", &due.kid, now + interval)
+            .first_use("key-rotation", &due.kid, now + ROTATION_CLAIM)
             .await?
         {
             continue;

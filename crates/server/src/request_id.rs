@@ -23,6 +23,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::state::Shared;
 
@@ -146,24 +147,29 @@ pub async fn assign(State(state): State<Shared>, req: Request, next: Next) -> Re
     let mut req = req;
     req.extensions_mut().insert(body.clone());
 
+    // With an OTLP exporter installed (`otlp_endpoint`), this span is exported, as a
+    // child of the caller's (OpenTelemetry semantic conventions for HTTP servers).
     let span = tracing::info_span!("request", request_id = %id,
-        trace_id = trace.as_ref().map(|t| t.0.as_str()).unwrap_or(""));
+        trace_id = trace.as_ref().map(|t| t.0.as_str()).unwrap_or(""),
+        otel.name = %format!("{method} {route}"), otel.kind = "server",
+        http.request.method = %method, http.route = %route,
+        http.response.status_code = tracing::field::Empty);
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(req.headers())));
+    let _ = span.set_parent(parent);
     let mut r = CURRENT
         .scope(
             id.clone(),
-            tracing::Instrument::instrument(next.run(req), span),
+            tracing::Instrument::instrument(next.run(req), span.clone()),
         )
         .await;
+    span.record("http.response.status_code", r.status().as_u16());
 
     if let Ok(v) = HeaderValue::from_str(&id) {
         r.headers_mut().insert(HEADER, v);
     }
-    if let Some((trace, flags)) = &trace {
-        let span = crate::crypto::random_bytes(8).unwrap_or_else(|_| vec![1; 8]);
-        let span: String = span.iter().map(|b| format!("{b:02x}")).collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("00-{trace}-{span}-{flags}")) {
-            r.headers_mut().insert(TRACEPARENT, v);
-        }
+    if let Some(v) = traceparent_of(&span, trace.as_ref()) {
+        r.headers_mut().insert(TRACEPARENT, v);
     }
     let status = r.status();
     if let Some(refusal) = r.extensions().get::<Refusal>().cloned() {
@@ -202,6 +208,41 @@ pub async fn assign(State(state): State<Shared>, req: Request, next: Next) -> Re
         }
     }
     r
+}
+
+/// The response's `traceparent`: the exported span's own ids when traces are exported;
+/// otherwise, for a request that came with one, the same trace and a span id of ours.
+fn traceparent_of(span: &tracing::Span, trace: Option<&(String, String)>) -> Option<HeaderValue> {
+    use opentelemetry::trace::TraceContextExt as _;
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    let value = if sc.is_valid() {
+        format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        )
+    } else {
+        let (trace, flags) = trace?;
+        let ours = crate::crypto::random_bytes(8).unwrap_or_else(|_| vec![1; 8]);
+        let ours: String = ours.iter().map(|b| format!("{b:02x}")).collect();
+        format!("00-{trace}-{ours}-{flags}")
+    };
+    HeaderValue::from_str(&value).ok()
+}
+
+/// Request headers as OpenTelemetry's propagator reads them.
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
 }
 
 fn is_form(h: &axum::http::HeaderMap) -> bool {

@@ -42,18 +42,28 @@ fn settings(cli: &Cli) -> Result<(Settings, bool), String> {
 /// Logs go to standard error through `logs::Stderr`: a line that cannot be written is
 /// dropped, never a panic or a wait (issue 12, item 7); tracing-subscriber's own report of
 /// a failed write (an `eprintln!`, which panics on a broken stderr) is off.
-fn init_logs(format: LogFormat, default: &str) {
+fn init_logs(format: LogFormat, default: &str, otlp: Option<&str>) -> Result<(), String> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("VALET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .log_internal_errors(false)
         .with_writer(crate::logs::Stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let fmt = match format {
+        LogFormat::Json => fmt.json().boxed(),
+        LogFormat::Text => fmt.boxed(),
+    };
+    // Traces (issue 21): the request spans, exported when `otlp_endpoint` is set.
+    let otlp = otlp.map(crate::telemetry::layer).transpose()?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otlp)
+        .init();
+    Ok(())
 }
 
 /// The master key, and where it came from. A new key file is made only for a new
@@ -112,7 +122,16 @@ fn warn_of_default_issuer(settings: &Settings, issuer_set: bool) {
 pub async fn run(cli: Cli, service_links: Vec<String>) -> Result<(), String> {
     let (settings, issuer_set) = settings(&cli)?;
     let serving = matches!(cli.command, Command::Serve);
-    init_logs(settings.log_format, if serving { "info" } else { "warn" });
+    let otlp = if serving {
+        settings.operations.otlp_endpoint.as_deref()
+    } else {
+        None
+    };
+    init_logs(
+        settings.log_format,
+        if serving { "info" } else { "warn" },
+        otlp,
+    )?;
     if !service_links.is_empty() {
         tracing::info!(
             variables = %service_links.join(" "),

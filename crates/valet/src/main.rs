@@ -15,12 +15,14 @@ mod cli;
 mod commands;
 mod logs;
 mod migrate;
+mod telemetry;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let code = run();
+    telemetry::shutdown();
     // The last lines ("Valet stopped", an error) are written, or given up on in bounded
     // time: a standard error nobody reads never holds the exit.
     logs::flush(logs::FLUSH_WAIT);

@@ -101,16 +101,6 @@ impl Admin {
             _ => "jwt",
         };
         out["kind"] = kind.into();
-        if claims["iss"].as_str() != Some(issuer) {
-            out["iss"] = claims["iss"].clone();
-            return Ok(verdict(
-                "foreign",
-                format!(
-                    "issued by {}, not by this issuer ({issuer})",
-                    claims["iss"].as_str().unwrap_or("nobody named")
-                ),
-            ));
-        }
         let records = self.store.signing_keys().await?;
         let Some(kid) = header.kid.as_deref() else {
             return Ok(verdict("invalid", "the header names no key (kid)"));
@@ -141,6 +131,19 @@ impl Admin {
             ));
         }
         out["signature"] = "valid".into();
+        // After the signature: a token of this server's key but another `iss` is most
+        // likely this server under another name (the command run without --issuer).
+        if claims["iss"].as_str() != Some(issuer) {
+            out["iss"] = claims["iss"].clone();
+            let iss = claims["iss"].as_str().unwrap_or("nobody named");
+            return Ok(verdict(
+                "foreign",
+                format!(
+                    "signed with this server's key {kid}, but issued by {iss}, not by this issuer ({issuer}); \
+                     if {iss} is this server, explain it with --issuer {iss}"
+                ),
+            ));
+        }
         for claim in [
             "sub",
             "aud",

@@ -13,6 +13,9 @@ pub struct Operations {
     /// `key_rotation_interval`: a signing key older than this is rotated by the node that
     /// wins the store's lease; off when unset.
     pub key_rotation_interval: Option<i64>,
+    /// `otlp_endpoint`: an OTLP/HTTP collector (`http://collector:4318`) that receives
+    /// each request's span; off when unset.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The shortest rotation interval: a key must outlive its activation delay and the
@@ -44,9 +47,29 @@ pub fn resolve(p: &Partial) -> Result<Operations, String> {
             Some(secs)
         }
     };
+    let otlp_endpoint = match p.otlp_endpoint.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(u) => {
+            let ok = url::Url::parse(u)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+            if !ok {
+                return Err(format!(
+                    "otlp_endpoint: `{u}` is not an http(s) URL like http://127.0.0.1:4318"
+                ));
+            }
+            // OTLP/HTTP's traces path is appended to a base URL (the OTLP exporter spec).
+            let base = u.trim_end_matches('/');
+            Some(if base.ends_with("/v1/traces") {
+                base.to_owned()
+            } else {
+                format!("{base}/v1/traces")
+            })
+        }
+    };
     Ok(Operations {
         metrics_listen,
         key_rotation_interval,
+        otlp_endpoint,
     })
 }
 
@@ -103,5 +126,18 @@ mod tests {
         let o = resolve(&p).unwrap();
         assert_eq!(o.key_rotation_interval, Some(30 * 86_400));
         assert_eq!(o.metrics_listen.unwrap().port(), 9464);
+        let p = Partial {
+            otlp_endpoint: Some("http://127.0.0.1:4318/".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&p).unwrap().otlp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        let p = Partial {
+            otlp_endpoint: Some("collector:4318".into()),
+            ..Default::default()
+        };
+        assert!(resolve(&p).unwrap_err().contains("otlp_endpoint"));
     }
 }

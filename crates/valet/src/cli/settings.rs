@@ -309,6 +309,9 @@ pub struct SettingArgs {
         value_name = "DURATION"
     )]
     pub key_rotation_interval: Option<String>,
+    /// Export each request's trace span to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 [default: off]
+    #[arg(long, env = "VALET_OTLP_ENDPOINT", global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl SettingArgs {
@@ -317,6 +320,7 @@ impl SettingArgs {
             listen: self.listen.clone(),
             metrics_listen: self.metrics_listen.clone(),
             key_rotation_interval: self.key_rotation_interval.clone(),
+            otlp_endpoint: self.otlp_endpoint.clone(),
             issuer: self.issuer.clone(),
             database: self.database.clone(),
             master_key_file: self.master_key_file.clone(),

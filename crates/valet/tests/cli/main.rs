@@ -14,6 +14,7 @@ mod help;
 mod master_key;
 mod mfa;
 mod operations;
+mod otlp;
 mod quickstart;
 mod registration;
 mod self_registered;
