@@ -4,7 +4,9 @@
 //! APIs and applications refer to each other (an application's scopes are an API's; an
 //! API names applications as introspectors and exchangers), so the changes run in this
 //! order: APIs and their new scopes (without the references), then applications, then
-//! the APIs' references, then removals (scopes, applications, APIs). Each change is its
+//! the APIs' references, then removals (scopes, applications, APIs). Identity providers
+//! go with the applications; a new one's secret comes from the environment variable its
+//! `client_secret_env` names. Each change is its
 //! own transaction: if one is refused, the ones before it stand and the error names it;
 //! `plan` then shows what is left.
 
@@ -13,7 +15,9 @@ use std::collections::BTreeMap;
 
 use super::desired::{Change, Desired};
 use super::plan::id_names;
-use super::{Admin, AdminError, ApiChanges, ClientChanges, NewApi, NewClient};
+use super::{
+    Admin, AdminError, ApiChanges, ClientChanges, NewApi, NewClient, NewUpstream, UpstreamChanges,
+};
 use crate::crypto::Secret;
 
 /// What `apply` did: how many changes, and each new confidential application's secret
@@ -21,6 +25,17 @@ use crate::crypto::Secret;
 pub struct Applied {
     pub changes: usize,
     pub secrets: Vec<(String, String, Secret)>,
+}
+
+/// Never prints a secret: how many changes, and whose secrets were made.
+impl std::fmt::Debug for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.secrets.iter().map(|(n, ..)| n.as_str()).collect();
+        f.debug_struct("Applied")
+            .field("changes", &self.changes)
+            .field("secrets_for", &names)
+            .finish()
+    }
 }
 
 const REFERENCES: [&str; 2] = ["introspectors", "token_exchange"];
@@ -34,10 +49,13 @@ fn from_spec<T: serde::de::DeserializeOwned>(
 }
 
 impl Admin {
+    /// `env` reads the variable a new upstream's `client_secret_env` names (the CLI:
+    /// the process environment).
     pub async fn apply(
         &self,
         file: &Desired,
         prune: bool,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
         now: i64,
     ) -> Result<Applied, AdminError> {
         let plan = self.plan(file, prune).await?;
@@ -46,6 +64,26 @@ impl Admin {
                 "nothing applied: {}",
                 plan.refused.join("; ")
             )));
+        }
+        // Every new provider's secret first: a missing one stops the run before any change.
+        let mut secrets = BTreeMap::new();
+        for c in &plan.changes {
+            if let Change::CreateUpstream { id, spec } = c {
+                let var = spec
+                    .get("client_secret_env")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        AdminError::Invalid(format!(
+                            "upstream {id}: client_secret_env must name the environment variable holding its secret"
+                        ))
+                    })?;
+                let secret = env(var).ok_or_else(|| {
+                    AdminError::Invalid(format!(
+                        "nothing applied: upstream {id}: the environment variable {var} (client_secret_env) is not set"
+                    ))
+                })?;
+                secrets.insert(id.clone(), secret);
+            }
         }
         let mut done = Applied {
             changes: 0,
@@ -108,6 +146,22 @@ impl Admin {
                             .push((name.clone(), created.app.client_id.clone(), secret));
                     }
                 }
+                Change::CreateUpstream { id, spec } => {
+                    let mut spec = spec.clone();
+                    spec.remove("client_secret_env");
+                    let secret = secrets.remove(id).unwrap_or_default();
+                    spec.insert("client_secret".into(), Value::String(secret));
+                    let new: NewUpstream = from_spec(&format!("upstream {id}"), spec)?;
+                    self.create_upstream(new, now).await?;
+                }
+                Change::UpdateUpstream { id, fields } => {
+                    let ch: Map<String, Value> = fields
+                        .iter()
+                        .map(|(k, _, to)| (k.clone(), to.clone()))
+                        .collect();
+                    let ch: UpstreamChanges = from_spec(&format!("upstream {id}"), ch)?;
+                    self.update_upstream(id, ch, now).await?;
+                }
                 Change::UpdateApplication {
                     name,
                     client_id,
@@ -166,6 +220,7 @@ impl Admin {
                 Change::DeleteApplication { client_id, .. } => {
                     self.delete_client(client_id, now).await?;
                 }
+                Change::DeleteUpstream { id } => self.delete_upstream(id, now).await?,
                 _ => continue,
             }
             done.changes += 1;

@@ -1,4 +1,5 @@
-//! Configuration as code (issue 21): the applications and APIs a TOML file describes,
+//! Configuration as code (issue 21): the applications, APIs and identity providers (those
+//! kept in the database) a TOML file describes,
 //! what `valet export` writes, and the plan — the changes that would make the database
 //! say what the file says — that `valet plan` prints and `valet apply` makes.
 //!
@@ -19,11 +20,14 @@ use valet_store::ApiRecord;
 use super::AdminError;
 pub use super::plan::{Change, Plan};
 
-/// The file: `[[applications]]` and `[[apis]]`.
+/// The file: `[[applications]]`, `[[apis]]` and `[[upstreams]]` (identity providers
+/// kept in the database; their secret named by `client_secret_env`, the environment
+/// variable `apply` reads it from).
 #[derive(Debug, Default, Clone)]
 pub struct Desired {
     pub applications: Vec<Map<String, Value>>,
     pub apis: Vec<Map<String, Value>>,
+    pub upstreams: Vec<Map<String, Value>>,
 }
 
 impl Desired {
@@ -33,15 +37,15 @@ impl Desired {
         let mut out = Desired::default();
         for (key, v) in doc {
             let list = match (key.as_str(), v) {
-                ("applications" | "apis", toml::Value::Array(a)) => a,
-                (k @ ("applications" | "apis"), _) => {
+                ("applications" | "apis" | "upstreams", toml::Value::Array(a)) => a,
+                (k @ ("applications" | "apis" | "upstreams"), _) => {
                     return Err(AdminError::Invalid(format!(
                         "`{k}` must be an array of tables ([[{k}]])"
                     )));
                 }
                 (other, _) => {
                     return Err(AdminError::Invalid(format!(
-                        "unknown key `{other}`: the file holds [[applications]] and [[apis]]"
+                        "unknown key `{other}`: the file holds [[applications]], [[apis]] and [[upstreams]]"
                     )));
                 }
             };
@@ -49,10 +53,10 @@ impl Desired {
                 let Ok(Value::Object(m)) = serde_json::to_value(item) else {
                     return Err(AdminError::Invalid(format!("each of `{key}` is a table")));
                 };
-                if key == "applications" {
-                    out.applications.push(m);
-                } else {
-                    out.apis.push(m);
+                match key.as_str() {
+                    "applications" => out.applications.push(m),
+                    "apis" => out.apis.push(m),
+                    _ => out.upstreams.push(m),
                 }
             }
         }
@@ -68,6 +72,21 @@ impl Desired {
             if !seen.insert(name.to_owned()) {
                 return Err(AdminError::Invalid(format!(
                     "application {name} is in the file twice: names must be unique"
+                )));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for u in &out.upstreams {
+            let id = str_of(u, "id")
+                .ok_or_else(|| AdminError::Invalid("an upstream without an id".into()))?;
+            if u.contains_key("client_secret") {
+                return Err(AdminError::Invalid(format!(
+                    "upstream {id}: a secret is never in the file; name the environment variable that holds it with client_secret_env"
+                )));
+            }
+            if !seen.insert(id.to_owned()) {
+                return Err(AdminError::Invalid(format!(
+                    "upstream {id} is in the file twice"
                 )));
             }
         }
@@ -109,6 +128,11 @@ impl Desired {
         };
         section("applications", &self.applications, &["name", "profile"]);
         section("apis", &self.apis, &["audience", "name"]);
+        section(
+            "upstreams",
+            &self.upstreams,
+            &["id", "name", "client_secret_env"],
+        );
         out
     }
 }
@@ -216,6 +240,35 @@ pub fn application_spec(a: &Application) -> Map<String, Value> {
     put("id_token_alg", j(&a.assurance.id_token_alg));
     put("subject_type", j(&a.assurance.subject_type));
     m
+}
+
+/// An identity provider kept in the database, as the file says it: its view's fields
+/// (`NewUpstream`'s names) and, for its secret, the variable `apply` reads.
+pub fn upstream_spec(v: &super::UpstreamView) -> Map<String, Value> {
+    let mut m = match j(v) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    m.remove("source");
+    m.retain(|_, v| !v.is_null());
+    m.insert("client_secret_env".into(), json!(secret_env(&v.id)));
+    m
+}
+
+/// `UPSTREAM_CORP_CLIENT_SECRET` for `corp`: not `VALET_…`, which Valet keeps for its
+/// settings.
+pub fn secret_env(id: &str) -> String {
+    let id: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("UPSTREAM_{id}_CLIENT_SECRET")
 }
 
 fn j<T: serde::Serialize>(v: &T) -> Value {

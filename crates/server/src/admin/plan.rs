@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use valet_protocol::application::Application;
 use valet_protocol::audience::ApiScope;
 
-use super::desired::{Desired, api_spec, application_spec, str_of};
+use super::desired::{Desired, api_spec, application_spec, str_of, upstream_spec};
 use super::{Admin, AdminError};
 
 /// One change of a plan.
@@ -44,6 +44,17 @@ pub enum Change {
     },
     DeleteApi {
         audience: String,
+    },
+    CreateUpstream {
+        id: String,
+        spec: Map<String, Value>,
+    },
+    UpdateUpstream {
+        id: String,
+        fields: Vec<(String, Value, Value)>,
+    },
+    DeleteUpstream {
+        id: String,
     },
 }
 
@@ -105,6 +116,19 @@ impl Plan {
                     out.push_str(&format!("- api {audience} scope {name}\n"));
                 }
                 Change::DeleteApi { audience } => out.push_str(&format!("- api {audience}\n")),
+                Change::CreateUpstream { id, spec } => {
+                    out.push_str(&format!("+ upstream {id}\n"));
+                    for (k, v) in spec.iter().filter(|(k, _)| *k != "id") {
+                        out.push_str(&format!("    {k} = {}\n", short(v)));
+                    }
+                }
+                Change::UpdateUpstream { id, fields } => {
+                    out.push_str(&format!("~ upstream {id}\n"));
+                    for (k, from, to) in fields {
+                        out.push_str(&format!("    {k}: {} → {}\n", short(from), short(to)));
+                    }
+                }
+                Change::DeleteUpstream { id } => out.push_str(&format!("- upstream {id}\n")),
             }
         }
         for r in &self.refused {
@@ -145,7 +169,18 @@ impl Admin {
             .iter()
             .map(|r| api_spec(r, &names))
             .collect();
-        Ok(Desired { applications, apis })
+        let upstreams = self
+            .upstreams()
+            .await?
+            .iter()
+            .filter(|v| v.source == "database")
+            .map(upstream_spec)
+            .collect();
+        Ok(Desired {
+            applications,
+            apis,
+            upstreams,
+        })
     }
 
     /// What would make the database say what `file` says.
@@ -212,7 +247,65 @@ impl Admin {
             }
         }
         self.plan_apis(file, prune, &apps, &mut plan).await?;
+        self.plan_upstreams(file, prune, &mut plan).await?;
         Ok(plan)
+    }
+
+    /// Identity providers by id: those of the settings file are not the database's to
+    /// change; a secret is never compared (it is sealed), only named.
+    async fn plan_upstreams(
+        &self,
+        file: &Desired,
+        prune: bool,
+        plan: &mut Plan,
+    ) -> Result<(), AdminError> {
+        let current = self.upstreams().await?;
+        for want in &file.upstreams {
+            let id = str_of(want, "id").unwrap_or_default();
+            match current.iter().find(|v| v.id == id) {
+                Some(v) if v.source != "database" => plan.refused.push(format!(
+                    "upstream {id} is in the settings file ([[upstreams]]): change it there"
+                )),
+                None => plan.changes.push(Change::CreateUpstream {
+                    id: id.to_owned(),
+                    spec: want.clone(),
+                }),
+                Some(v) => {
+                    let have = upstream_spec(v);
+                    let fields: Vec<_> = want
+                        .iter()
+                        .filter(|(k, _)| *k != "client_secret_env")
+                        .filter_map(|(k, w)| {
+                            let cur = have.get(k).cloned().unwrap_or(Value::Null);
+                            (!same(&cur, w)).then(|| (k.clone(), cur, w.clone()))
+                        })
+                        .collect();
+                    if !fields.is_empty() {
+                        plan.changes.push(Change::UpdateUpstream {
+                            id: id.to_owned(),
+                            fields,
+                        });
+                    }
+                }
+            }
+        }
+        let in_file: BTreeSet<&str> = file
+            .upstreams
+            .iter()
+            .filter_map(|u| str_of(u, "id"))
+            .collect();
+        for v in current.iter().filter(|v| v.source == "database") {
+            if in_file.contains(v.id.as_str()) {
+                continue;
+            }
+            if prune {
+                plan.changes
+                    .push(Change::DeleteUpstream { id: v.id.clone() });
+            } else {
+                plan.unmanaged.push(format!("upstream {}", v.id));
+            }
+        }
+        Ok(())
     }
 
     async fn plan_apis(

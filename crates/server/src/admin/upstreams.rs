@@ -16,7 +16,7 @@ use crate::upstream::config::{
 };
 
 /// `valet upstream create` / `POST /admin/api/upstreams`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUpstream {
     pub id: String,
@@ -45,6 +45,17 @@ pub struct NewUpstream {
     /// Believe the provider's `amr`: its `mfa` counts as two factors.
     pub trust_mfa: Option<bool>,
     pub timeout: Option<u64>,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for NewUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUpstream")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for UpstreamChanges {

@@ -6,7 +6,7 @@
 use valet_protocol::application::{GrantType, Profile};
 use valet_protocol::audience::{ApiScope, ExchangeRule};
 use valet_server::admin::desired::{Change, Desired};
-use valet_server::admin::{ClientChanges, NewApi, NewClient};
+use valet_server::admin::{ClientChanges, NewApi, NewClient, NewUpstream};
 use valet_server::config::Partial;
 
 use crate::harness::{TestApp, spawn_app, spawn_with};
@@ -70,17 +70,71 @@ async fn populate(app: &TestApp) {
     .await;
 }
 
+/// No environment: a new upstream's secret is not needed.
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+/// Administration that may seal an upstream's secret (the CLI's context).
+fn admin(app: &TestApp) -> valet_server::admin::Admin {
+    app.admin
+        .clone()
+        .with_upstream_context(app.master_key.sealer().unwrap(), &app.settings)
+}
+
+/// A plain OAuth 2.0 provider (no discovery to fetch).
+fn corp() -> NewUpstream {
+    NewUpstream {
+        id: "corp".into(),
+        name: "Corp SSO".into(),
+        issuer: None,
+        authorization_endpoint: Some("https://sso.corp.example/authorize".into()),
+        token_endpoint: Some("https://sso.corp.example/token".into()),
+        userinfo_endpoint: Some("https://sso.corp.example/userinfo".into()),
+        client_id: "valet-at-corp".into(),
+        client_secret: "the corp secret".into(),
+        auth_method: None,
+        scopes: Some(vec!["profile".into(), "email".into()]),
+        claims: None,
+        domains: Some(vec!["corp.example".into()]),
+        users: None,
+        link_by_verified_email: None,
+        keep_refresh_token: None,
+        trust_mfa: None,
+        timeout: None,
+    }
+}
+
 async fn round_trip(target: TestApp) {
     let source = spawn_app().await;
     populate(&source).await;
-    let text = source.admin.export().await.unwrap().to_toml();
+    admin(&source)
+        .create_upstream(corp(), source.now())
+        .await
+        .unwrap();
+    let text = admin(&source).export().await.unwrap().to_toml();
     assert!(
-        !text.contains("client_secret") && !text.contains("client_id"),
+        !text.contains("the corp secret") && !text.contains("client_secret ="),
         "{text}"
     );
+    assert!(
+        text.contains("client_secret_env = \"UPSTREAM_CORP_CLIENT_SECRET\""),
+        "{text}"
+    );
+    // (`parse` refuses a client_id or a secret in an application's table.)
     let file = Desired::parse(&text).unwrap();
+    let target_admin = admin(&target);
+    let env = |v: &str| (v == "UPSTREAM_CORP_CLIENT_SECRET").then(|| "the new secret".to_owned());
 
-    let plan = target.admin.plan(&file, false).await.unwrap();
+    // Without the variable, the new provider is refused, naming it.
+    let e = target_admin
+        .apply(&file, false, &no_env, target.now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("UPSTREAM_CORP_CLIENT_SECRET"), "{e}");
+
+    let plan = target_admin.plan(&file, false).await.unwrap();
     assert!(plan.refused.is_empty(), "{:?}", plan.refused);
     let creates = plan
         .changes
@@ -88,9 +142,8 @@ async fn round_trip(target: TestApp) {
         .filter(|c| matches!(c, Change::CreateApplication { .. }))
         .count();
     assert_eq!(creates, 4, "{}", plan.render());
-    let applied = target
-        .admin
-        .apply(&file, false, target.now())
+    let applied = target_admin
+        .apply(&file, false, &env, target.now())
         .await
         .unwrap();
     assert_eq!(
@@ -99,21 +152,25 @@ async fn round_trip(target: TestApp) {
         "each confidential application's secret, once"
     );
 
-    let again = target.admin.plan(&file, false).await.unwrap();
+    let again = target_admin.plan(&file, false).await.unwrap();
     assert!(
         again.changes.is_empty() && again.refused.is_empty(),
         "{}",
         again.render()
     );
     // The same file out of the new database: references by name, not by client_id.
-    assert_eq!(target.admin.export().await.unwrap().to_toml(), text);
+    assert_eq!(target_admin.export().await.unwrap().to_toml(), text);
     // And applying once more changes nothing.
-    let twice = target
-        .admin
-        .apply(&file, false, target.now())
+    let twice = target_admin
+        .apply(&file, false, &no_env, target.now())
         .await
         .unwrap();
     assert_eq!(twice.changes, 0);
+    let up = target_admin.upstream("corp").await.unwrap();
+    assert_eq!(
+        (up.source, up.client_id.as_str()),
+        ("database", "valet-at-corp")
+    );
 
     // The API's references resolve to the new database's applications.
     let api = target.admin.api("https://inventory.example").await.unwrap();
@@ -193,7 +250,10 @@ async fn drift_unmanaged_records_prune_and_refusals() {
             |c| matches!(c, Change::DeleteApplication { client_id, .. } if *client_id == extra)
         )
     );
-    app.admin.apply(&file, true, app.now()).await.unwrap();
+    app.admin
+        .apply(&file, true, &no_env, app.now())
+        .await
+        .unwrap();
     assert!(app.admin.get(&extra).await.is_err(), "pruned");
     assert!(
         app.admin
@@ -217,7 +277,12 @@ async fn drift_unmanaged_records_prune_and_refusals() {
         "{:?}",
         plan.refused
     );
-    assert!(app.admin.apply(&changed, false, app.now()).await.is_err());
+    assert!(
+        app.admin
+            .apply(&changed, false, &no_env, app.now())
+            .await
+            .is_err()
+    );
     app.service(&[]).await;
     app.service(&[]).await;
     let mut named = file.clone();

@@ -56,9 +56,12 @@ pub(super) async fn apply(admin: &Admin, file: &Path, prune: bool) -> Result<(),
         .await
         .map_err(|e| e.to_string())?;
     print!("{}", plan.render());
-    let applied = admin.apply(&desired, prune, now()).await.map_err(|e| {
-        format!("{e} (what was applied before it stands; `valet plan` shows the rest)")
-    })?;
+    let applied = admin
+        .apply(&desired, prune, &|v| std::env::var(v).ok(), now())
+        .await
+        .map_err(|e| {
+            format!("{e} (what was applied before it stands; `valet plan` shows the rest)")
+        })?;
     for (name, id, secret) in &applied.secrets {
         out!(
             "application \"{name}\": client_id {id}, client_secret {} (shown once: store it now)",
