@@ -180,15 +180,12 @@ fn http_date(s: &str) -> Option<i64> {
     let year: i64 = p.next()?.parse().ok()?;
     let mut hms = p.next()?.split(':').map(|x| x.parse::<i64>().ok());
     let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from civil (H. Hinnant).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+    if !(0..60).contains(&sec) {
+        return None;
+    }
+    // The console's calendar arithmetic, to the minute.
+    let minute = format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}");
+    Some(crate::routes::console::audit::parse_time(&minute)? + sec)
 }
 
 async fn key_findings(settings: &Settings, store: &dyn Store, now: i64) -> Vec<Finding> {

@@ -31,7 +31,7 @@ use crate::session::Browser;
 use crate::state::Shared;
 
 mod apis;
-mod audit;
+pub(crate) mod audit;
 mod clients;
 mod clients_edit;
 mod fields;
