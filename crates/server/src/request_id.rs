@@ -173,6 +173,11 @@ pub async fn assign(State(state): State<Shared>, req: Request, next: Next) -> Re
     }
     let status = r.status();
     if let Some(refusal) = r.extensions().get::<Refusal>().cloned() {
+        // A description may repeat what the caller sent: one printable, bounded line.
+        let refusal = Refusal {
+            error: clip(&refusal.error),
+            description: clip(&refusal.description),
+        };
         let sent = Sent {
             query,
             form: if form { body.0.get().cloned() } else { None },
@@ -391,6 +396,14 @@ mod tests {
         assert_eq!(v["parameters"]["code"], "[masked, 10 characters]");
         assert_eq!(v["authorization"], "Basic (client_id app-1, secret masked)");
         assert_eq!(scheme_of("Bearer abc.def"), "Bearer (credentials masked)");
+    }
+
+    #[test]
+    fn what_is_kept_is_one_bounded_printable_line() {
+        let long = format!("a\nforged log line\r{}", "x".repeat(500));
+        let c = clip(&long);
+        assert!(!c.contains('\n') && !c.contains('\r'), "{c}");
+        assert_eq!(c.chars().count(), MAX_VALUE + 1, "cut, with an ellipsis");
     }
 
     #[test]
