@@ -13,7 +13,7 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-use super::desired::{Change, Desired};
+use super::desired::{Change, Desired, Plan};
 use super::plan::id_names;
 use super::{
     Admin, AdminError, ApiChanges, ClientChanges, NewApi, NewClient, NewUpstream, UpstreamChanges,
@@ -59,6 +59,17 @@ impl Admin {
         now: i64,
     ) -> Result<Applied, AdminError> {
         let plan = self.plan(file, prune).await?;
+        self.apply_plan(&plan, env, now).await
+    }
+
+    /// Makes the changes of `plan` (as `plan` made it, just before): the CLI shows a plan
+    /// and applies that one, not a second.
+    pub async fn apply_plan(
+        &self,
+        plan: &Plan,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+        now: i64,
+    ) -> Result<Applied, AdminError> {
         if !plan.refused.is_empty() {
             return Err(AdminError::Invalid(format!(
                 "nothing applied: {}",

@@ -120,7 +120,7 @@ impl Desired {
                     .filter(|k| m.contains_key(*k))
                     .chain(m.keys().map(String::as_str).filter(|k| !first.contains(k)));
                 for k in keys {
-                    if let Some(v) = m.get(k).and_then(to_toml) {
+                    if let Some(v) = m.get(k).and_then(toml_value) {
                         out.push_str(&format!("{} = {}\n", key(k), inline(&v)));
                     }
                 }
@@ -172,7 +172,7 @@ pub(super) fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> 
 }
 
 /// JSON to TOML, nulls dropped (TOML has none).
-fn to_toml(v: &Value) -> Option<toml::Value> {
+fn toml_value(v: &Value) -> Option<toml::Value> {
     Some(match v {
         Value::Null => return None,
         Value::Bool(b) => toml::Value::Boolean(*b),
@@ -181,10 +181,10 @@ fn to_toml(v: &Value) -> Option<toml::Value> {
             None => toml::Value::Float(n.as_f64()?),
         },
         Value::String(s) => toml::Value::String(s.clone()),
-        Value::Array(a) => toml::Value::Array(a.iter().filter_map(to_toml).collect()),
+        Value::Array(a) => toml::Value::Array(a.iter().filter_map(toml_value).collect()),
         Value::Object(m) => toml::Value::Table(
             m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), to_toml(v)?)))
+                .filter_map(|(k, v)| Some((k.clone(), toml_value(v)?)))
                 .collect(),
         ),
     })

@@ -71,42 +71,22 @@ impl Plan {
     /// A reviewable diff: `+` created, `~` changed (`from → to`), `-` deleted.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let short = |v: &Value| {
-            let s = v.to_string();
-            if s.chars().count() > 120 {
-                format!("{}…", s.chars().take(120).collect::<String>())
-            } else {
-                s
-            }
-        };
         for c in &self.changes {
             match c {
                 Change::CreateApplication { name, spec } => {
-                    out.push_str(&format!("+ application \"{name}\"\n"));
-                    for (k, v) in spec.iter().filter(|(k, _)| *k != "name") {
-                        out.push_str(&format!("    {k} = {}\n", short(v)));
-                    }
+                    created(&mut out, &format!("application \"{name}\""), spec, "name");
                 }
                 Change::UpdateApplication { name, fields, .. } => {
-                    out.push_str(&format!("~ application \"{name}\"\n"));
-                    for (k, from, to) in fields {
-                        out.push_str(&format!("    {k}: {} → {}\n", short(from), short(to)));
-                    }
+                    changed(&mut out, &format!("application \"{name}\""), fields);
                 }
                 Change::DeleteApplication { name, client_id } => {
                     out.push_str(&format!("- application \"{name}\" ({client_id})\n"));
                 }
                 Change::CreateApi { audience, spec } => {
-                    out.push_str(&format!("+ api {audience}\n"));
-                    for (k, v) in spec.iter().filter(|(k, _)| *k != "audience") {
-                        out.push_str(&format!("    {k} = {}\n", short(v)));
-                    }
+                    created(&mut out, &format!("api {audience}"), spec, "audience");
                 }
                 Change::UpdateApi { audience, fields } => {
-                    out.push_str(&format!("~ api {audience}\n"));
-                    for (k, from, to) in fields {
-                        out.push_str(&format!("    {k}: {} → {}\n", short(from), short(to)));
-                    }
+                    changed(&mut out, &format!("api {audience}"), fields);
                 }
                 Change::AddScope { audience, scope } => out.push_str(&format!(
                     "+ api {audience} scope {} (\"{}\")\n",
@@ -117,16 +97,10 @@ impl Plan {
                 }
                 Change::DeleteApi { audience } => out.push_str(&format!("- api {audience}\n")),
                 Change::CreateUpstream { id, spec } => {
-                    out.push_str(&format!("+ upstream {id}\n"));
-                    for (k, v) in spec.iter().filter(|(k, _)| *k != "id") {
-                        out.push_str(&format!("    {k} = {}\n", short(v)));
-                    }
+                    created(&mut out, &format!("upstream {id}"), spec, "id");
                 }
                 Change::UpdateUpstream { id, fields } => {
-                    out.push_str(&format!("~ upstream {id}\n"));
-                    for (k, from, to) in fields {
-                        out.push_str(&format!("    {k}: {} → {}\n", short(from), short(to)));
-                    }
+                    changed(&mut out, &format!("upstream {id}"), fields);
                 }
                 Change::DeleteUpstream { id } => out.push_str(&format!("- upstream {id}\n")),
             }
@@ -140,6 +114,32 @@ impl Plan {
             ));
         }
         out
+    }
+}
+
+/// A value in a diff: its JSON, cut at 120 characters.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// `+ what` and each of its fields but the identifying one.
+fn created(out: &mut String, what: &str, spec: &Map<String, Value>, id_key: &str) {
+    out.push_str(&format!("+ {what}\n"));
+    for (k, v) in spec.iter().filter(|(k, _)| *k != id_key) {
+        out.push_str(&format!("    {k} = {}\n", short(v)));
+    }
+}
+
+/// `~ what` and each changed field, from → to.
+fn changed(out: &mut String, what: &str, fields: &[(String, Value, Value)]) {
+    out.push_str(&format!("~ {what}\n"));
+    for (k, from, to) in fields {
+        out.push_str(&format!("    {k}: {} → {}\n", short(from), short(to)));
     }
 }
 
@@ -196,14 +196,7 @@ impl Admin {
                     spec: want.clone(),
                 }),
                 Some([one]) => {
-                    let have = application_spec(one);
-                    let mut fields = Vec::new();
-                    for (k, v) in want {
-                        let cur = have.get(k).cloned().unwrap_or(Value::Null);
-                        if !same(&cur, v) {
-                            fields.push((k.clone(), cur, v.clone()));
-                        }
-                    }
+                    let fields = differences(want, &application_spec(one), &[]);
                     if let Some((_, from, to)) = fields.iter().find(|(k, ..)| k == "profile") {
                         plan.refused.push(format!(
                             "application \"{name}\": its profile cannot change ({from} → {to}); delete it and create it anew"
@@ -271,15 +264,7 @@ impl Admin {
                     spec: want.clone(),
                 }),
                 Some(v) => {
-                    let have = upstream_spec(v);
-                    let fields: Vec<_> = want
-                        .iter()
-                        .filter(|(k, _)| *k != "client_secret_env")
-                        .filter_map(|(k, w)| {
-                            let cur = have.get(k).cloned().unwrap_or(Value::Null);
-                            (!same(&cur, w)).then(|| (k.clone(), cur, w.clone()))
-                        })
-                        .collect();
+                    let fields = differences(want, &upstream_spec(v), &["client_secret_env"]);
                     if !fields.is_empty() {
                         plan.changes.push(Change::UpdateUpstream {
                             id: id.to_owned(),
@@ -327,16 +312,7 @@ impl Admin {
                 continue;
             };
             let have = api_spec(have, &names);
-            let mut fields = Vec::new();
-            for (k, v) in want
-                .iter()
-                .filter(|(k, _)| *k != "scopes" && *k != "audience")
-            {
-                let cur = have.get(k).cloned().unwrap_or(Value::Null);
-                if !same(&cur, v) {
-                    fields.push((k.clone(), cur, v.clone()));
-                }
-            }
+            let fields = differences(want, &have, &["scopes", "audience"]);
             if !fields.is_empty() {
                 plan.changes.push(Change::UpdateApi {
                     audience: audience.to_owned(),
@@ -399,6 +375,22 @@ impl Admin {
         }
         Ok(())
     }
+}
+
+/// The keys of `want` (but `skip`) whose value `have` does not already have: (key,
+/// from, to). A key the file leaves out is not managed, so it is no difference.
+fn differences(
+    want: &Map<String, Value>,
+    have: &Map<String, Value>,
+    skip: &[&str],
+) -> Vec<(String, Value, Value)> {
+    want.iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .filter_map(|(k, w)| {
+            let cur = have.get(k).cloned().unwrap_or(Value::Null);
+            (!same(&cur, w)).then(|| (k.clone(), cur, w.clone()))
+        })
+        .collect()
 }
 
 /// client_id → name, for the administrator's applications whose names are unique.

@@ -266,3 +266,19 @@ pub async fn assert_oauth_error(r: reqwest::Response, status: u16, error: &str) 
     );
     body
 }
+
+/// The newest audit event matching `query`; security events are written by a background
+/// task, so this waits for that write (never for a clock).
+pub async fn audit_event(
+    app: &TestApp,
+    query: valet_store::AuditQuery,
+) -> valet_store::AuditRecord {
+    for _ in 0..300 {
+        let found = app.store.audit_events(&query).await.unwrap();
+        if let Some(e) = found.into_iter().next() {
+            return e;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no audit event for {query:?}");
+}

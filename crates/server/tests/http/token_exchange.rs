@@ -216,22 +216,12 @@ async fn an_agent_gets_a_narrower_token_for_another_api_naming_itself_as_act() {
 /// The first `action` event; security events are written by a background task, so this
 /// waits for that write (never for a clock).
 pub async fn audited(app: &TestApp, action: &str) -> AuditRecord {
-    for _ in 0..200 {
-        let found = app
-            .store
-            .audit_events(&AuditQuery {
-                action: Some(action.into()),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        if let Some(e) = found.into_iter().next() {
-            return e;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("no {action} event");
+    let query = AuditQuery {
+        action: Some(action.into()),
+        limit: 10,
+        ..Default::default()
+    };
+    crate::harness::audit_event(app, query).await
 }
 
 #[tokio::test]

@@ -3,17 +3,24 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use valet_server::admin::Admin;
-use valet_server::admin::desired::Desired;
+use valet_server::admin::desired::{Desired, Plan};
 
 use super::now;
 
 /// Set by `plan` when the database differs from the file: the process exits 2.
 pub static DRIFT: AtomicBool = AtomicBool::new(false);
 
-fn read(file: &Path) -> Result<Desired, String> {
+/// The file read, its plan made against the database and printed.
+async fn planned(admin: &Admin, file: &Path, prune: bool) -> Result<Plan, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    Desired::parse(&text).map_err(|e| format!("{}: {e}", file.display()))
+    let desired = Desired::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let plan = admin
+        .plan(&desired, prune)
+        .await
+        .map_err(|e| e.to_string())?;
+    print!("{}", plan.render());
+    Ok(plan)
 }
 
 pub(super) async fn export(admin: &Admin) -> Result<(), String> {
@@ -23,12 +30,7 @@ pub(super) async fn export(admin: &Admin) -> Result<(), String> {
 }
 
 pub(super) async fn plan(admin: &Admin, file: &Path, prune: bool) -> Result<(), String> {
-    let desired = read(file)?;
-    let plan = admin
-        .plan(&desired, prune)
-        .await
-        .map_err(|e| e.to_string())?;
-    print!("{}", plan.render());
+    let plan = planned(admin, file, prune).await?;
     if plan.changes.is_empty() && plan.refused.is_empty() {
         out!(
             "No changes: the database says what {} says.",
@@ -50,14 +52,9 @@ pub(super) async fn plan(admin: &Admin, file: &Path, prune: bool) -> Result<(), 
 }
 
 pub(super) async fn apply(admin: &Admin, file: &Path, prune: bool) -> Result<(), String> {
-    let desired = read(file)?;
-    let plan = admin
-        .plan(&desired, prune)
-        .await
-        .map_err(|e| e.to_string())?;
-    print!("{}", plan.render());
+    let plan = planned(admin, file, prune).await?;
     let applied = admin
-        .apply(&desired, prune, &|v| std::env::var(v).ok(), now())
+        .apply_plan(&plan, &|v| std::env::var(v).ok(), now())
         .await
         .map_err(|e| {
             format!("{e} (what was applied before it stands; `valet plan` shows the rest)")
